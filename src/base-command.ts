@@ -1,0 +1,147 @@
+import {Command, Flags, Interfaces} from '@oclif/core'
+
+import {AipConfig} from './lib/config/index.js'
+import {AipError, ExitCode, InterruptedError, toAipError} from './lib/errors.js'
+import {colors, isInteractive, type JsonFailure, type JsonSuccess, processWriter, redact, toJsonText} from './lib/output/index.js'
+
+export type AipFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof AipCommand)['baseFlags'] & T['flags']>
+
+/**
+ * The one base command. It owns what every command shares: the --json envelope, warnings,
+ * error rendering (one line with the fix; stack only with --verbose), exit codes, configuration
+ * resolution and Ctrl-C. Subclasses parse flags, call one library function and render.
+ */
+export abstract class AipCommand extends Command {
+  static override baseFlags = {
+    verbose: Flags.boolean({description: 'show debug detail and stack traces on errors', helpGroup: 'GLOBAL', default: false}),
+  }
+
+  protected warnings: string[] = []
+  /** An error to report after the result has been rendered (e.g. gpu-fit's CI gate). */
+  protected deferredError?: AipError
+  protected readonly abortController = new AbortController()
+  /** Commands that clean up on Ctrl-C (abort uploads, stop watches) set this and watch `signal`. */
+  protected static handlesInterrupt = false
+  private onSigint?: () => void
+  private cfg?: AipConfig
+
+  get signal(): AbortSignal {
+    return this.abortController.signal
+  }
+
+  get verbose(): boolean {
+    return this.argv.includes('--verbose') || process.env.AIP_VERBOSE === '1'
+  }
+
+  get interactive(): boolean {
+    return !this.jsonEnabled() && isInteractive(process.stdout)
+  }
+
+  /** Colours for stdout (off without a TTY or with NO_COLOR). */
+  get c() {
+    return colors(process.stdout)
+  }
+
+  /** Colours for stderr. */
+  get ce() {
+    return colors(process.stderr)
+  }
+
+  override async init(): Promise<void> {
+    await super.init()
+    const handles = (this.constructor as typeof AipCommand).handlesInterrupt
+    this.onSigint = () => {
+      if (this.signal.aborted || !handles) {
+        process.stderr.write('\ninterrupted\n')
+        process.exit(ExitCode.INTERRUPTED)
+      }
+      this.abortController.abort(new InterruptedError())
+    }
+    process.on('SIGINT', this.onSigint)
+    process.on('SIGTERM', this.onSigint)
+  }
+
+  override async finally(err: Error | undefined): Promise<void> {
+    if (this.onSigint) {
+      process.off('SIGINT', this.onSigint)
+      process.off('SIGTERM', this.onSigint)
+    }
+    await super.finally(err)
+  }
+
+  /** Configuration with the flags of this invocation applied (flags > env > files > defaults). */
+  config_(flags: Record<string, unknown> = {}): AipConfig {
+    if (!this.cfg) this.cfg = AipConfig.load({flags})
+    return this.cfg
+  }
+
+  /** A warning: stderr in human mode, collected into the envelope with --json. */
+  override warn(input: string | Error): string | Error {
+    const text = typeof input === 'string' ? input : input.message
+    this.warnings.push(text)
+    if (!this.jsonEnabled()) process.stderr.write(redact(`${this.ce.yellow('Warning:')} ${text}\n`))
+    return input
+  }
+
+  /** Diagnostics for humans: stderr, never with --json, so stdout stays machine-readable. */
+  info(text: string): void {
+    if (!this.jsonEnabled()) process.stderr.write(redact(text.endsWith('\n') ? text : text + '\n'))
+  }
+
+  debugLog(text: string): void {
+    if (this.verbose) process.stderr.write(redact(`[debug] ${text}\n`))
+  }
+
+  /** Human output on stdout (suppressed with --json, where the returned result is printed). */
+  print(text: string): void {
+    if (!this.jsonEnabled()) processWriter.out(text)
+  }
+
+  override logJson(json: unknown): void {
+    process.stdout.write(toJsonText(json) + '\n')
+  }
+
+  protected override toSuccessJson(result: unknown): JsonSuccess<unknown> | (JsonFailure & {result: unknown}) {
+    if (this.deferredError) {
+      return {status: 'error', command: this.id ?? '', result, error: this.deferredError.toJSON() as JsonFailure['error'], warnings: this.warnings}
+    }
+    return {status: 'ok', command: this.id ?? '', result, warnings: this.warnings}
+  }
+
+  protected override toErrorJson(err: unknown): JsonFailure {
+    const e = toAipError(err)
+    return {status: 'error', command: this.id ?? '', error: e.toJSON() as JsonFailure['error'], warnings: this.warnings}
+  }
+
+  override async catch(err: Error & {exitCode?: number}): Promise<void> {
+    // oclif's own exit (e.g. this.exit(0) or --help paths) passes through untouched.
+    if ((err as {code?: string}).code === 'EEXIT') throw err
+    const e = toAipError(this.signal.aborted && !(err instanceof AipError) ? this.signal.reason ?? err : err)
+    process.exitCode = e.exitCode
+    if (this.jsonEnabled()) {
+      this.logJson(this.toErrorJson(e))
+      return
+    }
+    this.renderError(e)
+  }
+
+  protected renderError(e: AipError): void {
+    const c = this.ce
+    let text = `${c.red('Error:')} ${e.message}`
+    if (e.fix) text += `\n  ${c.dim('Fix:')} ${e.fix}`
+    if (this.verbose) {
+      const stack = (e.cause instanceof Error ? e.cause.stack : undefined) ?? e.stack
+      if (stack) text += `\n${c.dim(stack)}`
+    }
+    process.stderr.write(redact(text) + '\n')
+  }
+
+  protected override async _run<T>(): Promise<T> {
+    const result = (await super._run()) as T
+    if (this.deferredError) {
+      process.exitCode = this.deferredError.exitCode
+      if (!this.jsonEnabled()) this.renderError(this.deferredError)
+    }
+    return result
+  }
+}

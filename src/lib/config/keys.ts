@@ -1,0 +1,47 @@
+/**
+ * Every configuration key aip knows, with its environment variable, default and validation.
+ * Resolution order (first wins): flag > AIP_* env (then the ecosystem's own variable, e.g.
+ * AWS_REGION, HF_ENDPOINT) > ./aip.yaml > ~/.config/aip/config.yaml > default.
+ */
+export type ConfigValue = string | number | boolean
+
+export interface KeyDef {
+  key: string
+  description: string
+  type: 'string' | 'number' | 'duration' | 'url'
+  /** AIP_* variable first, then well-known ones of the ecosystem. */
+  env: string[]
+  default?: ConfigValue
+  /** Secret keys are never stored in config files and never printed. */
+  secret?: boolean
+  validate?: (v: ConfigValue) => string | undefined
+}
+
+const fraction = (v: ConfigValue) =>
+  typeof v === 'number' && v > 0 && v <= 1 ? undefined : 'must be a number in (0, 1], e.g. 0.9'
+
+export const CONFIG_KEYS: readonly KeyDef[] = [
+  {key: 'cluster', description: 'EKS cluster name', type: 'string', env: ['AIP_CLUSTER'], default: 'aip'},
+  {key: 'region', description: 'AWS region', type: 'string', env: ['AIP_REGION', 'AWS_REGION', 'AWS_DEFAULT_REGION']},
+  {key: 'profile', description: 'AWS shared-config profile', type: 'string', env: ['AIP_PROFILE', 'AWS_PROFILE']},
+  {key: 'kubeconfig', description: 'path to the kubeconfig file', type: 'string', env: ['AIP_KUBECONFIG', 'KUBECONFIG']},
+  {key: 'context', description: 'kubeconfig context', type: 'string', env: ['AIP_CONTEXT']},
+  {key: 'namespace', description: 'namespace for model workloads', type: 'string', env: ['AIP_NAMESPACE'], default: 'aip-models'},
+  {key: 'gateway-namespace', description: 'namespace allowed to call model endpoints', type: 'string', env: ['AIP_GATEWAY_NAMESPACE'], default: 'aip-gateway'},
+  {key: 'monitoring-namespace', description: 'namespace where Prometheus runs', type: 'string', env: ['AIP_MONITORING_NAMESPACE'], default: 'monitoring'},
+  {key: 'bucket', description: 'S3 bucket that holds model weights', type: 'string', env: ['AIP_BUCKET']},
+  {key: 'prefix', description: 'S3 key prefix under which models are stored', type: 'string', env: ['AIP_PREFIX'], default: 'models'},
+  {key: 's3-endpoint', description: 'S3-compatible endpoint URL (default: AWS)', type: 'url', env: ['AIP_S3_ENDPOINT', 'AWS_ENDPOINT_URL_S3']},
+  {key: 'hf-endpoint', description: 'Hugging Face Hub URL', type: 'url', env: ['AIP_HF_ENDPOINT', 'HF_ENDPOINT'], default: 'https://huggingface.co'},
+  {key: 'prometheus-url', description: 'Prometheus base URL (default: reach it through the cluster)', type: 'url', env: ['AIP_PROMETHEUS_URL']},
+  {key: 'prometheus-service', description: 'Prometheus service as NAMESPACE/NAME:PORT for in-cluster access', type: 'string', env: ['AIP_PROMETHEUS_SERVICE'], default: 'monitoring/prometheus-operated:9090'},
+  {key: 'gpu', description: 'default GPU type for gpu-fit and deploys', type: 'string', env: ['AIP_GPU']},
+  {key: 'gpu-memory-utilization', description: 'fraction of GPU memory vLLM may use', type: 'number', env: ['AIP_GPU_MEMORY_UTILIZATION'], default: 0.9, validate: fraction},
+  {key: 'timeout', description: 'default wait timeout (e.g. 15m)', type: 'duration', env: ['AIP_TIMEOUT'], default: '15m'},
+]
+
+export const KEY_NAMES = CONFIG_KEYS.map((k) => k.key)
+
+export function keyDef(key: string): KeyDef | undefined {
+  return CONFIG_KEYS.find((k) => k.key === key)
+}

@@ -1,0 +1,171 @@
+/**
+ * Typed errors. Every failure a user can cause or meet is one of these: it carries the exit code
+ * from the table in the README, a one-line message naming the problem, and the fix.
+ * The base command renders them (one line, or a JSON error object with --json); stack traces are
+ * shown only with --verbose.
+ */
+export const ExitCode = {
+  OK: 0,
+  FAILED: 1,
+  USAGE: 2,
+  NOT_FIT: 3,
+  NOT_FOUND: 4,
+  UNREACHABLE: 5,
+  UNAUTHORIZED: 6,
+  TIMEOUT: 7,
+  INTERRUPTED: 130,
+} as const
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode]
+
+export type ErrorCode =
+  | 'FAILED'
+  | 'USAGE'
+  | 'NOT_FIT'
+  | 'NOT_FOUND'
+  | 'UNREACHABLE'
+  | 'UNAUTHORIZED'
+  | 'TIMEOUT'
+  | 'INTERRUPTED'
+  | 'CONFLICT'
+
+const codeToExit: Record<ErrorCode, ExitCodeValue> = {
+  FAILED: ExitCode.FAILED,
+  USAGE: ExitCode.USAGE,
+  NOT_FIT: ExitCode.NOT_FIT,
+  NOT_FOUND: ExitCode.NOT_FOUND,
+  UNREACHABLE: ExitCode.UNREACHABLE,
+  UNAUTHORIZED: ExitCode.UNAUTHORIZED,
+  TIMEOUT: ExitCode.TIMEOUT,
+  INTERRUPTED: ExitCode.INTERRUPTED,
+  CONFLICT: ExitCode.FAILED,
+}
+
+export interface AipErrorOptions {
+  /** What the user should do about it, one line. */
+  fix?: string
+  cause?: unknown
+  /** Extra structured data for --json consumers. */
+  details?: Record<string, unknown>
+}
+
+export class AipError extends Error {
+  readonly code: ErrorCode
+  readonly exitCode: ExitCodeValue
+  readonly fix?: string
+  readonly details?: Record<string, unknown>
+
+  constructor(code: ErrorCode, message: string, options: AipErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : {cause: options.cause})
+    this.name = 'AipError'
+    this.code = code
+    this.exitCode = codeToExit[code]
+    this.fix = options.fix
+    this.details = options.details
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      code: this.code,
+      exitCode: this.exitCode,
+      message: this.message,
+      ...(this.fix ? {fix: this.fix} : {}),
+      ...(this.details ? {details: this.details} : {}),
+    }
+  }
+}
+
+export class UsageError extends AipError {
+  constructor(message: string, options?: AipErrorOptions) {
+    super('USAGE', message, options)
+    this.name = 'UsageError'
+  }
+}
+export class NotFoundError extends AipError {
+  constructor(message: string, options?: AipErrorOptions) {
+    super('NOT_FOUND', message, options)
+    this.name = 'NotFoundError'
+  }
+}
+export class UnreachableError extends AipError {
+  constructor(message: string, options?: AipErrorOptions) {
+    super('UNREACHABLE', message, options)
+    this.name = 'UnreachableError'
+  }
+}
+export class UnauthorizedError extends AipError {
+  constructor(message: string, options?: AipErrorOptions) {
+    super('UNAUTHORIZED', message, options)
+    this.name = 'UnauthorizedError'
+  }
+}
+export class TimeoutError extends AipError {
+  constructor(message: string, options?: AipErrorOptions) {
+    super('TIMEOUT', message, options)
+    this.name = 'TimeoutError'
+  }
+}
+export class NotFitError extends AipError {
+  constructor(message: string, options?: AipErrorOptions) {
+    super('NOT_FIT', message, options)
+    this.name = 'NotFitError'
+  }
+}
+export class InterruptedError extends AipError {
+  constructor(message = 'interrupted', options?: AipErrorOptions) {
+    super('INTERRUPTED', message, options)
+    this.name = 'InterruptedError'
+  }
+}
+export class ConflictError extends AipError {
+  constructor(message: string, options?: AipErrorOptions) {
+    super('CONFLICT', message, options)
+    this.name = 'ConflictError'
+  }
+}
+
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_SOCKET',
+])
+
+/** The network error code of an error or of its cause chain (fetch wraps them in `cause`). */
+export function networkErrorCode(err: unknown): string | undefined {
+  let e: unknown = err
+  for (let i = 0; i < 5 && e && typeof e === 'object'; i++) {
+    const code = (e as {code?: unknown}).code
+    if (typeof code === 'string' && NETWORK_CODES.has(code)) return code
+    e = (e as {cause?: unknown}).cause
+  }
+  return undefined
+}
+
+/**
+ * Turns anything thrown into an AipError. oclif's parse errors become usage errors (exit 2);
+ * network failures become UNREACHABLE (exit 5); the rest are FAILED (exit 1).
+ */
+export function toAipError(err: unknown): AipError {
+  if (err instanceof AipError) return err
+  if (err instanceof Error) {
+    const oclif = (err as {oclif?: {exit?: number}}).oclif
+    const name = err.constructor?.name ?? ''
+    // oclif's parser errors: FailedFlagValidationError, RequiredArgsError, UnexpectedArgsError,
+    // NonExistentFlagsError, FlagInvalidOptionError, ArgInvalidOptionError, CLIParseError.
+    if (/Flag|Args?Error|ParseError|Option/.test(name) || oclif?.exit === 2) {
+      const first = err.message.split('\n').find((l) => l.trim()) ?? err.message
+      return new UsageError(first.trim(), {fix: 'see --help for the accepted flags and arguments', cause: err})
+    }
+    const net = networkErrorCode(err)
+    if (net) return new UnreachableError(`cannot reach the API (${net}): ${err.message}`, {cause: err})
+    if ((err as {code?: string}).code === 'EEXIT') return new AipError('FAILED', err.message, {cause: err})
+    return new AipError('FAILED', err.message || String(err), {cause: err})
+  }
+  return new AipError('FAILED', String(err))
+}
