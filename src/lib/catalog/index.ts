@@ -1,0 +1,119 @@
+import {existsSync, readdirSync, readFileSync} from 'node:fs'
+import {basename, dirname, join, resolve} from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {parseDocument} from 'yaml'
+
+import {NotFoundError, UsageError} from '../errors.js'
+import {suggest} from '../suggest.js'
+import {type CatalogEntry, CatalogEntrySchema, COMMIT_SHA, formatIssues} from './schema.js'
+
+export * from './schema.js'
+
+/**
+ * The model catalog: templates/models/*.yaml shipped with the package. Light on purpose (yaml + zod),
+ * because `aip gpu-fit` loads it.
+ */
+
+let templatesDirCache: string | undefined
+
+/**
+ * templates/models of this package, found by walking up from this module (src/lib/catalog or
+ * dist/lib/catalog), so it works from a checkout, from dist/ and from an npm-installed or linked package.
+ */
+export function templatesDir(): string {
+  if (templatesDirCache) return templatesDirCache
+  const override = process.env.AIP_TEMPLATES_DIR
+  if (override) return resolve(override)
+  let dir = dirname(fileURLToPath(import.meta.url))
+  for (let i = 0; i < 6; i++) {
+    const candidate = join(dir, 'templates', 'models')
+    if (existsSync(join(dir, 'package.json')) && existsSync(candidate)) {
+      templatesDirCache = candidate
+      return candidate
+    }
+    const parent = dirname(dir)
+    if (parent === dir) break
+    dir = parent
+  }
+  throw new NotFoundError('the model catalog (templates/models) was not found next to the aip package', {fix: 'reinstall aip; the package must ship its templates/ folder'})
+}
+
+/** Parses and validates one template file; schema failures name the file, the field path and the reason. */
+export function loadTemplateFile(path: string): CatalogEntry {
+  if (!existsSync(path)) {
+    throw new NotFoundError(`template file ${path} does not exist`, {fix: 'pass the path of a model template YAML file (see templates/models/ for examples)'})
+  }
+  return parseTemplateText(readFileSync(path, 'utf8'), path)
+}
+
+/** Validates template text (`where` names it in errors). */
+export function parseTemplateText(text: string, where: string): CatalogEntry {
+  const doc = parseDocument(text, {uniqueKeys: true})
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!
+    const line = e.linePos?.[0]?.line
+    throw new UsageError(`${where}${line ? `:${line}` : ''} is not valid YAML: ${e.message.split('\n')[0]}`, {fix: `fix the YAML syntax in ${where}`})
+  }
+  const data: unknown = doc.toJS({maxAliasCount: 100})
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    throw new UsageError(`${where} must be a YAML mapping of a model entry (name, hf, vllm, gpu, ...)`, {fix: 'start from one of the files in templates/models/'})
+  }
+  const parsed = CatalogEntrySchema.safeParse(data)
+  if (!parsed.success) {
+    const issues = formatIssues(parsed.error)
+    throw new UsageError(`${where}: ${issues[0]}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''}`, {
+      fix: `correct ${issues.length > 1 ? 'these fields' : 'this field'} in ${where}`,
+      details: {file: where, issues},
+    })
+  }
+  return parsed.data
+}
+
+let catalogCache: CatalogEntry[] | undefined
+
+/** Every catalog entry, sorted by name. A broken shipped template is a usage error naming it. */
+export function listCatalog(): CatalogEntry[] {
+  if (catalogCache) return catalogCache
+  const dir = templatesDir()
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml') || f.endsWith('.yml'))
+    .sort()
+  const entries = files.map((f) => {
+    const entry = loadTemplateFile(join(dir, f))
+    const stem = basename(f).replace(/\.ya?ml$/, '')
+    if (entry.name !== stem) {
+      throw new UsageError(`${join(dir, f)}: name: "${entry.name}" must match the file name "${stem}"`, {fix: `rename the file or set name: ${stem}`})
+    }
+    return entry
+  })
+  catalogCache = entries.sort((a, b) => a.name.localeCompare(b.name))
+  return catalogCache
+}
+
+export function catalogNames(): string[] {
+  return listCatalog().map((e) => e.name)
+}
+
+/** One entry by name; unknown names are NotFoundError (exit 4) suggesting the closest names. */
+export function getCatalogEntry(name: string): CatalogEntry {
+  const entries = listCatalog()
+  const hit = entries.find((e) => e.name === name) ?? entries.find((e) => e.name === name.toLowerCase() || e.hf.repo.toLowerCase() === name.toLowerCase())
+  if (hit) return hit
+  const names = entries.map((e) => e.name)
+  const near = suggest(name, names, 3)
+  throw new NotFoundError(`model "${name}" is not in the catalog`, {
+    fix: near.length > 0 ? `did you mean ${near.map((n) => `"${n}"`).join(' or ')}? (\`aip model list\` shows the catalog)` : `known models: ${names.join(', ')}; or use --template FILE or hf:ORG/REPO`,
+    details: {suggestions: near},
+  })
+}
+
+/** True when the entry pins its Hub revision to a commit sha (reproducible deploys). */
+export function isPinned(entry: Pick<CatalogEntry, 'hf'>): boolean {
+  return COMMIT_SHA.test(entry.hf.revision)
+}
+
+/** For tests: forget cached catalog state. */
+export function resetCatalogCache(): void {
+  catalogCache = undefined
+  templatesDirCache = undefined
+}

@@ -1,0 +1,65 @@
+/**
+ * GPUs aip knows, with the total memory the CUDA driver reports (nvidia-smi "Total", which vLLM's
+ * torch.cuda.mem_get_info() sees), and the AWS instance types that carry them.
+ */
+import {UsageError} from '../errors.js'
+import {suggest} from '../suggest.js'
+
+export interface Instance {
+  type: string
+  gpus: number
+}
+
+export interface GpuType {
+  name: string
+  description: string
+  /** Bytes reported as total by the driver. */
+  memoryBytes: number
+  instances: Instance[]
+}
+
+const MiB = 1024 * 1024
+
+export const GPUS: readonly GpuType[] = [
+  {name: 't4', description: 'NVIDIA T4 16 GB', memoryBytes: 15360 * MiB, instances: [{type: 'g4dn.xlarge', gpus: 1}, {type: 'g4dn.12xlarge', gpus: 4}, {type: 'g4dn.metal', gpus: 8}]},
+  {name: 'l4', description: 'NVIDIA L4 24 GB', memoryBytes: 23034 * MiB, instances: [{type: 'g6.xlarge', gpus: 1}, {type: 'g6.12xlarge', gpus: 4}, {type: 'g6.48xlarge', gpus: 8}]},
+  {name: 'a10g', description: 'NVIDIA A10G 24 GB', memoryBytes: 23028 * MiB, instances: [{type: 'g5.xlarge', gpus: 1}, {type: 'g5.12xlarge', gpus: 4}, {type: 'g5.48xlarge', gpus: 8}]},
+  {name: 'l40s', description: 'NVIDIA L40S 48 GB', memoryBytes: 46068 * MiB, instances: [{type: 'g6e.xlarge', gpus: 1}, {type: 'g6e.12xlarge', gpus: 4}, {type: 'g6e.48xlarge', gpus: 8}]},
+  {name: 'a100-40gb', description: 'NVIDIA A100 40 GB', memoryBytes: 40960 * MiB, instances: [{type: 'p4d.24xlarge', gpus: 8}]},
+  {name: 'a100-80gb', description: 'NVIDIA A100 80 GB', memoryBytes: 81920 * MiB, instances: [{type: 'p4de.24xlarge', gpus: 8}]},
+  {name: 'h100', description: 'NVIDIA H100 80 GB', memoryBytes: 81559 * MiB, instances: [{type: 'p5.4xlarge', gpus: 1}, {type: 'p5.48xlarge', gpus: 8}]},
+  {name: 'h200', description: 'NVIDIA H200 141 GB', memoryBytes: 143771 * MiB, instances: [{type: 'p5e.48xlarge', gpus: 8}, {type: 'p5en.48xlarge', gpus: 8}]},
+  {name: 'b200', description: 'NVIDIA B200 180 GB', memoryBytes: 183359 * MiB, instances: [{type: 'p6-b200.48xlarge', gpus: 8}]},
+]
+
+const ALIASES: Record<string, string> = {
+  'l4-24gb': 'l4',
+  'a10g-24gb': 'a10g',
+  'l40s-48gb': 'l40s',
+  'a100-40g': 'a100-40gb',
+  'a100-80g': 'a100-80gb',
+  'h100-80gb': 'h100',
+  'h100-sxm': 'h100',
+  'h200-141gb': 'h200',
+  't4-16gb': 't4',
+}
+
+export function gpuNames(): string[] {
+  return GPUS.map((g) => g.name)
+}
+
+/** Looks a GPU up by name (case-insensitive, a few aliases); unknown names are usage errors. */
+export function findGpu(name: string): GpuType {
+  const key = name.trim().toLowerCase().replace(/^nvidia[-_ ]?/, '').replace(/_/g, '-')
+  const g = GPUS.find((x) => x.name === (ALIASES[key] ?? key))
+  if (g) return g
+  const near = key === 'a100' ? ['a100-40gb', 'a100-80gb'] : suggest(key, gpuNames(), 2)
+  throw new UsageError(`unknown GPU "${name}"`, {
+    fix: `${near.length ? `did you mean ${near.map((n) => `"${n}"`).join(' or ')}? ` : ''}known GPUs: ${gpuNames().join(', ')}; or pass --gpu-memory 24GiB for any other`,
+  })
+}
+
+/** The instance types that carry at least `count` GPUs of this type, smallest first. */
+export function instancesFor(gpu: GpuType, count: number): string[] {
+  return gpu.instances.filter((i) => i.gpus >= count).map((i) => i.type)
+}
