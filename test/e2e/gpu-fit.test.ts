@@ -1,0 +1,125 @@
+import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {isolatedEnv, ROOT, runCli} from '../support/cli.js'
+import {HubServer} from '../support/hub-server.js'
+
+const fixture = (n: string) => join(ROOT, 'test/fixtures/configs', n, 'config.json')
+
+describe('aip gpu-fit (built CLI)', () => {
+  it('runs offline from the embedded catalog and prints the table', async () => {
+    const r = await runCli(['gpu-fit', 'qwen3-8b'])
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(/Parameters:\s+8\.19B total/)
+    expect(r.stdout).toMatch(/^GPU\s+TP\s+FITS/m)
+    for (const g of ['l4', 'a10g', 'l40s', 'a100-40gb', 'a100-80gb', 'h100', 'h200', 'b200']) expect(r.stdout).toMatch(new RegExp(`^${g}\\s+1\\s`, 'm'))
+    expect(r.stdout).toContain('g6e.xlarge')
+  })
+
+  it('--json prints only the documented envelope on stdout', async () => {
+    const r = await runCli(['gpu-fit', fixture('llama-3.1-8b'), '--json'])
+    expect(r.code).toBe(0)
+    const j = JSON.parse(r.stdout)
+    expect(j.status).toBe('ok')
+    expect(j.result.parameters.total).toBe(8_030_261_248)
+    expect(j.result.kvCache.fullBytesPerToken).toBe(131072)
+    expect(j.result.gpus.length).toBe(36)
+    expect(Object.keys(j.result.gpus[0])).toEqual(expect.arrayContaining(['gpu', 'tp', 'fits', 'maxContext', 'maxConcurrency', 'instances', 'kvAvailablePerGpuBytes']))
+  })
+
+  it('is a CI gate: exit 0 when it fits, 3 with the reason and the nearest fit when not', async () => {
+    const ok = await runCli(['gpu-fit', 'qwen3-8b', '--gpu', 'l4', '--max-model-len', '8192'])
+    expect(ok.code).toBe(0)
+    expect(ok.stdout).toMatch(/fits: l4 x1 at max-model-len 8192/)
+    const no = await runCli(['gpu-fit', 'qwen3-8b', '--gpu', 'l4', '--max-model-len', '32768', '--tp', '1'])
+    expect(no.code).toBe(3)
+    expect(no.stderr).toMatch(/does not fit on l4 x1 at max-model-len 32768/)
+    expect(no.stderr).toMatch(/max-model-len \d+ fits/)
+    expect(no.stderr).not.toMatch(/\s+at .*\.js:\d+/)
+    const j = await runCli(['gpu-fit', 'qwen3-8b', '--gpu', 'l4', '--max-model-len', '32768', '--json'])
+    expect(j.code).toBe(3)
+    const body = JSON.parse(j.stdout)
+    expect(body.status).toBe('error')
+    expect(body.error).toMatchObject({code: 'NOT_FIT', exitCode: 3})
+    expect(body.result.gate.fits).toBe(false)
+    expect(j.stderr).toBe('')
+  })
+
+  it('--gpu-memory for any other GPU, --annotate for admission policies', async () => {
+    const r = await runCli(['gpu-fit', fixture('qwen2.5-coder-1.5b'), '--gpu-memory', '16GiB', '--annotate'])
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(/aip\.dev\/gpu-fit-fits: "true"/)
+    expect(r.stdout).toMatch(/aip\.dev\/gpu-fit-gpu: "custom-16gib"/)
+  })
+
+  describe('bad input: one line, the right exit code, no stack', () => {
+    const cases: Array<[string, string[], number, RegExp]> = [
+      ['unknown GPU', ['gpu-fit', 'qwen3-8b', '--gpu', 'h1000'], 2, /unknown GPU "h1000"/],
+      ['zero max-model-len', ['gpu-fit', 'qwen3-8b', '--max-model-len', '0'], 2, /max-model-len must be a positive integer/],
+      ['negative tp', ['gpu-fit', 'qwen3-8b', '--tp', '-2'], 2, /tp must be a positive integer/],
+      ['absurd utilization', ['gpu-fit', 'qwen3-8b', '--gpu-memory-utilization', '7'], 2, /gpu-memory-utilization/],
+      ['bad memory size', ['gpu-fit', 'qwen3-8b', '--gpu-memory', 'lots'], 2, /invalid --gpu-memory "lots"/],
+      ['unknown catalog model', ['gpu-fit', 'qwen3-8bb'], 4, /qwen3-8bb/],
+      ['missing file', ['gpu-fit', './nope/config.json'], 4, /no such file/],
+      ['context beyond the model', ['gpu-fit', 'qwen3-8b', '--max-model-len', '1000000'], 2, /exceeds the model's maximum of 40960/],
+    ]
+    for (const [name, args, code, re] of cases) {
+      it(name, async () => {
+        const r = await runCli(args)
+        expect(r.code).toBe(code)
+        expect(r.stderr).toMatch(re)
+        expect(r.stderr.trim().split('\n').length).toBeLessThanOrEqual(2) // the error line and its fix
+        expect(r.stdout).toBe('')
+        const j = await runCli([...args, '--json'])
+        expect(j.code).toBe(code)
+        expect(JSON.parse(j.stdout).error.exitCode).toBe(code)
+      })
+    }
+
+    it('malformed JSON and a config missing fields', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'aip-e2e-'))
+      writeFileSync(join(dir, 'bad.json'), '{"hidden_size": 4096,,}')
+      const bad = await runCli(['gpu-fit', join(dir, 'bad.json')])
+      expect(bad.code).toBe(2)
+      expect(bad.stderr).toMatch(/bad\.json is not valid JSON/)
+      writeFileSync(join(dir, 'partial.json'), JSON.stringify({model_type: 'llama', architectures: ['LlamaForCausalLM'], hidden_size: 4096}))
+      const partial = await runCli(['gpu-fit', join(dir, 'partial.json')])
+      // llama's config class supplies defaults for omitted fields, as transformers does
+      expect(partial.code).toBe(0)
+      writeFileSync(join(dir, 'nolayers.json'), JSON.stringify({model_type: 'weird', hidden_size: 4096, num_attention_heads: 32, vocab_size: 1000}))
+      const missing = await runCli(['gpu-fit', join(dir, 'nolayers.json')])
+      expect(missing.code).toBe(2)
+      expect(missing.stderr).toMatch(/missing "num_hidden_layers"/)
+      const verbose = await runCli(['gpu-fit', join(dir, 'nolayers.json'), '--verbose'])
+      expect(verbose.stderr).toMatch(/at .*gpufit/)
+    })
+  })
+
+  describe('Hub models', () => {
+    let hub: HubServer
+    beforeAll(async () => {
+      hub = await HubServer.start()
+      hub.addRepo('acme/llama-8b', {files: {'config.json': JSON.stringify(require_(fixture('llama-3.1-8b')))}})
+    })
+    afterAll(async () => hub.stop())
+
+    it('fetches config.json from HF_ENDPOINT', async () => {
+      const r = await runCli(['gpu-fit', 'acme/llama-8b', '--json'], {env: isolatedEnv({HF_ENDPOINT: hub.url})})
+      expect(r.code).toBe(0)
+      expect(JSON.parse(r.stdout).result.parameters.total).toBe(8_030_261_248)
+    })
+    it('404 repo: exit 4; offline: exit 5 in one line', async () => {
+      const nf = await runCli(['gpu-fit', 'acme/missing'], {env: isolatedEnv({HF_ENDPOINT: hub.url})})
+      expect(nf.code).toBe(4)
+      const off = await runCli(['gpu-fit', 'acme/llama-8b'], {env: isolatedEnv({HF_ENDPOINT: 'http://127.0.0.1:9'})})
+      expect(off.code).toBe(5)
+      expect(off.stderr).toMatch(/cannot reach the Hugging Face Hub/)
+    })
+  })
+})
+
+function require_(path: string): unknown {
+  return JSON.parse(readFileSync(path, 'utf8'))
+}
