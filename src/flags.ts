@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 /** Flags that several commands share, named as kubectl, helm and eksctl name them. */
 export const kubeFlags = {

@@ -1,4 +1,4 @@
-import {Args} from '@oclif/core'
+import * as Args from '@oclif/core/args'
 
 import {AipCommand} from '../../base-command.js'
 import {KEY_NAMES, resolveConfig} from '../../lib/config/index.js'

@@ -132,7 +132,18 @@ export function overhead(spec: ModelSpec, gpu: {memoryBytes: number}, tp: number
   return {activationBytes, cudaGraphBytes, frameworkBytes, maxNumBatchedTokens: T, samplerSeqs: seqs, totalBytes: activationBytes + cudaGraphBytes + frameworkBytes}
 }
 
+const intermediateCache = new WeakMap<ModelSpec, number>()
+
 function intermediatePerToken(spec: ModelSpec): number {
+  let v = intermediateCache.get(spec)
+  if (v === undefined) {
+    v = computeIntermediate(spec)
+    intermediateCache.set(spec, v)
+  }
+  return v
+}
+
+function computeIntermediate(spec: ModelSpec): number {
   let dense = 0
   let moe = 0
   for (const t of spec.tensors) {
