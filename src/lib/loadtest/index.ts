@@ -1,0 +1,3 @@
+export * from './bench.js'
+export * from './request.js'
+export * from './stats.js'

@@ -1,0 +1,7 @@
+export * from './connect.js'
+export * from './prometheus.js'
+export * from './queries.js'
+export * from './sample.js'
+export * from './tail.js'
+export * from './transport.js'
+export * from './view.js'

@@ -1,0 +1,62 @@
+/** `aip model bench` as a user runs it, against the loopback OpenAI-compatible server. */
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {isolatedEnv, runCli} from '../support/cli.js'
+import {type OpenAIServer, startOpenAIServer} from '../support/openai-server.js'
+
+describe('aip model bench', () => {
+  let ok: OpenAIServer
+  let failing: OpenAIServer
+  const KEY = 'sk-test-abcdef123456'
+  const env = isolatedEnv({AIP_API_KEY: KEY})
+
+  beforeAll(async () => {
+    ok = await startOpenAIServer({ttftMs: 60, itlMs: 10, tokens: 6, apiKey: KEY, plan: (i) => (i % 5 === 4 ? 'malformed' : 'ok')})
+    failing = await startOpenAIServer({plan: () => 500, apiKey: KEY})
+  })
+  afterAll(async () => {
+    await ok?.close()
+    await failing?.close()
+  })
+
+  it('--json: the result with TTFT/ITL/latency distributions and errors by kind; the key is never printed', async () => {
+    const r = await runCli(['model', 'bench', '--url', ok.url, '--requests', '10', '--concurrency', '2', '--max-tokens', '6', '--prompt-tokens', '32', '--json'], {env})
+    expect(r.code).toBe(0)
+    const j = JSON.parse(r.stdout)
+    expect(j.status).toBe('ok')
+    expect(j.result).toMatchObject({model: 'test-model', api: 'chat', stream: true, requests: 10, succeeded: 8, failed: 2, errors: {malformed_stream: 2}, outputTokens: 48})
+    expect(j.result.ttft.min).toBeGreaterThanOrEqual(0.059)
+    expect(j.result.interTokenLatency.p50).toBeGreaterThanOrEqual(0.009)
+    expect(j.warnings[0]).toContain('2 of 10 requests failed')
+    expect(r.stdout + r.stderr).not.toContain(KEY)
+  })
+
+  it('human output: a table of percentiles', async () => {
+    const r = await runCli(['model', 'bench', '--url', ok.url, '--requests', '5', '--api', 'completions', '--no-stream'], {env})
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(/REQUEST LATENCY|request latency/)
+    expect(r.stdout).toMatch(/ttft\s+-/)
+  })
+
+  it('every request failing: exit 1 after the report, errors counted', async () => {
+    const r = await runCli(['model', 'bench', '--url', failing.url, '--requests', '4', '--json'], {env})
+    expect(r.code).toBe(1)
+    const j = JSON.parse(r.stdout)
+    expect(j.status).toBe('error')
+    expect(j.result.errors).toEqual({http_500: 4})
+    expect(j.error.message).toBe('all 4 requests failed (http_500: 4)')
+  })
+
+  it('bad input: unreachable URL 5, wrong key 6, unknown --model 4, no target 2, NAME without a cluster 5', async () => {
+    expect((await runCli(['model', 'bench', '--url', 'http://127.0.0.1:9', '--requests', '1'], {env})).code).toBe(5)
+    expect((await runCli(['model', 'bench', '--url', ok.url, '--requests', '1'], {env: isolatedEnv({AIP_API_KEY: 'wrong-key-000'})})).code).toBe(6)
+    const unknown = await runCli(['model', 'bench', '--url', ok.url, '--model', 'nope', '--json'], {env})
+    expect(unknown.code).toBe(4)
+    expect(JSON.parse(unknown.stdout).error.fix).toContain('test-model')
+    expect((await runCli(['model', 'bench'], {env})).code).toBe(2)
+    expect((await runCli(['model', 'bench', '--url', ok.url, '--concurrency', '0'], {env})).code).toBe(2)
+    const noCluster = await runCli(['model', 'bench', 'qwen3-8b'], {env})
+    expect(noCluster.code).toBe(5)
+    expect(noCluster.stderr).toContain('--url')
+  })
+})
