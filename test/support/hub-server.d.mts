@@ -47,6 +47,9 @@ export declare class HubServer {
     id: string,
     opts: {files: Record<string, FileSpec>; revision?: string; commit?: string; salt?: string; gated?: boolean; private?: boolean; allow?: string[]},
   ): {id: string; commit: string; files: Map<string, HubFileRecord>}
+  repos: Map<string, {id: string; commits: Map<string, Map<string, HubFileRecord>>; refs: Map<string, string>; gated: boolean; private: boolean; allow: Set<string>}>
+  faults: {rate429: number; retryAfter: string; drops: Map<string, {afterBytes: number; times: number}>; corrupt: Map<string, number>; bytesPerSec: number}
+  clearFaults(): void
   rateLimitNext(n: number, retryAfter?: number): void
   dropConnection(path: string, afterBytes: number, times?: number): void
   corruptFile(path: string, offset?: number): void

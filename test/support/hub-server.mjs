@@ -202,6 +202,11 @@ export class HubServer {
     this.faults.bytesPerSec = bytesPerSec
   }
 
+  /** Forget every fault (429s, drops, corruption, throttle). */
+  clearFaults() {
+    this.faults = {rate429: 0, retryAfter: '0', drops: new Map(), corrupt: new Map(), bytesPerSec: 0}
+  }
+
   contentRequests(path) {
     return this.requests.filter((r) => r.file === path && r.content)
   }
@@ -376,7 +381,18 @@ export class HubServer {
         return
       }
       if (this.faults.bytesPerSec > 0) await new Promise((r) => setTimeout(r, (n / this.faults.bytesPerSec) * 1000))
-      if (!ok) await new Promise((r) => (res.destroyed ? r() : res.once('drain', r).once('close', r)))
+      if (!ok && res.writableNeedDrain) {
+        await new Promise((r) => {
+          if (res.destroyed || !res.writableNeedDrain) return r()
+          const done = () => {
+            res.off('drain', done)
+            res.off('close', done)
+            r()
+          }
+          res.on('drain', done)
+          res.on('close', done)
+        })
+      }
     }
     res.end()
   }

@@ -1,0 +1,80 @@
+/**
+ * Which files of a repo to preload. Globs: `*` (no /), `**` (any depth), `?`, `{a,b}`. A pattern
+ * without `/` matches the file's base name at any depth (like .gitignore); with `/` it matches the
+ * whole path from the repo root.
+ *
+ * Default: what vLLM needs to serve a safetensors model: weights (*.safetensors), config and
+ * tokenizer files (*.json, *.txt, *.model, *.tiktoken, *.jinja), and custom code (*.py, for
+ * trust_remote_code). Excluded by default: original/** (Meta's consolidated .pth checkpoints),
+ * onnx/**, openvino/**, and consolidated*.safetensors when sharded HF-format weights exist (Mistral
+ * repos ship both). Repos without any .safetensors fall back to *.bin (pytorch_model*.bin).
+ * `--include` replaces the default set (and its excludes); `--exclude` always applies.
+ */
+import type {HubSibling} from '../hub/index.js'
+
+export const DEFAULT_INCLUDE = ['*.safetensors', '*.json', '*.txt', '*.model', '*.tiktoken', '*.jinja', '*.py']
+export const DEFAULT_EXCLUDE = ['original/**', 'onnx/**', 'openvino/**']
+
+export function globToRegExp(glob: string): RegExp {
+  let re = ''
+  let i = 0
+  let inBrace = false
+  while (i < glob.length) {
+    const c = glob[i]!
+    if (c === '*') {
+      if (glob[i + 1] === '*') {
+        i += 2
+        if (glob[i] === '/') {
+          i++
+          re += '(?:.*/)?'
+        } else re += '.*'
+        continue
+      }
+      re += '[^/]*'
+    } else if (c === '?') re += '[^/]'
+    else if (c === '{') {
+      inBrace = true
+      re += '(?:'
+    } else if (c === '}' && inBrace) {
+      inBrace = false
+      re += ')'
+    } else if (c === ',' && inBrace) re += '|'
+    else re += c.replace(/[.+^$()|[\]\\]/g, '\\$&')
+    i++
+  }
+  return new RegExp(`^${re}$`)
+}
+
+export function matchesGlob(path: string, glob: string): boolean {
+  const g = glob.replace(/^\.?\//, '')
+  if (!g.includes('/')) return globToRegExp(g).test(path.split('/').pop()!)
+  return globToRegExp(g).test(path)
+}
+
+export interface Selection {
+  files: HubSibling[]
+  include: string[]
+  exclude: string[]
+  /** Notes for the user (fallbacks taken). */
+  notes: string[]
+}
+
+export function selectFiles(siblings: HubSibling[], include?: string[], exclude?: string[]): Selection {
+  const notes: string[] = []
+  const userInclude = include && include.length > 0
+  let inc = userInclude ? include : [...DEFAULT_INCLUDE]
+  const exc = [...(userInclude ? [] : DEFAULT_EXCLUDE), ...(exclude ?? [])]
+  const names = siblings.map((s) => s.rfilename)
+  if (!userInclude) {
+    const st = names.filter((n) => n.endsWith('.safetensors') && !exc.some((g) => matchesGlob(n, g)))
+    if (st.length === 0 && names.some((n) => n.endsWith('.bin'))) {
+      inc = [...inc, '*.bin']
+      notes.push('no .safetensors weights in this repo: preloading *.bin (PyTorch pickle) files instead')
+    }
+    if (st.some((n) => /^consolidated.*\.safetensors$/.test(n)) && st.some((n) => !/^consolidated.*\.safetensors$/.test(n))) {
+      exc.push('consolidated*.safetensors')
+    }
+  }
+  const files = siblings.filter((s) => inc.some((g) => matchesGlob(s.rfilename, g)) && !exc.some((g) => matchesGlob(s.rfilename, g)))
+  return {files, include: inc, exclude: exc, notes}
+}

@@ -1,0 +1,289 @@
+import {CreateBucketCommand, HeadObjectCommand, type S3Client} from '@aws-sdk/client-s3'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {createS3Client} from '../../../src/lib/aws/s3.js'
+import {AipError, InterruptedError, NotFoundError, UnauthorizedError} from '../../../src/lib/errors.js'
+import {HubClient} from '../../../src/lib/hub/index.js'
+import {
+  ChecksumMismatchError,
+  MARKER_NAME,
+  type PreloadEvent,
+  type PreloadOptions,
+  readPreloadMarker,
+  resolveWeightsLocation,
+  runPreload,
+  weightsLocation,
+} from '../../../src/lib/preload/index.js'
+import {HubServer, makeSafetensors, seededBytes} from '../../support/hub-server.js'
+import {bucketContents, S3rverHandle, s3rverClient} from '../../support/s3rver.js'
+
+const MiB = 1024 * 1024
+const REPO = 'acme/tiny-llm'
+const TOKEN = 'hf_goodtokenCCCCCCCCCCCC'
+const FILES = {
+  'config.json': JSON.stringify({model_type: 'llama', hidden_size: 64}),
+  'tokenizer.json': JSON.stringify({version: '1.0', model: {vocab: {a: 1}}}),
+  'model-00001-of-00002.safetensors': {size: 12 * MiB + 123, seed: 11},
+  'model-00002-of-00002.safetensors': {size: 5 * MiB + 7, seed: 12},
+  'model.safetensors.index.json': JSON.stringify({weight_map: {a: 'model-00001-of-00002.safetensors', b: 'model-00002-of-00002.safetensors'}}),
+  'small.safetensors': makeSafetensors([{name: 'w', dtype: 'BF16', shape: [16, 16]}], {seed: 5}),
+  'README.md': '# tiny',
+  'original/consolidated.00.pth': {size: 1000, seed: 3},
+}
+const EXPECTED_PATHS = ['config.json', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors', 'model.safetensors.index.json', 'small.safetensors', 'tokenizer.json']
+
+let hub: HubServer
+let s3h: S3rverHandle
+let s3: S3Client
+let commit: string
+let bucketN = 0
+
+function expectedBytes(path: string): Buffer {
+  const v = FILES[path as keyof typeof FILES]
+  if (typeof v === 'string') return Buffer.from(v)
+  if (Buffer.isBuffer(v)) return v
+  return seededBytes(v.size, v.seed)
+}
+
+async function newBucket(): Promise<string> {
+  const name = `b${++bucketN}-${Date.now().toString(36)}`
+  await s3.send(new CreateBucketCommand({Bucket: name}))
+  return name
+}
+
+function opts(bucket: string, extra: Partial<PreloadOptions> = {}): PreloadOptions & {events: PreloadEvent[]} {
+  const events: PreloadEvent[] = []
+  return {repo: REPO, bucket, prefix: 'models', partSize: 5 * MiB, concurrency: 4, aipVersion: 'test', onEvent: (e) => events.push(e), events, ...extra}
+}
+
+const hubClient = (token?: string) => new HubClient({endpoint: hub.url, token, maxRetryWaitMs: 20})
+
+async function expectComplete(bucket: string) {
+  const contents = await bucketContents(s3, bucket)
+  const root = `models/acme--tiny-llm/${commit}/`
+  const keys = [...contents.keys()].sort()
+  expect(keys).toEqual([...EXPECTED_PATHS.map((p) => root + p), root + MARKER_NAME, 'models/acme--tiny-llm/refs/main'].sort())
+  for (const p of EXPECTED_PATHS) expect(contents.get(root + p)!.equals(expectedBytes(p)), p).toBe(true)
+  const marker = JSON.parse(contents.get(root + MARKER_NAME)!.toString())
+  expect(marker).toMatchObject({schema: 'aip.dev/preload/v1', repo: REPO, revision: 'main', commit, aipVersion: 'test'})
+  expect(marker.files.map((f: {path: string}) => f.path).sort()).toEqual(EXPECTED_PATHS)
+  const big = marker.files.find((f: {path: string}) => f.path === 'model-00001-of-00002.safetensors')
+  expect(big.sha256).toBe(hub.repos.get(REPO)!.commits.get(commit)!.get('model-00001-of-00002.safetensors')!.sha256)
+  expect(contents.get('models/acme--tiny-llm/refs/main')!.toString().trim()).toBe(commit)
+  return contents
+}
+
+async function expectNothingComplete(bucket: string) {
+  const contents = await bucketContents(s3, bucket)
+  expect([...contents.keys()].filter((k) => k.endsWith(MARKER_NAME) || k.includes('/refs/'))).toEqual([])
+  return contents
+}
+
+beforeAll(async () => {
+  hub = await HubServer.start()
+  commit = hub.addRepo(REPO, {files: FILES}).commit
+  hub.addRepo('acme/gated', {files: FILES, gated: true, allow: [TOKEN]})
+  hub.tokens.add('hf_nogrants0DDDDDDDDDDDD')
+  s3h = await S3rverHandle.start()
+  s3 = await s3rverClient(s3h)
+})
+afterAll(async () => {
+  await hub?.stop()
+  await s3h?.stop()
+})
+
+describe('runPreload', () => {
+  it('streams the default file set into S3 byte-for-byte, then writes the marker and the ref', async () => {
+    const bucket = await newBucket()
+    const o = opts(bucket)
+    const r = await runPreload(o, {hub: hubClient(), s3})
+    expect(r.commit).toBe(commit)
+    expect(r.uri).toBe(`s3://${bucket}/models/acme--tiny-llm/${commit}/`)
+    expect(r.files.map((f) => f.status)).toEqual(EXPECTED_PATHS.map(() => 'uploaded'))
+    await expectComplete(bucket)
+    // multipart for the big file (3 parts of 5 MiB), object metadata carries the sha256
+    expect(o.events.filter((e) => e.event === 'part' && e.path === 'model-00001-of-00002.safetensors')).toHaveLength(3)
+    const head = await s3.send(new HeadObjectCommand({Bucket: bucket, Key: `models/acme--tiny-llm/${commit}/model-00001-of-00002.safetensors`}))
+    expect(head.Metadata?.sha256).toBe(r.files.find((f) => f.path === 'model-00001-of-00002.safetensors')!.sha256)
+    // the marker is the last object written
+    expect(o.events.at(-1)).toEqual({event: 'marker', uri: `s3://${bucket}/models/acme--tiny-llm/${commit}/${MARKER_NAME}`})
+    // deploy's view of it
+    const loc = await resolveWeightsLocation(s3, {bucket, repo: REPO, revision: 'main'})
+    expect(loc.uri).toBe(r.uri)
+    expect(loc.marker.files).toHaveLength(EXPECTED_PATHS.length)
+  })
+
+  it('skips complete files on a rerun (no downloads), and --force uploads everything again', async () => {
+    const bucket = await newBucket()
+    await runPreload(opts(bucket), {hub: hubClient(), s3})
+    const before = hub.requests.filter((r) => r.content).length
+    const again = await runPreload(opts(bucket), {hub: hubClient(), s3})
+    expect(again.files.every((f) => f.status === 'skipped')).toBe(true)
+    expect(again.uploadedBytes).toBe(0)
+    expect(hub.requests.filter((r) => r.content).length).toBe(before)
+    await expectComplete(bucket)
+    const forced = await runPreload(opts(bucket, {force: true}), {hub: hubClient(), s3})
+    expect(forced.files.every((f) => f.status === 'uploaded')).toBe(true)
+    expect(forced.uploadedBytes).toBe(forced.totalBytes)
+    await expectComplete(bucket)
+  })
+
+  it('fails a gated repo without a token with UnauthorizedError naming HF_TOKEN, and writes nothing', async () => {
+    const bucket = await newBucket()
+    const err = (await runPreload(opts(bucket, {repo: 'acme/gated'}), {hub: hubClient(), s3}).catch((e: unknown) => e)) as AipError
+    expect(err).toBeInstanceOf(UnauthorizedError)
+    expect(err.exitCode).toBe(6)
+    expect(err.fix).toContain('HF_TOKEN')
+    expect((await bucketContents(s3, bucket)).size).toBe(0)
+  })
+
+  it('fails a gated repo with a token lacking access (403) and writes nothing; the right token works', async () => {
+    const bucket = await newBucket()
+    const err = (await runPreload(opts(bucket, {repo: 'acme/gated'}), {hub: hubClient('hf_nogrants0DDDDDDDDDDDD'), s3}).catch((e: unknown) => e)) as AipError
+    expect(err).toBeInstanceOf(UnauthorizedError)
+    expect(err.message).toContain('403')
+    expect((await bucketContents(s3, bucket)).size).toBe(0)
+    const ok = await runPreload(opts(bucket, {repo: 'acme/gated'}), {hub: hubClient(TOKEN), s3})
+    expect(ok.files).toHaveLength(EXPECTED_PATHS.length)
+  })
+
+  it('fails an unknown repo and an unknown revision with NotFoundError (exit 4), bucket empty', async () => {
+    const bucket = await newBucket()
+    const repo = (await runPreload(opts(bucket, {repo: 'acme/missing'}), {hub: hubClient(), s3}).catch((e: unknown) => e)) as AipError
+    expect(repo).toBeInstanceOf(NotFoundError)
+    expect(repo.message).toContain('acme/missing')
+    const rev = (await runPreload(opts(bucket, {revision: 'v2'}), {hub: hubClient(), s3}).catch((e: unknown) => e)) as AipError
+    expect(rev).toBeInstanceOf(NotFoundError)
+    expect(rev.message).toContain('"v2"')
+    expect((await bucketContents(s3, bucket)).size).toBe(0)
+  })
+
+  it('retries 429 answers (Retry-After) and completes', async () => {
+    const bucket = await newBucket()
+    hub.rateLimitNext(3, 0)
+    const o = opts(bucket)
+    const retries: number[] = []
+    const c = new HubClient({endpoint: hub.url, maxRetryWaitMs: 20, onRetry: (r) => retries.push(r.status ?? 0)})
+    await runPreload(o, {hub: c, s3})
+    expect(retries).toEqual([429, 429, 429])
+    await expectComplete(bucket)
+  })
+
+  it('resumes a Hub stream dropped mid-file with a Range request from the byte offset', async () => {
+    const bucket = await newBucket()
+    const path = 'model-00001-of-00002.safetensors'
+    hub.dropConnection(path, 7 * MiB + 5, 1)
+    const before = hub.contentRequests(path).length
+    const o = opts(bucket)
+    await runPreload(o, {hub: hubClient(), s3})
+    const retry = o.events.find((e) => e.event === 'retry' && e.what === 'hub-stream')
+    expect(retry).toMatchObject({path, what: 'hub-stream', attempt: 1})
+    const offset = (retry as {offset: number}).offset
+    expect(offset).toBeGreaterThan(0)
+    const reqs = hub.contentRequests(path).slice(before)
+    expect(reqs).toHaveLength(2)
+    expect(reqs[1]!.range).toBe(`bytes=${offset}-`)
+    await expectComplete(bucket)
+  })
+
+  it('on a checksum mismatch aborts the upload: no object for the file, no marker, FAILED', async () => {
+    const bucket = await newBucket()
+    const path = 'model-00001-of-00002.safetensors'
+    hub.corruptFile(path, 6 * MiB)
+    try {
+      const err = (await runPreload(opts(bucket, {fileConcurrency: 1}), {hub: hubClient(), s3}).catch((e: unknown) => e)) as AipError
+      expect(err).toBeInstanceOf(ChecksumMismatchError)
+      expect(err.exitCode).toBe(1)
+      expect(err.message).toContain(path)
+    } finally {
+      hub.clearFaults()
+    }
+    const contents = await expectNothingComplete(bucket)
+    expect([...contents.keys()].some((k) => k.endsWith(path))).toBe(false)
+    expect(await s3h.pendingUploads(bucket)).toEqual([])
+  })
+
+  it('fails a missing bucket with NotFoundError (exit 4) before touching anything', async () => {
+    const err = (await runPreload(opts('no-such-bucket'), {hub: hubClient(), s3}).catch((e: unknown) => e)) as AipError
+    expect(err).toBeInstanceOf(NotFoundError)
+    expect(err.exitCode).toBe(4)
+    expect(err.message).toContain('no-such-bucket')
+  })
+
+  it('fails a denied bucket (bucket policy 403, and wrong credentials) with UnauthorizedError (exit 6)', async () => {
+    const bucket = await newBucket()
+    s3h.deny.add(bucket)
+    try {
+      const err = (await runPreload(opts(bucket), {hub: hubClient(), s3}).catch((e: unknown) => e)) as AipError
+      expect(err).toBeInstanceOf(UnauthorizedError)
+      expect(err.message).toContain(bucket)
+    } finally {
+      s3h.deny.delete(bucket)
+    }
+    const wrong = await createS3Client({endpoint: s3h.endpoint, credentials: {accessKeyId: 'WRONG', secretAccessKey: 'WRONG'}})
+    const err2 = (await runPreload(opts(bucket), {hub: hubClient(), s3: wrong}).catch((e: unknown) => e)) as AipError
+    expect(err2).toBeInstanceOf(UnauthorizedError)
+    expect(err2.exitCode).toBe(6)
+    expect((await bucketContents(s3, bucket)).size).toBe(0)
+  })
+
+  it('after an interrupted run, no marker stands; a rerun resumes the unfinished multipart upload', async () => {
+    const bucket = await newBucket()
+    const path = 'model-00001-of-00002.safetensors'
+    const ac = new AbortController()
+    const err = await runPreload(
+      opts(bucket, {
+        signal: ac.signal,
+        fileConcurrency: 1,
+        concurrency: 1,
+        afterPart: ({path: p, partNumber}) => {
+          if (p === path && partNumber === 2) ac.abort(new InterruptedError())
+        },
+      }),
+      {hub: hubClient(), s3},
+    ).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(InterruptedError)
+    await expectNothingComplete(bucket)
+    const pending = await s3h.pendingUploads(bucket)
+    expect(pending.map((p) => p.key)).toEqual([`models/acme--tiny-llm/${commit}/${path}`])
+    expect(pending[0]!.parts).toBe(2)
+    const o = opts(bucket)
+    const r = await runPreload(o, {hub: hubClient(), s3})
+    const big = r.files.find((f) => f.path === path)!
+    expect(big.status).toBe('resumed')
+    expect(big.resumedBytes).toBe(10 * MiB)
+    expect(o.events.filter((e) => e.event === 'part' && e.path === path && e.reused)).toHaveLength(2)
+    expect(await s3h.pendingUploads(bucket)).toEqual([])
+    await expectComplete(bucket)
+  })
+
+  it('honours --include/--exclude', async () => {
+    const bucket = await newBucket()
+    const r = await runPreload(opts(bucket, {include: ['*.json'], exclude: ['tokenizer.json']}), {hub: hubClient(), s3})
+    expect(r.files.map((f) => f.path)).toEqual(['config.json', 'model.safetensors.index.json'])
+    const marker = await readPreloadMarker(s3, bucket, `models/acme--tiny-llm/${commit}/${MARKER_NAME}`)
+    expect(marker?.files.map((f) => f.path).sort()).toEqual(['config.json', 'model.safetensors.index.json'])
+    const err = (await runPreload(opts(bucket, {include: ['*.gguf']}), {hub: hubClient(), s3}).catch((e: unknown) => e)) as AipError
+    expect(err.code).toBe('USAGE')
+  })
+})
+
+describe('weightsLocation', () => {
+  it('computes the commit-pinned layout and the ref key for branches', () => {
+    const sha = 'a'.repeat(40)
+    expect(weightsLocation({bucket: 'b', prefix: '/m/', repo: 'Org/Name', revision: sha})).toMatchObject({
+      modelKey: 'm/Org--Name',
+      uri: `s3://b/m/Org--Name/${sha}/`,
+      markerKey: `m/Org--Name/${sha}/${MARKER_NAME}`,
+    })
+    const branch = weightsLocation({bucket: 'b', repo: 'Org/Name'})
+    expect(branch.refKey).toBe('models/Org--Name/refs/main')
+    expect(branch.uri).toBeUndefined()
+  })
+
+  it('resolveWeightsLocation fails with NotFoundError when nothing was preloaded', async () => {
+    const bucket = await newBucket()
+    await expect(resolveWeightsLocation(s3, {bucket, repo: 'x/y'})).rejects.toBeInstanceOf(NotFoundError)
+    expect(await readPreloadMarker(s3, bucket, 'nope/.aip-preload.json')).toBeUndefined()
+  })
+})

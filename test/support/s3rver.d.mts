@@ -1,0 +1,12 @@
+/** Types for s3rver.mjs: s3rver on loopback with ListMultipartUploads/ListParts/AbortMultipartUpload added. */
+export declare const S3RVER_CREDENTIALS: {accessKeyId: string; secretAccessKey: string}
+export declare class S3rverHandle {
+  endpoint: string
+  directory: string
+  /** Keep the directory on stop(). */
+  keep?: boolean
+  deny: Set<string>
+  static start(opts?: {buckets?: string[]; directory?: string; deny?: string[]}): Promise<S3rverHandle>
+  stop(): Promise<void>
+  pendingUploads(bucket: string): Promise<Array<{key: string; uploadId: string; parts: number}>>
+}
