@@ -213,10 +213,15 @@ class RetryableError extends Error {
     message: string,
     readonly retryAfterMs: number | undefined,
     readonly final: Error,
+    /** At most this many attempts for this kind of failure (connection refused: the server is down). */
+    readonly maxAttempts?: number,
   ) {
     super(message)
   }
 }
+
+/** Conditions where nothing is listening: kubectl fails at once; we try twice more, quickly. */
+const DOWN_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH'])
 
 function parseRetryAfter(v: string | string[] | undefined): number | undefined {
   const s = Array.isArray(v) ? v[0] : v
@@ -385,6 +390,7 @@ class HttpKubeClient implements KubeClient {
               String(code),
               undefined,
               new UnreachableError(`cannot reach the Kubernetes API at ${this.server} (${code})`, {fix: 'check the cluster is running and the context is right (aip cluster status, --context)', cause: error}),
+              DOWN_CODES.has(String(code)) ? 3 : undefined,
             )
           }
           throw new AbortError(error as Error)
@@ -396,9 +402,13 @@ class HttpKubeClient implements KubeClient {
         maxTimeout: 0,
         randomize: false,
         signal,
+        shouldRetry: (error) => {
+          const e = error as unknown as RetryableError & {attemptNumber: number}
+          return e.maxAttempts === undefined || e.attemptNumber < e.maxAttempts
+        },
         onFailedAttempt: async (error) => {
           const e = error as unknown as RetryableError & {retriesLeft: number; attemptNumber: number}
-          if (e.retriesLeft <= 0) return
+          if (e.retriesLeft <= 0 || (e.maxAttempts !== undefined && e.attemptNumber >= e.maxAttempts)) return
           const backoff = Math.min(this.retry.maxDelayMs, this.retry.minDelayMs * 2 ** (e.attemptNumber - 1)) * (0.8 + Math.random() * 0.4)
           const wait = e.retryAfterMs !== undefined ? Math.min(this.retry.maxDelayMs, e.retryAfterMs) : backoff
           await sleep(wait, signal)
