@@ -1,0 +1,44 @@
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
+
+import {AipCommand} from '../../base-command.js'
+import {kubeFlags, waitFlags} from '../../flags.js'
+import {parseDuration} from '../../lib/config/index.js'
+import {deleteModel, type DeleteModelResult, kubeClientFromConfig, lineProgress, listrProgress} from '../../lib/deploy/index.js'
+import {renderTable} from '../../lib/output/index.js'
+
+export default class ModelDelete extends AipCommand {
+  static override summary = 'Remove a deployed model (every object labelled aip.dev/model=NAME); the weights in S3 stay'
+  static override description = `Deletes the autoscaler first (so it cannot scale the model back up), then the Deployment, the preload Job (propagation Background, so its pods go too), Service, PodDisruptionBudget, monitoring objects, NetworkPolicies and ServiceAccount, and waits until they and the model's pods are gone (--no-wait to return at once).
+Like kubectl delete, undeploying is routine and does not prompt. It never deletes the cached weights in S3: a later deploy of the same revision starts without a new download.`
+  static override enableJsonFlag = true
+  static override handlesInterrupt = true
+  static override examples = ['<%= config.bin %> model delete qwen3-8b', '<%= config.bin %> model delete qwen3-8b --no-wait', '<%= config.bin %> model delete qwen3-8b --dry-run']
+
+  static override args = {
+    name: Args.string({description: 'model name (aip model list)', required: true}),
+  }
+
+  static override flags = {
+    ...kubeFlags,
+    ...waitFlags,
+    'dry-run': Flags.boolean({description: 'server-side dry run: list what would be deleted, delete nothing', default: false}),
+  }
+
+  async run(): Promise<DeleteModelResult> {
+    const {args, flags} = await this.parse(ModelDelete)
+    const cfg = this.config_(flags)
+    const client = await kubeClientFromConfig(cfg)
+    const timeoutMs = flags.timeout ? parseDuration(flags.timeout, '--timeout') : (cfg.durationMs('timeout') ?? 15 * 60_000)
+    const progress = this.jsonEnabled() ? undefined : this.interactive && process.stderr.isTTY ? await listrProgress() : lineProgress((l) => this.info(l))
+    let result: DeleteModelResult
+    try {
+      result = await deleteModel(client, args.name, {namespace: client.namespace, wait: flags.wait, timeoutMs, dryRun: flags['dry-run'], signal: this.signal, progress})
+    } finally {
+      await progress?.close()
+    }
+    this.print(renderTable(result.deleted, [{header: 'kind', get: (d) => d.kind}, {header: 'name', get: (d) => d.name}, {header: 'result', get: (d) => (flags['dry-run'] ? 'would delete' : d.result)}]))
+    if (!flags['dry-run']) this.print(result.waited ? `${args.name} deleted from ${result.namespace}; weights in S3 are kept` : `${args.name} is being deleted from ${result.namespace}`)
+    return result
+  }
+}

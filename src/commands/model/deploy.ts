@@ -1,0 +1,138 @@
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
+import {stringify} from 'yaml'
+
+import {AipCommand} from '../../base-command.js'
+import {kubeFlags, waitFlags} from '../../flags.js'
+import {UsageError} from '../../lib/errors.js'
+import {deployModel, type DeployResult, kubeClientFromConfig, lineProgress, listrProgress, parseSource, renderOptionsFromConfig, resolveEntry} from '../../lib/deploy/index.js'
+import {parseDuration} from '../../lib/config/index.js'
+import {renderTable} from '../../lib/output/index.js'
+
+export default class ModelDeploy extends AipCommand {
+  static override summary = 'Deploy a model: catalog NAME, --template FILE or hf:ORG/REPO'
+  static override description = `Checks that the model fits the GPU (gpu-fit; --skip-fit to bypass), renders the objects (Deployment running vLLM, Service, ServiceAccount, NetworkPolicies, PodDisruptionBudget, the preload Job, KEDA ScaledObject or an HPA, ServiceMonitor and PrometheusRule when their CRDs exist), applies them with server-side apply (field manager "aip"), then waits for the weights and the rollout.
+When the rollout stalls, the cause is read from pod status and events (ImagePullBackOff, Insufficient nvidia.com/gpu, OOMKilled, CrashLoopBackOff with the last log lines).
+Rerunning converges on the same objects (unchanged objects report "unchanged").`
+  static override enableJsonFlag = true
+  static override handlesInterrupt = true
+  static override examples = [
+    '<%= config.bin %> model deploy qwen3-8b',
+    '<%= config.bin %> model deploy qwen3-8b --max-model-len 16384 --gpu l4 --dry-run=server',
+    '<%= config.bin %> model deploy --template ./my-model.yaml --diff',
+    '<%= config.bin %> model deploy hf:Qwen/Qwen2.5-0.5B-Instruct --gpu l4 --max-model-len 8192',
+    '<%= config.bin %> model deploy llama-3.1-8b-instruct -o yaml > manifests.yaml',
+  ]
+
+  static override args = {
+    model: Args.string({description: 'catalog name (aip model list), hf:ORG/REPO, or a template file path', required: false}),
+  }
+
+  static override flags = {
+    ...kubeFlags,
+    ...waitFlags,
+    template: Flags.string({char: 'f', description: 'deploy from a model template YAML file (same schema as templates/models/*.yaml)'}),
+    name: Flags.string({description: 'deployment name (default: the entry name, or the repo name for hf:)', helpGroup: 'MODEL'}),
+    gpu: Flags.string({description: 'GPU type: l4, a10g, l40s, a100-40gb, a100-80gb, h100, h200, b200', helpGroup: 'MODEL'}),
+    gpus: Flags.integer({description: 'GPUs per replica (tensor-parallel size)', aliases: ['tp'], min: 1, max: 8, helpGroup: 'MODEL'}),
+    'max-model-len': Flags.integer({description: 'vLLM --max-model-len (context length)', min: 1, helpGroup: 'MODEL'}),
+    'max-num-seqs': Flags.integer({description: 'vLLM --max-num-seqs (concurrent sequences per replica)', min: 1, helpGroup: 'MODEL'}),
+    'served-name': Flags.string({description: 'model name clients send in requests', helpGroup: 'MODEL'}),
+    revision: Flags.string({description: 'Hub revision: a commit sha (recommended) or branch', helpGroup: 'MODEL'}),
+    image: Flags.string({description: 'vLLM image with a pinned tag', helpGroup: 'MODEL'}),
+    dtype: Flags.string({description: 'vLLM --dtype', options: ['auto', 'bfloat16', 'float16', 'float32', 'half'], helpGroup: 'MODEL'}),
+    quantization: Flags.string({description: 'vLLM --quantization (e.g. awq, gptq, fp8)', helpGroup: 'MODEL'}),
+    'kv-cache-dtype': Flags.string({description: 'vLLM --kv-cache-dtype', options: ['auto', 'fp8', 'fp8_e4m3', 'fp8_e5m2'], helpGroup: 'MODEL'}),
+    'tool-call-parser': Flags.string({description: 'vLLM --tool-call-parser (enables auto tool choice)', helpGroup: 'MODEL'}),
+    'min-replicas': Flags.integer({description: 'autoscaling floor (0 allows scale to zero)', min: 0, helpGroup: 'MODEL'}),
+    'max-replicas': Flags.integer({description: 'autoscaling ceiling', min: 1, helpGroup: 'MODEL'}),
+    bucket: Flags.string({description: 'S3 bucket holding the weights (config: bucket)', helpGroup: 'STORAGE'}),
+    prefix: Flags.string({description: 'S3 key prefix (config: prefix, default models)', helpGroup: 'STORAGE'}),
+    'skip-fit': Flags.boolean({description: 'skip the gpu-fit preflight gate', default: false}),
+    'dry-run': Flags.string({description: 'client: render only, contact nothing; server: the API server validates, stores nothing', options: ['client', 'server']}),
+    diff: Flags.boolean({description: 'show what would change against the live objects; apply nothing', default: false}),
+    output: Flags.string({char: 'o', description: 'print the rendered objects only (implies --dry-run=client unless --dry-run=server)', options: ['yaml', 'json']}),
+    'force-conflicts': Flags.boolean({description: 'take over fields another field manager owns (server-side apply force)', default: false}),
+  }
+
+  async run(): Promise<Omit<DeployResult, 'manifests'> | DeployResult> {
+    const {args, flags} = await this.parse(ModelDeploy)
+    const cfg = this.config_(flags)
+    if (flags.output && flags.diff) throw new UsageError('-o and --diff cannot be combined', {fix: 'use -o yaml to print the objects, or --diff to compare them with the cluster'})
+    const source = parseSource(args.model, flags.template)
+    const hub = source.kind === 'hf' ? await this.hub(cfg.string('hf-endpoint')) : undefined
+    const entry = await resolveEntry(
+      source,
+      {
+        name: flags.name,
+        gpu: flags.gpu,
+        gpus: flags.gpus,
+        maxModelLen: flags['max-model-len'],
+        maxNumSeqs: flags['max-num-seqs'],
+        servedName: flags['served-name'],
+        revision: flags.revision,
+        image: flags.image,
+        dtype: flags.dtype,
+        quantization: flags.quantization,
+        kvCacheDtype: flags['kv-cache-dtype'],
+        toolCallParser: flags['tool-call-parser'],
+        minReplicas: flags['min-replicas'],
+        maxReplicas: flags['max-replicas'],
+      },
+      {hub, defaultGpu: cfg.string('gpu'), signal: this.signal},
+    )
+    const dryRun = (flags['dry-run'] as 'client' | 'server' | undefined) ?? (flags.output ? 'client' : undefined)
+    const needsCluster = !(dryRun === 'client' && !flags.diff)
+    const client = needsCluster ? await kubeClientFromConfig(cfg, (r) => this.debugLog(`${r.method} ${r.path} -> ${r.status ?? r.error ?? ""} (${r.ms} ms)`)) : undefined
+    const timeoutMs = flags.timeout ? parseDuration(flags.timeout, '--timeout') : (cfg.durationMs('timeout') ?? 15 * 60_000)
+    const quiet = Boolean(flags.output) || this.jsonEnabled()
+    const progress = quiet ? undefined : this.interactive && process.stderr.isTTY ? await listrProgress() : lineProgress((l) => this.info(l))
+    let result: DeployResult
+    try {
+      result = await deployModel({
+        entry,
+        render: renderOptionsFromConfig(cfg),
+        skipFit: flags['skip-fit'],
+        dryRun,
+        diff: flags.diff,
+        force: flags['force-conflicts'],
+        wait: flags.wait,
+        timeoutMs,
+        signal: this.signal,
+        progress,
+        client,
+        warn: (t) => this.warn(t),
+      })
+    } finally {
+      await progress?.close()
+    }
+
+    if (flags.output === 'yaml') {
+      this.print(result.manifests.map((o) => stringify(o, {lineWidth: 0})).join('---\n'))
+      return result
+    }
+    if (flags.output === 'json') {
+      if (!this.jsonEnabled()) this.print(JSON.stringify({apiVersion: 'v1', kind: 'List', items: result.manifests}, null, 2))
+      return result
+    }
+    if (result.diff) {
+      this.print(result.diff.changed ? result.diff.text : `no changes: the cluster matches ${entry.name}`)
+    } else {
+      this.print(
+        renderTable(result.objects, [
+          {header: 'kind', get: (o) => o.kind},
+          {header: 'name', get: (o) => o.name},
+          {header: 'action', get: (o) => o.action},
+        ]),
+      )
+      if (result.mode === 'apply') this.print(result.waited ? `${entry.name} is serving at ${result.endpoint} (model "${entry.servedModelName}")` : `${entry.name} applied; follow it with: aip model status ${entry.name}`)
+    }
+    const {manifests: _m, ...summary} = result
+    return summary
+  }
+
+  private async hub(endpoint: string | undefined) {
+    const {HubClient, hubConfigFromEnv} = await import('../../lib/hub/index.js')
+    return new HubClient(hubConfigFromEnv(process.env, endpoint))
+  }
+}

@@ -1,0 +1,48 @@
+import * as Args from '@oclif/core/args'
+
+import {AipCommand} from '../../base-command.js'
+import {kubeFlags} from '../../flags.js'
+import {kubeClientFromConfig, modelStatus, type ModelStatus} from '../../lib/deploy/index.js'
+import {fixFor} from '../../lib/kube/wait.js'
+import {renderKeyValues, renderTable} from '../../lib/output/index.js'
+
+export default class ModelStatusCommand extends AipCommand {
+  static override summary = 'Show a deployed model: objects, conditions, pods, events, endpoint'
+  static override description = 'When the model is not ready, the likely cause is read from pod status and events (unschedulable, image pull, OOM, crash loop with the last log lines).'
+  static override enableJsonFlag = true
+  static override examples = ['<%= config.bin %> model status qwen3-8b', '<%= config.bin %> model status qwen3-8b -n team-a --json']
+
+  static override args = {
+    name: Args.string({description: 'model name (aip model list)', required: true}),
+  }
+
+  static override flags = {...kubeFlags}
+
+  async run(): Promise<ModelStatus> {
+    const {args, flags} = await this.parse(ModelStatusCommand)
+    const client = await kubeClientFromConfig(this.config_(flags))
+    const s = await modelStatus(client, args.name, {namespace: client.namespace, signal: this.signal})
+    const c = this.c
+    const color = s.status === 'Ready' ? c.green : s.status === 'Failed' ? c.red : c.yellow
+    this.print(
+      renderKeyValues([
+        ['model', s.name],
+        ['namespace', s.namespace],
+        ['status', color(s.status)],
+        ['replicas', `${s.ready}/${s.desired} ready`],
+        ['endpoint', s.endpoint],
+        ['revision', s.revision],
+        ['preload', s.preload ? `${s.preload.job} (${s.preload.status})` : undefined],
+      ]),
+    )
+    this.print('\nObjects:\n' + renderTable(s.objects, [{header: 'kind', get: (o) => o.kind}, {header: 'name', get: (o) => o.name}, {header: 'status', get: (o) => o.status}]))
+    if (s.conditions.length > 0) this.print('\nConditions:\n' + renderTable(s.conditions, [{header: 'type', get: (x) => x.type}, {header: 'status', get: (x) => x.status}, {header: 'reason', get: (x) => x.reason}, {header: 'message', get: (x) => x.message}]))
+    if (s.pods.length > 0) this.print('\nPods:\n' + renderTable(s.pods, [{header: 'name', get: (p) => p.name}, {header: 'phase', get: (p) => p.phase}, {header: 'ready', get: (p) => (p.ready ? 'yes' : 'no')}, {header: 'restarts', get: (p) => p.restarts}, {header: 'reason', get: (p) => p.reason}, {header: 'node', get: (p) => p.node}]))
+    if (s.events.length > 0) this.print('\nEvents:\n' + renderTable(s.events, [{header: 'type', get: (e) => e.type}, {header: 'reason', get: (e) => e.reason}, {header: 'object', get: (e) => e.object}, {header: 'message', get: (e) => e.message}]))
+    if (s.diagnosis) {
+      this.print(`\n${c.yellow('Cause:')} ${s.diagnosis.message}\n${c.dim('Fix:')} ${fixFor(s.diagnosis)}`)
+      if (s.diagnosis.logTail?.length) this.print(`Last log lines of ${s.diagnosis.pod}/${s.diagnosis.container}:\n` + s.diagnosis.logTail.map((l) => `  ${l}`).join('\n'))
+    }
+    return s
+  }
+}

@@ -1,0 +1,280 @@
+/**
+ * `aip model deploy`: resolve entry -> gpu-fit gate -> render -> apply (server-side, field manager
+ * aip) -> wait (preload Job, then the rollout, by watch) -> on a stall, the cause from pod status and
+ * events. Every step converges: a rerun after a failure or Ctrl-C applies the same objects.
+ */
+import type {CatalogEntry} from '../catalog/schema.js'
+import {isPinned} from '../catalog/index.js'
+import {AipError, InterruptedError, NotFoundError, UsageError} from '../errors.js'
+import type {ApplyResult, Diagnosis, DiffResult, KubeClient, KubeObject, RolloutResult} from '../kube/index.js'
+import {refString} from '../kube/types.js'
+import {type Capabilities, endpointOf, objectName, type RenderOptions, renderModel, weightsLocation} from '../render/index.js'
+import {fitGate} from './fit-gate.js'
+import {type Progress, silentProgress} from './progress.js'
+
+export const ALL_CAPABILITIES: Capabilities = {keda: true, serviceMonitor: true, prometheusRule: true}
+
+/** What the cluster serves, from discovery (cached by the client). */
+export async function detectCapabilities(client: KubeClient): Promise<Capabilities> {
+  const {hasApiResource} = await import('../kube/index.js')
+  const [keda, serviceMonitor, prometheusRule] = await Promise.all([
+    hasApiResource(client, 'keda.sh/v1alpha1', 'ScaledObject'),
+    hasApiResource(client, 'monitoring.coreos.com/v1', 'ServiceMonitor'),
+    hasApiResource(client, 'monitoring.coreos.com/v1', 'PrometheusRule'),
+  ])
+  return {keda, serviceMonitor, prometheusRule}
+}
+
+export type DryRun = 'client' | 'server'
+
+export interface DeployOptions {
+  entry: CatalogEntry
+  render: Omit<RenderOptions, 'capabilities'>
+  skipFit?: boolean
+  /** client: render only (no API calls); server: the API server validates, nothing is stored. */
+  dryRun?: DryRun
+  /** Show what would change against the live objects (nothing is applied). */
+  diff?: boolean
+  force?: boolean
+  wait?: boolean
+  timeoutMs?: number
+  signal?: AbortSignal
+  progress?: Progress
+  /** Called for notes the operator should see (unpinned revision, fallbacks). */
+  warn?: (text: string) => void
+  /** Needed unless dryRun is 'client'. */
+  client?: KubeClient
+  /** Offline renders (dry-run client) assume what `aip cluster bootstrap` installs. */
+  offlineCapabilities?: Capabilities
+  /** How often the pods are checked for a failure that will not heal while the rollout waits (default 15 s). */
+  stallCheckMs?: number
+}
+
+/**
+ * Causes that do not heal by waiting: fail at once (exit 1) instead of running into the timeout
+ * (exit 7). Unschedulable (a GPU node may be provisioning) and ImagePullBackOff (registry hiccups)
+ * are left to the timeout.
+ */
+export function isDefiniteFailure(d: Diagnosis): boolean {
+  switch (d.reason) {
+    case 'InvalidImageName':
+    case 'CreateContainerConfigError':
+      return true
+    case 'CrashLoopBackOff':
+      return (d.restartCount ?? 0) >= 3
+    case 'OOMKilled':
+      return (d.restartCount ?? 0) >= 2
+    default:
+      return false
+  }
+}
+
+export interface DeployedObject {
+  kind: string
+  name: string
+  namespace?: string
+  action: 'created' | 'configured' | 'unchanged' | 'rendered' | 'create' | 'update'
+}
+
+export interface DeployResult {
+  model: string
+  namespace: string
+  servedModelName: string
+  image: string
+  hf: {repo: string; revision: string; pinned: boolean}
+  gpu: {type: string; count: number}
+  fit: {checked: boolean; fits?: boolean; annotations?: Record<string, string>}
+  mode: 'apply' | 'dry-run-client' | 'dry-run-server' | 'diff'
+  capabilities: Capabilities
+  objects: DeployedObject[]
+  skipped: Array<{kind: string; reason: string}>
+  endpoint: string
+  waited: boolean
+  preload?: {job: string; status: string}
+  rollout?: {desired: number; ready: number; available: number; message: string}
+  diff?: {changed: boolean; text: string}
+  /** The rendered objects (for -o yaml|json). */
+  manifests: KubeObject[]
+}
+
+function remaining(deadline: number): number {
+  return Math.max(1, deadline - Date.now())
+}
+
+/** Ctrl-C (the signal) ends a deploy as InterruptedError (exit 130) whatever was in flight. */
+export async function deployModel(opts: DeployOptions): Promise<DeployResult> {
+  try {
+    return await deployModelInner(opts)
+  } catch (error) {
+    if (opts.signal?.aborted && !(error instanceof AipError && error.code !== 'FAILED' && error.code !== 'UNREACHABLE')) {
+      throw new InterruptedError('deploy interrupted', {fix: 'rerun the same command: it converges on the same objects', cause: error})
+    }
+    throw error
+  }
+}
+
+async function deployModelInner(opts: DeployOptions): Promise<DeployResult> {
+  const {entry} = opts
+  const progress = opts.progress ?? silentProgress
+  const warn = opts.warn ?? (() => undefined)
+  const ns = opts.render.namespace
+  if (!opts.render.bucket) {
+    throw new UsageError('no S3 bucket for model weights is configured', {fix: 'set one: aip config set bucket NAME (or AIP_BUCKET); `aip cluster bootstrap` prints it'})
+  }
+  if (!isPinned(entry)) warn(`${entry.name}: Hub revision "${entry.hf.revision}" is a branch, not a commit sha; pin it (--revision SHA) for reproducible weights`)
+
+  // 1. gpu-fit gate
+  let fit: DeployResult['fit'] = {checked: false}
+  if (!opts.skipFit) {
+    const step = progress.step(`gpu-fit: ${entry.name} on ${entry.gpu.count}x ${entry.gpu.type}`)
+    try {
+      const g = fitGate(entry, opts.render.gpuMemoryUtilization)
+      fit = {checked: true, fits: true, annotations: g.annotations}
+      step.succeed(`gpu-fit: fits on ${entry.gpu.count}x ${entry.gpu.type} at max-model-len ${entry.vllm.maxModelLen}`)
+    } catch (error) {
+      step.fail(`gpu-fit: does not fit on ${entry.gpu.count}x ${entry.gpu.type}`)
+      throw error
+    }
+  }
+
+  // 2. capabilities + render
+  const client = opts.client
+  let capabilities: Capabilities
+  if (opts.dryRun === 'client' && !opts.diff) {
+    capabilities = opts.offlineCapabilities ?? ALL_CAPABILITIES
+  } else {
+    if (!client) throw new UsageError('a Kubernetes client is needed for this deploy mode', {fix: 'pass --kubeconfig/--context, or use --dry-run=client'})
+    capabilities = await detectCapabilities(client)
+  }
+  const rendered = renderModel(entry, {...opts.render, capabilities}, {podAnnotations: fit.annotations})
+  for (const s of rendered.skipped) if (opts.dryRun !== 'client') warn(`${s.kind} not rendered: ${s.reason}`)
+
+  const base: Omit<DeployResult, 'mode' | 'objects' | 'waited'> = {
+    model: entry.name,
+    namespace: ns,
+    servedModelName: entry.servedModelName,
+    image: entry.image,
+    hf: {repo: entry.hf.repo, revision: entry.hf.revision, pinned: isPinned(entry)},
+    gpu: entry.gpu,
+    fit,
+    capabilities,
+    skipped: rendered.skipped,
+    endpoint: endpointOf(entry, ns),
+    manifests: rendered.objects,
+  }
+  if (opts.dryRun === 'client' && !opts.diff) {
+    return {...base, mode: 'dry-run-client', waited: false, objects: rendered.objects.map((o) => ({kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace, action: 'rendered'}))}
+  }
+  const kube = await import('../kube/index.js')
+  const c = client!
+
+  // The namespace comes from `aip cluster bootstrap`; say so instead of a bare 404 per object.
+  const nsObj = await kube.getObject(c, {apiVersion: 'v1', kind: 'Namespace', name: ns})
+  if (!nsObj) throw new NotFoundError(`namespace "${ns}" does not exist`, {fix: `run \`aip cluster bootstrap\`, or pick an existing namespace with -n`})
+
+  // 3. diff
+  if (opts.diff) {
+    const step = progress.step(`diff ${rendered.objects.length} objects against the cluster`)
+    const d: DiffResult = await kube.diffObjects(c, rendered.objects, {force: opts.force, signal: opts.signal})
+    step.succeed(d.changed ? `diff: ${d.objects.filter((o) => o.action !== 'unchanged').length} object(s) would change` : 'diff: no changes')
+    return {
+      ...base,
+      mode: 'diff',
+      waited: false,
+      diff: {changed: d.changed, text: d.diff},
+      objects: d.objects.map((o) => ({kind: o.ref.kind, name: o.ref.name, namespace: o.ref.namespace, action: o.action === 'unchanged' ? 'unchanged' : o.action})),
+    }
+  }
+
+  // A Job that failed stays Failed (its pod template is immutable and the controller does not
+  // retry past backoffLimit): remove it so this run recreates it, and the rerun converges.
+  const jobRef = {apiVersion: 'batch/v1', kind: 'Job', name: rendered.preloadJob.metadata.name, namespace: ns}
+  const oldJob = opts.dryRun ? undefined : await kube.getObject(c, jobRef)
+  const failed = ((oldJob?.status as {conditions?: Array<{type: string; status: string}>} | undefined)?.conditions ?? []).some((x) => x.type === 'Failed' && x.status === 'True')
+  if (failed) {
+    warn(`preload job ${jobRef.name} failed before; deleting it so this deploy runs it again`)
+    await kube.deleteObjects(c, [jobRef], {propagationPolicy: 'Background', signal: opts.signal})
+    await kube.waitForDeleted(c, [jobRef], {timeoutMs: 60_000, signal: opts.signal})
+  }
+
+  // 4. apply (in order; a conflict with another field manager stops here with the fix)
+  const applyStep = progress.step(`apply ${rendered.objects.length} objects to ${ns}${opts.dryRun === 'server' ? ' (server dry run)' : ''}`)
+  let applied: ApplyResult[]
+  try {
+    applied = await kube.applyObjects(c, rendered.objects, {
+      force: opts.force,
+      dryRun: opts.dryRun === 'server' ? 'server' : undefined,
+      signal: opts.signal,
+      onProgress: (r) => applyStep.update(`${refString(r.ref)} ${r.action}`),
+    })
+  } catch (error) {
+    applyStep.fail(`apply failed`)
+    throw error
+  }
+  const counts = applied.reduce<Record<string, number>>((m, r) => ((m[r.action] = (m[r.action] ?? 0) + 1), m), {})
+  applyStep.succeed(`applied ${applied.length} objects: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ')}`)
+  const objects: DeployedObject[] = applied.map((r) => ({kind: r.ref.kind, name: r.ref.name, namespace: r.ref.namespace, action: r.action}))
+  if (opts.dryRun === 'server') return {...base, mode: 'dry-run-server', waited: false, objects}
+  if (opts.wait === false) return {...base, mode: 'apply', waited: false, objects}
+
+  // 5. wait: weights first (the server's init container waits for them too), then the rollout.
+  const deadline = Date.now() + (opts.timeoutMs ?? 15 * 60_000)
+  const jobName = rendered.preloadJob.metadata.name
+  const preloadStep = progress.step(`preload weights (job ${jobName})`)
+  let job
+  try {
+    job = await kube.waitForJob(c, {name: jobName, namespace: ns, timeoutMs: remaining(deadline), signal: opts.signal, onProgress: (p) => preloadStep.update(p.message)})
+    preloadStep.succeed(`weights in ${weightsLocation({bucket: opts.render.bucket, prefix: opts.render.prefix, repo: entry.hf.repo, revision: entry.hf.revision}).display}`)
+  } catch (error) {
+    preloadStep.fail(`preload job ${jobName} did not complete`)
+    throw error
+  }
+  const depName = objectName(entry.name)
+  const rolloutStep = progress.step(`rollout deployment ${depName}`)
+  let rollout: RolloutResult
+  // The rollout is watched; pods are checked every stallCheckMs for a cause that will not heal.
+  const stall = new AbortController()
+  const signal = opts.signal ? AbortSignal.any([opts.signal, stall.signal]) : stall.signal
+  let definite: Diagnosis | undefined
+  let checking = false
+  const timer = setInterval(() => {
+    if (checking || definite) return
+    checking = true
+    kube
+      .diagnoseWorkload(c, {namespace: ns, deployment: depName, signal})
+      .then((d) => {
+        if (d && isDefiniteFailure(d)) {
+          definite = d
+          stall.abort()
+        }
+      })
+      .catch(() => undefined)
+      .finally(() => (checking = false))
+  }, opts.stallCheckMs ?? 15_000)
+  try {
+    rollout = await kube.waitForRollout(c, {
+      name: depName,
+      namespace: ns,
+      timeoutMs: remaining(deadline),
+      signal,
+      onProgress: (p) => rolloutStep.update(`${p.ready}/${p.desired} ready, ${p.available} available`),
+    })
+    rolloutStep.succeed(`${depName}: ${rollout.available}/${rollout.desired} replicas available; serving at ${base.endpoint}`)
+  } catch (error) {
+    rolloutStep.fail(`${depName} did not become available`)
+    if (definite && !opts.signal?.aborted) {
+      throw new AipError('FAILED', `deployment ${ns}/${depName} cannot become ready: ${definite.message}`, {fix: kube.fixFor(definite), details: {diagnosis: definite}, cause: error})
+    }
+    throw error
+  } finally {
+    clearInterval(timer)
+  }
+  return {
+    ...base,
+    mode: 'apply',
+    waited: true,
+    objects,
+    preload: {job: jobName, status: job.status},
+    rollout: {desired: rollout.desired, ready: rollout.ready, available: rollout.available, message: rollout.message},
+  }
+}

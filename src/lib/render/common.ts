@@ -1,0 +1,141 @@
+import {createHash} from 'node:crypto'
+
+import type {CatalogEntry} from '../catalog/schema.js'
+import {COMPONENT_LABEL, MODEL_LABEL, modelLabels, PART_OF_LABEL} from '../kube/labels.js'
+import type {KubeObject} from '../kube/types.js'
+
+/** What the cluster offers, from discovery: decides which optional objects are rendered. */
+export interface Capabilities {
+  /** keda.sh/v1alpha1 ScaledObject is served (else an autoscaling/v2 HPA is rendered). */
+  keda: boolean
+  /** monitoring.coreos.com/v1 ServiceMonitor is served. */
+  serviceMonitor: boolean
+  /** monitoring.coreos.com/v1 PrometheusRule is served. */
+  prometheusRule: boolean
+}
+
+export const NO_CAPABILITIES: Capabilities = {keda: false, serviceMonitor: false, prometheusRule: false}
+
+export interface RenderOptions {
+  namespace: string
+  /** Namespace whose pods may call the model (the gateway). */
+  gatewayNamespace: string
+  /** Namespace where Prometheus runs (scrapes the metrics port). */
+  monitoringNamespace: string
+  /** S3 bucket that holds the weights (filled by the preload Job / `aip model preload`). */
+  bucket: string
+  /** Key prefix under the bucket (config `prefix`, default "models"). */
+  prefix: string
+  /** S3-compatible endpoint (config `s3-endpoint`); AWS when unset. */
+  s3Endpoint?: string
+  region?: string
+  /** Hub URL for the preload Job (config `hf-endpoint`). */
+  hfEndpoint?: string
+  /** Secret holding the Hugging Face token (referenced, never inlined). */
+  hfTokenSecret?: {name: string; key: string}
+  /** In-cluster Prometheus base URL for KEDA triggers, e.g. http://prometheus-operated.monitoring.svc:9090. */
+  prometheusUrl: string
+  /** vLLM --gpu-memory-utilization when the entry does not set one (config, default 0.9). */
+  gpuMemoryUtilization?: number
+  /** IAM role for IRSA on the model's ServiceAccount (S3 read; the preload Job also writes). */
+  serviceAccountRoleArn?: string
+  capabilities: Capabilities
+}
+
+export const DEFAULT_HF_TOKEN_SECRET = {name: 'aip-hf-token', key: 'token'}
+export const VLLM_PORT = 8000
+export const RUN_AS_USER = 1000
+
+/** Object name of an entry: dots become dashes (Service names are DNS-1035 labels). */
+export function objectName(entryName: string): string {
+  return entryName.replace(/\./g, '-')
+}
+
+export type Component = 'server' | 'preload' | 'autoscaling' | 'network' | 'monitoring'
+
+/** Labels on every object: managed-by aip, name, aip.dev/model, plus component and part-of. */
+export function labelsFor(entry: Pick<CatalogEntry, 'name'>, component: Component): Record<string, string> {
+  return modelLabels(entry.name, {[COMPONENT_LABEL]: component, [PART_OF_LABEL]: 'aip'})
+}
+
+/** The immutable Deployment selector (never add labels here: it cannot change after creation). */
+export function serverSelector(entry: Pick<CatalogEntry, 'name'>): Record<string, string> {
+  return {[MODEL_LABEL]: entry.name, [COMPONENT_LABEL]: 'server'}
+}
+
+export function meta(entry: Pick<CatalogEntry, 'name'>, opts: Pick<RenderOptions, 'namespace'>, component: Component, name = objectName(entry.name), annotations?: Record<string, string>): KubeObject['metadata'] {
+  return {name, namespace: opts.namespace, labels: labelsFor(entry, component), ...(annotations && Object.keys(annotations).length > 0 ? {annotations} : {})}
+}
+
+export function shortHash(...parts: string[]): string {
+  return createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 8)
+}
+
+/** Pod-level securityContext that passes Pod Security "restricted". */
+export function podSecurityContext(): Record<string, unknown> {
+  return {
+    runAsNonRoot: true,
+    runAsUser: RUN_AS_USER,
+    runAsGroup: RUN_AS_USER,
+    fsGroup: RUN_AS_USER,
+    seccompProfile: {type: 'RuntimeDefault'},
+  }
+}
+
+/** Container-level securityContext that passes Pod Security "restricted" (plus a read-only root). */
+export function containerSecurityContext(): Record<string, unknown> {
+  return {
+    runAsNonRoot: true,
+    runAsUser: RUN_AS_USER,
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    capabilities: {drop: ['ALL']},
+    seccompProfile: {type: 'RuntimeDefault'},
+  }
+}
+
+/** Environment for S3 access (endpoint/region only: credentials come from IRSA / Pod Identity). */
+export function s3Env(opts: Pick<RenderOptions, 's3Endpoint' | 'region'>): Array<Record<string, unknown>> {
+  const env: Array<Record<string, unknown>> = []
+  if (opts.region) env.push({name: 'AWS_REGION', value: opts.region}, {name: 'AWS_DEFAULT_REGION', value: opts.region})
+  if (opts.s3Endpoint) env.push({name: 'AWS_ENDPOINT_URL_S3', value: opts.s3Endpoint}, {name: 'AWS_ENDPOINT_URL', value: opts.s3Endpoint}, {name: 'RUNAI_STREAMER_S3_USE_VIRTUAL_ADDRESSING', value: '0'})
+  return env
+}
+
+/** Writable cache locations for a read-only root filesystem (all under the /cache emptyDir). */
+export function cacheEnv(): Array<Record<string, unknown>> {
+  return [
+    {name: 'HOME', value: '/cache/home'},
+    {name: 'HF_HOME', value: '/cache/hf'},
+    {name: 'XDG_CACHE_HOME', value: '/cache/xdg'},
+    {name: 'VLLM_CACHE_ROOT', value: '/cache/vllm'},
+    {name: 'VLLM_CONFIG_ROOT', value: '/cache/vllm-config'},
+    {name: 'TRITON_CACHE_DIR', value: '/cache/triton'},
+    {name: 'TORCHINDUCTOR_CACHE_DIR', value: '/cache/inductor'},
+    {name: 'OUTLINES_CACHE_DIR', value: '/cache/outlines'},
+    {name: 'NUMBA_CACHE_DIR', value: '/cache/numba'},
+    {name: 'TMPDIR', value: '/tmp'},
+    {name: 'PYTHONDONTWRITEBYTECODE', value: '1'},
+    {name: 'VLLM_NO_USAGE_STATS', value: '1'},
+    {name: 'DO_NOT_TRACK', value: '1'},
+  ]
+}
+
+/** Rough size of the weights from config.json (for the preload Job's scratch disk). */
+export function approxWeightBytes(config: CatalogEntry['config']): number {
+  const h = config.hidden_size
+  const layers = config.num_hidden_layers
+  const heads = config.num_attention_heads
+  const kv = config.num_key_value_heads ?? heads
+  const headDim = config.head_dim ?? Math.floor(h / heads)
+  const attn = h * heads * headDim * 2 + h * kv * headDim * 2
+  const mlp = 3 * h * config.intermediate_size
+  const emb = config.vocab_size * h * (config.tie_word_embeddings ? 1 : 2)
+  const bytes = config.torch_dtype === 'float32' ? 4 : 2
+  return (layers * (attn + mlp) + emb) * bytes
+}
+
+/** Bytes -> a Kubernetes quantity in Gi, rounded up. */
+export function giQuantity(bytes: number): string {
+  return `${Math.max(1, Math.ceil(bytes / 2 ** 30))}Gi`
+}

@@ -1,0 +1,83 @@
+/**
+ * Typed builders: catalog entry + options -> plain Kubernetes objects (no text templating).
+ * `renderModel` returns them in apply order (identity and policy first, the workload after the
+ * objects it references, autoscaling and monitoring last).
+ */
+import type {CatalogEntry} from '../catalog/schema.js'
+import type {KubeObject} from '../kube/types.js'
+import type {RenderOptions} from './common.js'
+import {renderPrometheusRule, renderServiceMonitor} from './monitoring.js'
+import {renderPreloadNetworkPolicy, renderServerNetworkPolicy} from './network.js'
+import {renderPreloadJob} from './preload.js'
+import {renderHpa, renderScaledObject} from './scaling.js'
+import {renderDeployment, renderPodDisruptionBudget, renderService, renderServiceAccount} from './server.js'
+
+export * from './common.js'
+export * from './monitoring.js'
+export * from './network.js'
+export * from './preload.js'
+export * from './scaling.js'
+export * from './server.js'
+export * from './weights.js'
+
+export interface RenderedModel {
+  /** Everything, in apply order. */
+  objects: KubeObject[]
+  /** The preload Job (also in `objects`): deploy waits for it before the server rolls out. */
+  preloadJob: KubeObject
+  deployment: KubeObject
+  /** Optional objects left out because the cluster lacks their CRDs, with why. */
+  skipped: Array<{kind: string; reason: string}>
+}
+
+export interface RenderExtras {
+  /** Extra pod-template annotations (e.g. gpu-fit results for admission policies). */
+  podAnnotations?: Record<string, string>
+}
+
+export function renderModel(entry: CatalogEntry, opts: RenderOptions, extras: RenderExtras = {}): RenderedModel {
+  const skipped: RenderedModel['skipped'] = []
+  const preloadJob = renderPreloadJob(entry, opts)
+  const deployment = renderDeployment(entry, opts, extras.podAnnotations)
+  const objects: KubeObject[] = [
+    renderServiceAccount(entry, opts),
+    renderServerNetworkPolicy(entry, opts),
+    renderPreloadNetworkPolicy(entry, opts),
+    preloadJob,
+    renderService(entry, opts),
+    deployment,
+    renderPodDisruptionBudget(entry, opts),
+  ]
+  if (opts.capabilities.keda) {
+    objects.push(renderScaledObject(entry, opts))
+  } else {
+    objects.push(renderHpa(entry, opts))
+    skipped.push({kind: 'ScaledObject', reason: 'KEDA (keda.sh/v1alpha1) is not installed: rendered a HorizontalPodAutoscaler instead (needs prometheus-adapter for the vLLM metrics)'})
+  }
+  if (opts.capabilities.serviceMonitor) objects.push(renderServiceMonitor(entry, opts))
+  else skipped.push({kind: 'ServiceMonitor', reason: 'the Prometheus Operator CRD monitoring.coreos.com/v1 ServiceMonitor is not installed'})
+  if (opts.capabilities.prometheusRule) objects.push(renderPrometheusRule(entry, opts))
+  else skipped.push({kind: 'PrometheusRule', reason: 'the Prometheus Operator CRD monitoring.coreos.com/v1 PrometheusRule is not installed'})
+  return {objects, preloadJob, deployment, skipped}
+}
+
+/** Kinds aip may create for a model (for list/status/delete by label). */
+export const MODEL_KINDS = [
+  {apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule'},
+  {apiVersion: 'monitoring.coreos.com/v1', kind: 'ServiceMonitor'},
+  {apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject'},
+  {apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler'},
+  {apiVersion: 'policy/v1', kind: 'PodDisruptionBudget'},
+  {apiVersion: 'apps/v1', kind: 'Deployment'},
+  {apiVersion: 'v1', kind: 'Service'},
+  {apiVersion: 'batch/v1', kind: 'Job'},
+  {apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy'},
+  {apiVersion: 'v1', kind: 'ServiceAccount'},
+] as const
+
+/** `prometheus-service` config (NAMESPACE/NAME:PORT) -> in-cluster URL. */
+export function prometheusUrlFromService(service: string | undefined, fallbackNamespace = 'monitoring'): string {
+  const m = /^(?:([a-z0-9-]+)\/)?([a-z0-9-]+)(?::(\d+))?$/.exec(service ?? '')
+  if (!m) return `http://prometheus-operated.${fallbackNamespace}.svc:9090`
+  return `http://${m[2]}.${m[1] ?? fallbackNamespace}.svc:${m[3] ?? '9090'}`
+}
