@@ -1,0 +1,158 @@
+import * as Flags from '@oclif/core/flags'
+
+import {AipCommand} from '../../base-command.js'
+import {awsFlags, kubeFlags, waitFlags} from '../../flags.js'
+import type {BootstrapEvent, BootstrapResult} from '../../lib/bootstrap/index.js'
+import {parseDuration} from '../../lib/config/parse.js'
+import {UsageError} from '../../lib/errors.js'
+import {formatDuration, renderKeyValues, renderTable} from '../../lib/output/index.js'
+
+export default class ClusterBootstrap extends AipCommand {
+  static override summary = 'Create or adopt the EKS cluster, write its kubeconfig context, and apply the aip platform base'
+  static override description = `Steps (each idempotent: an interrupted run, rerun, continues):
+  1. EKS: DescribeCluster; with --create, CreateCluster + the system node group, waiting for ACTIVE.
+  2. kubeconfig: write or merge a context whose credentials come from \`aws eks get-token\` (exec plugin; no secret is written), file mode 0600.
+  3. Platform base (server-side apply, field manager aip): the model namespace (Pod Security restricted, default-deny network policy with DNS), tenant namespaces (--tenant NAME[=GPUS]: ResourceQuota with requests.nvidia.com/gpu, LimitRange, Role/RoleBinding for group aip:tenant:NAME, default-deny + DNS).
+  4. Add-ons: reports KEDA, the Prometheus operator, the NVIDIA device plugin and Karpenter; --install-addons installs the missing ones with \`helm upgrade --install\`.
+  5. Karpenter GPU NodePool (karpenter.sh/v1, GPU limit --gpu-limit, nvidia.com/gpu NoSchedule taint) and EC2NodeClass, only when Karpenter's CRDs exist.
+
+--skip-eks bootstraps the cluster of an existing kubeconfig context (any conformant Kubernetes; --kubeconfig/--context pick it).
+$AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoints).`
+  static override enableJsonFlag = true
+  static override handlesInterrupt = true
+  static override flags = {
+    ...kubeFlags,
+    ...awsFlags,
+    ...waitFlags,
+    name: Flags.string({description: 'EKS cluster name (default: config "cluster", else "aip")'}),
+    create: Flags.boolean({description: 'create the cluster and its system node group when it does not exist', default: false}),
+    'skip-eks': Flags.boolean({description: 'do not call EKS: bootstrap the cluster of the current (or --context) kubeconfig context', default: false}),
+    'dry-run': Flags.boolean({description: 'print what would be created or changed; change nothing', default: false}),
+    tenant: Flags.string({description: 'tenant namespace to create, NAME or NAME=GPUS (repeatable)', multiple: true}),
+    'gpu-quota': Flags.integer({description: 'GPU quota (requests.nvidia.com/gpu) of tenants given without =GPUS', default: 1, min: 0}),
+    'gpu-limit': Flags.integer({description: 'most GPUs the Karpenter NodePool may provision in total', default: 8, min: 0}),
+    'capacity-type': Flags.string({description: 'capacity types of GPU nodes (repeatable)', options: ['on-demand', 'spot'], multiple: true}),
+    'karpenter-node-role': Flags.string({description: 'IAM role of Karpenter GPU nodes (default KarpenterNodeRole-<cluster>)'}),
+    'install-addons': Flags.boolean({description: 'install missing add-ons (KEDA, kube-prometheus-stack, NVIDIA device plugin) with helm', default: false}),
+    'role-arn': Flags.string({description: '--create: IAM role of the EKS control plane', helpGroup: 'CREATE'}),
+    'node-role-arn': Flags.string({description: '--create: IAM role of the system node group', helpGroup: 'CREATE'}),
+    subnet: Flags.string({description: '--create: subnet id (repeat; at least two availability zones)', multiple: true, helpGroup: 'CREATE'}),
+    'security-group': Flags.string({description: '--create: extra security group id (repeatable)', multiple: true, helpGroup: 'CREATE'}),
+    'kubernetes-version': Flags.string({description: '--create: Kubernetes version (default: EKS default)', helpGroup: 'CREATE'}),
+    'system-instance-type': Flags.string({description: '--create: instance type of the system node group', default: 'm6i.large', helpGroup: 'CREATE'}),
+    'system-nodes': Flags.integer({description: '--create: desired nodes in the system node group', default: 2, min: 1, helpGroup: 'CREATE'}),
+  }
+  static override examples = [
+    '<%= config.bin %> cluster bootstrap --name prod --region us-east-1 --dry-run',
+    '<%= config.bin %> cluster bootstrap --name prod --region us-east-1 --tenant team-a=4 --tenant team-b=2',
+    '<%= config.bin %> cluster bootstrap --name prod --region us-east-1 --create --role-arn arn:aws:iam::123456789012:role/eks --node-role-arn arn:aws:iam::123456789012:role/eks-node --subnet subnet-a --subnet subnet-b',
+    '<%= config.bin %> cluster bootstrap --skip-eks --context kind-dev --install-addons',
+  ]
+
+  async run(): Promise<BootstrapResult> {
+    const {flags} = await this.parse(ClusterBootstrap)
+    const cfg = this.config_({region: flags.region, profile: flags.profile, kubeconfig: flags.kubeconfig, context: flags.context, namespace: flags.namespace, timeout: flags.timeout, cluster: flags.name})
+    const {runBootstrap, parseTenant} = await import('../../lib/bootstrap/index.js')
+    const tenants = (flags.tenant ?? []).map((t) => parseTenant(t, flags['gpu-quota']))
+    const clusterName = cfg.string('cluster') ?? 'aip'
+    const region = cfg.string('region')
+    const timeoutMs = parseDuration(String(cfg.get('timeout') ?? '15m'), '--timeout')
+    if (flags['skip-eks'] && flags.create) throw new UsageError('--create and --skip-eks exclude each other', {fix: 'drop one of them'})
+
+    let eks: Parameters<typeof runBootstrap>[0]['eks']
+    if (!flags['skip-eks']) {
+      if (!region) throw new UsageError('no AWS region set', {fix: 'pass --region (e.g. --region us-east-1), set AWS_REGION, or use --skip-eks to bootstrap the current kubeconfig context'})
+      const {createEksClient} = await import('../../lib/aws/eks.js')
+      const client = await createEksClient({region, profile: cfg.string('profile'), endpoint: process.env.AIP_EKS_ENDPOINT || undefined})
+      eks = {
+        client,
+        create: flags.create,
+        profile: cfg.string('profile'),
+        wait: {timeoutMs: flags.wait ? timeoutMs + 20 * 60_000 : timeoutMs, ...(process.env.AIP_EKS_POLL_MS ? {pollMs: Number(process.env.AIP_EKS_POLL_MS)} : {})},
+        spec: flags.create
+          ? {
+              name: clusterName,
+              region,
+              roleArn: flags['role-arn'] ?? '',
+              subnetIds: flags.subnet ?? [],
+              securityGroupIds: flags['security-group'],
+              version: flags['kubernetes-version'],
+              systemNodegroup: {
+                name: `${clusterName}-system`,
+                nodeRoleArn: flags['node-role-arn'] ?? '',
+                instanceTypes: [flags['system-instance-type']],
+                minSize: 1,
+                desiredSize: flags['system-nodes'],
+                maxSize: Math.max(flags['system-nodes'], 3),
+              },
+            }
+          : undefined,
+      }
+    }
+    const {kubeconfigPath} = await import('../../lib/aws/kubeconfig.js')
+    const {kubeconfigFile} = await import('../../lib/bootstrap/config.js')
+    const kcFile = kubeconfigFile(cfg)
+    const started = Date.now()
+    const result = await runBootstrap({
+      clusterName,
+      region,
+      eks,
+      kubeconfig: {path: eks ? kubeconfigPath(kcFile) : kcFile, context: cfg.string('context')},
+      kubeClient: async (o) => {
+        const {createKubeClient} = await import('../../lib/kube/index.js')
+        return createKubeClient({kubeconfig: o.kubeconfig, context: o.context})
+      },
+      platform: {
+        modelNamespace: cfg.string('namespace') ?? 'aip-models',
+        gatewayNamespace: cfg.string('gateway-namespace') ?? 'aip-gateway',
+        monitoringNamespace: cfg.string('monitoring-namespace') ?? 'monitoring',
+        tenants,
+        gpuLimit: flags['gpu-limit'],
+        karpenterNodeRole: flags['karpenter-node-role'],
+        capacityTypes: flags['capacity-type'] as Array<'on-demand' | 'spot'> | undefined,
+      },
+      installAddons: flags['install-addons'],
+      helmTimeout: `${Math.ceil(timeoutMs / 1000)}s`,
+      dryRun: flags['dry-run'],
+      signal: this.signal,
+      onEvent: (e) => this.progress(e, started),
+    })
+    this.render(result)
+    return result
+  }
+
+  private progress(e: BootstrapEvent, started: number): void {
+    const mark = e.status === 'done' ? '✔' : e.status === 'skipped' ? '–' : e.status === 'start' ? '›' : ' '
+    const line = `${mark} ${e.step.padEnd(10)} ${e.message}`
+    if (e.status === 'progress') this.info(this.ce.dim(`  [${formatDuration(Date.now() - started)}] ${line}`))
+    else this.info(line)
+  }
+
+  private render(r: BootstrapResult): void {
+    const c = this.c
+    const head: Array<[string, string | undefined]> = []
+    if (r.cluster) head.push(['cluster', `${r.cluster.name} (${r.cluster.region}): ${r.cluster.plannedCreate ? 'does not exist; would be created' : r.cluster.status}${r.cluster.version ? `, Kubernetes ${r.cluster.version}` : ''}${r.cluster.created ? ' (created)' : ''}`])
+    if (r.kubeconfig) head.push(['kubeconfig', `${r.kubeconfig.action} context ${r.kubeconfig.context} in ${r.kubeconfig.path}`])
+    if (r.context) head.push(['context', r.context])
+    if (head.length) this.print(renderKeyValues(head))
+    this.print(`\n${c.bold(r.dryRun ? 'Platform objects (dry run: nothing changed)' : 'Platform objects')}`)
+    this.print(renderTable([...r.objects, ...r.karpenter.objects], [
+      {header: 'kind', get: (o) => o.kind},
+      {header: 'namespace', get: (o) => o.namespace},
+      {header: 'name', get: (o) => o.name},
+      {header: 'action', get: (o) => o.action},
+    ]))
+    if (!r.karpenter.installed) this.print(c.dim('Karpenter not installed: no GPU NodePool applied'))
+    if (r.addons.length) {
+      this.print(`\n${c.bold('Add-ons')}`)
+      this.print(renderTable(r.addons, [
+        {header: 'add-on', get: (a) => a.name},
+        {header: 'state', get: (a) => (a.state === 'healthy' ? c.green(a.state) : a.state === 'missing' ? c.yellow(a.state) : c.red(a.state))},
+        {header: 'action', get: (a) => (a.action === 'none' ? '' : a.action)},
+        {header: 'detail', get: (a) => a.message},
+      ]))
+      const missing = r.addons.filter((a) => a.state !== 'healthy' && a.installable && a.action === 'none')
+      if (missing.length && !r.dryRun) this.print(c.dim(`install the missing ones with: aip cluster bootstrap --install-addons (${missing.map((a) => a.name).join(', ')})`))
+    }
+  }
+}

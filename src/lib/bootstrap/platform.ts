@@ -1,0 +1,155 @@
+/**
+ * The platform base: real Kubernetes YAML in templates/platform/*.yaml, parsed with the yaml
+ * library and parameterised by setting fields on the parsed objects (no text templating).
+ */
+import {existsSync, readFileSync} from 'node:fs'
+import {dirname, join, resolve} from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {parseAllDocuments} from 'yaml'
+
+import {AipError, NotFoundError, UsageError} from '../errors.js'
+import {COMPONENT_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, PART_OF_LABEL} from '../kube/labels.js'
+import type {KubeObject} from '../kube/types.js'
+
+export const PLATFORM_COMPONENT = 'platform'
+export const TENANT_LABEL = 'aip.dev/tenant'
+
+export interface Tenant {
+  name: string
+  /** requests.nvidia.com/gpu in the tenant's ResourceQuota */
+  gpus: number
+}
+
+export interface PlatformOptions {
+  cluster: string
+  modelNamespace: string
+  gatewayNamespace: string
+  monitoringNamespace: string
+  tenants: Tenant[]
+  /** NodePool spec.limits["nvidia.com/gpu"]: the most GPUs Karpenter may provision. */
+  gpuLimit: number
+  /** IAM role of Karpenter-launched nodes (default KarpenterNodeRole-<cluster>). */
+  karpenterNodeRole?: string
+  capacityTypes?: Array<'on-demand' | 'spot'>
+  templatesDir?: string
+}
+
+export interface PlatformObjects {
+  /** Namespaces, quotas, limits, RBAC, network policies: always applied. */
+  base: KubeObject[]
+  /** EC2NodeClass + NodePool: applied only when Karpenter's CRDs exist. */
+  karpenter: KubeObject[]
+}
+
+const DNS1123 = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
+const RESERVED = new Set(['default', 'kube-system', 'kube-public', 'kube-node-lease'])
+
+/** templates/ relative to this module, in src/ (tests) and dist/ (the built CLI) alike. */
+export function defaultTemplatesDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url))
+  return resolve(here, '..', '..', '..', 'templates', 'platform')
+}
+
+/** `team-a` or `team-a=4` (GPUs); the default GPU quota applies when no `=N` is given. */
+export function parseTenant(spec: string, defaultGpus: number): Tenant {
+  const m = /^([^=]+?)(?:=(.*))?$/.exec(spec.trim())
+  const name = m?.[1]?.trim() ?? ''
+  const gpuText = m?.[2]
+  if (!DNS1123.test(name) || name.length > 63) {
+    throw new UsageError(`invalid tenant name "${name}"`, {fix: 'tenant names are namespace names: lower-case letters, digits and "-", e.g. --tenant team-a=4'})
+  }
+  if (RESERVED.has(name) || name.startsWith('kube-')) throw new UsageError(`tenant name "${name}" is a reserved namespace`, {fix: 'choose another tenant name'})
+  const gpus = gpuText === undefined ? defaultGpus : Number(gpuText)
+  if (!Number.isInteger(gpus) || gpus < 0) throw new UsageError(`invalid GPU quota "${gpuText}" for tenant ${name}`, {fix: 'use a whole number of GPUs, e.g. --tenant team-a=4'})
+  return {name, gpus}
+}
+
+export function loadTemplate(dir: string, file: string): KubeObject[] {
+  const path = join(dir, file)
+  if (!existsSync(path)) throw new NotFoundError(`platform template ${path} is missing`, {fix: 'reinstall aip (templates/platform ships with the package)'})
+  const docs = parseAllDocuments(readFileSync(path, 'utf8'))
+  const out: KubeObject[] = []
+  for (const d of docs) {
+    if (d.errors.length > 0) throw new AipError('FAILED', `platform template ${path} is not valid YAML: ${d.errors[0]!.message.split('\n')[0]}`, {fix: 'reinstall aip'})
+    const o = d.toJS() as KubeObject | null
+    if (!o) continue
+    if (!o.apiVersion || !o.kind || !o.metadata?.name) throw new AipError('FAILED', `platform template ${path} holds an object without apiVersion/kind/metadata.name`, {fix: 'reinstall aip'})
+    out.push(o)
+  }
+  return out
+}
+
+function label(o: KubeObject, extra: Record<string, string> = {}): KubeObject {
+  o.metadata.labels = {...o.metadata.labels, [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [PART_OF_LABEL]: 'aip', [COMPONENT_LABEL]: PLATFORM_COMPONENT, ...extra}
+  return o
+}
+
+function nsSelectorName(o: KubeObject, from: string, to: string): void {
+  // rewrite namespaceSelector matchLabels kubernetes.io/metadata.name values that name a default namespace
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) return v.forEach(walk)
+    if (!v || typeof v !== 'object') return
+    const rec = v as Record<string, unknown>
+    const ml = rec.matchLabels as Record<string, string> | undefined
+    if (ml && ml['kubernetes.io/metadata.name'] === from) ml['kubernetes.io/metadata.name'] = to
+    for (const k of Object.keys(rec)) walk(rec[k])
+  }
+  walk(o.spec)
+}
+
+export function renderPlatform(opts: PlatformOptions): PlatformObjects {
+  const dir = opts.templatesDir ?? defaultTemplatesDir()
+  for (const n of [opts.modelNamespace, opts.gatewayNamespace, opts.monitoringNamespace]) {
+    if (!DNS1123.test(n)) throw new UsageError(`invalid namespace "${n}"`, {fix: 'namespaces are lower-case letters, digits and "-"'})
+  }
+  const names = new Set<string>()
+  for (const t of opts.tenants) {
+    if (names.has(t.name)) throw new UsageError(`tenant "${t.name}" given twice`, {fix: 'name each tenant once'})
+    if (t.name === opts.modelNamespace) throw new UsageError(`tenant "${t.name}" collides with the model namespace`, {fix: 'choose another tenant name'})
+    names.add(t.name)
+  }
+  if (!Number.isInteger(opts.gpuLimit) || opts.gpuLimit < 0) throw new UsageError(`invalid GPU limit ${opts.gpuLimit}`, {fix: 'pass --gpu-limit as a whole number, e.g. 8'})
+
+  const base: KubeObject[] = []
+  for (const o of loadTemplate(dir, 'model-namespace.yaml')) {
+    if (o.kind === 'Namespace') o.metadata.name = opts.modelNamespace
+    else o.metadata.namespace = opts.modelNamespace
+    nsSelectorName(o, 'aip-gateway', opts.gatewayNamespace)
+    nsSelectorName(o, 'monitoring', opts.monitoringNamespace)
+    base.push(label(o))
+  }
+  for (const t of opts.tenants) {
+    for (const o of loadTemplate(dir, 'tenant.yaml')) {
+      if (o.kind === 'Namespace') o.metadata.name = t.name
+      else o.metadata.namespace = t.name
+      if (o.kind === 'ResourceQuota') {
+        const spec = o.spec as {hard: Record<string, string>}
+        spec.hard['requests.nvidia.com/gpu'] = String(t.gpus)
+      }
+      if (o.kind === 'RoleBinding') {
+        const subjects = o.subjects as Array<{kind: string; name: string}>
+        for (const s of subjects) if (s.kind === 'Group') s.name = `aip:tenant:${t.name}`
+      }
+      base.push(label(o, {[TENANT_LABEL]: t.name}))
+    }
+  }
+
+  const karpenter: KubeObject[] = []
+  for (const o of loadTemplate(dir, 'gpu-nodepool.yaml')) {
+    if (o.kind === 'EC2NodeClass') {
+      const spec = o.spec as {role: string; subnetSelectorTerms: Array<{tags: Record<string, string>}>; securityGroupSelectorTerms: Array<{tags: Record<string, string>}>}
+      spec.role = opts.karpenterNodeRole ?? `KarpenterNodeRole-${opts.cluster}`
+      for (const t of [...spec.subnetSelectorTerms, ...spec.securityGroupSelectorTerms]) t.tags['karpenter.sh/discovery'] = opts.cluster
+    }
+    if (o.kind === 'NodePool') {
+      const spec = o.spec as {limits: Record<string, string>; template: {spec: {requirements: Array<{key: string; values: string[]}>}}}
+      spec.limits['nvidia.com/gpu'] = String(opts.gpuLimit)
+      if (opts.capacityTypes?.length) {
+        const req = spec.template.spec.requirements.find((r) => r.key === 'karpenter.sh/capacity-type')
+        if (req) req.values = [...opts.capacityTypes]
+      }
+    }
+    karpenter.push(label(o))
+  }
+  return {base, karpenter}
+}

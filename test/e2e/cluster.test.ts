@@ -1,0 +1,226 @@
+import {chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {parse} from 'yaml'
+
+import {type EksServer, startEksServer} from '../support/eks-server.mjs'
+import {isolatedEnv, runCli} from '../support/cli.js'
+import {type KubeApiServer, startKubeApiServer} from '../support/kube-apiserver/index.mjs'
+
+let api: KubeApiServer
+let eks: EksServer
+let fakeBin: string
+
+/** A stand-in for the aws CLI: `aws eks get-token` prints an ExecCredential, as the real one does. */
+function writeFakeAws(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'aip-fake-aws-'))
+  const script = join(dir, 'aws')
+  writeFileSync(
+    script,
+    `#!/bin/sh
+echo "$@" >> "${dir}/calls.log"
+echo '{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","spec":{},"status":{"expirationTimestamp":"2099-01-01T00:00:00Z","token":"k8s-aws-v1.fake"}}'
+`,
+  )
+  chmodSync(script, 0o755)
+  return dir
+}
+
+const awsEnv = (extra: NodeJS.ProcessEnv = {}) =>
+  isolatedEnv({
+    PATH: `${fakeBin}:${process.env.PATH}`,
+    AIP_EKS_ENDPOINT: eks.endpoint,
+    AWS_ACCESS_KEY_ID: 'AKIDTEST',
+    AWS_SECRET_ACCESS_KEY: 'secret-test',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AIP_EKS_POLL_MS: '10',
+    ...extra,
+  })
+
+const kubeEnv = (extra: NodeJS.ProcessEnv = {}) => isolatedEnv({KUBECONFIG: api.kubeconfigPath, ...extra})
+
+beforeAll(async () => {
+  api = await startKubeApiServer()
+  eks = await startEksServer({clusters: [{name: 'prod', endpoint: api.url, nodegroups: ['prod-system']}], createdEndpoint: api.url})
+  fakeBin = writeFakeAws()
+})
+afterAll(async () => {
+  await api.stop()
+  await eks.stop()
+})
+
+describe('aip cluster bootstrap', () => {
+  it('--dry-run prints the plan and creates nothing', async () => {
+    const r = await runCli(['cluster', 'bootstrap', '--skip-eks', '--dry-run', '--tenant', 'team-a=2'], {env: kubeEnv()})
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toContain('dry run: nothing changed')
+    expect(r.stdout).toMatch(/Namespace\s+-\s+aip-models\s+create/)
+    expect(r.stdout).toMatch(/ResourceQuota\s+team-a\s+aip-quota\s+create/)
+    expect(api.store.get('v1', 'Namespace', undefined, 'aip-models')).toBeUndefined()
+    const j = await runCli(['cluster', 'bootstrap', '--skip-eks', '--dry-run', '--json'], {env: kubeEnv()})
+    const out = JSON.parse(j.stdout)
+    expect(out.status).toBe('ok')
+    expect(out.result.dryRun).toBe(true)
+    expect(out.result.objects.find((o: {kind: string}) => o.kind === 'Namespace').action).toBe('create')
+    expect(out.result.addons.map((a: {name: string}) => a.name)).toEqual(['keda', 'prometheus-operator', 'nvidia-device-plugin', 'karpenter'])
+  })
+
+  it('--skip-eks applies the platform base, and a rerun changes nothing', async () => {
+    const r = await runCli(['cluster', 'bootstrap', '--skip-eks', '--tenant', 'team-a=2', '--json'], {env: kubeEnv()})
+    expect(r.code, r.stderr).toBe(0)
+    const out = JSON.parse(r.stdout)
+    expect(out.result.objects.every((o: {action: string}) => o.action === 'created')).toBe(true)
+    const ns = api.store.get('v1', 'Namespace', undefined, 'aip-models')!
+    expect(ns.metadata.labels!['pod-security.kubernetes.io/enforce']).toBe('restricted')
+    expect(api.store.get('v1', 'ResourceQuota', 'team-a', 'aip-quota')!.spec.hard['requests.nvidia.com/gpu']).toBe('2')
+    expect(api.store.get('karpenter.sh/v1', 'NodePool', undefined, 'aip-gpu')).toBeUndefined() // no Karpenter CRDs
+    const again = await runCli(['cluster', 'bootstrap', '--skip-eks', '--tenant', 'team-a=2', '--json'], {env: kubeEnv()})
+    expect(again.code, again.stderr).toBe(0)
+    expect(JSON.parse(again.stdout).result.objects.every((o: {action: string}) => o.action === 'unchanged')).toBe(true)
+  })
+
+  it('EKS mode: describes the cluster, merges a 0600 kubeconfig context with an exec plugin, applies the base', async () => {
+    // a named profile with static keys (as ~/.aws/credentials holds them)
+    const awsDir = mkdtempSync(join(tmpdir(), 'aip-aws-'))
+    writeFileSync(join(awsDir, 'credentials'), '[dev]\naws_access_key_id = AKIDDEV\naws_secret_access_key = dev-secret\n')
+    writeFileSync(join(awsDir, 'config'), '[profile dev]\nregion = us-east-1\n')
+    const env = awsEnv({AWS_SHARED_CREDENTIALS_FILE: join(awsDir, 'credentials'), AWS_CONFIG_FILE: join(awsDir, 'config'), AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: ''})
+    const kubeDir = join(env.HOME!, '.kube')
+    const {mkdirSync} = await import('node:fs')
+    mkdirSync(kubeDir, {recursive: true})
+    writeFileSync(join(kubeDir, 'config'), 'apiVersion: v1\nkind: Config\nclusters: [{name: other, cluster: {server: "https://10.0.0.1"}}]\ncontexts: [{name: other, context: {cluster: other, user: other}}]\nusers: [{name: other, user: {token: keep}}]\ncurrent-context: other\n')
+    const r = await runCli(['cluster', 'bootstrap', '--name', 'prod', '--region', 'us-east-1', '--profile', 'dev'], {env})
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/cluster:\s+prod \(us-east-1\): ACTIVE, Kubernetes 1\.31/)
+    const path = join(kubeDir, 'config')
+    expect(statSync(path).mode & 0o777).toBe(0o600)
+    const kc = parse(readFileSync(path, 'utf8'))
+    const arn = 'arn:aws:eks:us-east-1:123456789012:cluster/prod'
+    expect(kc['current-context']).toBe(arn)
+    expect(kc.contexts.map((c: {name: string}) => c.name)).toEqual(['other', arn])
+    const user = kc.users.find((u: {name: string}) => u.name === arn).user
+    expect(user.exec.args).toEqual(['--region', 'us-east-1', 'eks', 'get-token', '--cluster-name', 'prod', '--output', 'json', '--profile', 'dev'])
+    expect(readFileSync(path, 'utf8')).not.toContain('k8s-aws-v1.fake')
+    // the exec plugin was used to reach the API server
+    expect(readFileSync(join(fakeBin, 'calls.log'), 'utf8')).toContain('eks get-token --cluster-name prod')
+
+    const s = await runCli(['cluster', 'status', '--name', 'prod', '--region', 'us-east-1', '--profile', 'dev', '--json'], {env})
+    expect(s.code, s.stderr).toBe(0)
+    const st = JSON.parse(s.stdout).result
+    expect(st.eks).toMatchObject({name: 'prod', status: 'ACTIVE', version: '1.31'})
+    expect(st.eks.nodegroups.map((n: {name: string}) => n.name)).toEqual(['prod-system'])
+  })
+
+  it('EKS --dry-run: describes only; a missing cluster with --create is planned, nothing written', async () => {
+    const env = awsEnv()
+    const before = eks.requests.length
+    const r = await runCli(['cluster', 'bootstrap', '--name', 'later', '--region', 'us-east-1', '--create', '--dry-run', '--role-arn', 'arn:aws:iam::1:role/eks', '--node-role-arn', 'arn:aws:iam::1:role/node', '--subnet', 'a', '--subnet', 'b'], {env})
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toContain('later (us-east-1): does not exist; would be created')
+    expect(eks.requests.slice(before).every((q) => q.method === 'GET')).toBe(true)
+    expect(eks.clusters.has('later')).toBe(false)
+    const d = await runCli(['cluster', 'bootstrap', '--name', 'prod', '--region', 'us-east-1', '--dry-run', '--json'], {env})
+    expect(d.code, d.stderr).toBe(0)
+    expect(JSON.parse(d.stdout).result.kubeconfig.action).toBe('would-write')
+    const {existsSync} = await import('node:fs')
+    expect(existsSync(join(env.HOME!, '.kube', 'config'))).toBe(false)
+  })
+
+  it('--create creates the cluster and its system node group, waiting for ACTIVE', async () => {
+    const env = awsEnv()
+    const r = await runCli(
+      ['cluster', 'bootstrap', '--name', 'fresh', '--region', 'us-east-1', '--create', '--role-arn', 'arn:aws:iam::1:role/eks', '--node-role-arn', 'arn:aws:iam::1:role/node', '--subnet', 'subnet-a', '--subnet', 'subnet-b', '--json'],
+      {env},
+    )
+    expect(r.code, r.stderr).toBe(0)
+    const out = JSON.parse(r.stdout).result
+    expect(out.cluster).toMatchObject({name: 'fresh', status: 'ACTIVE', created: true})
+    expect(eks.clusters.get('fresh')!.nodegroups.get('fresh-system')!.status).toBe('ACTIVE')
+  })
+
+  it('a cluster that does not exist: exit 4 suggesting --create (JSON error object with --json)', async () => {
+    const r = await runCli(['cluster', 'bootstrap', '--name', 'nope', '--region', 'us-east-1'], {env: awsEnv()})
+    expect(r.code).toBe(4)
+    expect(r.stderr).toMatch(/Error: cluster "nope" not found in region us-east-1/)
+    expect(r.stderr).toContain('--create')
+    const j = await runCli(['cluster', 'bootstrap', '--name', 'nope', '--region', 'us-east-1', '--json'], {env: awsEnv()})
+    expect(j.code).toBe(4)
+    expect(JSON.parse(j.stdout).error).toMatchObject({code: 'NOT_FOUND', exitCode: 4})
+  })
+
+  it('missing AWS credentials and AccessDenied: exit 6 naming AWS_PROFILE / aws sso login', async () => {
+    const env = awsEnv({AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent'})
+    const r = await runCli(['cluster', 'bootstrap', '--name', 'prod', '--region', 'us-east-1', '--json'], {env})
+    expect(r.code, r.stderr).toBe(6)
+    const e = JSON.parse(r.stdout).error
+    expect(e.code).toBe('UNAUTHORIZED')
+    expect(e.fix).toMatch(/AWS_PROFILE/)
+    expect(e.fix).toMatch(/aws sso login/)
+
+    eks.fail({status: 403, type: 'AccessDeniedException', message: 'User: arn:aws:iam::1:user/x is not authorized to perform: eks:DescribeCluster'})
+    try {
+      const d = await runCli(['cluster', 'bootstrap', '--name', 'prod', '--region', 'us-east-1'], {env: awsEnv()})
+      expect(d.code).toBe(6)
+      expect(d.stderr.split('\n').find((l) => l.startsWith('Error:'))).toMatch(/^Error: AWS refused the request for cluster "prod" in us-east-1 \(AccessDeniedException\)/)
+    } finally {
+      eks.fail(undefined)
+    }
+  })
+
+  it('no region: usage error (exit 2) naming --region and --skip-eks', async () => {
+    const r = await runCli(['cluster', 'bootstrap', '--name', 'prod'], {env: isolatedEnv()})
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('--region')
+    expect(r.stderr).toContain('--skip-eks')
+  })
+
+  it('bad --tenant: usage error (exit 2)', async () => {
+    const r = await runCli(['cluster', 'bootstrap', '--skip-eks', '--tenant', 'Team_A'], {env: kubeEnv()})
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain('invalid tenant name "Team_A"')
+  })
+})
+
+describe('aip cluster status', () => {
+  it('reports nodes by instance type with GPU capacity/allocatable, components and models', async () => {
+    const node = (name: string, type: string, gpus: number) => ({
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: {name, labels: {'node.kubernetes.io/instance-type': type, ...(gpus ? {'nvidia.com/gpu.product': 'NVIDIA-L40S'} : {})}},
+      status: {capacity: {cpu: '8', 'nvidia.com/gpu': String(gpus)}, allocatable: {cpu: '7', 'nvidia.com/gpu': String(gpus)}, conditions: [{type: 'Ready', status: 'True'}]},
+    })
+    api.store.put(node('gpu-1', 'g6e.xlarge', 1))
+    api.store.put(node('gpu-2', 'g6e.xlarge', 1))
+    api.store.put(node('sys-1', 'm6i.large', 0))
+    const labels = {'app.kubernetes.io/managed-by': 'aip', 'app.kubernetes.io/name': 'qwen3-8b', 'aip.dev/model': 'qwen3-8b'}
+    api.store.put({apiVersion: 'apps/v1', kind: 'Deployment', metadata: {name: 'qwen3-8b', namespace: 'aip-models', labels}, spec: {replicas: 0, selector: {matchLabels: {'aip.dev/model': 'qwen3-8b'}}, template: {metadata: {labels}, spec: {containers: [{name: 'v', image: 'x'}]}}}})
+    const r = await runCli(['cluster', 'status', '--skip-eks', '--json'], {env: kubeEnv()})
+    expect(r.code, r.stderr).toBe(0)
+    const s = JSON.parse(r.stdout).result
+    expect(s.nodes[0]).toMatchObject({instanceType: 'g6e.xlarge', nodes: 2, ready: 2, gpuCapacity: 2, gpuAllocatable: 2, gpuProduct: 'NVIDIA-L40S'})
+    expect(s.totals).toMatchObject({nodes: 3, gpuCapacity: 2})
+    expect(s.kubernetes.version).toBe('v1.31.0-aip-loopback')
+    expect(s.platform).toContainEqual(expect.objectContaining({name: 'namespace aip-models', state: 'healthy'}))
+    expect(s.platform).toContainEqual(expect.objectContaining({name: 'tenant team-a', state: 'healthy'}))
+    expect(s.models).toEqual([{name: 'qwen3-8b', namespace: 'aip-models', desired: 0, ready: 0, state: 'scaled-to-zero'}])
+    const h = await runCli(['cluster', 'status', '--skip-eks'], {env: kubeEnv()})
+    expect(h.code).toBe(0)
+    expect(h.stdout).toMatch(/g6e\.xlarge\s+2\/2\s+NVIDIA-L40S\s+2\s+2/)
+    expect(h.stdout).toMatch(/qwen3-8b\s+aip-models\s+0\/0\s+scaled-to-zero/)
+  })
+})
+
+describe('aip doctor', () => {
+  it('passes with warnings against a reachable cluster; fails (exit 1) without a kubeconfig', async () => {
+    const ok = await runCli(['doctor', '--skip-eks', '--json'], {env: kubeEnv({PATH: `${fakeBin}:${process.env.PATH}`})})
+    expect(ok.code, ok.stderr).toBe(0)
+    const j = JSON.parse(ok.stdout)
+    expect(j.result.failed).toBe(0)
+    expect(j.result.checks.find((c: {name: string}) => c.name === 'API server').status).toBe('ok')
+    const bad = await runCli(['doctor', '--skip-eks'], {env: isolatedEnv()})
+    expect(bad.code).toBe(1)
+    expect(bad.stdout).toMatch(/kubeconfig\s+FAIL/)
+    expect(bad.stderr).toMatch(/Error: 1 check failed \(first: kubeconfig: no kubeconfig found/)
+  })
+})

@@ -1,0 +1,71 @@
+import {chmodSync, mkdtempSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+
+import {runBootstrap} from '../../../src/lib/bootstrap/index.js'
+import {runDoctor, which} from '../../../src/lib/bootstrap/doctor.js'
+import {NotFoundError} from '../../../src/lib/errors.js'
+import type {KubeClient} from '../../../src/lib/kube/index.js'
+import {type KubeApiServer, startKubeApiServer} from '../../support/kube-apiserver/index.mjs'
+import {client} from '../teardown/fixtures.js'
+
+let api: KubeApiServer
+let c: KubeClient
+const bin = mkdtempSync(join(tmpdir(), 'aip-doctor-bin-'))
+writeFileSync(join(bin, 'aws'), '#!/bin/sh\nexit 0\n')
+chmodSync(join(bin, 'aws'), 0o755)
+
+beforeEach(async () => {
+  api = await startKubeApiServer()
+  c = await client(api, 0)
+})
+afterEach(async () => {
+  await api.stop()
+})
+
+const base = {modelNamespace: 'aip-models', monitoringNamespace: 'monitoring'}
+const byName = (checks: Awaited<ReturnType<typeof runDoctor>>) => Object.fromEntries(checks.map((x) => [x.name, x]))
+
+describe('doctor', () => {
+  it('finds tools on PATH', () => {
+    expect(which('aws', {PATH: bin})).toBe(join(bin, 'aws'))
+    expect(which('helm', {PATH: bin})).toBeUndefined()
+  })
+
+  it('before bootstrap: platform missing and add-ons missing are warnings, not failures', async () => {
+    const checks = byName(await runDoctor({...base, kubeClient: async () => c, env: {PATH: bin}}))
+    expect(checks['aws CLI']!.status).toBe('ok')
+    expect(checks.helm).toMatchObject({status: 'warn'})
+    expect(checks['API server']).toMatchObject({status: 'ok', message: expect.stringContaining('v1.31.0')})
+    expect(checks.platform).toMatchObject({status: 'warn', fix: 'run `aip cluster bootstrap`'})
+    expect(checks['GPU nodes']!.status).toBe('warn')
+    expect(Object.values(checks).some((x) => x.status === 'fail')).toBe(false)
+  })
+
+  it('after bootstrap the platform check passes; GPU nodes are counted', async () => {
+    await runBootstrap({clusterName: 'aip', kubeconfig: {}, kubeClient: async () => c, platform: {...base, gatewayNamespace: 'aip-gateway', tenants: [], gpuLimit: 4}})
+    api.store.put({apiVersion: 'v1', kind: 'Node', metadata: {name: 'g1'}, status: {allocatable: {'nvidia.com/gpu': '4'}}})
+    const checks = byName(await runDoctor({...base, kubeClient: async () => c, env: {PATH: bin}}))
+    expect(checks.platform!.status).toBe('ok')
+    expect(checks['GPU nodes']).toMatchObject({status: 'ok', message: '4 GPUs allocatable'})
+  })
+
+  it('an unreachable API server and a missing kubeconfig fail with their fixes', async () => {
+    await api.goDown()
+    const down = byName(await runDoctor({...base, kubeClient: async () => c, env: {PATH: bin}}))
+    expect(down['API server']!.status).toBe('fail')
+    await api.comeBack()
+    const none = byName(
+      await runDoctor({
+        ...base,
+        env: {PATH: bin},
+        kubeClient: async () => {
+          throw new NotFoundError('no kubeconfig found', {fix: 'run aip cluster bootstrap or set --kubeconfig'})
+        },
+      }),
+    )
+    expect(none.kubeconfig).toMatchObject({status: 'fail', fix: 'run aip cluster bootstrap or set --kubeconfig'})
+    expect(none['API server']).toBeUndefined()
+  })
+})
