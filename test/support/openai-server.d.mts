@@ -39,3 +39,16 @@ export interface OpenAIServer {
 }
 
 export declare function startOpenAIServer(opts?: OpenAIServerOptions): Promise<OpenAIServer>
+
+export interface SpawnedOpenAIServer {
+  port: number
+  url: string
+  pid: number
+  config: OpenAIServer['config']
+  /** Server-side records, times converted to this process's performance.now() clock. */
+  requests(): Promise<RecordedRequest[]>
+  close(): Promise<void>
+}
+
+/** The same server in a child process (JSON options only, no `plan`). */
+export declare function spawnOpenAIServer(opts?: Omit<OpenAIServerOptions, 'plan'>): Promise<SpawnedOpenAIServer>

@@ -7,8 +7,10 @@
 // client) so tests compare measured values with what the server actually did.
 //
 // Plain JS (typed by openai-server.d.mts) so bench/metrics.mjs can use it too.
+import {fork} from 'node:child_process'
 import {createServer} from 'node:http'
 import {performance} from 'node:perf_hooks'
+import {fileURLToPath} from 'node:url'
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
@@ -22,7 +24,9 @@ export async function startOpenAIServer(opts = {}) {
     return text.split(/\s+/).filter(Boolean).length
   }
 
-  const server = createServer(async (req, res) => {
+  // noDelay: every SSE event goes out as its own segment at once (no Nagle coalescing with the next
+  // write, no wait for the client's delayed ACK); Node's default, made explicit.
+  const server = createServer({noDelay: true}, async (req, res) => {
     const recv = performance.now()
     const url = new URL(req.url ?? '/', 'http://x')
     if (cfg.apiKey && req.headers.authorization !== `Bearer ${cfg.apiKey}`) {
@@ -128,6 +132,7 @@ export async function startOpenAIServer(opts = {}) {
   let connectionCount = 0
   server.on('connection', (s) => {
     connectionCount++
+    s.setNoDelay(true)
     sockets.add(s)
     s.on('close', () => sockets.delete(s))
   })
@@ -146,6 +151,51 @@ export async function startOpenAIServer(opts = {}) {
       new Promise((resolve) => {
         for (const s of sockets) s.destroy()
         server.close(() => resolve())
+      }),
+  }
+}
+
+/**
+ * The same server in a child process of its own (test/support/openai-serve.mjs), so a benchmark
+ * measures the client and not the server's timers competing for the client's event loop. Options
+ * must be plain JSON (no `plan` function). `requests()` fetches the server-side records with their
+ * times converted to this process's performance.now() clock (via performance.timeOrigin, both
+ * processes on the same host clock: comparable to within a fraction of a millisecond).
+ */
+export async function spawnOpenAIServer(opts = {}) {
+  if (typeof opts.plan === 'function') throw new Error('spawnOpenAIServer: plan functions cannot cross processes')
+  const child = fork(fileURLToPath(new URL('./openai-serve.mjs', import.meta.url)), [JSON.stringify(opts)], {stdio: ['ignore', 'inherit', 'inherit', 'ipc']})
+  const pending = []
+  let ready
+  const readyP = new Promise((resolve, reject) => {
+    ready = resolve
+    child.once('error', reject)
+    child.once('exit', (code) => reject(new Error(`openai-serve exited ${code} before listening`)))
+  })
+  child.on('message', (m) => {
+    if (m.type === 'ready') ready(m)
+    else if (m.type === 'requests') pending.shift()?.(m)
+  })
+  const info = await readyP
+  const shift = info.timeOrigin - performance.timeOrigin
+  return {
+    port: info.port,
+    url: info.url,
+    pid: child.pid,
+    config: info.config,
+    async requests() {
+      const m = await new Promise((resolve) => {
+        pending.push(resolve)
+        child.send({type: 'requests'})
+      })
+      const conv = (t) => (t === undefined ? undefined : t + shift)
+      return m.requests.map((r) => ({...r, recv: conv(r.recv), firstWrite: conv(r.firstWrite), lastWrite: conv(r.lastWrite)}))
+    },
+    close: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve()
+        child.once('exit', () => resolve())
+        child.send({type: 'close'})
       }),
   }
 }

@@ -3,13 +3,13 @@
  * library and parameterised by setting fields on the parsed objects (no text templating).
  */
 import {existsSync, readFileSync} from 'node:fs'
-import {dirname, join, resolve} from 'node:path'
-import {fileURLToPath} from 'node:url'
+import {join} from 'node:path'
 import {parseAllDocuments} from 'yaml'
 
 import {AipError, NotFoundError, UsageError} from '../errors.js'
 import {COMPONENT_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, PART_OF_LABEL} from '../kube/labels.js'
 import type {KubeObject} from '../kube/types.js'
+import {templatesPath} from '../paths.js'
 
 export const PLATFORM_COMPONENT = 'platform'
 export const TENANT_LABEL = 'aip.dev/tenant'
@@ -44,10 +44,9 @@ export interface PlatformObjects {
 const DNS1123 = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
 const RESERVED = new Set(['default', 'kube-system', 'kube-public', 'kube-node-lease'])
 
-/** templates/ relative to this module, in src/ (tests) and dist/ (the built CLI) alike. */
+/** templates/platform of the package, in src/ (tests), dist/ and the bundled CLI alike. */
 export function defaultTemplatesDir(): string {
-  const here = dirname(fileURLToPath(import.meta.url))
-  return resolve(here, '..', '..', '..', 'templates', 'platform')
+  return templatesPath('platform')
 }
 
 /** `team-a` or `team-a=4` (GPUs); the default GPU quota applies when no `=N` is given. */

@@ -1,11 +1,11 @@
 import {existsSync, readdirSync, readFileSync} from 'node:fs'
-import {basename, dirname, join, resolve} from 'node:path'
-import {fileURLToPath} from 'node:url'
+import {basename, join, resolve} from 'node:path'
 import {parseDocument} from 'yaml'
 
 import {NotFoundError, UsageError} from '../errors.js'
 import {suggest} from '../suggest.js'
 import {type CatalogEntry, CatalogEntrySchema, COMMIT_SHA, formatIssues} from './schema.js'
+import {templatesPath} from '../paths.js'
 
 export * from './schema.js'
 
@@ -24,16 +24,11 @@ export function templatesDir(): string {
   if (templatesDirCache) return templatesDirCache
   const override = process.env.AIP_TEMPLATES_DIR
   if (override) return resolve(override)
-  let dir = dirname(fileURLToPath(import.meta.url))
-  for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, 'templates', 'models')
-    if (existsSync(join(dir, 'package.json')) && existsSync(candidate)) {
-      templatesDirCache = candidate
-      return candidate
-    }
-    const parent = dirname(dir)
-    if (parent === dir) break
-    dir = parent
+  try {
+    templatesDirCache = templatesPath('models')
+    if (existsSync(templatesDirCache)) return templatesDirCache
+  } catch {
+    // fall through to the error below
   }
   throw new NotFoundError('the model catalog (templates/models) was not found next to the aip package', {fix: 'reinstall aip; the package must ship its templates/ folder'})
 }

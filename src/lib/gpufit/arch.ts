@@ -376,9 +376,77 @@ function buildText(cfg: Json, where: string, modelType: string, prefix: string, 
   }
 }
 
+/** Pixtral vision encoder (Mistral 3): RMSNorm, gated MLP, 2D RoPE (no position table), patch merger. */
+function buildPixtral(vc: Json, textHidden: number, cfg: Json): TensorSpec[] {
+  const r = new Reader(vc, 'vision_config', {hidden_size: 1024, intermediate_size: 4096, num_hidden_layers: 24, num_channels: 3, patch_size: 14})
+  const H = r.req('hidden_size')
+  const I = r.req('intermediate_size')
+  const L = r.req('num_hidden_layers')
+  const C = r.opt('num_channels') ?? 3
+  const p = r.opt('patch_size') ?? 14
+  const P = 'vision_tower.'
+  const t: TensorSpec[] = [mat(`${P}patch_conv.weight`, H, C * p * p), vec(`${P}ln_pre.weight`, H)]
+  for (let i = 0; i < L; i++) {
+    const q = `${P}transformer.layers.${i}.`
+    t.push(vec(`${q}attention_norm.weight`, H), vec(`${q}ffn_norm.weight`, H))
+    for (const n of ['q_proj', 'k_proj', 'v_proj', 'o_proj']) linear(t, `${q}attention.${n}`, H, H, false)
+    linear(t, `${q}feed_forward.w1`, I, H, false)
+    linear(t, `${q}feed_forward.w3`, I, H, false)
+    linear(t, `${q}feed_forward.w2`, H, I, false)
+  }
+  const merge = num(cfg.spatial_merge_size) ?? 2
+  const bias = cfg.multimodal_projector_bias === true
+  t.push(vec('multi_modal_projector.norm.weight', H))
+  linear(t, 'multi_modal_projector.patch_merger.merging_layer', H, H * merge * merge, false)
+  linear(t, 'multi_modal_projector.linear_1', textHidden, H, bias)
+  linear(t, 'multi_modal_projector.linear_2', textHidden, textHidden, bias)
+  return t
+}
+
+/**
+ * Qwen2-VL / Qwen2.5-VL vision transformer: 3D patch embedding (temporal x spatial), fused qkv with
+ * bias, LayerNorm + fc1/fc2 (Qwen2-VL) or RMSNorm + SwiGLU (Qwen2.5-VL), and the patch merger.
+ */
+function buildQwenVision(vc: Json, textHidden: number, v25: boolean): TensorSpec[] {
+  const r = new Reader(vc, 'vision_config', {depth: 32, in_chans: 3, patch_size: 14, temporal_patch_size: 2, spatial_merge_size: 2, num_heads: 16})
+  const L = r.req('depth', 'num_hidden_layers')
+  const H = v25 ? r.req('hidden_size') : r.req('embed_dim')
+  const I = v25 ? r.req('intermediate_size') : H * (r.opt('mlp_ratio') ?? 4)
+  const out = v25 ? (r.opt('out_hidden_size') ?? textHidden) : (r.opt('hidden_size') ?? textHidden)
+  const C = r.opt('in_chans', 'in_channels') ?? 3
+  const p = r.opt('patch_size', 'spatial_patch_size') ?? 14
+  const tp = r.opt('temporal_patch_size') ?? 2
+  const m = r.opt('spatial_merge_size') ?? 2
+  const P = 'visual.'
+  const t: TensorSpec[] = [mat(`${P}patch_embed.proj.weight`, H, C * tp * p * p)]
+  for (let i = 0; i < L; i++) {
+    const q = `${P}blocks.${i}.`
+    t.push(vec(`${q}norm1.weight`, H), vec(`${q}norm2.weight`, H))
+    if (!v25) t.push(vec(`${q}norm1.bias`, H, 'bias'), vec(`${q}norm2.bias`, H, 'bias'))
+    linear(t, `${q}attn.qkv`, 3 * H, H, true)
+    linear(t, `${q}attn.proj`, H, H, true)
+    if (v25) {
+      linear(t, `${q}mlp.gate_proj`, I, H, true)
+      linear(t, `${q}mlp.up_proj`, I, H, true)
+      linear(t, `${q}mlp.down_proj`, H, I, true)
+    } else {
+      linear(t, `${q}mlp.fc1`, I, H, true)
+      linear(t, `${q}mlp.fc2`, H, I, true)
+    }
+  }
+  const merged = H * m * m
+  t.push(vec(`${P}merger.ln_q.weight`, H))
+  if (!v25) t.push(vec(`${P}merger.ln_q.bias`, H, 'bias'))
+  linear(t, `${P}merger.mlp.0`, merged, merged, true)
+  linear(t, `${P}merger.mlp.2`, out, merged, true)
+  return t
+}
+
 /** SigLIP / CLIP-style vision tower (patch embedding, position embedding, pre-norm encoder). */
-function buildVision(vc: Json, textHidden: number, wrapperType: string, warnings: string[]): TensorSpec[] {
+function buildVision(vc: Json, textHidden: number, wrapperType: string, warnings: string[], cfg: Json = {}): TensorSpec[] {
   const vt = String(vc.model_type ?? '')
+  if (vt === 'pixtral') return buildPixtral(vc, textHidden, cfg).map((x) => ({...x, vision: true}))
+  if (wrapperType === 'qwen2_5_vl' || wrapperType === 'qwen2_vl') return buildQwenVision(vc, textHidden, wrapperType === 'qwen2_5_vl').map((x) => ({...x, vision: true}))
   const r = new Reader(vc, 'vision_config', {hidden_size: 768, intermediate_size: 3072, num_hidden_layers: 12, num_attention_heads: 12, num_channels: 3, image_size: 224, patch_size: 16})
   const H = r.req('hidden_size', 'embed_dim', 'width')
   const I = r.opt('intermediate_size', 'mlp_dim') ?? 4 * H
@@ -429,9 +497,11 @@ export function specFromConfig(config: unknown, where = 'config.json'): ModelSpe
   let spec: ReturnType<typeof buildText>
   let vision = false
   const tensors: TensorSpec[] = []
+  const qwenVl = wrapperType === 'qwen2_5_vl' || wrapperType === 'qwen2_vl'
   if (text) {
-    let textType = modelTypeOf(text) ?? (wrapperType === 'gemma3' ? 'gemma3_text' : wrapperType === 'mistral3' ? 'mistral' : 'llama')
-    if (textType === 'gemma3' ) textType = 'gemma3_text'
+    let textType = modelTypeOf(text) ?? (wrapperType === 'gemma3' ? 'gemma3_text' : wrapperType === 'mistral3' ? 'mistral' : qwenVl ? 'qwen2' : 'llama')
+    if (textType === 'gemma3') textType = 'gemma3_text'
+    if (/^qwen2(_5)?_vl(_text)?$/.test(textType)) textType = 'qwen2'
     // Wrapper-level tie flag applies to the text model when text_config omits it.
     const merged: Json = {...text}
     if (merged.tie_word_embeddings === undefined && typeof cfg.tie_word_embeddings === 'boolean') merged.tie_word_embeddings = cfg.tie_word_embeddings
@@ -440,9 +510,17 @@ export function specFromConfig(config: unknown, where = 'config.json'): ModelSpe
     tensors.push(...spec.tensors)
     if (cfg.vision_config && typeof cfg.vision_config === 'object') {
       vision = true
-      tensors.push(...buildVision(cfg.vision_config as Json, spec.hiddenSize, wrapperType, warnings))
+      tensors.push(...buildVision(cfg.vision_config as Json, spec.hiddenSize, wrapperType, warnings, cfg))
     } else {
       warnings.push('multimodal config without vision_config: the vision tower is not counted')
+    }
+  } else if (qwenVl) {
+    // Older Qwen2-VL / Qwen2.5-VL configs keep the text fields at the top level.
+    spec = buildText(cfg, where, 'qwen2', 'model.', warnings)
+    tensors.push(...spec.tensors)
+    if (cfg.vision_config && typeof cfg.vision_config === 'object') {
+      vision = true
+      tensors.push(...buildVision(cfg.vision_config as Json, spec.hiddenSize, wrapperType, warnings, cfg))
     }
   } else {
     spec = buildText(cfg, where, wrapperType, 'model.', warnings)

@@ -9,7 +9,8 @@ import {performance} from 'node:perf_hooks'
 import {AipError, networkErrorCode, NotFoundError, UnreachableError, UsageError} from '../errors.js'
 import {type Endpoint, httpStatusError} from '../metrics/transport.js'
 import {distribution, type Distribution} from './stats.js'
-import {type Api, type RequestResult, runRequest} from './request.js'
+import {type Api, prepareRequest, type RequestResult, runRequest} from './request.js'
+import {fetchTransport, nodeHttpTransport, type Transport} from './transport.js'
 
 export interface BenchOptions {
   api: Api
@@ -23,6 +24,18 @@ export interface BenchOptions {
   apiKey?: string
   timeoutMs: number
   signal?: AbortSignal
+  /**
+   * Before the clock starts, open the keep-alive connections the workers will use (one GET
+   * /v1/models per worker, at once), so the first wave's TTFT is the server's, not TCP connects and
+   * the client's first-call start-up. Default true.
+   */
+  warmup?: boolean
+  /**
+   * 'auto' (default): node:http(s) for a direct http(s) URL (about a third of fetch's client CPU per
+   * request), the endpoint's fetch otherwise (the API server's service proxy); 'fetch': always the
+   * endpoint's fetch.
+   */
+  transport?: 'auto' | 'fetch'
   onProgress?(done: number, total: number, failed: number): void
 }
 
@@ -141,10 +154,44 @@ export function summarize(results: readonly RequestResult[], meta: Omit<BenchRes
   }
 }
 
+/**
+ * `n` concurrent GET /v1/models, bodies drained: the transport opens (and keeps alive) one
+ * connection per worker. Failures are ignored here; the measured requests report them.
+ */
+async function warmConnections(ep: Endpoint, transport: Transport, n: number, apiKey?: string, signal?: AbortSignal): Promise<void> {
+  const headers = {accept: 'application/json', ...(apiKey ? {authorization: `Bearer ${apiKey}`} : {})}
+  await Promise.all(
+    Array.from({length: n}, async () => {
+      try {
+        const res = await transport.send(`${ep.base}/v1/models`, {method: 'GET', headers, signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(10_000)]) : AbortSignal.timeout(10_000)})
+        await res.text()
+      } catch {
+        // counted by the run itself
+      }
+    }),
+  )
+  if (signal?.aborted) throw signal.reason
+}
+
 export async function runBench(ep: Endpoint, o: BenchOptions): Promise<BenchResult> {
   validateBenchOptions(o)
   const model = await resolveModel(ep, o)
+  const workers = Math.min(o.concurrency, o.requests)
+  // A direct endpoint is a plain URL with Node's fetch (directEndpoint); the service proxy has `server`.
+  const direct = (o.transport ?? 'auto') === 'auto' && ep.server === undefined && ep.describe === ep.base && /^https?:\/\//.test(ep.base)
+  const transport = direct ? await nodeHttpTransport(workers) : fetchTransport(ep.fetch)
+  try {
+    return await runWith(ep, o, model, workers, transport)
+  } finally {
+    transport.close()
+  }
+}
+
+async function runWith(ep: Endpoint, o: BenchOptions, model: string, workers: number, transport: Transport): Promise<BenchResult> {
   const prompt = makePrompt(o.promptTokens)
+  if (o.warmup !== false) await warmConnections(ep, transport, workers, o.apiKey, o.signal)
+  const spec = {base: ep.base, fetch: ep.fetch, transport, api: o.api, model, prompt, maxTokens: o.maxTokens, stream: o.stream, apiKey: o.apiKey, timeoutMs: o.timeoutMs, signal: o.signal}
+  const prepared = prepareRequest(spec)
   const results: RequestResult[] = []
   let next = 0
   let failed = 0
@@ -152,13 +199,13 @@ export async function runBench(ep: Endpoint, o: BenchOptions): Promise<BenchResu
   const worker = async () => {
     while (next < o.requests && !o.signal?.aborted) {
       next++
-      const r = await runRequest({base: ep.base, fetch: ep.fetch, api: o.api, model, prompt, maxTokens: o.maxTokens, stream: o.stream, apiKey: o.apiKey, timeoutMs: o.timeoutMs, signal: o.signal})
+      const r = await runRequest(spec, prepared)
       results.push(r)
       if (!r.ok) failed++
       o.onProgress?.(results.length, o.requests, failed)
     }
   }
-  await Promise.all(Array.from({length: Math.min(o.concurrency, o.requests)}, worker))
+  await Promise.all(Array.from({length: workers}, worker))
   if (o.signal?.aborted) throw o.signal.reason
   const durationMs = performance.now() - t0
   return summarize(results, {target: ep.describe, model, api: o.api, stream: o.stream, concurrency: o.concurrency, requests: o.requests, promptTokens: o.promptTokens, maxTokens: o.maxTokens}, durationMs)

@@ -15,12 +15,15 @@ import {performance} from 'node:perf_hooks'
 
 import {networkErrorCode} from '../errors.js'
 import type {FetchLike} from '../metrics/transport.js'
+import {fetchTransport, type LeanResponse, type Transport} from './transport.js'
 
 export type Api = 'chat' | 'completions'
 
 export interface RequestSpec {
   base: string
   fetch: FetchLike
+  /** How to send (default: `fetch`); the bench uses node:http for direct URLs. */
+  transport?: Transport
   api: Api
   model: string
   prompt: string
@@ -71,15 +74,43 @@ function contentOf(api: Api, j: Record<string, unknown>): string {
   return typeof c.text === 'string' ? c.text : ''
 }
 
-export async function runRequest(s: RequestSpec): Promise<RequestResult> {
+/** The pieces of a request that do not change between requests of a run (built once, not timed). */
+export interface PreparedRequest {
+  url: string
+  headers: Record<string, string>
+  body: string
+}
+
+export function prepareRequest(s: Omit<RequestSpec, 'fetch' | 'timeoutMs' | 'signal'>): PreparedRequest {
   const path = s.api === 'chat' ? '/v1/chat/completions' : '/v1/completions'
   const headers: Record<string, string> = {'content-type': 'application/json', accept: s.stream ? 'text/event-stream' : 'application/json'}
   if (s.apiKey) headers.authorization = `Bearer ${s.apiKey}`
+  return {url: `${s.base}${path}`, headers, body: JSON.stringify(requestBody(s))}
+}
+
+/** Where the first complete SSE event at or after `from` ends (`end`, blank line excluded) and the next begins (`next`); undefined while incomplete. */
+function eventEnd(buf: string, from: number): {end: number; next: number} | undefined {
+  // events end with \n\n, \r\n\r\n (or a mix): find the first '\n' followed by an optional '\r' and '\n'
+  let i = buf.indexOf('\n', from)
+  while (i >= 0) {
+    let j = i + 1
+    if (buf.charCodeAt(j) === 13) j++
+    if (buf.charCodeAt(j) === 10) return {end: i > 0 && buf.charCodeAt(i - 1) === 13 ? i - 1 : i, next: j + 1}
+    if (j >= buf.length) return undefined
+    i = buf.indexOf('\n', i + 1)
+  }
+  return undefined
+}
+
+export async function runRequest(s: RequestSpec, prepared: PreparedRequest = prepareRequest(s)): Promise<RequestResult> {
   const timeout = AbortSignal.timeout(s.timeoutMs)
   const signal = s.signal ? AbortSignal.any([s.signal, timeout]) : timeout
-  const t0 = performance.now()
+  const transport = s.transport ?? fetchTransport(s.fetch)
   const times: number[] = []
   let usageTokens: number | undefined
+  // t0: the last moment before the request is handed to the transport (body, headers and signals
+  // are built above, outside the measured interval)
+  const t0 = performance.now()
   const result = (ok: boolean, extra: Partial<RequestResult> = {}): RequestResult => {
     const latencyMs = performance.now() - t0
     const tokens = usageTokens ?? times.length
@@ -91,8 +122,9 @@ export async function runRequest(s: RequestSpec): Promise<RequestResult> {
     }
     return {ok, ttftMs: times.length > 0 ? times[0]! - t0 : null, latencyMs, outputTokens: ok ? tokens : 0, usageReported: usageTokens !== undefined, chunks: times.length, itlMs: ok ? itl : [], ...extra}
   }
+  let res: LeanResponse | undefined
   try {
-    const res = await s.fetch(`${s.base}${path}`, {method: 'POST', headers, body: JSON.stringify(requestBody(s)), signal})
+    res = await transport.send(prepared.url, {method: 'POST', headers: prepared.headers, body: prepared.body, signal})
     if (!res.ok) {
       const text = await res.text().catch(() => '')
       let msg = text.slice(0, 200)
@@ -121,16 +153,21 @@ export async function runRequest(s: RequestSpec): Promise<RequestResult> {
       return {...result(true), ttftMs: null, itlMs: [], usageReported: typeof j.usage?.completion_tokens === 'number'}
     }
     if (!res.body) throw new Failure('malformed_stream', 'empty response body')
-    const reader = res.body.getReader()
+    const body = res.body[Symbol.asyncIterator]()
     const decoder = new TextDecoder()
     let buf = ''
     let done = false
-    const handleEvent = (event: string) => {
-      const data = event
-        .split(/\r?\n/)
-        .filter((l) => l.startsWith('data:'))
-        .map((l) => l.slice(5).replace(/^ /, ''))
-        .join('\n')
+    // `at`: when the network chunk holding the event was received (taken before decoding/parsing)
+    const handleEvent = (event: string, at: number) => {
+      let data = ''
+      let any = false
+      for (const line of event.split('\n')) {
+        if (!line.startsWith('data:')) continue
+        let v = line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5)
+        if (v.endsWith('\r')) v = v.slice(0, -1)
+        data = any ? `${data}\n${v}` : v
+        any = true
+      }
       if (!data) return
       if (data.trim() === '[DONE]') {
         done = true
@@ -148,31 +185,32 @@ export async function runRequest(s: RequestSpec): Promise<RequestResult> {
       }
       const usage = j.usage as {completion_tokens?: number} | undefined | null
       if (usage && typeof usage.completion_tokens === 'number') usageTokens = usage.completion_tokens
-      if (contentOf(s.api, j).length > 0) times.push(performance.now())
+      if (contentOf(s.api, j).length > 0) times.push(at)
     }
+    let at = 0
     while (!done) {
-      let chunk: Awaited<ReturnType<typeof reader.read>>
+      let chunk: IteratorResult<Uint8Array>
       try {
-        chunk = await reader.read()
+        chunk = await body.next()
       } catch (error) {
         if (timeout.aborted || s.signal?.aborted) throw error
         throw new Failure('truncated_stream', `stream broke after ${times.length} chunks: ${(error as Error).message}`)
       }
+      at = performance.now()
       if (chunk.done) break
       buf += decoder.decode(chunk.value, {stream: true})
-      let idx: number
-      while (!done && (idx = buf.search(/\r?\n\r?\n/)) >= 0) {
-        const m = buf.slice(idx).match(/^\r?\n\r?\n/)!
-        const event = buf.slice(0, idx)
-        buf = buf.slice(idx + m[0].length)
-        handleEvent(event)
+      let e: {end: number; next: number} | undefined
+      while (!done && (e = eventEnd(buf, 0))) {
+        handleEvent(buf.slice(0, e.end), at)
+        buf = buf.slice(e.next)
       }
     }
-    if (!done && buf.trim()) handleEvent(buf)
+    if (!done && buf.trim()) handleEvent(buf, at)
     if (!done) throw new Failure('truncated_stream', `stream ended without [DONE] after ${times.length} chunks`)
-    await reader.cancel().catch(() => {})
+    res.cancel('drain')
     return result(true)
   } catch (error) {
+    res?.cancel('drop')
     if (error instanceof Failure) return result(false, {errorKind: error.kind, errorMessage: error.message})
     if (s.signal?.aborted) throw s.signal.reason ?? error
     if (timeout.aborted) return result(false, {errorKind: 'timeout', errorMessage: `no complete response within ${Math.round(s.timeoutMs / 1000)}s`})
