@@ -41,6 +41,8 @@ export interface RequestResult {
   /** ms from send to the first content chunk; null for non-streaming or failed-before-content. */
   ttftMs: number | null
   latencyMs: number
+  /** performance.now() when the request was handed to the transport (the origin of ttftMs). */
+  startedAt: number
   outputTokens: number
   /** true when outputTokens came from the usage block. */
   usageReported: boolean
@@ -120,7 +122,7 @@ export async function runRequest(s: RequestSpec, prepared: PreparedRequest = pre
       const scale = tokens > 1 && tokens !== times.length ? (times.length - 1) / (tokens - 1) : 1
       for (let i = 1; i < times.length; i++) itl.push((times[i]! - times[i - 1]!) * scale)
     }
-    return {ok, ttftMs: times.length > 0 ? times[0]! - t0 : null, latencyMs, outputTokens: ok ? tokens : 0, usageReported: usageTokens !== undefined, chunks: times.length, itlMs: ok ? itl : [], ...extra}
+    return {ok, ttftMs: times.length > 0 ? times[0]! - t0 : null, latencyMs, startedAt: t0, outputTokens: ok ? tokens : 0, usageReported: usageTokens !== undefined, chunks: times.length, itlMs: ok ? itl : [], ...extra}
   }
   let res: LeanResponse | undefined
   try {
