@@ -38,3 +38,26 @@ for (const k of Object.keys(cases)) {
   const goal = goals[k]
   console.log(`  ${k.padEnd(26)} ${m.toFixed(1).padStart(7)} ms   ${ratio.toFixed(2)}x node${goal ? `   goal <= ${goal}x ${ratio <= goal ? 'met' : 'MISSED'}` : ''}`)
 }
+
+// Wall time on a shared 2-core machine is noisy; instruction counts are not. With valgrind on the
+// PATH and BENCH_INSTRUCTIONS=1, each case also runs once under callgrind (slow: about a minute).
+if (process.env.BENCH_INSTRUCTIONS === '1') {
+  const has = spawnSync('valgrind', ['--version'], {stdio: 'ignore'}).status === 0
+  if (!has) {
+    console.log('instructions: valgrind not installed (apt-get install valgrind), skipped')
+  } else {
+    const count = ([cmd, args]) => {
+      const r = spawnSync('valgrind', ['--tool=callgrind', '--callgrind-out-file=/dev/null', cmd, ...args], {env, encoding: 'utf8'})
+      const m = /Collected : (\d+)/.exec(r.stderr)
+      if (!m) throw new Error(`callgrind failed for ${args.join(' ')}`)
+      return Number(m[1])
+    }
+    const counts = Object.fromEntries(Object.entries(cases).map(([k, c]) => [k, count(c)]))
+    console.log('startup instructions (callgrind, one run each)')
+    for (const k of Object.keys(cases)) {
+      const ratio = counts[k] / counts['node -e 0']
+      const goal = goals[k]
+      console.log(`  ${k.padEnd(26)} ${(counts[k] / 1e6).toFixed(0).padStart(7)} M   ${ratio.toFixed(2)}x node${goal ? `   goal <= ${goal}x ${ratio <= goal ? 'met' : 'MISSED'}` : ''}`)
+    }
+  }
+}

@@ -35,6 +35,9 @@ await build({
   target: 'node20',
   outfile: vendor,
   external: EXTERNAL,
+  // third-party code: a smaller file reads and pre-parses faster at every start
+  minify: true,
+  keepNames: true,
   logLevel: 'warning',
 })
 

@@ -25,6 +25,10 @@ const EXPECTED: Array<{fixture: string; total: number; active?: number; activeEx
   {fixture: 'deepseek-v3', total: 671e9, active: 37e9},
   {fixture: 'gpt-oss-20b', total: 20.91e9, activeExclEmbedding: 3.6e9},
   {fixture: 'gpt-oss-120b', total: 116.83e9, activeExclEmbedding: 5.1e9},
+  {fixture: 'llava-1.5-7b', total: 7_063_427_072},
+  {fixture: 'mistral-small-3.1-24b', total: 24_011_361_280},
+  {fixture: 'qwen2-vl-7b', total: 8_291_375_616},
+  {fixture: 'qwen2.5-vl-7b', total: 8_292_166_656},
 ]
 
 describe('parameter counts from config.json alone', () => {
