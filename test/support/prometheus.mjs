@@ -23,9 +23,16 @@ export function prometheusBinary() {
   return undefined
 }
 
-/** Why Prometheus tests must be skipped, or undefined when the binary is there. */
+/**
+ * Why Prometheus tests must be skipped, or undefined when the binary is there. In CI (CI=true,
+ * where .ci/run installs it) they are never skipped: a missing binary fails them instead.
+ */
 export function prometheusMissingReason() {
-  return prometheusBinary() ? undefined : 'prometheus binary not found (apt-get install prometheus, or set PROMETHEUS_BIN)'
+  if (prometheusBinary()) return undefined
+  if (process.env.CI === 'true' || process.env.AIP_REQUIRE_PROMETHEUS === '1') {
+    throw new Error('prometheus binary not found, and CI requires the metrics tests: apt-get install prometheus (or set PROMETHEUS_BIN)')
+  }
+  return 'prometheus binary not found (apt-get install prometheus, or set PROMETHEUS_BIN)'
 }
 
 function freePort() {
