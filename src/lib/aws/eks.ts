@@ -9,6 +9,7 @@
 import type {Cluster, EKSClient, Nodegroup} from '@aws-sdk/client-eks'
 
 import {AipError, InterruptedError, NotFoundError, TimeoutError, UnauthorizedError, UnreachableError, UsageError, networkErrorCode} from '../errors.js'
+import {sleep as defaultSleep} from '../sleep.js'
 
 export interface EksClientOptions {
   region?: string
@@ -151,19 +152,6 @@ export function mapEksError(err: unknown, ctx: Ctx): AipError {
   return new AipError('FAILED', `EKS error for ${what}${n ? ` (${n})` : ''}: ${msg.split('\n')[0]}`, {fix: 'rerun with --verbose for details', cause: err})
 }
 
-const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason ?? new InterruptedError())
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    const onAbort = () => {
-      clearTimeout(t)
-      reject(signal?.reason ?? new InterruptedError())
-    }
-    signal?.addEventListener('abort', onAbort, {once: true})
-  })
 
 function toClusterInfo(c: Cluster, region: string): ClusterInfo {
   return {

@@ -17,6 +17,7 @@ import {delimiter, join} from 'node:path'
 
 import {AipError, ConflictError, InterruptedError, networkErrorCode, NotFoundError, UnauthorizedError, UnreachableError, UsageError} from '../errors.js'
 import type {ApiResourceInfo, KindRef, KubeObject, KubeStatus, ObjectRef} from './types.js'
+import {sleep} from '../sleep.js'
 
 const SA_ROOT = '/var/run/secrets/kubernetes.io/serviceaccount'
 
@@ -193,19 +194,6 @@ interface RawResponse {
   text: string
 }
 
-const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new InterruptedError())
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    const onAbort = (): void => {
-      clearTimeout(t)
-      reject(new InterruptedError())
-    }
-    signal?.addEventListener('abort', onAbort, {once: true})
-  })
 
 /** An error that may be retried (429, 5xx, connection reset/refused) carrying the server's Retry-After. */
 class RetryableError extends Error {

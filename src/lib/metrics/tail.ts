@@ -6,6 +6,10 @@
  */
 import type {PrometheusClient} from './prometheus.js'
 import {collectSnapshot, type SampleOptions, type Snapshot, validateOverrides} from './sample.js'
+import {sleep as abortableSleep} from '../sleep.js'
+
+/** Resolves after `ms`, or early (without throwing) when the signal aborts. */
+export const sleep = (ms: number, signal?: AbortSignal): Promise<void> => abortableSleep(ms, signal, {quiet: true})
 
 export interface TailOptions extends SampleOptions {
   intervalMs: number
@@ -18,19 +22,6 @@ export interface TailHandlers {
   onError?(e: unknown): void
 }
 
-/** Resolves after `ms`, or early (without throwing) when the signal aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve()
-    const done = () => {
-      clearTimeout(t)
-      signal?.removeEventListener('abort', done)
-      resolve()
-    }
-    const t = setTimeout(done, ms)
-    signal?.addEventListener('abort', done, {once: true})
-  })
-}
 
 /** Runs the loop; returns the number of snapshots delivered. */
 export async function tailMetrics(client: PrometheusClient, opts: TailOptions, h: TailHandlers): Promise<number> {
@@ -48,7 +39,7 @@ export async function tailMetrics(client: PrometheusClient, opts: TailOptions, h
       h.onError(error)
     }
     if (opts.samples !== undefined && n >= opts.samples) break
-    await sleep(Math.max(0, opts.intervalMs - (Date.now() - started)), opts.signal)
+    await abortableSleep(Math.max(0, opts.intervalMs - (Date.now() - started)), opts.signal, {quiet: true})
   }
   return n
 }

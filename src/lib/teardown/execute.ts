@@ -16,6 +16,7 @@ import type {KubeObject, ObjectRef} from '../kube/types.js'
 import {refString} from '../kube/types.js'
 import {discoverKinds, isBookkeeping, isManaged, type ListableKind, listManaged, listNamespaceContent} from './inventory.js'
 import type {PhaseId, PlanItem, PlanPhase, TeardownPlan} from './plan.js'
+import {sleep} from '../sleep.js'
 
 export interface TeardownEvent {
   phase: PhaseId | 'verify'
@@ -59,19 +60,6 @@ export interface TeardownResult {
 
 const STUCK_FIX = 'the controller that owns the finalizer is gone or failing: fix it, or rerun with --force-finalizers to remove the finalizers (what they guard, e.g. a cloud load balancer, may be left behind)'
 
-const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason ?? new InterruptedError())
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    const onAbort = () => {
-      clearTimeout(t)
-      reject(signal?.reason ?? new InterruptedError())
-    }
-    signal?.addEventListener('abort', onAbort, {once: true})
-  })
 
 class Executor {
   private kinds?: ListableKind[]
