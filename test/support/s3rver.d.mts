@@ -8,5 +8,7 @@ export declare class S3rverHandle {
   deny: Set<string>
   static start(opts?: {buckets?: string[]; directory?: string; deny?: string[]}): Promise<S3rverHandle>
   stop(): Promise<void>
+  /** The next `n` matching requests answer 500 InternalError (after reading their body). */
+  failNext(n: number, match?: {method?: string; part?: boolean; key?: string}): {n: number; seen: number; failed: number; lastBodyBytes?: number}
   pendingUploads(bucket: string): Promise<Array<{key: string; uploadId: string; parts: number}>>
 }

@@ -37,7 +37,9 @@ export class S3rverHandle {
     h.app = new S3rver({directory: h.directory, silent: true, resetOnClose: false})
     for (const b of opts.buckets ?? []) await h.app.store.putBucket(b)
     const koa = h.app.callback()
+    h.failures = []
     h.server = createServer((req, res) => {
+      if (h.injectFailure(req, res)) return
       h.extended(req, res).then((handled) => {
         if (!handled) koa(req, res)
       }, (err) => s3error(res, 500, 'InternalError', String(err?.message ?? err)))
@@ -57,6 +59,39 @@ export class S3rverHandle {
     await new Promise((resolve) => this.server.close(() => resolve()))
     this.app.logger?.close?.()
     if (!this.keep) await rm(this.directory, {recursive: true, force: true})
+  }
+
+  /**
+   * The next `n` requests matching `match` ({method, part: true for UploadPart / false for a plain
+   * PutObject, key: substring of the key}) answer 500 InternalError after reading the whole body,
+   * as a busy S3 does; the SDK retries them. `seen` counts matching requests (failed or not).
+   */
+  failNext(n, match = {}) {
+    const f = {n, match, seen: 0, failed: 0}
+    this.failures.push(f)
+    return f
+  }
+
+  injectFailure(req, res) {
+    const url = new URL(req.url, 'http://x')
+    for (const f of this.failures) {
+      const m = f.match
+      if (m.method && m.method !== req.method) continue
+      if (m.part !== undefined && m.part !== url.searchParams.has('partNumber')) continue
+      if (m.key && !decodeURIComponent(url.pathname).includes(m.key)) continue
+      if (req.method === 'PUT' && req.headers['x-amz-copy-source']) continue
+      f.seen++
+      if (f.failed >= f.n) continue
+      f.failed++
+      let bytes = 0
+      req.on('data', (c) => (bytes += c.length))
+      req.on('end', () => {
+        f.lastBodyBytes = bytes
+        s3error(res, 500, 'InternalError', 'We encountered an internal error. Please try again.')
+      })
+      return true
+    }
+    return false
   }
 
   uploadsDir(bucket) {

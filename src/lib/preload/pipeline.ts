@@ -1,23 +1,40 @@
 /**
  * Hub -> S3 streaming preload: no temporary files, bounded memory, verified, resumable.
  *
- * Memory: a fixed pool of `concurrency` part buffers (default 8 x 16 MiB). A file's Hub stream is
- * read sequentially into a pool buffer (hashing it), the full buffer goes to UploadPart in the
- * background, and the next part waits for a free buffer: backpressure from S3 reaches the Hub socket.
- * Files of at most one part go up with a single PutObject.
+ * Transport: the Hub is read over node:http(s) (HubClient.streamFile, keep-alive), so file bytes
+ * arrive as the socket's own Buffers; they are hashed as they arrive and handed to S3 as they are
+ * (a part body is a Readable over its list of chunks), never copied into part buffers.
+ *
+ * Three ways up, by file:
+ *  - LFS files up to `singlePutMax` (64 MiB at the default 16 MiB part size; the part size when a
+ *    smaller one is given): one streaming PutObject, Content-Length from the Hub listing, the LFS
+ *    sha256 in the metadata. The final chunk is held back until the sha256 of everything before it
+ *    and it matches; on a mismatch the request is destroyed with fewer than Content-Length bytes
+ *    sent, so S3 stores nothing (a key a lenient store kept anyway is deleted).
+ *  - Other files of at most one part (non-LFS configs, tokenizers): read whole, verified (sha256,
+ *    git blob sha1), then one PutObject with Content-MD5.
+ *  - Larger files: a multipart upload of `partSize` parts, resumable part by part.
+ *
+ * Memory: at most `concurrency` parts (default 8 x 16 MiB) are held at once across all files; the
+ * next part waits for a free slot, so backpressure from S3 reaches the Hub socket. Streaming PUTs
+ * hold only what is in flight on their two sockets.
  *
  * Verification: sha256 of the streamed bytes against the Hub's LFS oid (git blob sha1 and size for
- * small non-LFS files) BEFORE CompleteMultipartUpload/PutObject; a mismatch aborts the multipart
- * upload, so no object stands that is wrong. The marker is written last, only when every file is
- * verified.
+ * small non-LFS files) BEFORE CompleteMultipartUpload / before the last byte of a PutObject; a
+ * mismatch aborts the multipart upload, so no object stands that is wrong. The marker is written
+ * last, only when every file is verified.
  *
- * Resume: objects store x-amz-meta-sha256 (set at CreateMultipartUpload for LFS files). A rerun
- * skips objects whose size and sha256 match, continues an unfinished multipart upload (ListMultipart
- * Uploads + ListParts: the Hub stream is read again for the sha256, but parts whose size and MD5 ETag
- * match are not uploaded again), and aborts stale duplicates. A dropped Hub stream resumes at its
- * byte offset with Range.
+ * Resume: objects store x-amz-meta-sha256 (set at CreateMultipartUpload / PutObject for LFS files).
+ * A rerun skips objects whose size and sha256 match, continues an unfinished multipart upload
+ * (ListMultipartUploads + ListParts: the Hub stream is read again for the sha256, but parts whose
+ * size and MD5 ETag match are not uploaded again; MD5 is computed only for such candidate parts), and
+ * aborts stale duplicates. A dropped Hub stream resumes at its byte offset with Range.
+ *
+ * Retries: S3 requests with stream bodies get a fresh body per SDK attempt (freshBodyPerAttempt),
+ * so the SDK's own retries apply to them too; a streaming PutObject retried starts its file over.
  */
 import {createHash} from 'node:crypto'
+import {Readable} from 'node:stream'
 
 import type {S3Client} from '@aws-sdk/client-s3'
 
@@ -30,6 +47,8 @@ import {selectFiles} from './select.js'
 const MiB = 1024 * 1024
 export const DEFAULT_PART_SIZE = 16 * MiB
 export const MIN_PART_SIZE = 5 * MiB
+/** LFS files up to this size (at the default part size or larger) go up as one streaming PutObject. */
+export const SINGLE_PUT_MAX = 64 * MiB
 const MAX_PARTS = 10_000
 
 export interface PreloadOptions {
@@ -46,6 +65,12 @@ export interface PreloadOptions {
   partSize?: number
   /** Part buffers in flight across all files (default 8): memory is about concurrency x partSize. */
   concurrency?: number
+  /**
+   * LFS files of at most this many bytes go up as one streaming PutObject instead of a multipart
+   * upload (default 64 MiB when partSize is at least the 16 MiB default, else partSize: a smaller
+   * explicit part size asks for multipart granularity).
+   */
+  singlePutMax?: number
   /** Files transferred at once (default 4). */
   fileConcurrency?: number
   sse?: 'AES256' | 'aws:kms'
@@ -122,26 +147,20 @@ interface Planned {
   sha256?: string
 }
 
-/** A fixed pool of equal-size buffers; acquire() waits while all are in use. */
-class BufferPool {
-  private free: Buffer[] = []
-  private waiters: Array<(b: Buffer) => void> = []
-  private created = 0
-  constructor(
-    private readonly size: number,
-    private readonly max: number,
-  ) {}
-  acquire(signal?: AbortSignal): Promise<Buffer> {
-    const b = this.free.pop()
-    if (b) return Promise.resolve(b)
-    if (this.created < this.max) {
-      this.created++
-      return Promise.resolve(Buffer.allocUnsafeSlow(this.size))
+/** At most `max` holders at once; acquire() waits (abortably) for a free slot. */
+class Slots {
+  private used = 0
+  private waiters: Array<() => void> = []
+  constructor(private readonly max: number) {}
+  acquire(signal?: AbortSignal): Promise<void> {
+    if (this.used < this.max) {
+      this.used++
+      return Promise.resolve()
     }
     return new Promise((resolve, reject) => {
-      const w = (buf: Buffer) => {
+      const w = () => {
         signal?.removeEventListener('abort', onAbort)
-        resolve(buf)
+        resolve()
       }
       const onAbort = () => {
         this.waiters = this.waiters.filter((x) => x !== w)
@@ -151,23 +170,26 @@ class BufferPool {
       this.waiters.push(w)
     })
   }
-  release(b: Buffer): void {
+  release(): void {
     const w = this.waiters.shift()
-    if (w) w(b)
-    else this.free.push(b)
+    if (w) w() // the slot passes to the waiter
+    else this.used--
   }
 }
 
 /**
  * Sequential reader over a Hub file that survives dropped connections: on a stream error it reopens
- * the file with `Range: bytes=OFFSET-` and continues, up to `retries` times in a row.
+ * the file with `Range: bytes=OFFSET-` and continues, up to `retries` times in a row. Chunks are the
+ * socket's own Buffers (node:http), handed on without copying.
  */
 class HubFileReader {
-  private reader?: ReadableStreamDefaultReader<Uint8Array>
-  private leftover?: Uint8Array
+  private iter?: AsyncIterator<Buffer>
+  private stream?: import('node:stream').Readable
+  private leftover?: Buffer
   /** Bytes received from the network so far (the offset to resume at). */
   private received = 0
   private failures = 0
+  private closed = false
   constructor(
     private readonly hub: HubClient,
     private readonly repo: string,
@@ -180,28 +202,36 @@ class HubFileReader {
   ) {}
 
   private async open(): Promise<void> {
-    const f = await this.hub.openFile(this.repo, this.path, this.commit, {start: this.received, signal: this.signal})
-    this.reader = f.body.getReader()
+    const f = await this.hub.streamFile(this.repo, this.path, this.commit, {start: this.received, signal: this.signal})
+    this.stream = f.stream
+    this.iter = f.stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>
   }
 
-  private async next(): Promise<Uint8Array | undefined> {
+  private drop(): void {
+    this.stream?.destroy()
+    this.stream = undefined
+    this.iter = undefined
+  }
+
+  private async next(): Promise<Buffer | undefined> {
     for (;;) {
       if (this.signal?.aborted) throw this.signal.reason
+      if (this.closed) throw new Error(`read of ${this.path} after close`)
       try {
-        if (!this.reader) await this.open()
-        const {done, value} = await this.reader!.read()
+        if (!this.iter) await this.open()
+        const {done, value} = await this.iter!.next()
         if (done) {
           if (this.received < this.size) throw Object.assign(new Error(`stream ended at ${this.received} of ${this.size} bytes`), {code: 'ECONNRESET'})
           return undefined
         }
-        this.received += value.length
+        const chunk = Buffer.isBuffer(value) ? value : Buffer.from(value as Uint8Array)
+        this.received += chunk.length
         this.failures = 0
-        return value
+        return chunk
       } catch (err) {
         if (this.signal?.aborted) throw this.signal.reason
-        if (err instanceof AipError) throw err
-        this.reader?.cancel().catch(() => undefined)
-        this.reader = undefined
+        if (err instanceof AipError || this.closed) throw err
+        this.drop()
         if (++this.failures > this.retries) {
           throw new AipError('FAILED', `download of ${this.repo}/${this.path} kept failing at byte ${this.received} of ${this.size}: ${(err as Error).message}`, {
             fix: 'check the network and rerun: the preload resumes where it stopped',
@@ -215,33 +245,78 @@ class HubFileReader {
     }
   }
 
-  /** Fills buf[0..n) with the next n bytes of the file. */
-  async fill(buf: Buffer, n: number): Promise<void> {
-    let filled = 0
-    while (filled < n) {
-      let chunk = this.leftover ?? (await this.next())
-      this.leftover = undefined
-      if (!chunk) throw new AipError('FAILED', `${this.repo}/${this.path} is shorter than the ${this.size} bytes the Hub listed`, {fix: 'retry the preload'})
-      const take = Math.min(chunk.length, n - filled)
-      buf.set(take === chunk.length ? chunk : chunk.subarray(0, take), filled)
-      filled += take
-      if (take < chunk.length) {
-        chunk = chunk.subarray(take)
-        this.leftover = chunk
-      }
+  /**
+   * The next chunk of at most `max` bytes (a view of the received Buffer, split at `max`); throws
+   * when the file ends early. Bytes past the listed size are never returned.
+   */
+  async chunk(max: number): Promise<Buffer> {
+    let c = this.leftover ?? (await this.next())
+    this.leftover = undefined
+    if (!c) throw new AipError('FAILED', `${this.repo}/${this.path} is shorter than the ${this.size} bytes the Hub listed`, {fix: 'retry the preload'})
+    if (c.length > max) {
+      this.leftover = c.subarray(max)
+      c = c.subarray(0, max)
     }
+    return c
   }
 
-  /** True when the stream holds more bytes than the listed size. */
-  async hasExtra(): Promise<boolean> {
-    if (this.leftover && this.leftover.length > 0) return true
-    if (this.received > this.size) return true
-    return false
+  /** The next n bytes of the file as a list of chunks (no copy), passing each to `onChunk`. */
+  async take(n: number, onChunk: (c: Buffer) => void): Promise<Buffer[]> {
+    const out: Buffer[] = []
+    let got = 0
+    while (got < n) {
+      const c = await this.chunk(n - got)
+      onChunk(c)
+      out.push(c)
+      got += c.length
+    }
+    return out
   }
 
   close(): void {
-    this.reader?.cancel().catch(() => undefined)
+    this.closed = true
+    this.drop()
   }
+}
+
+/** A Readable over a list of Buffers (a part body sent without concatenating it). */
+function listBody(chunks: Buffer[]): Readable {
+  let i = 0
+  return new Readable({
+    read() {
+      while (i < chunks.length) if (!this.push(chunks[i++])) return
+      this.push(null)
+    },
+  })
+}
+
+/**
+ * Gives every SDK attempt of a command a fresh body from `make`. The SDK does not retry a request
+ * whose body is a stream (it cannot rewind it; it only prints "An error was encountered in a
+ * non-retryable streaming request." with console.warn): this middleware sits inside the SDK's retry
+ * loop (right after the retry middleware), takes the spent stream off the request
+ * after each attempt, and hands the next attempt a new one, so transient S3 errors (500, 503
+ * SlowDown, resets) get the SDK's usual retries with backoff.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function freshBodyPerAttempt<C extends {middlewareStack: any}>(cmd: C, make: () => Readable): C {
+  let attempts = 0
+  cmd.middlewareStack.addRelativeTo(
+    (next: (a: {request: {body?: unknown}}) => Promise<unknown>) => async (args: {request: {body?: unknown}}) => {
+      if (attempts++ > 0) args.request.body = make()
+      try {
+        return await next(args)
+      } finally {
+        // spent (or abandoned by a failed attempt): release it, and its Hub connection with it
+        const spent = args.request.body
+        args.request.body = undefined
+        if (spent instanceof Readable) spent.destroy()
+      }
+    },
+    // right after the retry middleware, on the request object it checks (signing works on a copy)
+    {relation: 'after', toMiddleware: 'retryMiddleware', name: 'aipFreshBody'},
+  )
+  return cmd
 }
 
 /**
@@ -263,11 +338,10 @@ function unsignedPayload<C extends {middlewareStack: any}>(cmd: C): C {
   return cmd
 }
 
-function md5(buf: Uint8Array): string {
-  return createHash('md5').update(buf).digest('hex')
-}
-function gitBlobSha1(buf: Uint8Array): string {
-  return createHash('sha1').update(`blob ${buf.length}\0`).update(buf).digest('hex')
+function md5(chunks: Buffer[]): string {
+  const h = createHash('md5')
+  for (const c of chunks) h.update(c)
+  return h.digest('hex')
 }
 
 export async function runPreload(opts: PreloadOptions, deps: PreloadDeps): Promise<PreloadResult> {
@@ -324,7 +398,10 @@ export async function runPreload(opts: PreloadOptions, deps: PreloadDeps): Promi
   let partSize = Math.max(MIN_PART_SIZE, opts.partSize ?? DEFAULT_PART_SIZE)
   if (Math.ceil(maxSize / partSize) > MAX_PARTS) partSize = Math.ceil(maxSize / MAX_PARTS / MiB) * MiB
   const concurrency = Math.max(1, opts.concurrency ?? 8)
-  const pool = new BufferPool(partSize, concurrency)
+  // Parts held in memory at once (each at most partSize bytes, as the socket's chunks).
+  const slots = new Slots(concurrency)
+  // LFS files up to this size go up as one streaming PutObject (no completion rewrite, one request).
+  const singlePutMax = opts.singlePutMax ?? (partSize >= DEFAULT_PART_SIZE ? SINGLE_PUT_MAX : partSize)
   const sse = {
     ...(opts.sse ? {ServerSideEncryption: opts.sse} : {}),
     ...(opts.sseKmsKeyId ? {SSEKMSKeyId: opts.sseKmsKeyId, ServerSideEncryption: 'aws:kms' as const} : {}),
@@ -428,21 +505,30 @@ export async function runPreload(opts: PreloadOptions, deps: PreloadDeps): Promi
       emit({event: 'retry', path: p.sib.rfilename, what: 'hub-stream', attempt, offset, reason}),
     )
 
-  async function singlePut(p: Planned): Promise<PreloadFileResult> {
+  /** Small files whose sha256 is not known up front (non-LFS): read whole, verified, then one PutObject. */
+  async function bufferedPut(p: Planned): Promise<PreloadFileResult> {
     emit({event: 'file-start', path: p.sib.rfilename, size: p.sib.size, key: p.key, multipart: false, resumeParts: 0})
-    const buf = await pool.acquire(signal)
+    await slots.acquire(signal)
     const reader = newReader(p)
     try {
       const n = p.sib.size
-      if (n > 0) await reader.fill(buf, n)
-      const body = buf.subarray(0, n)
-      const sha256 = createHash('sha256').update(body).digest('hex')
-      const blob = p.sib.lfs ? undefined : gitBlobSha1(body)
+      const hash = createHash('sha256')
+      const blobHash = p.sib.lfs ? undefined : createHash('sha1').update(`blob ${n}\0`)
+      const chunks = await reader.take(n, (c) => {
+        hash.update(c)
+        blobHash?.update(c)
+      })
+      const sha256 = hash.digest('hex')
+      const blob = blobHash?.digest('hex')
       verify(p, sha256, n, blob)
+      const contentMd5 = Buffer.from(md5(chunks), 'hex').toString('base64')
       await withRetry(
         () =>
           send(
-            new S3.PutObjectCommand({Bucket: opts.bucket, Key: p.key, Body: body, ContentLength: n, ContentMD5: Buffer.from(md5(body), 'hex').toString('base64'), Metadata: metadataFor(p, sha256, blob), ...sse, ...storage}),
+            freshBodyPerAttempt(
+              new S3.PutObjectCommand({Bucket: opts.bucket, Key: p.key, Body: listBody(chunks), ContentLength: n, ContentMD5: contentMd5, Metadata: metadataFor(p, sha256, blob), ...sse, ...storage}),
+              () => listBody(chunks),
+            ),
             {key: p.key, action: 'write'},
           ),
         {path: p.sib.rfilename, key: p.key, action: 'write'},
@@ -452,8 +538,118 @@ export async function runPreload(opts: PreloadOptions, deps: PreloadDeps): Promi
       return {path: p.sib.rfilename, key: p.key, size: n, sha256, lfs: Boolean(p.sib.lfs), status: 'uploaded', resumedBytes: 0}
     } finally {
       reader.close()
-      pool.release(buf)
+      slots.release()
     }
+  }
+
+  /**
+   * LFS files up to singlePutMax: the Hub stream piped into one PutObject (its sha256, the LFS oid,
+   * goes into the metadata up front). The body is hashed as it flows and its final chunk is held
+   * back until the sha256 matches: on a mismatch (or a Hub stream that keeps failing) the request is
+   * destroyed before S3 has Content-Length bytes, so S3 stores nothing. A key some store kept
+   * anyway (s3rver may write a cut-off body) is deleted when its size is wrong. Retries start the
+   * file over (SDK attempts get a fresh Hub stream each): these files are small enough for that.
+   */
+  async function streamPut(p: Planned): Promise<PreloadFileResult> {
+    emit({event: 'file-start', path: p.sib.rfilename, size: p.sib.size, key: p.key, multipart: false, resumeParts: 0})
+    const n = p.sib.size
+    const expected = p.sib.lfs!.sha256
+    let failed = undefined as unknown
+    const failure = () => failed
+    const local = new AbortController()
+    const fail = (err: unknown) => {
+      failed ??= err
+      local.abort(err)
+    }
+    const readers: HubFileReader[] = []
+    const makeBody = (): Readable => {
+      const reader = newReader(p)
+      readers.push(reader)
+      const hash = createHash('sha256')
+      let got = 0
+      let pumping = false
+      const body = new Readable({
+        highWaterMark: 256 * 1024,
+        read() {
+          if (pumping) return
+          pumping = true
+          void (async () => {
+            try {
+              for (;;) {
+                const c = await reader.chunk(n - got)
+                hash.update(c)
+                got += c.length
+                if (got < n) {
+                  if (!body.push(c)) break
+                  continue
+                }
+                // The final chunk: released only when the whole file is verified.
+                verify(p, hash.digest('hex'), got)
+                body.push(c)
+                body.push(null)
+                reader.close()
+                break
+              }
+              pumping = false
+            } catch (err) {
+              reader.close()
+              if (body.destroyed) return // an attempt that ended (and released its body) first
+              // Aborting the request is what stops it (pipe() ignores a source's errors); the body is
+              // then destroyed without an error nobody would listen for.
+              fail(err)
+              body.destroy()
+            }
+          })()
+        },
+        destroy(err, cb) {
+          reader.close()
+          cb(err)
+        },
+      })
+      return body
+    }
+    const linked = signal ? AbortSignal.any([signal, local.signal]) : local.signal
+    try {
+      await withRetry(
+        async () => {
+          if (failure() !== undefined) throw new AbortError(failure() as Error)
+          try {
+            return await s3.send(
+              freshBodyPerAttempt(
+                unsignedPayload(new S3.PutObjectCommand({Bucket: opts.bucket, Key: p.key, Body: makeBody(), ContentLength: n, ContentType: 'application/octet-stream', Metadata: metadataFor(p, expected), ...sse, ...storage})),
+                makeBody,
+              ),
+              {abortSignal: linked},
+            )
+          } catch (err) {
+            if (signal?.aborted) throw signal.reason
+            const f = failure()
+            if (f !== undefined) throw new AbortError(f instanceof Error ? f : String(f))
+            throw Object.assign(err as object, {aipContext: {key: p.key, action: 'write'}})
+          }
+        },
+        {path: p.sib.rfilename, key: p.key, action: 'write'},
+      )
+    } catch (err) {
+      const f = failure()
+      if (f !== undefined && !signal?.aborted) {
+        // Real S3 stored nothing (the body was cut short); remove what a lenient store may have kept.
+        try {
+          const h = await send<{ContentLength?: number}>(new S3.HeadObjectCommand({Bucket: opts.bucket, Key: p.key}), {key: p.key, action: 'read'})
+          if (h.ContentLength !== n) await send(new S3.DeleteObjectCommand({Bucket: opts.bucket, Key: p.key}), {key: p.key, action: 'write'})
+        } catch (cleanupErr) {
+          if (signal?.aborted) throw signal.reason
+          if (!isNoSuchKey(cleanupErr)) throw s3err(cleanupErr, {key: p.key, action: 'write'})
+        }
+        throw f
+      }
+      throw err
+    } finally {
+      for (const r of readers) r.close()
+    }
+    doneBytes += n
+    emit({event: 'file-done', path: p.sib.rfilename, size: n, sha256: expected, status: 'uploaded', resumedBytes: 0})
+    return {path: p.sib.rfilename, key: p.key, size: n, sha256: expected, lfs: true, status: 'uploaded', resumedBytes: 0}
   }
 
   async function abortUpload(p: Planned, uploadId: string, reason: string): Promise<void> {
@@ -543,33 +739,39 @@ export async function runPreload(opts: PreloadOptions, deps: PreloadDeps): Promi
     let partNumber = 0
     try {
       while (offset < p.sib.size && firstError === undefined) {
-        const buf = await pool.acquire(signal)
+        await slots.acquire(signal)
         if (firstError !== undefined) {
-          pool.release(buf)
+          slots.release()
           break
         }
         const n = Math.min(partSize, p.sib.size - offset)
+        let chunks: Buffer[]
         try {
-          await reader.fill(buf, n)
+          chunks = await reader.take(n, (c) => hash.update(c))
         } catch (err) {
-          pool.release(buf)
+          slots.release()
           throw err
         }
-        const body = buf.subarray(0, n)
-        hash.update(body)
         const pn = ++partNumber
         offset += n
         const old = oldParts.get(pn)
-        if (old && old.size === n && old.etag === md5(body)) {
+        if (old && old.size === n && old.etag === md5(chunks)) {
           completed.push({PartNumber: pn, ETag: `"${old.etag}"`})
-          pool.release(buf)
+          slots.release()
           resumedBytes += n
           doneBytes += n
           emit({event: 'part', path: p.sib.rfilename, partNumber: pn, bytes: n, reused: true})
           continue
         }
         const task = withRetry(
-          () => send<{ETag?: string}>(unsignedPayload(new S3.UploadPartCommand({Bucket: opts.bucket, Key: p.key, UploadId: uploadId, PartNumber: pn, Body: body, ContentLength: n})), {key: p.key, action: 'write'}),
+          () =>
+            send<{ETag?: string}>(
+              freshBodyPerAttempt(
+                unsignedPayload(new S3.UploadPartCommand({Bucket: opts.bucket, Key: p.key, UploadId: uploadId, PartNumber: pn, Body: listBody(chunks), ContentLength: n})),
+                () => listBody(chunks),
+              ),
+              {key: p.key, action: 'write'},
+            ),
           {path: p.sib.rfilename, partNumber: pn, key: p.key, action: 'write'},
         )
           .then(async (r) => {
@@ -582,7 +784,7 @@ export async function runPreload(opts: PreloadOptions, deps: PreloadDeps): Promi
             firstError ??= err
           })
           .finally(() => {
-            pool.release(buf)
+            slots.release()
             inflight.delete(task)
           })
         inflight.add(task)
@@ -629,7 +831,7 @@ export async function runPreload(opts: PreloadOptions, deps: PreloadDeps): Promi
           if (failure !== undefined || abortAll.signal.aborted) return
           checkAbort()
           try {
-            const r = p.sib.size <= partSize && (p.sib.lfs || p.sib.size <= 64 * MiB) ? await singlePut(p) : await multipart(p)
+            const r = p.sib.lfs && p.sib.size > 0 && p.sib.size <= singlePutMax ? await streamPut(p) : p.sib.size <= partSize && (p.sib.lfs || p.sib.size <= 64 * MiB) ? await bufferedPut(p) : await multipart(p)
             results.push(r)
             filesDone++
           } catch (err) {

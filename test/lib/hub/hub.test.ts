@@ -170,4 +170,88 @@ describe('HubClient', () => {
     cdn.close()
     front.close()
   })
+
+  describe('streamFile (node:http, the preload path)', () => {
+    const readAll = async (r: NodeJS.ReadableStream) => {
+      const parts: Buffer[] = []
+      for await (const c of r) parts.push(c as Buffer)
+      return Buffer.concat(parts)
+    }
+
+    it('streams a whole LFS file and a Range of it through the redirect, with the same metadata as openFile', async () => {
+      const whole = await client().streamFile('org/sharded', 'big.bin', commit)
+      expect(whole.status).toBe(200)
+      expect(whole.totalSize).toBe(3_000_000)
+      expect(whole.commit).toBe(commit)
+      expect((await readAll(whole.stream)).equals(seededBytes(3_000_000, 7))).toBe(true)
+      const before = hub.requests.length
+      const part = await client().streamFile('org/sharded', 'big.bin', commit, {start: 2_999_000})
+      expect(part.status).toBe(206)
+      expect(part.start).toBe(2_999_000)
+      expect(part.length).toBe(1000)
+      expect(part.totalSize).toBe(3_000_000)
+      const f = await client().openFile('org/sharded', 'big.bin', commit, {start: 2_999_000})
+      expect(part.etag).toBe(f.etag)
+      await f.body.cancel()
+      expect((await readAll(part.stream)).equals(seededBytes(3_000_000, 7).subarray(2_999_000))).toBe(true)
+      const reqs = hub.requests.slice(before)
+      expect(reqs[0]!.url).toContain('/resolve/')
+      expect(reqs[1]!.url.startsWith('/cdn/org/sharded/')).toBe(true)
+      expect(reqs[1]!.range).toBe('bytes=2999000-')
+    })
+
+    it('maps errors like openFile: gated 401 naming HF_TOKEN, unknown file 404, persistent 429 FAILED', async () => {
+      const gated = (await client().streamFile('org/gated', 'config.json').catch((e: unknown) => e)) as AipError
+      expect(gated).toBeInstanceOf(UnauthorizedError)
+      expect(gated.fix).toContain('set HF_TOKEN to a token with access to org/gated')
+      const ok = await client(TOKEN).streamFile('org/gated', 'config.json')
+      expect((await readAll(ok.stream)).toString()).toBe('{}')
+      const missing = (await client().streamFile('org/sharded', 'nope.bin', commit).catch((e: unknown) => e)) as AipError
+      expect(missing).toBeInstanceOf(NotFoundError)
+      expect(missing.details?.kind).toBe('entry')
+      expect(missing.message).toContain('nope.bin')
+      const retries: number[] = []
+      const c = new HubClient({endpoint: hub.url, retries: 3, maxRetryWaitMs: 10, onRetry: (r) => retries.push(r.status ?? 0)})
+      hub.rateLimitNext(2, 0)
+      expect((await readAll((await c.streamFile('org/sharded', 'config.json', commit)).stream)).toString()).toContain('llama')
+      expect(retries).toEqual([429, 429])
+      hub.rateLimitNext(10, 0)
+      const limited = (await c.streamFile('org/sharded', 'config.json', commit).catch((e: unknown) => e)) as AipError
+      hub.rateLimitNext(0)
+      expect(limited.code).toBe('FAILED')
+      expect(limited.message).toContain('429')
+    })
+
+    it('maps connection refused to UnreachableError, and drops the token across origins on redirects', async () => {
+      const srv: Server = createServer()
+      await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))
+      const port = (srv.address() as {port: number}).port
+      await new Promise<void>((r) => srv.close(() => r()))
+      const err = (await new HubClient({endpoint: `http://127.0.0.1:${port}`, retries: 1}).streamFile('org/x', 'a.bin').catch((e: unknown) => e)) as AipError
+      expect(err).toBeInstanceOf(UnreachableError)
+      expect(err.message).toContain(`127.0.0.1:${port}`)
+
+      const seen: Array<string | undefined> = []
+      const cdn = createServer((req, res) => {
+        seen.push(req.headers.authorization)
+        res.writeHead(200, {'content-length': '2'})
+        res.end('ok')
+      })
+      await new Promise<void>((r) => cdn.listen(0, '127.0.0.1', r))
+      const cdnPort = (cdn.address() as {port: number}).port
+      const front = createServer((req, res) => {
+        seen.push(req.headers.authorization)
+        res.writeHead(302, {location: `http://localhost:${cdnPort}/blob`})
+        res.end()
+      })
+      await new Promise<void>((r) => front.listen(0, '127.0.0.1', r))
+      const c = new HubClient({endpoint: `http://127.0.0.1:${(front.address() as {port: number}).port}`, token: TOKEN})
+      expect((await readAll((await c.streamFile('org/x', 'a.bin')).stream)).toString()).toBe('ok')
+      expect(seen).toEqual([`Bearer ${TOKEN}`, undefined])
+      cdn.closeAllConnections()
+      front.closeAllConnections()
+      cdn.close()
+      front.close()
+    })
+  })
 })

@@ -1,5 +1,5 @@
 import {CreateBucketCommand, HeadObjectCommand, type S3Client} from '@aws-sdk/client-s3'
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {afterAll, beforeAll, describe, expect, it, vi} from 'vitest'
 
 import {createS3Client} from '../../../src/lib/aws/s3.js'
 import {AipError, InterruptedError, NotFoundError, UnauthorizedError} from '../../../src/lib/errors.js'
@@ -201,6 +201,64 @@ describe('runPreload', () => {
     const contents = await expectNothingComplete(bucket)
     expect([...contents.keys()].some((k) => k.endsWith(path))).toBe(false)
     expect(await s3h.pendingUploads(bucket)).toEqual([])
+  })
+
+  it('at the default part size, LFS files up to 64 MiB go up as one streaming PutObject, verified', async () => {
+    const bucket = await newBucket()
+    const o = opts(bucket, {partSize: 16 * MiB})
+    const r = await runPreload(o, {hub: hubClient(), s3})
+    expect(r.files.map((f) => f.status)).toEqual(EXPECTED_PATHS.map(() => 'uploaded'))
+    const starts = o.events.filter((e) => e.event === 'file-start')
+    expect(starts.length).toBe(EXPECTED_PATHS.length)
+    expect(starts.every((e) => e.event === 'file-start' && !e.multipart)).toBe(true)
+    expect(o.events.filter((e) => e.event === 'part')).toEqual([])
+    const big = 'model-00001-of-00002.safetensors'
+    const head = await s3.send(new HeadObjectCommand({Bucket: bucket, Key: `models/acme--tiny-llm/${commit}/${big}`}))
+    expect(head.Metadata?.sha256).toBe(hub.repos.get(REPO)!.commits.get(commit)!.get(big)!.sha256)
+    expect(await s3h.pendingUploads(bucket)).toEqual([])
+    await expectComplete(bucket)
+  })
+
+  it('a streamed PutObject whose bytes do not match the LFS sha256 is cut short: no object, no marker, FAILED', async () => {
+    for (const offset of [100, 12 * MiB + 122]) {
+      // a byte early in the file, and the very last byte (the held-back final chunk)
+      const bucket = await newBucket()
+      const path = 'model-00001-of-00002.safetensors'
+      hub.corruptFile(path, offset)
+      try {
+        const err = (await runPreload(opts(bucket, {partSize: 16 * MiB, fileConcurrency: 1}), {hub: hubClient(), s3}).catch((e: unknown) => e)) as AipError
+        expect(err).toBeInstanceOf(ChecksumMismatchError)
+        expect(err.exitCode).toBe(1)
+        expect(err.message).toContain(path)
+      } finally {
+        hub.clearFaults()
+      }
+      const contents = await expectNothingComplete(bucket)
+      expect([...contents.keys()].some((k) => k.endsWith(path)), `offset ${offset}`).toBe(false)
+      expect(await s3h.pendingUploads(bucket)).toEqual([])
+    }
+  })
+
+  it('S3 500s on an UploadPart and on a streamed PutObject are retried by the SDK with the whole body, quietly', async () => {
+    const bucket = await newBucket()
+    const part = s3h.failNext(1, {method: 'PUT', part: true, key: `${bucket}/`})
+    const put = s3h.failNext(1, {method: 'PUT', part: false, key: 'small.safetensors'})
+    const warn = vi.spyOn(console, 'warn')
+    const o = opts(bucket)
+    try {
+      await runPreload(o, {hub: hubClient(), s3})
+    } finally {
+      part.n = 0
+      put.n = 0
+      warn.mockRestore()
+    }
+    expect(part.failed).toBe(1)
+    expect(put.failed).toBe(1)
+    expect(put.seen).toBe(2)
+    // retried inside the SDK (its backoff), not by restarting the file: no retry events, no warning
+    expect(o.events.filter((e) => e.event === 'retry')).toEqual([])
+    expect(warn).not.toHaveBeenCalled()
+    await expectComplete(bucket)
   })
 
   it('fails a missing bucket with NotFoundError (exit 4) before touching anything', async () => {
