@@ -53,6 +53,12 @@ beforeEach(() => {
 })
 
 describe('deployModel against the loopback API server', () => {
+  it('warns when the revision is a branch rather than a pinned commit', async () => {
+    const base = entry('qwen2.5-coder-1.5b')
+    const {warnings} = await deploy({...base, hf: {...base.hf, revision: 'main'}}, {dryRun: 'client'})
+    expect(warnings.some((w) => w.includes('"main" is a branch, not a commit sha'))).toBe(true)
+  })
+
   it('without KEDA or Prometheus CRDs: HPA fallback, warnings, rollout waited by watch', async () => {
     const e = entry('qwen2.5-coder-1.5b')
     const {result, warnings} = await deploy(e)
@@ -63,7 +69,8 @@ describe('deployModel against the loopback API server', () => {
     expect(result.objects.map((o) => o.kind)).not.toContain('ScaledObject')
     expect(result.objects.every((o) => o.action === 'created')).toBe(true)
     expect(warnings.some((w) => w.includes('KEDA'))).toBe(true)
-    expect(warnings.some((w) => w.includes('not a commit sha'))).toBe(true)
+    // catalog entries are pinned to a commit: no "not a commit sha" warning
+    expect(warnings.some((w) => w.includes('not a commit sha'))).toBe(false)
     expect(result.rollout).toMatchObject({desired: 1, available: 1})
     expect(result.preload?.status).toBe('Complete')
     const hpa = api.store.get('autoscaling/v2', 'HorizontalPodAutoscaler', NS, 'qwen2-5-coder-1-5b')

@@ -123,11 +123,16 @@ describe('renderModel policy', () => {
     const branch = weightsLocation({bucket: 'weights-bucket', prefix: 'models', repo: 'Qwen/Qwen3-8B', revision: 'main'})
     expect(branch.pinned).toBe(false)
     expect(branch.refKey).toBe('models/Qwen--Qwen3-8B/refs/main')
-    const c = (renderModel(e, opts()).deployment.spec as any).template.spec
+    const branchEntry = {...e, hf: {...e.hf, revision: 'main'}}
+    const c = (renderModel(branchEntry, opts()).deployment.spec as any).template.spec
     expect(c.containers[0].command.slice(0, 2)).toEqual(['/bin/sh', '-c'])
     expect(c.containers[0].command[2]).toContain('/cache/aip/weights-uri')
     expect(c.containers[0].args[0]).toBe('--load-format')
     expect(c.initContainers[0].env).toEqual(expect.arrayContaining([{name: 'AIP_MODEL_KEY', value: 'models/Qwen--Qwen3-8B'}, {name: 'AIP_REVISION', value: 'main'}]))
+    // The catalog pins a commit: vLLM gets the fixed s3:// path of that commit, no resolution step.
+    expect(e.hf.revision).toMatch(/^[0-9a-f]{40}$/)
+    const catalogPinned = JSON.stringify((renderModel(e, opts()).deployment.spec as any).template.spec.containers[0])
+    expect(catalogPinned).toContain(`s3://weights-bucket/models/Qwen--Qwen3-8B/${e.hf.revision}/`)
     const lora = vllmArgs(withLora, opts())
     expect(lora).toEqual(expect.arrayContaining(['--enable-lora', '--lora-modules', 'sql=/adapters/sql']))
     const dep = renderModel(withLora, opts()).deployment
