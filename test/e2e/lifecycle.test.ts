@@ -13,6 +13,7 @@ import {type KubeApiServer, startKubeApiServer} from '../support/kube-apiserver/
 import {prometheusMissingReason, type PrometheusServer, startPrometheus} from '../support/prometheus.js'
 import {bucketContents, S3rverHandle, s3rverClient, s3rverEnv} from '../support/s3rver.js'
 import {startVllmExporter, type VllmExporter} from '../support/vllm-exporter.js'
+import {getCatalogEntry} from '../../src/lib/catalog/index.js'
 
 const MODEL = 'qwen2.5-coder-1.5b'
 const OBJ = 'qwen2-5-coder-1-5b'
@@ -33,7 +34,9 @@ describe('lifecycle: bootstrap -> preload -> deploy -> metrics -> teardown', () 
     api.registerCrd({group: 'keda.sh', version: 'v1alpha1', kind: 'ScaledObject'})
     api.clearFinalizerAfter('ScaledObject', 'finalizer.keda.sh', 50)
     hub = await HubServer.start()
-    hub.addRepo('Qwen/Qwen2.5-Coder-1.5B', {files: {'config.json': '{"model_type":"qwen2"}', 'model.safetensors': {size: 3 * 1024 * 1024, seed: 7}, 'tokenizer.json': '{}'}})
+    // the catalog pins a commit: serve the repo at that commit (and as main)
+    const pinned = getCatalogEntry('qwen2.5-coder-1.5b').hf.revision
+    hub.addRepo('Qwen/Qwen2.5-Coder-1.5B', {commit: pinned, files: {'config.json': '{"model_type":"qwen2"}', 'model.safetensors': {size: 3 * 1024 * 1024, seed: 7}, 'tokenizer.json': '{}'}})
     s3h = await S3rverHandle.start()
     s3 = await s3rverClient(s3h)
     await s3.send(new CreateBucketCommand({Bucket: 'weights'}))
