@@ -19,6 +19,22 @@ describe('aip (built CLI)', () => {
     for (const t of ['cluster', 'model', 'metrics', 'config', 'gpu-fit']) expect(r.stdout).toContain(t)
   })
 
+  it('help, command help and shell completion work (the core plugins load where they are needed)', async () => {
+    const root = await runCli(['--help'])
+    expect(root.stdout).toMatch(/autocomplete/)
+    const help = await runCli(['help', 'gpu-fit'])
+    expect(help.code).toBe(0)
+    expect(help.stdout).toMatch(/USAGE[\s\S]*\$ aip gpu-fit MODEL/)
+    const flagHelp = await runCli(['gpu-fit', '--help'])
+    expect(flagHelp.code).toBe(0)
+    expect(flagHelp.stdout).toBe(help.stdout)
+    const topic = await runCli(['model', '--help'])
+    expect(topic.stdout).toMatch(/model deploy/)
+    const ac = await runCli(['autocomplete', 'bash'])
+    expect(ac.code).toBe(0)
+    expect(ac.stdout).toMatch(/aip autocomplete/)
+  })
+
   it('a mistyped command gets "did you mean" and exit 2', async () => {
     const r = await runCli(['gpu-fti', 'qwen3-8b'])
     expect(r.code).toBe(2)
