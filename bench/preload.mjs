@@ -5,7 +5,9 @@
 //     simplest pipe (one GET piped into one PutObject per file, sequentially),
 //   - the two-step copy: download every file to disk, then upload every file,
 // and the peak RSS of the preload process (the built CLI as a child; VmHWM from /proc), also with the
-// repo doubled to show that memory stays flat.
+// repo doubled to show that memory stays flat. The Hub and s3rver each run in a process of their own
+// (bench/support/peer.mjs), as they are other machines in real use; the reference copies run in this
+// process, preload in its own.
 //
 //   node bench/preload.mjs                 # ~2 GiB (goals: >= 0.8x limit, >= 1.5x two-step, RSS <= 300 MiB)
 //   BENCH_PRELOAD_GIB=0.25 node bench/preload.mjs   # quick run
@@ -15,7 +17,7 @@
 //   BENCH_PRELOAD_MULTIPART=1                       # also time a multipart copy reference (see below)
 //   BENCH_PRELOAD_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"   # node flags for the CLI (profiling)
 // Needs `npm run build` first (runs dist/ through bin/run.js).
-import {spawn} from 'node:child_process'
+import {fork, spawn} from 'node:child_process'
 import {createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, statSync} from 'node:fs'
 import {get} from 'node:http'
 import {tmpdir} from 'node:os'
@@ -23,23 +25,33 @@ import {dirname, join, resolve} from 'node:path'
 import {pipeline} from 'node:stream/promises'
 import {fileURLToPath} from 'node:url'
 
-import {HubServer} from '../test/support/hub-server.mjs'
-import {S3RVER_CREDENTIALS, S3rverHandle} from '../test/support/s3rver.mjs'
+import {S3RVER_CREDENTIALS} from '../test/support/s3rver.mjs'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const MiB = 1024 * 1024
 const GiB = 1024 * MiB
-const gib = Number(process.env.BENCH_PRELOAD_GIB ?? process.argv[2] ?? 2)
-
-function repoFiles(totalBytes, seed) {
-  const files = {'config.json': JSON.stringify({model_type: 'llama', hidden_size: 4096}), 'tokenizer.json': JSON.stringify({v: 1, pad: 'x'.repeat(200_000)})}
-  const small = Math.floor(totalBytes * 0.1)
-  const nSmall = 40
-  for (let i = 0; i < nSmall; i++) files[`extra/shard-${String(i).padStart(3, '0')}.safetensors`] = {size: Math.floor(small / nSmall), seed: seed + 100 + i}
-  const nLarge = 4
-  for (let i = 0; i < nLarge; i++) files[`model-0000${i + 1}-of-0000${nLarge}.safetensors`] = {size: Math.floor((totalBytes - small) / nLarge), seed: seed + i}
-  return files
+/** Starts bench/support/peer.mjs with a request; resolves with its answer and the child. */
+function peer(request) {
+  return new Promise((resolveP, reject) => {
+    const child = fork(join(ROOT, 'bench', 'support', 'peer.mjs'), {stdio: ['ignore', 'inherit', 'inherit', 'ipc']})
+    child.once('message', (m) => resolveP({...m, child, stop: () => new Promise((r) => (child.once('exit', r), child.disconnect()))}))
+    child.once('error', reject)
+    child.once('exit', (code) => reject(new Error(`peer ${request.peer} exited ${code}`)))
+    child.send(request)
+  })
 }
+
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+function cpuOf(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return (Number(f[11]) + Number(f[12])) / 100
+  } catch {
+    return 0
+  }
+}
+
+const gib = Number(process.env.BENCH_PRELOAD_GIB ?? process.argv[2] ?? 2)
 
 function httpGet(url) {
   return new Promise((resolveP, reject) => {
@@ -108,7 +120,7 @@ function preloadCli(hub, s3h, repo, bucket, root = ROOT) {
   return new Promise((resolveP, reject) => {
     const env = {PATH: process.env.PATH, HOME: mkdtempSync(join(tmpdir(), 'aip-bench-home-')), CI: 'true', NO_COLOR: '1', HF_ENDPOINT: hub.url, AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey, AWS_REGION: 'us-east-1'}
     const t = performance.now()
-    const u0 = process.cpuUsage()
+    const peers0 = cpuOf(hub.child.pid) + cpuOf(s3h.child.pid)
     const extra = (process.env.BENCH_PRELOAD_ARGS ?? '').split(/\s+/).filter(Boolean)
     const nodeArgs = (process.env.BENCH_PRELOAD_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)
     const child = spawn(process.execPath, [...nodeArgs, join(root, 'bin', 'run.js'), 'model', 'preload', `hf:${repo}`, '--bucket', bucket, '--s3-endpoint', s3h.endpoint, '--json', ...extra], {env, stdio: ['ignore', 'pipe', 'pipe']})
@@ -133,9 +145,8 @@ function preloadCli(hub, s3h, repo, bucket, root = ROOT) {
     child.on('close', (code) => {
       clearInterval(poll)
       if (code !== 0) return reject(new Error(`preload exited ${code}: ${err}${out.slice(-2000)}`))
-      const u = process.cpuUsage(u0)
-      // serverCpu: this process (loopback Hub + s3rver, one JS thread) during the run
-      resolveP({seconds: (performance.now() - t) / 1000, rss: hwm, cpu, serverCpu: (u.user + u.system) / 1e6})
+      // serverCpu: the Hub and s3rver processes during the run
+      resolveP({seconds: (performance.now() - t) / 1000, rss: hwm, cpu, serverCpu: cpuOf(hub.child.pid) + cpuOf(s3h.child.pid) - peers0})
     })
   })
 }
@@ -154,12 +165,13 @@ async function main() {
   const withMultipart = Boolean(process.env.BENCH_PRELOAD_MULTIPART)
   const buckets = ['pre2']
   for (let r = 0; r < rounds; r++) buckets.push(`pipe${r}`, `two${r}`, `pre${r}`, `cmp${r}`, `mp${r}`)
-  const hub = await HubServer.start()
-  const s3h = await S3rverHandle.start({buckets})
+  const size = Math.round(gib * GiB)
+  const hub = await peer({peer: 'hub', repos: [{id: 'bench/model', totalBytes: size, seed: 1}, {id: 'bench/model-2x', totalBytes: size * 2, seed: 1000}]})
+  const s3h = await peer({peer: 's3', buckets})
   const s3 = await s3client(s3h.endpoint)
+  const asFiles = (list) => new Map(list.map((f) => [f.path, f]))
   try {
-    const size = Math.round(gib * GiB)
-    const a = hub.addRepo('bench/model', {files: repoFiles(size, 1)})
+    const a = {files: asFiles(hub.repos['bench/model'])}
     const total = [...a.files.values()].reduce((x, f) => x + f.size, 0)
     console.log(`preload benchmark: ${a.files.size} files, ${fmt(total)} (loopback Hub -> s3rver), ${rounds} round(s)`)
 
@@ -170,13 +182,13 @@ async function main() {
       const pipeS = await simplestPipe(hub, 'bench/model', a.files, s3, `pipe${r}`)
       const c1 = process.cpuUsage(c0)
       t.pipe.push(pipeS)
-      console.log(`  ${tag}loopback copy limit (GET | PutObject, per file): ${pipeS.toFixed(1)}s  ${rate(total, pipeS)}  (client+Hub+s3rver CPU ${((c1.user + c1.system) / 1e6).toFixed(1)}s)`)
+      console.log(`  ${tag}loopback copy limit (GET | PutObject, per file): ${pipeS.toFixed(1)}s  ${rate(total, pipeS)}  (client CPU ${((c1.user + c1.system) / 1e6).toFixed(1)}s)`)
       if (withMultipart) {
         const m0 = process.cpuUsage()
         const mpS = await multipartPipe(hub, 'bench/model', a.files, s3, `mp${r}`)
         const m1 = process.cpuUsage(m0)
         t.mp.push(mpS)
-        console.log(`  ${tag}reference: GET | multipart upload (lib-storage):  ${mpS.toFixed(1)}s  ${rate(total, mpS)}  (client+Hub+s3rver CPU ${((m1.user + m1.system) / 1e6).toFixed(1)}s)`)
+        console.log(`  ${tag}reference: GET | multipart upload (lib-storage):  ${mpS.toFixed(1)}s  ${rate(total, mpS)}  (client CPU ${((m1.user + m1.system) / 1e6).toFixed(1)}s)`)
       }
       const twoS = await twoStep(hub, 'bench/model', a.files, s3, `two${r}`)
       t.two.push(twoS)
@@ -193,7 +205,7 @@ async function main() {
       }
     }
 
-    const b = hub.addRepo('bench/model-2x', {files: repoFiles(size * 2, 1000)})
+    const b = {files: asFiles(hub.repos['bench/model-2x'])}
     const total2 = [...b.files.values()].reduce((x, f) => x + f.size, 0)
     const pre2 = await preloadCli(hub, s3h, 'bench/model-2x', 'pre2')
     console.log(`  aip model preload, repo doubled (${fmt(total2)}):   ${pre2.seconds.toFixed(1)}s  ${rate(total2, pre2.seconds)}  peak RSS ${fmt(pre2.rss)}`)
@@ -213,7 +225,7 @@ async function main() {
     console.log(`peak RSS, repo doubled:       ${fmt(pre2.rss)} (${rssGrowth.toFixed(2)}x; flat when <= 1.15x) ${rssGrowth <= 1.15 ? 'OK' : 'MISS'}`)
     const largest = (files) => Math.max(...[...files.values()].map((f) => f.size))
     if (largest(a.files) <= 64 * MiB && largest(b.files) > 64 * MiB) {
-      console.log(`  (not like for like: the repo's large files (${fmt(largest(a.files))}) go up as single streaming PUTs (<= 64 MiB), the doubled repo's as multipart uploads holding up to 8 x 16 MiB parts; use BENCH_PRELOAD_GIB >= 0.3)`)
+      console.log(`  (not like for like: the repo's large files (${fmt(largest(a.files))}) go up as single streaming PUTs (<= 64 MiB), the doubled repo's as multipart uploads holding up to 8 x 8 MiB parts; use BENCH_PRELOAD_GIB >= 0.3)`)
     }
     if (withMultipart) console.log(`reference, not a goal: preload vs GET | multipart upload: ${(median(t.mp) / preS).toFixed(2)}x (s3rver rewrites multipart objects on completion)`)
     if (compare) console.log(`A/B: this build vs ${compare}: ${(median(t.cmp) / preS).toFixed(2)}x faster (median ${preS.toFixed(1)}s vs ${median(t.cmp).toFixed(1)}s; peak RSS ${fmt(rss)} vs ${fmt(Math.max(...t.cmpRss))})`)

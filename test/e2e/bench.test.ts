@@ -2,21 +2,25 @@
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {isolatedEnv, runCli} from '../support/cli.js'
+import {type KubeApiServer, startKubeApiServer} from '../support/kube-apiserver/index.mjs'
 import {type OpenAIServer, startOpenAIServer} from '../support/openai-server.js'
 
 describe('aip model bench', () => {
   let ok: OpenAIServer
   let failing: OpenAIServer
+  let open: OpenAIServer
   const KEY = 'sk-test-abcdef123456'
   const env = isolatedEnv({AIP_API_KEY: KEY})
 
   beforeAll(async () => {
     ok = await startOpenAIServer({ttftMs: 60, itlMs: 10, tokens: 6, apiKey: KEY, plan: (i) => (i % 5 === 4 ? 'malformed' : 'ok')})
     failing = await startOpenAIServer({plan: () => 500, apiKey: KEY})
+    open = await startOpenAIServer({ttftMs: 60, itlMs: 10, tokens: 6})
   })
   afterAll(async () => {
     await ok?.close()
     await failing?.close()
+    await open?.close()
   })
 
   it('--json: the result with TTFT/ITL/latency distributions and errors by kind; the key is never printed', async () => {
@@ -58,5 +62,43 @@ describe('aip model bench', () => {
     const noCluster = await runCli(['model', 'bench', 'qwen3-8b'], {env})
     expect(noCluster.code).toBe(5)
     expect(noCluster.stderr).toContain('--url')
+  })
+
+  it('NAME: a model deployed by aip, through the API server\'s service proxy (its Service, port "http")', async () => {
+    const api: KubeApiServer = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 20}, jobBehavior: {outcome: 'succeed', delayMs: 10}})
+    try {
+      api.store.put({apiVersion: 'v1', kind: 'Namespace', metadata: {name: 'aip-models'}})
+      const kenv = {...env, KUBECONFIG: api.kubeconfigPath, AIP_BUCKET: 'weights'}
+      const deployed = await runCli(['model', 'deploy', 'qwen2.5-coder-1.5b', '--skip-fit', '--json'], {env: kenv})
+      expect(deployed.code, deployed.stderr).toBe(0)
+      const svc = api.store.get('v1', 'Service', 'aip-models', 'qwen2-5-coder-1-5b')!
+      const port = svc.spec.ports.find((p: {name?: string}) => p.name === 'http')
+      expect(port).toBeDefined()
+      // before a backend is ready: the API server's 503 "no endpoints available"
+      const noEndpoints = await runCli(['model', 'bench', 'qwen2.5-coder-1.5b', '--requests', '2', '--json'], {env: kenv})
+      expect(noEndpoints.code).not.toBe(0)
+      expect(JSON.parse(noEndpoints.stdout).status).toBe('error')
+      api.setServiceBackend('aip-models', 'qwen2-5-coder-1-5b', 'http', open.url)
+      api.clearRequests()
+      const r = await runCli(['model', 'bench', 'qwen2.5-coder-1.5b', '--requests', '6', '--concurrency', '2', '--max-tokens', '6', '--prompt-tokens', '32', '--json'], {env: kenv})
+      expect(r.code, r.stderr).toBe(0)
+      const j = JSON.parse(r.stdout)
+      expect(j.result).toMatchObject({requests: 6, stream: true})
+      expect(j.result.succeeded + j.result.failed).toBe(6)
+      expect(j.result.ttft.min).toBeGreaterThanOrEqual(0.059)
+      const proxied = api.requests.filter((q) => q.path.startsWith('/api/v1/namespaces/aip-models/services/qwen2-5-coder-1-5b:http/proxy/'))
+      expect(proxied.length).toBeGreaterThanOrEqual(6)
+      expect(r.stdout + r.stderr).not.toContain(KEY)
+      // the key is not sent through the proxy (the API server strips Authorization): said, not silent
+      expect(j.warnings.join(' ')).toMatch(/not sent through the service proxy/)
+      expect(open.requests.length).toBeGreaterThanOrEqual(6)
+      expect(open.requests.filter((q) => q.auth)).toEqual([])
+      // a model that is not deployed: exit 4 naming it
+      const missing = await runCli(['model', 'bench', 'llama-guard-3-1b', '--requests', '1'], {env: kenv})
+      expect(missing.code).toBe(4)
+      expect(missing.stderr).toContain('not deployed')
+    } finally {
+      await api.stop()
+    }
   })
 })

@@ -6,10 +6,12 @@
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {isolatedEnv, runCli} from '../support/cli.js'
+import {ptyMissingReason, runInPty} from '../support/pty.js'
 import {prometheusMissingReason, type PrometheusServer, startPrometheus} from '../support/prometheus.js'
 import {promHistogramQuantile, startVllmExporter, TTFT_BUCKETS, type VllmExporter} from '../support/vllm-exporter.js'
 
 const skip = prometheusMissingReason()
+const noPty = ptyMissingReason()
 const ttft = Array.from({length: TTFT_BUCKETS.length + 1}, (_, i) => (i === 10 ? 6 : i === 12 ? 4 : 0)) // (0.5,0.75] and (1,2.5]
 
 describe.skipIf(Boolean(skip))(`aip metrics tail${skip ? ` (skipped: ${skip})` : ''}`, () => {
@@ -83,6 +85,34 @@ describe.skipIf(Boolean(skip))(`aip metrics tail${skip ? ` (skipped: ${skip})` :
     expect(lines).toHaveLength(6)
     expect(lines.map((l) => l.pod).sort()).toEqual(['i-1', 'i-1', 'l-1', 'l-1', 'q-1', 'q-1'])
     for (const l of lines) expect(Object.keys(l).slice(0, 5)).toEqual(['time', 'window', 'model', 'namespace', 'pod'])
+  })
+
+  it.skipIf(Boolean(noPty))(`on a terminal: a live table redrawn in place, sparklines, breaches in colour, q quits cleanly${noPty ? ` (skipped: ${noPty})` : ''}`, async () => {
+    const {CI: _ci, NO_COLOR: _nc, ...ttyEnv} = env
+    const term = runInPty(['metrics', 'tail', '--prometheus', prom.url, '--window', '5s', '--interval', '300ms', '--kv-usage', '0.9'], {env: ttyEnv})
+    try {
+      // the alternate screen, then at least three frames, each drawn from the top-left corner
+      await term.waitFor(/\x1b\[\?1049h/)
+      await term.waitFor(/(\x1b\[H[\s\S]*q or Ctrl-C to quit[\s\S]*){3}/)
+      const frames = term.output().split('\x1b[H').slice(1)
+      const lastFrame = frames.at(-1)!
+      expect(lastFrame).toMatch(/qwen3-8b/)
+      expect(lastFrame).toMatch(/llama-3-8b/)
+      expect(lastFrame).toMatch(/[\u2581-\u2588]{2,}/) // a sparkline of recent samples
+      // qwen3-8b's KV-cache usage (95%) is past --kv-usage 0.9: red; llama-3-8b's (20%) is not
+      const qwenLine = lastFrame.split('\n').find((l) => l.includes('qwen3-8b'))!
+      expect(qwenLine).toMatch(/\x1b\[31m(\x1b\[1m)?[^\x1b]*95/)
+      const llamaLine = lastFrame.split('\n').find((l) => l.includes('llama-3-8b'))!
+      expect(llamaLine).not.toMatch(/\x1b\[31m/)
+      term.type('q')
+      expect(await term.exited).toBe(0)
+      // the cursor shown again, the alternate screen left, and the last frame kept on the terminal
+      const tail = term.output().slice(term.output().lastIndexOf('\x1b[?1049l'))
+      expect(term.output()).toMatch(/\x1b\[\?25h\x1b\[\?1049l/)
+      expect(tail).toMatch(/qwen3-8b/)
+    } finally {
+      term.kill()
+    }
   })
 
   it('unknown model: exit 4 with the existing models suggested (and a JSON error with --json)', async () => {

@@ -41,7 +41,7 @@ export default class ModelPreload extends AipCommand {
     sse: Flags.string({description: 'server-side encryption', options: ['AES256', 'aws:kms'], helpGroup: 'S3'}),
     'sse-kms-key-id': Flags.string({description: 'KMS key id/ARN/alias for --sse aws:kms (implies it)', helpGroup: 'S3'}),
     'storage-class': Flags.string({description: 'S3 storage class, e.g. STANDARD, INTELLIGENT_TIERING', helpGroup: 'S3'}),
-    'part-size': Flags.string({description: 'multipart part size (5MiB..5GiB)', default: '16MiB', helpGroup: 'TUNING'}),
+    'part-size': Flags.string({description: 'multipart part size (5MiB..5GiB)', default: '8MiB', helpGroup: 'TUNING'}),
     concurrency: Flags.integer({description: 'parts in flight across all files (memory ~ concurrency x part size)', default: 8, min: 1, max: 64, helpGroup: 'TUNING'}),
     'file-concurrency': Flags.integer({description: 'files transferred at once', default: 4, min: 1, max: 32, helpGroup: 'TUNING'}),
   }
@@ -58,7 +58,7 @@ export default class ModelPreload extends AipCommand {
     const bucket = cfg.string('bucket')
     if (!bucket) throw new UsageError('no S3 bucket configured', {fix: 'pass --bucket NAME, or run `aip config set bucket NAME`'})
     const partSize = parseBytes(flags['part-size'], '--part-size')
-    if (partSize < 5 * 1024 * 1024 || partSize > 5 * 1024 ** 3) throw new UsageError(`--part-size ${flags['part-size']} is outside 5MiB..5GiB`, {fix: 'S3 parts must be 5 MiB to 5 GiB, e.g. --part-size 16MiB'})
+    if (partSize < 5 * 1024 * 1024 || partSize > 5 * 1024 ** 3) throw new UsageError(`--part-size ${flags['part-size']} is outside 5MiB..5GiB`, {fix: 'S3 parts must be 5 MiB to 5 GiB, e.g. --part-size 8MiB'})
     if (flags['sse-kms-key-id'] && flags.sse === 'AES256') throw new UsageError('--sse-kms-key-id needs --sse aws:kms', {fix: 'drop --sse AES256 or --sse-kms-key-id'})
 
     const [{runPreload, PreloadProgress}, {createS3Client}] = await Promise.all([import('../../lib/preload/index.js'), import('../../lib/aws/s3.js')])

@@ -1,5 +1,6 @@
 // Tests of the loopback API server itself, over plain fetch (and client-node's own API classes).
 import {readFileSync} from 'node:fs'
+import {createServer, type IncomingHttpHeaders} from 'node:http'
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 
 import {deployment, http, namespace, startKubeApiServer, type KubeApiServer} from './helpers.js'
@@ -398,6 +399,45 @@ describe('namespace lifecycle', () => {
     api.stuckFinalizer('Service', 'service.kubernetes.io/load-balancer-cleanup', false)
     await api.waitFor((s) => !s.get('v1', 'Namespace', undefined, ns))
     expect(api.store.all().filter((o) => o.metadata.namespace === ns)).toEqual([])
+  })
+})
+
+describe('service proxy', () => {
+  it('404 for a missing Service, 503 without endpoints, then proxies method, path, query and body, without the caller\'s Authorization', async () => {
+    const seen: Array<{method?: string; url?: string; headers: IncomingHttpHeaders; body: string}> = []
+    const backend = createServer((r, w) => {
+      let body = ''
+      r.on('data', (d) => (body += d))
+      r.on('end', () => {
+        seen.push({method: r.method, url: r.url, headers: r.headers, body})
+        w.writeHead(201, {'content-type': 'text/plain', 'x-backend': 'yes'})
+        w.end(`echo ${body}`)
+      })
+    })
+    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r))
+    try {
+      const base = `/api/v1/namespaces/${NS}/services`
+      const missing = await req('GET', `${base}/web:http/proxy/x`)
+      expect(missing.status).toBe(404)
+      expect(missing.body).toMatchObject({kind: 'Status', reason: 'NotFound', message: 'services "web" not found'})
+      await req('POST', base, {apiVersion: 'v1', kind: 'Service', metadata: {name: 'web'}, spec: {ports: [{name: 'http', port: 8000}, {name: 'metrics', port: 9000}]}})
+      const none = await req('GET', `${base}/web:http/proxy/x`)
+      expect(none.status).toBe(503)
+      expect(none.body).toMatchObject({reason: 'ServiceUnavailable', message: 'no endpoints available for service "web:http"'})
+      api.setServiceBackend(NS, 'web', 'http', `http://127.0.0.1:${(backend.address() as {port: number}).port}`)
+      // two ports and none named: no endpoint chosen (the real server needs the port then)
+      expect((await req('GET', `${base}/web/proxy/x`)).status).toBe(503)
+      const res = await fetch(`${api.url}${base}/web:http/proxy/v1/completions?stream=true`, {method: 'POST', headers: {authorization: 'Bearer kube-token', 'content-type': 'application/json'}, body: '{"a":1}'})
+      expect(res.status).toBe(201)
+      expect(res.headers.get('x-backend')).toBe('yes')
+      expect(await res.text()).toBe('echo {"a":1}')
+      expect(seen.at(-1)).toMatchObject({method: 'POST', url: '/v1/completions?stream=true', body: '{"a":1}'})
+      expect(seen.at(-1)!.headers.authorization).toBeUndefined()
+      // by port number too
+      expect((await req('GET', `${base}/web:8000/proxy/`)).status).toBe(201)
+    } finally {
+      await new Promise<void>((r) => backend.close(() => r()))
+    }
   })
 })
 

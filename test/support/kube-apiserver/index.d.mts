@@ -133,6 +133,8 @@ export interface KubeApiServer {
   setJobBehavior(namespace: string, name: string, b: JobBehavior): void
   /** container log text for pods whose name starts with podPrefix */
   setPodLogs(namespace: string, podPrefix: string, text: string): void
+  /** where the service proxy sends requests for Service `name` port `port` (name or number): a loopback URL */
+  setServiceBackend(namespace: string, name: string, port: string | number, target: string): void
   /** simulated controller: clear `finalizer` from objects of `kind` after delayMs once they are being deleted */
   clearFinalizerAfter(kind: string, finalizer: string, delayMs: number): void
   /** never clear `finalizer` on `kind` (overrides the built-in LB cleanup too) */

@@ -9,7 +9,7 @@
 //  - Namespace lifecycle: pkg/controller/namespace/deletion/namespaced_resources_deleter.go
 import {randomBytes, randomUUID} from 'node:crypto'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
-import {createServer} from 'node:http'
+import {createServer, request as httpRequest} from 'node:http'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -110,6 +110,7 @@ class KubeApiServer {
     this.watches = new Set()
     this.sockets = new Set()
     this.podLogs = []
+    this.serviceBackends = []
     this.contextName = opts.contextName ?? 'aip-test'
     this.http = createServer((req, res) => this.handle(req, res))
     this.http.on('connection', (s) => {
@@ -233,6 +234,7 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
       setDeploymentBehavior: (ns, name, b) => this.controllers.setDeploymentBehavior(ns, name, b),
       setJobBehavior: (ns, name, b) => this.controllers.setJobBehavior(ns, name, b),
       setPodLogs: (ns, prefix, text) => this.podLogs.unshift({ns, prefix, text}),
+      setServiceBackend: (ns, name, port, target) => this.serviceBackends.unshift({ns, name, port: String(port), target}),
       clearFinalizerAfter: (kind, fin, ms) => this.controllers.clearFinalizerAfter(kind, fin, ms),
       stuckFinalizer: (kind, fin, on = true) => this.controllers.stuckFinalizer(kind, fin, on),
       waitFor: (pred, timeoutMs = 10_000) =>
@@ -687,6 +689,7 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
     this.checkForbidden(sub === 'log' ? 'get' : verb, r, ns, name)
 
     if (sub === 'log' && r.kind === 'Pod' && req.method === 'GET') return this.podLog(req, res, url, r, ns, name)
+    if (sub === 'proxy' && r.kind === 'Service' && name) return this.serviceProxy(req, res, url, r, ns, name)
 
     if (sub === 'scale' && name && r.subresources.includes('scale')) return this.scale(req, res, url, r, ns, name, dryRun)
     if (sub && !r.subresources.includes(sub)) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource')
@@ -964,6 +967,44 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
       w.bm = setInterval(() => write('BOOKMARK', {kind: r.kind, apiVersion: gvOf(r), metadata: {resourceVersion: String(this.store.rv)}}), this.opts.bookmarkIntervalMs ?? 1000)
     }
     res.on('close', () => w.end())
+  }
+
+  /**
+   * The service proxy, /api/v1/namespaces/{ns}/services/[scheme:]{name}[:{port}]/proxy/{path}
+   * (pkg/registry/core/service/proxy.go and storage.go ResourceLocation): the Service must exist
+   * (404 `services "x" not found`), the port (name or number; optional when the Service has one
+   * port) must be one of its ports, and a ready endpoint must back it, else 503 ServiceUnavailable
+   * `no endpoints available for service "x"`. The request goes on with its method, body and headers
+   * except the caller's Authorization (the API server authenticated it; the backend never sees the
+   * token), and the backend's answer streams back as it comes (SSE passes through chunk by chunk).
+   * The simulated pods have no network, so a test names the endpoint: setServiceBackend().
+   */
+  serviceProxy(req, res, url, r, ns, rawName) {
+    const segs = rawName.split(':')
+    const [svcName, port] = segs.length === 3 ? [segs[1], segs[2]] : segs.length === 2 && /^https?$/.test(segs[0]) ? [segs[1], ''] : [segs[0], segs[1] ?? '']
+    const svc = this.store.getR(r, ns, svcName)
+    if (!svc) throw this.notFound(r, svcName)
+    const ports = svc.spec?.ports ?? []
+    const sp = port ? ports.find((p) => p.name === port || String(p.port) === port) : ports.length === 1 ? ports[0] : undefined
+    const backend = sp && this.serviceBackends.find((b) => b.ns === ns && b.name === svcName && (b.port === sp.name || b.port === String(sp.port)))
+    if (!backend) throw new ApiError(503, 'ServiceUnavailable', `no endpoints available for service "${rawName}"`)
+    const marker = `/proxy`
+    const at = url.pathname.indexOf(marker, url.pathname.indexOf(`/services/${rawName}`))
+    const path = url.pathname.slice(at + marker.length) || '/'
+    const target = new URL(backend.target)
+    const headers = {...req.headers, host: target.host}
+    delete headers.authorization
+    const up = httpRequest({host: target.hostname, port: target.port, method: req.method, path: path + url.search, headers}, (ur) => {
+      res.writeHead(ur.statusCode ?? 502, ur.headers)
+      ur.pipe(res)
+      ur.on('end', () => this.record(req, url, ur.statusCode ?? 502, false))
+    })
+    up.on('error', (e) => {
+      if (res.headersSent) return void res.destroy()
+      this.send(req, res, url, 503, new ApiError(503, 'ServiceUnavailable', `error trying to reach service: ${e.code ?? e.message}`).toStatus())
+    })
+    res.on('close', () => up.destroy())
+    req.pipe(up)
   }
 
   podLog(req, res, url, r, ns, name) {
