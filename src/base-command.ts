@@ -1,3 +1,4 @@
+import {setMaxListeners} from 'node:events'
 import {Command} from '@oclif/core/command'
 import {Config} from '@oclif/core/config'
 import * as Flags from '@oclif/core/flags'
@@ -37,12 +38,21 @@ export abstract class AipCommand extends Command {
   /** An error to report after the result has been rendered (e.g. gpu-fit's CI gate). */
   protected deferredError?: AipError
   protected readonly abortController = new AbortController()
+  private signalShared = false
   /** Commands that clean up on Ctrl-C (abort uploads, stop watches) set this and watch `signal`. */
   protected static handlesInterrupt = false
   private onSigint?: () => void
   private cfg?: AipConfig
 
   get signal(): AbortSignal {
+    // The command's one cancellation point: every concurrent request, watch and part upload listens
+    // to it, so more than Node's default 10 listeners is by design (and the warning would otherwise
+    // reach the user's terminal). Each listener is removed when its operation ends; 100 still
+    // catches a loop that forgets to.
+    if (!this.signalShared) {
+      setMaxListeners(100, this.abortController.signal)
+      this.signalShared = true
+    }
     return this.abortController.signal
   }
 

@@ -32,6 +32,10 @@ export function runCli(args: string[], opts: {env?: NodeJS.ProcessEnv; cwd?: str
     child.on('error', reject)
     child.on('close', (code) => {
       clearTimeout(timer)
+      // Node's own warnings (a listener leak, an unhandled rejection) are bugs that reach the
+      // user's terminal: every e2e test fails on them
+      const nodeWarning = /\((?:node:)?\d+\) (?:MaxListenersExceededWarning|UnhandledPromiseRejectionWarning|PromiseRejectionHandledWarning)[^\n]*/.exec(stderr)
+      if (nodeWarning) return reject(new Error(`aip ${args.join(' ')} printed a Node warning: ${nodeWarning[0]}`))
       resolvePromise({code, stdout, stderr})
     })
     child.stdin.end(opts.input ?? '')

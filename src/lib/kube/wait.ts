@@ -3,6 +3,8 @@
  * stream from the last seen resourceVersion; relist on 410 Gone, as client-go's reflector does).
  * No polling: the end state is seen as soon as the API server reports it.
  */
+import {setMaxListeners} from 'node:events'
+
 import {AipError, InterruptedError, NotFoundError, TimeoutError, UnreachableError} from '../errors.js'
 import type {KubeClient} from './client.js'
 import {diagnoseWorkload, type Diagnosis, type KubeEventInfo} from './diagnose.js'
@@ -332,6 +334,9 @@ export async function waitForDeleted(client: KubeClient, refs: ObjectRef[], opts
   const remaining = new Map<string, string>(refs.map((r) => [refString(r), 'terminating']))
   const report = (): void => opts.onProgress?.({remaining: [...remaining.keys()], holding: Object.fromEntries(remaining)})
   const inner = new AbortController()
+  // one watch (and one abort listener) per object, all at once: past Node's default of 10 that is
+  // by design, not a leak, and the warning would reach the user's terminal
+  setMaxListeners(refs.length + 10, inner.signal)
   const onAbort = (): void => inner.abort()
   opts.signal?.addEventListener('abort', onAbort, {once: true})
   try {

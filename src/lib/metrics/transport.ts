@@ -134,7 +134,13 @@ export async function serviceProxyEndpoint(ref: ServiceRef, access: KubeAccess =
       const signal = init.signal
       if (signal) {
         if (signal.aborted) req.destroy(signal.reason as Error)
-        else signal.addEventListener('abort', () => req.destroy(signal.reason as Error), {once: true})
+        else {
+          // one listener per request on a signal that outlives it (the command's): removed when
+          // the exchange is over, or a long bench piles them up
+          const onAbort = () => req.destroy(signal.reason as Error)
+          signal.addEventListener('abort', onAbort, {once: true})
+          req.once('close', () => signal.removeEventListener('abort', onAbort))
+        }
       }
       if (init.body !== undefined && init.body !== null) req.write(init.body as string | Uint8Array)
       req.end()
