@@ -232,6 +232,10 @@ function buildText(cfg: Json, where: string, modelType: string, prefix: string, 
   const qkvBias = r.bool('attention_bias') ?? (modelType === 'qwen2' || modelType === 'qwen2_moe')
   const mlpBias = r.bool('mlp_bias') ?? false
   const I = r.opt('intermediate_size', 'ffn_dim', 'n_inner', 'ffn_hidden_size') ?? 4 * H
+  const expertCount = num(cfg.num_local_experts) ?? num(cfg.num_experts) ?? num(cfg.n_routed_experts) ?? num(cfg.moe_num_experts) ?? 0
+  const genericMoe = generic && expertCount > 1
+  // dense MLP width: llama4 keeps its dense layers' width apart from the experts'
+  const denseI = genericMoe ? (r.opt('intermediate_size_mlp') ?? I) : I
 
   // MoE layout
   let E = 0
@@ -251,9 +255,32 @@ function buildText(cfg: Json, where: string, modelType: string, prefix: string, 
       const step = r.opt('decoder_sparse_step') ?? 1
       return !only.includes(i) && (i + 1) % step === 0
     }
+    if (genericMoe) {
+      // The conventions of the MoE families transformers knows: an explicit list of MoE layers
+      // (llama4 moe_layers), dense layers listed (mlp_only_layers) or first (first_k_dense_replace),
+      // and every n-th layer (llama4 interleave_moe_layer_step, qwen decoder_sparse_step: (i+1) % n;
+      // deepseek-style moe_layer_freq: i % n).
+      if (Array.isArray(cfg.moe_layers)) return (cfg.moe_layers as number[]).includes(i)
+      if (Array.isArray(cfg.mlp_only_layers) && (cfg.mlp_only_layers as number[]).includes(i)) return false
+      if (i < (r.opt('first_k_dense_replace') ?? 0)) return false
+      const step = r.opt('interleave_moe_layer_step', 'decoder_sparse_step')
+      if (step) return (i + 1) % step === 0
+      const freq = r.opt('moe_layer_freq')
+      return freq ? i % freq === 0 : true
+    }
     return true
   }
-  if (family === 'moe' || family === 'mla' || family === 'gpt_oss') {
+  if (genericMoe) {
+    // An unknown MoE architecture: routed experts (moe_intermediate_size, else intermediate_size),
+    // a router, and shared experts where the config names them; dense layers use
+    // intermediate_size_mlp (llama4) or intermediate_size.
+    E = r.req('num_local_experts', 'num_experts', 'n_routed_experts', 'moe_num_experts')
+    K = r.opt('num_experts_per_tok', 'experts_per_token', 'moe_topk', 'num_experts_per_token', 'moe_k') ?? 1
+    moeI = r.opt('moe_intermediate_size', 'expert_intermediate_size') ?? I
+    sharedN = r.opt('n_shared_experts', 'num_shared_experts') ?? (modelType === 'llama4_text' ? 1 : 0)
+    sharedI = r.opt('shared_expert_intermediate_size') ?? sharedN * moeI
+    moe = {experts: E, perToken: K, sharedExperts: sharedN || (sharedI > 0 ? 1 : 0)}
+  } else if (family === 'moe' || family === 'mla' || family === 'gpt_oss') {
     E = r.opt('num_local_experts', 'num_experts', 'n_routed_experts') ?? 0
     K = r.opt('num_experts_per_tok', 'experts_per_token', 'moe_topk') ?? 0
     moeI = modelType === 'mixtral' || modelType === 'gpt_oss' ? I : (r.opt('moe_intermediate_size') ?? I)
@@ -262,7 +289,8 @@ function buildText(cfg: Json, where: string, modelType: string, prefix: string, 
     if (E > 0) moe = {experts: E, perToken: K, sharedExperts: sharedN || (sharedI > 0 ? 1 : 0)}
   }
 
-  const mtpLayers = modelType === 'deepseek_v3' ? (r.opt('num_nextn_predict_layers') ?? 0) : 0
+  // DeepSeek-style multi-token-prediction layers (GLM-4.5 uses the same module)
+  const mtpLayers = modelType === 'deepseek_v3' || genericMoe ? (r.opt('num_nextn_predict_layers') ?? 0) : 0
   for (let i = 0; i < L + mtpLayers; i++) {
     const p = `${P}layers.${i}.`
     const start = t.length
@@ -337,9 +365,9 @@ function buildText(cfg: Json, where: string, modelType: string, prefix: string, 
       linear(t, `${p}mlp.gate_up_proj`, 2 * I, H, mlpBias)
       linear(t, `${p}mlp.down_proj`, H, I, mlpBias)
     } else {
-      linear(t, `${p}mlp.gate_proj`, I, H, mlpBias)
-      linear(t, `${p}mlp.up_proj`, I, H, mlpBias)
-      linear(t, `${p}mlp.down_proj`, H, I, mlpBias)
+      linear(t, `${p}mlp.gate_proj`, denseI, H, mlpBias)
+      linear(t, `${p}mlp.up_proj`, denseI, H, mlpBias)
+      linear(t, `${p}mlp.down_proj`, H, denseI, mlpBias)
     }
     if (isMtp) {
       // DeepSeek MTP module: enorm, hnorm, eh_proj, and its own norm/head/embedding copies.
@@ -356,7 +384,8 @@ function buildText(cfg: Json, where: string, modelType: string, prefix: string, 
 
   if (generic) {
     const fields = [...r.used].sort().join(', ')
-    warnings.push(`unknown architecture "${modelType}": estimated as a generic decoder (gated MLP, ${tie ? 'tied' : 'untied'} embeddings) from ${fields}`)
+    const shape = genericMoe ? `MoE: ${E} experts, top-${K}${sharedI > 0 ? ', shared expert' : ''}` : 'gated MLP'
+    warnings.push(`unknown architecture "${modelType}": estimated as a generic decoder (${shape}, ${tie ? 'tied' : 'untied'} embeddings) from ${fields}`)
   }
   return {
     modelType,

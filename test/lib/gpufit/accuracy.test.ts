@@ -45,6 +45,40 @@ describe('parameter counts from config.json alone', () => {
     })
   }
 
+  describe('architectures without a dedicated layout: the generic estimate, MoE-aware (2%: published counts are rounded)', () => {
+    const cases: Array<{fixture: string; total: number; activeExclEmbedding?: number; moe?: string}> = [
+      // total includes the vision tower; active: text only, one routed + the shared expert per layer
+      {fixture: 'llama-4-scout', total: 109e9, moe: 'MoE: 16 experts, top-1, shared expert'},
+      {fixture: 'glm-4.5-air', total: 106e9, activeExclEmbedding: 12e9, moe: 'MoE: 128 experts, top-8, shared expert'},
+      {fixture: 'granite-3.1-8b', total: 8.17e9},
+    ]
+    for (const e of cases) {
+      it(`${e.fixture}: within 2% of ${(e.total / 1e9).toFixed(2)}B, with a warning naming the fields used`, () => {
+        const r = analyze({config: load(e.fixture)})
+        expect(Math.abs(r.parameters.total - e.total) / e.total).toBeLessThan(0.02)
+        if (e.activeExclEmbedding) {
+          const a = r.parameters.active - 2 * r.parameters.embedding
+          expect(Math.abs(a - e.activeExclEmbedding) / e.activeExclEmbedding).toBeLessThan(0.05)
+        }
+        expect(r.warnings.join('\n')).toMatch(/unknown architecture/)
+        if (e.moe) expect(r.warnings.join('\n')).toContain(e.moe)
+        else expect(r.parameters.active).toBe(r.parameters.total)
+      })
+    }
+
+    it('llama-4-scout: 17B active in the text model (one routed expert and the shared one per layer)', () => {
+      const r = analyze({config: load('llama-4-scout')})
+      const activeText = r.parameters.active - r.parameters.vision
+      expect(Math.abs(activeText - 17e9) / 17e9).toBeLessThan(0.05)
+    })
+
+    it('glm-4.5-air: the MTP layer is counted apart, as for DeepSeek-V3', () => {
+      const r = analyze({config: load('glm-4.5-air')})
+      expect(r.parameters.mtp / 1e9).toBeGreaterThan(2)
+      expect(r.parameters.mtp / 1e9).toBeLessThan(5)
+    })
+  })
+
   it('counts DeepSeek-V3 MTP separately and does not load it', () => {
     const r = analyze({config: load('deepseek-v3')})
     // README_WEIGHTS.md: 11.5B unique MTP parameters plus its own 0.9B embedding and 0.9B head.
