@@ -7,6 +7,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {isolatedEnv, ROOT, runCli} from '../support/cli.js'
 import {HubServer} from '../support/hub-server.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-apiserver/index.mjs'
+import {ptyMissingReason, runInPty} from '../support/pty.js'
 
 const NS = 'aip-models'
 let api: KubeApiServer
@@ -51,6 +52,34 @@ describe('aip model deploy | list | status | delete (built CLI against the loopb
     expect(r.stderr).toContain('✔ gpu-fit: fits on 1x l4')
     expect(r.stderr).toMatch(/✔ qwen2-5-coder-1-5b: 1\/1 replicas available/)
     expect(r.stderr).not.toMatch(/\u001b\[/)
+  })
+
+  it.skipIf(Boolean(ptyMissingReason()))('on a terminal: listr2 progress per object and for the rollout, then the summary table', async () => {
+    api.setDeploymentBehavior(NS, 'llama-guard-3-1b', {mode: 'ready', readyDelayMs: 600})
+    const {CI: _ci, NO_COLOR: _nc, ...ttyEnv} = env
+    const term = runInPty(['model', 'deploy', 'llama-guard-3-1b'], {env: ttyEnv})
+    try {
+      expect(await term.exited).toBe(0)
+      const out = term.output()
+      // tasks: the gpu-fit gate, one line per object as it is applied, the rollout with its progress
+      expect(out).toMatch(/\x1b\[32m✔\x1b\[39m gpu-fit: llama-guard-3-1b on 1x \S+/)
+      // (the renderer redraws on a timer, so it shows the latest object at each tick, not every one)
+      expect(out).toMatch(new RegExp(`› (ServiceAccount|NetworkPolicy|Job|Service|Deployment|PodDisruptionBudget|ScaledObject)/${NS}/llama-guard-3-1b\\S* created`))
+      expect(out).toMatch(/✔\x1b\[39m applied \d+ objects: \d+ created/)
+      expect(out).toMatch(/› 0\/1 ready, 0 available/)
+      expect(out).toMatch(/✔\x1b\[39m llama-guard-3-1b: 1\/1 replicas available; serving at http:\/\/llama-guard-3-1b\.aip-models\.svc:8000\/v1/)
+      // redrawn in place: a spinner, lines cleared and the cursor moved up, the cursor hidden then shown
+      expect(out).toMatch(/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]/)
+      expect(out).toContain('\x1b[1A\x1b[2K')
+      expect(out).toMatch(/\x1b\[\?25l[\s\S]*\x1b\[\?25h$/)
+      // then the summary on stdout
+      expect(out).toMatch(/KIND\s+NAME\s+ACTION/)
+      expect(out).toMatch(/llama-guard-3-1b is serving at http:\/\/llama-guard-3-1b\.aip-models\.svc:8000\/v1/)
+    } finally {
+      term.kill()
+      const del = await runCli(['model', 'delete', 'llama-guard-3-1b', '--json'], {env})
+      expect(del.code, del.stderr).toBe(0)
+    }
   })
 
   it('list and status show the deployed model', async () => {

@@ -1,12 +1,12 @@
 import {HeadBucketCommand, PutObjectCommand, S3Client} from '@aws-sdk/client-s3'
-import {spawn, spawnSync} from 'node:child_process'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {applyObjects, type KubeClient, modelLabels} from '../../src/lib/kube/index.js'
 import {client, managedLeft, MODEL, NS, populate, startCluster, survivors} from '../lib/teardown/fixtures.js'
-import {BIN, isolatedEnv, ROOT, runCli} from '../support/cli.js'
+import {isolatedEnv, runCli} from '../support/cli.js'
 import {type EksServer, startEksServer} from '../support/eks-server.mjs'
 import type {KubeApiServer} from '../support/kube-apiserver/index.mjs'
+import {ptyMissingReason, runInPty} from '../support/pty.js'
 import {S3RVER_CREDENTIALS, S3rverHandle} from '../support/s3rver.mjs'
 
 let api: KubeApiServer
@@ -24,30 +24,19 @@ afterEach(async () => {
 
 const env = (extra: NodeJS.ProcessEnv = {}) => isolatedEnv({KUBECONFIG: api.kubeconfigPath, ...extra})
 
-/** Runs the CLI on a pseudo-terminal (util-linux `script`), typing `answer` once the prompt shows. */
-function runOnTty(args: string[], answer: string): Promise<{code: number | null; out: string}> {
-  const e: NodeJS.ProcessEnv = {...env(), TERM: 'dumb'}
-  delete e.CI
-  return new Promise((resolve) => {
-    const cmd = [process.execPath, BIN, ...args].map((a) => `'${a}'`).join(' ')
-    const child = spawn('script', ['-qec', cmd, '/dev/null'], {cwd: ROOT, env: e, stdio: ['pipe', 'pipe', 'pipe']})
-    let out = ''
-    let typed = false
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      out += d
-      if (!typed && out.includes('Type the cluster name')) {
-        typed = true
-        child.stdin.write(answer + '\r')
-      }
-    })
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      resolve({code, out})
-    })
-  })
+/** Runs the CLI on a pseudo-terminal, typing `answer` once the prompt shows. */
+async function runOnTty(args: string[], answer: string): Promise<{code: number | null; out: string}> {
+  const {CI: _ci, ...e} = env({TERM: 'dumb'})
+  const term = runInPty(args, {env: e})
+  try {
+    await term.waitFor(/Type the cluster name/, 60_000)
+    term.type(answer + '\r')
+    return {code: await term.exited, out: term.output()}
+  } finally {
+    term.kill()
+  }
 }
-const hasScript = spawnSync('script', ['--version']).status === 0
+const noPty = ptyMissingReason()
 
 describe('aip teardown', () => {
   it('refuses without --yes when there is no TTY (exit 2, naming --yes), deleting nothing', async () => {
@@ -152,7 +141,7 @@ describe('aip teardown', () => {
     }
   })
 
-  it.skipIf(!hasScript)('on a terminal it asks for the cluster name: a wrong answer deletes nothing, the right one proceeds', async () => {
+  it.skipIf(Boolean(noPty))(`on a terminal it asks for the cluster name: a wrong answer deletes nothing, the right one proceeds${noPty ? ` (skipped: ${noPty})` : ''}`, async () => {
     const wrong = await runOnTty(['teardown'], 'prod')
     expect(wrong.code).toBe(2)
     expect(wrong.out).toContain('"prod" is not the cluster name; nothing deleted')
