@@ -229,7 +229,19 @@ class Executor {
 
   private async deleteAndWait(phase: PlanPhase, items: PlanItem[]): Promise<PhaseResult> {
     const r = this.newResult(phase)
-    const waitFor: PlanItem[] = []
+    const waitFor = await this.startDeletes(phase, items, r, (name, live) => `${name} deleted${live.metadata.finalizers?.length ? `, waiting for finalizers ${live.metadata.finalizers.join(', ')}` : ''}`)
+    if (phase.id === 'remove-webhooks') return r // no finalizers; nothing to wait for
+    await this.waitGoneOrForce(phase, waitFor, r)
+    return r
+  }
+
+  /**
+   * Issues the deletes of a phase (objects already terminating are not deleted again) and sorts
+   * each item into the result: gone already, skipped (replaced after the plan was shown: a
+   * different uid, or the delete's uid precondition failed), or deleted. Returns what to wait for.
+   */
+  private async startDeletes(phase: PlanPhase, items: PlanItem[], r: PhaseResult, progress: (name: string, live: KubeObject) => string): Promise<PlanItem[]> {
+    const started: PlanItem[] = []
     for (const it of items) {
       const name = refString(it.ref)
       const live = await this.get(it.ref)
@@ -251,17 +263,14 @@ class Executor {
           r.skipped.push({ref: name, reason: 'replaced after the plan was shown'})
           continue
         }
-        this.emit(phase.id, 'progress', `${name} deleted${live.metadata.finalizers?.length ? `, waiting for finalizers ${live.metadata.finalizers.join(', ')}` : ''}`)
+        this.emit(phase.id, 'progress', progress(name, live))
       }
       r.deleted.push(name)
-      waitFor.push(it)
+      started.push(it)
     }
-    if (phase.id === 'remove-webhooks') return r // no finalizers; nothing to wait for
-    await this.waitGoneOrForce(phase, waitFor, r)
-    return r
+    return started
   }
 
-  /** Waits until the objects are gone; stuck ones are named, or (--force-finalizers) released. */
   private async waitGoneOrForce(phase: PlanPhase, items: PlanItem[], r: PhaseResult, holdersOf?: (it: PlanItem) => Promise<KubeObject[]>): Promise<void> {
     if (items.length === 0) return
     let stuck = await this.waitGone(phase, items, this.o.timeoutMs ?? 15 * 60_000)
@@ -377,7 +386,7 @@ class Executor {
       }
       go.push(it)
     }
-    const sub = await this.deleteAndWaitNoWait(phase, go, r)
+    const sub = await this.startDeletes(phase, go, r, (name) => `${name} deleted, waiting for its content to go`)
     await this.waitGoneOrForce(phase, sub, r, async (it) => {
       // what holds a namespace: objects inside it that are being deleted and still carry finalizers
       const content = await listNamespaceContent(this.client, kinds, it.ref.name, this.o.signal)
@@ -388,33 +397,6 @@ class Executor {
 
   private isPlanned(o: KubeObject): boolean {
     return this.plan.phases.some((p) => p.items.some((i) => i.uid && i.uid === o.metadata.uid))
-  }
-
-  private async deleteAndWaitNoWait(phase: PlanPhase, items: PlanItem[], r: PhaseResult): Promise<PlanItem[]> {
-    const out: PlanItem[] = []
-    for (const it of items) {
-      const live = await this.get(it.ref)
-      const name = refString(it.ref)
-      if (!live) {
-        r.alreadyGone.push(name)
-        continue
-      }
-      if (!live.metadata.deletionTimestamp) {
-        const res = await this.deleteOne(it)
-        if (res === 'gone') {
-          r.alreadyGone.push(name)
-          continue
-        }
-        if (res === 'replaced') {
-          r.skipped.push({ref: name, reason: 'replaced after the plan was shown'})
-          continue
-        }
-        this.emit(phase.id, 'progress', `${name} deleted, waiting for its content to go`)
-      }
-      r.deleted.push(name)
-      out.push(it)
-    }
-    return out
   }
 
   private async eksPhase(phase: PlanPhase): Promise<PhaseResult> {
