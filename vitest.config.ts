@@ -9,5 +9,8 @@ export default defineConfig({
     // 2-core CI machines: loopback servers and spawned CLIs compete for CPU.
     maxWorkers: 2,
     reporters: ['default'],
+    // tests import the AWS SDK directly (aip's own process sets this where it loads the SDK); the
+    // CLIs the e2e tests spawn get an isolated env and show what a user would see
+    env: {AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true'},
   },
 })
