@@ -94,7 +94,8 @@ Without --gpu, prints a table for every known GPU at tensor-parallel 1/2/4/8. Wi
       ]),
     )
     this.print('')
-    const rows = r.gpus.filter((g) => all || g.valid || r.gate)
+    // rows no AWS instance type carries are hidden unless asked for (--all, --tp, a gate)
+    const rows = r.gpus.filter((g) => all || g.valid || r.gate || r.settings.tp !== null)
     const seqs = r.settings.maxNumSeqs ?? 1
     this.print(
       renderTable(rows, [

@@ -54,6 +54,19 @@ describe('aip gpu-fit (built CLI)', () => {
     expect(r.stdout).toMatch(/aip\.dev\/gpu-fit-gpu: "custom-16gib"/)
   })
 
+  it('a TP degree no instance type carries: shown when asked for; the gate suggests one that fits', async () => {
+    const t = await runCli(['gpu-fit', 'qwen3-8b', '--tp', '16'])
+    expect(t.code).toBe(0)
+    expect(t.stdout).toMatch(/h100\s+16\s+no .*no AWS instance type carries 16 h100 GPUs/)
+    const g = await runCli(['gpu-fit', 'qwen3-8b', '--gpu', 'l4', '--tp', '16'])
+    expect(g.code).toBe(3)
+    expect(g.stderr).toMatch(/no AWS instance type carries 16 l4 GPUs\n\s+Fix: --tp 2 fits/)
+    // a degree vLLM refuses, in the gate: does not fit (exit 3), with the reason and a degree that does
+    const bad = await runCli(['gpu-fit', 'qwen3-8b', '--gpu', 'l4', '--tp', '6'])
+    expect(bad.code).toBe(3)
+    expect(bad.stderr).toMatch(/does not fit on l4 x6 .*num_attention_heads 32 is not divisible by tensor-parallel size 6\n\s+Fix: .*--tp \d fits/)
+  })
+
   describe('bad input: one line, the right exit code, no stack', () => {
     const cases: Array<[string, string[], number, RegExp]> = [
       ['unknown GPU', ['gpu-fit', 'qwen3-8b', '--gpu', 'h1000'], 2, /unknown GPU "h1000"/],
@@ -64,6 +77,8 @@ describe('aip gpu-fit (built CLI)', () => {
       ['unknown catalog model', ['gpu-fit', 'qwen3-8bb'], 4, /qwen3-8bb/],
       ['missing file', ['gpu-fit', './nope/config.json'], 4, /no such file/],
       ['context beyond the model', ['gpu-fit', 'qwen3-8b', '--max-model-len', '1000000'], 2, /exceeds the model's maximum of 40960/],
+      ['a TP degree vLLM refuses (heads not divisible)', ['gpu-fit', 'qwen3-8b', '--tp', '3'], 2, /--tp 3: num_attention_heads 32 is not divisible[\s\S]*Fix: use --tp 1, 2, 4, 8, 16, 32/],
+      ['a memory size without a unit (bytes)', ['gpu-fit', 'qwen3-8b', '--gpu-memory', '24'], 2, /--gpu-memory of 24 bytes[\s\S]*24GiB/],
     ]
     for (const [name, args, code, re] of cases) {
       it(name, async () => {

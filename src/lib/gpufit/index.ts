@@ -6,7 +6,7 @@
 import {NotFitError, UsageError} from '../errors.js'
 import {type Json, type ModelSpec, specFromConfig} from './arch.js'
 import {canonicalDtype, dtypeBytes} from './dtypes.js'
-import {evaluate, type FitSettings, type GpuFit, kvSummary, type KvSummary, type Overhead, sequenceKvBytes, TP_DEGREES} from './fit.js'
+import {evaluate, type FitSettings, type GpuFit, kvSummary, type KvSummary, type Overhead, sequenceKvBytes, TP_DEGREES, validTp} from './fit.js'
 import {findGpu, GPUS, type GpuType} from './gpus.js'
 import {weightsFromSpec, weightsFromTensors, type WeightReport} from './weights.js'
 
@@ -102,10 +102,20 @@ export function analyze(input: AnalyzeInput): GpuFitReport {
   if (!Number.isFinite(util) || util <= 0 || util > 1) {
     throw new UsageError(`--gpu-memory-utilization must be in (0, 1], got ${util}`, {fix: 'use a fraction such as 0.9 (vLLM\'s default)'})
   }
-  if (input.gpuMemoryBytes !== undefined && (!Number.isFinite(input.gpuMemoryBytes) || input.gpuMemoryBytes <= 0 || input.gpuMemoryBytes > 16 * 1024 ** 4)) {
-    throw new UsageError(`--gpu-memory is out of range`, {fix: 'pass the GPU memory size, e.g. --gpu-memory 24GiB'})
+  if (input.gpuMemoryBytes !== undefined && (!Number.isFinite(input.gpuMemoryBytes) || input.gpuMemoryBytes < 1024 ** 3 || input.gpuMemoryBytes > 16 * 1024 ** 4)) {
+    // a bare number is bytes: "--gpu-memory 24" is almost surely 24 GiB meant
+    throw new UsageError(`--gpu-memory of ${input.gpuMemoryBytes} bytes is not a GPU's memory (1 GiB to 16 TiB)`, {fix: 'give the size with a unit, e.g. --gpu-memory 24GiB or 80GB'})
   }
   const spec = specFromConfig(input.config, input.where)
+  // Without a gate, an invalid degree is bad input (the table would be empty); the gate answers it
+  // as "does not fit" with the reason (exit 3), as for any other setting vLLM cannot serve.
+  if (input.tp !== undefined && !input.gpu && input.gpuMemoryBytes === undefined) {
+    const bad = validTp(spec, input.tp)
+    if (bad) {
+      const ok = Array.from({length: 64}, (_, i) => i + 1).filter((t) => !validTp(spec, t)).slice(0, 8)
+      throw new UsageError(`--tp ${input.tp}: ${bad} (vLLM refuses to start)`, {fix: `use --tp ${ok.join(', ')}`})
+    }
+  }
   const warnings = [...spec.warnings]
   const dtype = servingDtype(spec, input.dtype, warnings)
   const kvName = (input.kvCacheDtype ?? 'auto').toLowerCase()
@@ -203,18 +213,18 @@ function gate(spec: ModelSpec, weightBytes: number, gpu: GpuType, tp: number, s:
     const r = evaluate(spec, weightBytes, gpu, tp, {...s, kvBytes: 1}, actBytes, cap)
     if (r.fits) alts.push({change: '--kv-cache-dtype fp8', fits: true, maxContext: r.maxContext})
   }
-  for (const t of TP_DEGREES) {
-    if (t <= tp) continue
+  // another tensor-parallel degree: the next larger that fits (more memory), else a smaller one
+  // (a degree no instance type carries, with room to spare)
+  const otherTp = [...TP_DEGREES.filter((t) => t > tp), ...TP_DEGREES.filter((t) => t < tp)]
+  for (const t of otherTp) {
     const r = evaluate(spec, weightBytes, gpu, t, s, actBytes, cap)
     if (r.fits) {
       alts.push({change: `--tp ${t}`, fits: true, instances: r.instances})
       break
     }
   }
-  if (gpu.instances.length > 0 || true) {
-    const bigger = [...GPUS].sort((a, b) => a.memoryBytes - b.memoryBytes).find((x) => x.memoryBytes > gpu.memoryBytes && evaluate(spec, weightBytes, x, tp, s, actBytes, cap).fits)
-    if (bigger) alts.push({change: `--gpu ${bigger.name}`, fits: true, instances: instancesFor(bigger, tp)})
-  }
+  const bigger = [...GPUS].sort((a, b) => a.memoryBytes - b.memoryBytes).find((x) => x.memoryBytes > gpu.memoryBytes && evaluate(spec, weightBytes, x, tp, s, actBytes, cap).fits)
+  if (bigger) alts.push({change: `--gpu ${bigger.name}`, fits: true, instances: instancesFor(bigger, tp)})
   g.suggestion = alts.length > 0 ? alts.map((a) => (a.change.startsWith('--max-model-len') ? `${a.change.slice(2)} fits` : `${a.change} fits`)).join('; or ') : 'no setting of this GPU fits; try a quantized checkpoint or a larger GPU'
   return g
 }
