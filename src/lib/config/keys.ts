@@ -20,16 +20,31 @@ export interface KeyDef {
 const fraction = (v: ConfigValue) =>
   typeof v === 'number' && v > 0 && v <= 1 ? undefined : 'must be a number in (0, 1], e.g. 0.9'
 
+// Kubernetes namespace names are DNS-1123 labels (k8s.io/apimachinery validation.IsDNS1123Label).
+const dnsLabel = (v: ConfigValue) =>
+  /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(String(v)) ? undefined : 'must be a Kubernetes namespace name: lowercase letters, digits and "-", at most 63, e.g. aip-models'
+// S3 bucket naming rules (docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html)
+const bucketName = (v: ConfigValue) => {
+  const s = String(v)
+  if (/^s3:\/\//i.test(s)) return `must be the bucket name alone, e.g. ${s.replace(/^s3:\/\//i, '').split('/')[0]} (the key prefix is \`prefix\`)`
+  return /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(s) && !/\.\./.test(s) && !/^\d+\.\d+\.\d+\.\d+$/.test(s)
+    ? undefined
+    : 'must be an S3 bucket name: 3-63 lowercase letters, digits, "." and "-", e.g. my-weights'
+}
+// AWS region codes: us-east-1, eu-central-2, ap-southeast-5, us-gov-west-1, cn-north-1, ...
+const region = (v: ConfigValue) =>
+  /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$/.test(String(v)) ? undefined : 'must be an AWS region code, e.g. us-east-1'
+
 export const CONFIG_KEYS: readonly KeyDef[] = [
   {key: 'cluster', description: 'EKS cluster name', type: 'string', env: ['AIP_CLUSTER'], default: 'aip'},
-  {key: 'region', description: 'AWS region', type: 'string', env: ['AIP_REGION', 'AWS_REGION', 'AWS_DEFAULT_REGION']},
+  {key: 'region', description: 'AWS region', type: 'string', env: ['AIP_REGION', 'AWS_REGION', 'AWS_DEFAULT_REGION'], validate: region},
   {key: 'profile', description: 'AWS shared-config profile', type: 'string', env: ['AIP_PROFILE', 'AWS_PROFILE']},
   {key: 'kubeconfig', description: 'path to the kubeconfig file', type: 'string', env: ['AIP_KUBECONFIG', 'KUBECONFIG']},
   {key: 'context', description: 'kubeconfig context', type: 'string', env: ['AIP_CONTEXT']},
-  {key: 'namespace', description: 'namespace for model workloads', type: 'string', env: ['AIP_NAMESPACE'], default: 'aip-models'},
-  {key: 'gateway-namespace', description: 'namespace allowed to call model endpoints', type: 'string', env: ['AIP_GATEWAY_NAMESPACE'], default: 'aip-gateway'},
-  {key: 'monitoring-namespace', description: 'namespace where Prometheus runs', type: 'string', env: ['AIP_MONITORING_NAMESPACE'], default: 'monitoring'},
-  {key: 'bucket', description: 'S3 bucket that holds model weights', type: 'string', env: ['AIP_BUCKET']},
+  {key: 'namespace', description: 'namespace for model workloads', type: 'string', env: ['AIP_NAMESPACE'], default: 'aip-models', validate: dnsLabel},
+  {key: 'gateway-namespace', description: 'namespace allowed to call model endpoints', type: 'string', env: ['AIP_GATEWAY_NAMESPACE'], default: 'aip-gateway', validate: dnsLabel},
+  {key: 'monitoring-namespace', description: 'namespace where Prometheus runs', type: 'string', env: ['AIP_MONITORING_NAMESPACE'], default: 'monitoring', validate: dnsLabel},
+  {key: 'bucket', description: 'S3 bucket that holds model weights', type: 'string', env: ['AIP_BUCKET'], validate: bucketName},
   {key: 'prefix', description: 'S3 key prefix under which models are stored', type: 'string', env: ['AIP_PREFIX'], default: 'models'},
   {key: 's3-endpoint', description: 'S3-compatible endpoint URL (default: AWS)', type: 'url', env: ['AIP_S3_ENDPOINT', 'AWS_ENDPOINT_URL_S3']},
   {key: 'hf-endpoint', description: 'Hugging Face Hub URL', type: 'url', env: ['AIP_HF_ENDPOINT', 'HF_ENDPOINT'], default: 'https://huggingface.co'},
