@@ -23,17 +23,16 @@ const fraction = (v: ConfigValue) =>
 // Kubernetes namespace names are DNS-1123 labels (k8s.io/apimachinery validation.IsDNS1123Label).
 const dnsLabel = (v: ConfigValue) =>
   /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(String(v)) ? undefined : 'must be a Kubernetes namespace name: lowercase letters, digits and "-", at most 63, e.g. aip-models'
-// S3 bucket naming rules (docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html)
+// A bucket name, not a URL or a path. The naming rules are the store's to enforce: legacy us-east-1
+// buckets may hold capitals and underscores, and S3-compatible stores differ.
 const bucketName = (v: ConfigValue) => {
   const s = String(v)
   if (/^s3:\/\//i.test(s)) return `must be the bucket name alone, e.g. ${s.replace(/^s3:\/\//i, '').split('/')[0]} (the key prefix is \`prefix\`)`
-  return /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(s) && !/\.\./.test(s) && !/^\d+\.\d+\.\d+\.\d+$/.test(s)
-    ? undefined
-    : 'must be an S3 bucket name: 3-63 lowercase letters, digits, "." and "-", e.g. my-weights'
+  return s.length > 0 && !/[/\s]/.test(s) ? undefined : 'must be a bucket name (no "/" or spaces), e.g. my-weights; the key prefix is `prefix`'
 }
-// AWS region codes: us-east-1, eu-central-2, ap-southeast-5, us-gov-west-1, cn-north-1, ...
+// A region code: us-east-1, eu-central-2, us-gov-west-1, or an S3-compatible store's own ("auto")
 const region = (v: ConfigValue) =>
-  /^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$/.test(String(v)) ? undefined : 'must be an AWS region code, e.g. us-east-1'
+  /^[a-z0-9]+(-[a-z0-9]+)*$/.test(String(v)) ? undefined : 'must be a region code, e.g. us-east-1'
 
 export const CONFIG_KEYS: readonly KeyDef[] = [
   {key: 'cluster', description: 'EKS cluster name', type: 'string', env: ['AIP_CLUSTER'], default: 'aip'},
