@@ -6,6 +6,7 @@
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {isolatedEnv, runCli} from '../support/cli.js'
+import {startKubeApiServer} from '../support/kube-apiserver/index.mjs'
 import {ptyMissingReason, runInPty} from '../support/pty.js'
 import {prometheusMissingReason, type PrometheusServer, startPrometheus} from '../support/prometheus.js'
 import {promHistogramQuantile, startVllmExporter, TTFT_BUCKETS, type VllmExporter} from '../support/vllm-exporter.js'
@@ -112,6 +113,28 @@ describe.skipIf(Boolean(skip))(`aip metrics tail${skip ? ` (skipped: ${skip})` :
       expect(tail).toMatch(/qwen3-8b/)
     } finally {
       term.kill()
+    }
+  })
+
+  it('without --prometheus: through the cluster, the API server\'s service proxy to the configured Prometheus Service', async () => {
+    const api = await startKubeApiServer({})
+    try {
+      api.store.put({apiVersion: 'v1', kind: 'Namespace', metadata: {name: 'monitoring'}})
+      api.store.put({apiVersion: 'v1', kind: 'Service', metadata: {name: 'prometheus-operated', namespace: 'monitoring'}, spec: {ports: [{name: 'web', port: 9090}]}})
+      api.setServiceBackend('monitoring', 'prometheus-operated', 9090, prom.url)
+      const kenv = {...env, KUBECONFIG: api.kubeconfigPath}
+      const r = await runCli(['metrics', 'tail', 'qwen3-8b', '--window', '5s', '--once', '--json'], {env: kenv})
+      expect(r.code, r.stderr).toBe(0)
+      const j = JSON.parse(r.stdout)
+      expect(j.result.source).toMatch(/service monitoring\/prometheus-operated:9090 via http:\/\/127\.0\.0\.1:\d+/)
+      expect(j.result.rows[0]).toMatchObject({model: 'qwen3-8b', kvCacheUsage: 0.95})
+      expect(api.requests.some((q) => q.path === '/api/v1/namespaces/monitoring/services/prometheus-operated:9090/proxy/api/v1/query')).toBe(true)
+      // a Service that is not there: not found (exit 4), naming it
+      const none = await runCli(['metrics', 'tail', '--once'], {env: {...kenv, AIP_PROMETHEUS_SERVICE: 'monitoring/nope:9090'}})
+      expect(none.code).toBe(4)
+      expect(none.stderr).toMatch(/nope/)
+    } finally {
+      await api.stop()
     }
   })
 
