@@ -111,7 +111,7 @@ Without --gpu, prints a table for every known GPU at tensor-parallel 1/2/4/8. Wi
     )
     if (r.gate?.fits) {
       const g = r.gate.result
-      this.print(`\n${c.green('fits')}: ${g.gpu} x${g.tp} at max-model-len ${r.gate.maxModelLen}, up to ${g.maxConcurrency} concurrent sequences`)
+      this.print(`\n${c.green('fits')}: ${g.gpu} x${g.tp} at max-model-len ${r.gate.maxModelLen}, up to ${g.maxConcurrency} concurrent sequence${g.maxConcurrency === 1 ? '' : 's'}`)
     }
   }
 }
