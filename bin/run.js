@@ -42,7 +42,8 @@ function ownCommandOptions(args) {
   if (!existsSync(join(root, 'dist', 'commands', `${first}.js`)) && !existsSync(join(root, 'dist', 'commands', first))) return undefined
   try {
     const pjson = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
-    return {loadOptions: {root, pjson: {...pjson, oclif: {...pjson.oclif, plugins: []}}}}
+    // aip has no plugin installer (no plugin-plugins), so no user or dev plugins to look for either
+    return {loadOptions: {root, pjson: {...pjson, oclif: {...pjson.oclif, plugins: []}}, userPlugins: false, devPlugins: false}}
   } catch {
     return undefined
   }
