@@ -64,7 +64,7 @@ describe('aip gpu-fit (built CLI)', () => {
     // a degree vLLM refuses, in the gate: does not fit (exit 3), with the reason and a degree that does
     const bad = await runCli(['gpu-fit', 'qwen3-8b', '--gpu', 'l4', '--tp', '6'])
     expect(bad.code).toBe(3)
-    expect(bad.stderr).toMatch(/does not fit on l4 x6 .*num_attention_heads 32 is not divisible by tensor-parallel size 6\n\s+Fix: .*--tp \d fits/)
+    expect(bad.stderr).toMatch(/does not fit on l4 x6 .*num_attention_heads 32 is not divisible by tensor-parallel size 6\n\s+Fix: .*--tp 2 fits/)
   })
 
   describe('bad input: one line, the right exit code, no stack', () => {

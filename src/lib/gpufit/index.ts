@@ -214,8 +214,10 @@ function gate(spec: ModelSpec, weightBytes: number, gpu: GpuType, tp: number, s:
     if (r.fits) alts.push({change: '--kv-cache-dtype fp8', fits: true, maxContext: r.maxContext})
   }
   // another tensor-parallel degree: the next larger that fits (more memory), else a smaller one
-  // (a degree no instance type carries, with room to spare)
-  const otherTp = [...TP_DEGREES.filter((t) => t > tp), ...TP_DEGREES.filter((t) => t < tp)]
+  // (a degree no instance type carries, with room to spare); for a degree vLLM refuses, the
+  // smallest that fits
+  const refused = validTp(spec, tp) !== undefined
+  const otherTp = refused ? TP_DEGREES.filter((t) => t !== tp) : [...TP_DEGREES.filter((t) => t > tp), ...TP_DEGREES.filter((t) => t < tp)]
   for (const t of otherTp) {
     const r = evaluate(spec, weightBytes, gpu, t, s, actBytes, cap)
     if (r.fits) {
