@@ -7,6 +7,15 @@ import {fileURLToPath} from 'node:url'
 const root = fileURLToPath(new URL('..', import.meta.url))
 const argv = process.argv.slice(2)
 
+// `aip ... | head`: when the reader goes away, drop the rest of the output and finish normally, so
+// the exit code is still the command's (a gate's 3, say), not a crash on EPIPE.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error) => {
+    if (error.code !== 'EPIPE') throw error
+    stream.write = () => true
+  })
+}
+
 // `aip --version` answers without loading oclif (it is what scripts call most often, and oclif's
 // own start-up would double its cost); the output is the same as oclif's.
 if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {

@@ -1,8 +1,9 @@
+import {spawn} from 'node:child_process'
 import {readFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 
-import {isolatedEnv, ROOT, runCli} from '../support/cli.js'
+import {BIN, isolatedEnv, ROOT, runCli} from '../support/cli.js'
 
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {version: string}
 
@@ -33,6 +34,21 @@ describe('aip (built CLI)', () => {
     const ac = await runCli(['autocomplete', 'bash'])
     expect(ac.code).toBe(0)
     expect(ac.stdout).toMatch(/aip autocomplete/)
+  })
+
+  it('a reader that goes away (`aip ... 2>&1 | head -1`) does not change the exit code', async () => {
+    for (let i = 0; i < 3; i++) {
+      const code = await new Promise<number | null>((resolve) => {
+        const child = spawn(process.execPath, [BIN, 'gpu-fit', 'qwen3-8b', '--gpu', 'l4', '--all'], {cwd: ROOT, env: isolatedEnv(), stdio: ['ignore', 'pipe', 'pipe']})
+        // like head: read a little, then close both pipes while the CLI is still writing
+        child.stdout.once('data', () => {
+          child.stdout.destroy()
+          child.stderr.destroy()
+        })
+        child.on('close', (c) => resolve(c))
+      })
+      expect(code).toBe(3) // the gate's answer: does not fit at the model's full context
+    }
   })
 
   it('a mistyped command gets "did you mean" and exit 2', async () => {
