@@ -1,7 +1,7 @@
 /**
- * Which files of a repo to preload. Globs: `*` (no /), `**` (any depth), `?`, `{a,b}`. A pattern
- * without `/` matches the file's base name at any depth (like .gitignore); with `/` it matches the
- * whole path from the repo root.
+ * Which files of a repo to preload. Globs are picomatch's (`*`, `**`, `?`, `{a,b}`, `[abc]`, ...).
+ * A pattern without `/` matches the file's base name at any depth (like .gitignore); with `/` it
+ * matches the whole path from the repo root.
  *
  * Default: what vLLM needs to serve a safetensors model: weights (*.safetensors), config and
  * tokenizer files (*.json, *.txt, *.model, *.tiktoken, *.jinja), and custom code (*.py, for
@@ -10,45 +10,24 @@
  * repos ship both). Repos without any .safetensors fall back to *.bin (pytorch_model*.bin).
  * `--include` replaces the default set (and its excludes); `--exclude` always applies.
  */
+import picomatch from 'picomatch'
+
 import type {HubSibling} from '../hub/index.js'
 
 export const DEFAULT_INCLUDE = ['*.safetensors', '*.json', '*.txt', '*.model', '*.tiktoken', '*.jinja', '*.py']
 export const DEFAULT_EXCLUDE = ['original/**', 'onnx/**', 'openvino/**']
 
-export function globToRegExp(glob: string): RegExp {
-  let re = ''
-  let i = 0
-  let inBrace = false
-  while (i < glob.length) {
-    const c = glob[i]!
-    if (c === '*') {
-      if (glob[i + 1] === '*') {
-        i += 2
-        if (glob[i] === '/') {
-          i++
-          re += '(?:.*/)?'
-        } else re += '.*'
-        continue
-      }
-      re += '[^/]*'
-    } else if (c === '?') re += '[^/]'
-    else if (c === '{') {
-      inBrace = true
-      re += '(?:'
-    } else if (c === '}' && inBrace) {
-      inBrace = false
-      re += ')'
-    } else if (c === ',' && inBrace) re += '|'
-    else re += c.replace(/[.+^$()|[\]\\]/g, '\\$&')
-    i++
-  }
-  return new RegExp(`^${re}$`)
-}
+const matchers = new Map<string, (path: string) => boolean>()
 
 export function matchesGlob(path: string, glob: string): boolean {
-  const g = glob.replace(/^\.?\//, '')
-  if (!g.includes('/')) return globToRegExp(g).test(path.split('/').pop()!)
-  return globToRegExp(g).test(path)
+  let m = matchers.get(glob)
+  if (!m) {
+    const g = glob.replace(/^\.?\//, '')
+    // basename: a pattern without "/" is tried against the last path segment (gitignore-style)
+    m = picomatch(g, {dot: true, basename: !g.includes('/')})
+    matchers.set(glob, m)
+  }
+  return m(path)
 }
 
 export interface Selection {
