@@ -12,7 +12,7 @@ import {fileURLToPath} from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const EXTERNAL = [
-  '@kubernetes/client-node', '@aws-sdk/*', '@smithy/*', 'listr2', 'execa', '@inquirer/prompts', '@huggingface/hub',
+  '@kubernetes/client-node', '@aws-sdk/*', '@smithy/*', 'listr2', 'execa', '@inquirer/prompts',
   'p-retry', 'p-limit', 'typescript', 'ts-node', 'tsx',
 ]
 
