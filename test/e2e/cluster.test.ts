@@ -175,6 +175,24 @@ describe('aip cluster bootstrap', () => {
     expect(r.stderr).toContain('--skip-eks')
   })
 
+  it('tenants from config (aip.yaml `tenants`), --tenant winning; a tenant given twice is an error', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'aip-tenants-'))
+    writeFileSync(join(cwd, 'aip.yaml'), 'tenants: team-b=3, team-c\n')
+    const r = await runCli(['cluster', 'bootstrap', '--skip-eks', '--gpu-quota', '2', '--json'], {env: kubeEnv(), cwd})
+    expect(r.code, r.stderr).toBe(0)
+    expect(api.store.get('v1', 'ResourceQuota', 'team-b', 'aip-quota')!.spec.hard['requests.nvidia.com/gpu']).toBe('3')
+    expect(api.store.get('v1', 'ResourceQuota', 'team-c', 'aip-quota')!.spec.hard['requests.nvidia.com/gpu']).toBe('2')
+    const flag = await runCli(['cluster', 'bootstrap', '--skip-eks', '--tenant', 'team-d=1', '--dry-run', '--json'], {env: kubeEnv(), cwd})
+    const planned = JSON.parse(flag.stdout).result.objects.filter((o: {kind: string}) => o.kind === 'ResourceQuota').map((o: {namespace: string}) => o.namespace)
+    expect(planned).toEqual(['team-d'])
+    const twice = await runCli(['cluster', 'bootstrap', '--skip-eks', '--tenant', 'team-a=1', '--tenant', 'team-a=2'], {env: kubeEnv()})
+    expect(twice.code).toBe(2)
+    expect(twice.stderr).toContain('tenant "team-a" is given twice')
+    const bad = await runCli(['config', 'set', 'tenants', 'Team_A=2'], {env: kubeEnv()})
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toMatch(/tenants .*NAME\[=GPUS\]/)
+  })
+
   it('bad --tenant: usage error (exit 2)', async () => {
     const r = await runCli(['cluster', 'bootstrap', '--skip-eks', '--tenant', 'Team_A'], {env: kubeEnv()})
     expect(r.code).toBe(2)

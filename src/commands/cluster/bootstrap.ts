@@ -12,7 +12,7 @@ export default class ClusterBootstrap extends AipCommand {
   static override description = `Steps (each idempotent: an interrupted run, rerun, continues):
   1. EKS: DescribeCluster; with --create, CreateCluster + the system node group, waiting for ACTIVE.
   2. kubeconfig: write or merge a context whose credentials come from \`aws eks get-token\` (exec plugin; no secret is written), file mode 0600.
-  3. Platform base (server-side apply, field manager aip): the model namespace (Pod Security restricted, default-deny network policy with DNS), tenant namespaces (--tenant NAME[=GPUS]: ResourceQuota with requests.nvidia.com/gpu, LimitRange, Role/RoleBinding for group aip:tenant:NAME, default-deny + DNS).
+  3. Platform base (server-side apply, field manager aip): the model namespace (Pod Security restricted, default-deny network policy with DNS), tenant namespaces (--tenant NAME[=GPUS], or config \`tenants\`: ResourceQuota with requests.nvidia.com/gpu, LimitRange, Role/RoleBinding for group aip:tenant:NAME, default-deny + DNS).
   4. Add-ons: reports KEDA, the Prometheus operator, the NVIDIA device plugin and Karpenter; --install-addons installs the missing ones with \`helm upgrade --install\`.
   5. Karpenter GPU NodePool (karpenter.sh/v1, GPU limit --gpu-limit, nvidia.com/gpu NoSchedule taint) and EC2NodeClass, only when Karpenter's CRDs exist.
 
@@ -53,7 +53,11 @@ $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoint
     const {flags} = await this.parse(ClusterBootstrap)
     const cfg = this.config_({region: flags.region, profile: flags.profile, kubeconfig: flags.kubeconfig, context: flags.context, namespace: flags.namespace, timeout: flags.timeout, cluster: flags.name})
     const {runBootstrap, parseTenant} = await import('../../lib/bootstrap/index.js')
-    const tenants = (flags.tenant ?? []).map((t) => parseTenant(t, flags['gpu-quota']))
+    // --tenant (repeatable) wins over config `tenants` (NAME[=GPUS], comma-separated)
+    const tenantSpecs = flags.tenant ?? cfg.string('tenants')?.split(',').map((t) => t.trim()).filter(Boolean) ?? []
+    const tenants = tenantSpecs.map((t) => parseTenant(t, flags['gpu-quota']))
+    const dup = tenants.find((t, i) => tenants.findIndex((u) => u.name === t.name) !== i)
+    if (dup) throw new UsageError(`tenant "${dup.name}" is given twice`, {fix: `give each tenant once, e.g. --tenant ${dup.name}=${dup.gpus}`})
     const clusterName = cfg.string('cluster') ?? 'aip'
     const region = cfg.string('region')
     const timeoutMs = parseDuration(String(cfg.get('timeout') ?? '15m'), '--timeout')

@@ -34,6 +34,15 @@ const bucketName = (v: ConfigValue) => {
 const region = (v: ConfigValue) =>
   /^[a-z0-9]+(-[a-z0-9]+)*$/.test(String(v)) ? undefined : 'must be a region code, e.g. us-east-1'
 
+// Tenants as cluster bootstrap takes them: NAME[=GPUS], comma-separated
+const tenantList = (v: ConfigValue) =>
+  String(v)
+    .split(',')
+    .map((t) => t.trim())
+    .every((t) => /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(=\d+)?$/.test(t))
+    ? undefined
+    : 'must be tenants as NAME[=GPUS], comma-separated, e.g. team-a=4,team-b=2'
+
 export const CONFIG_KEYS: readonly KeyDef[] = [
   {key: 'cluster', description: 'EKS cluster name', type: 'string', env: ['AIP_CLUSTER'], default: 'aip'},
   {key: 'region', description: 'AWS region', type: 'string', env: ['AIP_REGION', 'AWS_REGION', 'AWS_DEFAULT_REGION'], validate: region},
@@ -49,6 +58,7 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
   {key: 'hf-endpoint', description: 'Hugging Face Hub URL', type: 'url', env: ['AIP_HF_ENDPOINT', 'HF_ENDPOINT'], default: 'https://huggingface.co'},
   {key: 'prometheus-url', description: 'Prometheus base URL (default: reach it through the cluster)', type: 'url', env: ['AIP_PROMETHEUS_URL']},
   {key: 'prometheus-service', description: 'Prometheus service as NAMESPACE/NAME:PORT for in-cluster access', type: 'string', env: ['AIP_PROMETHEUS_SERVICE'], default: 'monitoring/prometheus-operated:9090'},
+  {key: 'tenants', description: 'tenant namespaces for cluster bootstrap, NAME[=GPUS] comma-separated (--tenant wins)', type: 'string', env: ['AIP_TENANTS'], validate: tenantList},
   {key: 'gpu', description: 'default GPU type for gpu-fit and deploys', type: 'string', env: ['AIP_GPU']},
   {key: 'gpu-memory-utilization', description: 'fraction of GPU memory vLLM may use', type: 'number', env: ['AIP_GPU_MEMORY_UTILIZATION'], default: 0.9, validate: fraction},
   {key: 'timeout', description: 'default wait timeout (e.g. 15m)', type: 'duration', env: ['AIP_TIMEOUT'], default: '15m'},
