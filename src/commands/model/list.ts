@@ -46,7 +46,7 @@ export default class ModelList extends AipCommand {
         {header: 'ready', get: (m) => (m.deployed ? `${m.ready}/${m.desired}` : '')},
         {header: 'gpu', get: (m) => m.gpu},
         ...(flags['all-namespaces'] ? [{header: 'namespace', get: (m: ModelRow) => m.namespace}] : []),
-        {header: 'endpoint', get: (m) => m.endpoint ?? m.description},
+        {header: 'endpoint / description', get: (m) => m.endpoint ?? m.description},
       ]),
     )
     return {namespace, cluster: Boolean(client), models}
