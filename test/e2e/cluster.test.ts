@@ -193,6 +193,12 @@ describe('aip cluster bootstrap', () => {
     expect(bad.stderr).toMatch(/tenants .*NAME\[=GPUS\]/)
   })
 
+  it('--skip-eks without a kubeconfig: exit 4, and the fix does not send the user back to bootstrap', async () => {
+    const r = await runCli(['cluster', 'bootstrap', '--skip-eks'], {env: isolatedEnv({KUBECONFIG: '/nonexistent/config'})})
+    expect(r.code).toBe(4)
+    expect(r.stderr).toMatch(/Error: kubeconfig \/nonexistent\/config not found\n\s+Fix: drop --skip-eks/)
+  })
+
   it('bad --tenant: usage error (exit 2)', async () => {
     const r = await runCli(['cluster', 'bootstrap', '--skip-eks', '--tenant', 'Team_A'], {env: kubeEnv()})
     expect(r.code).toBe(2)
