@@ -148,6 +148,24 @@ export function networkErrorCode(err: unknown): string | undefined {
 }
 
 /**
+ * oclif's parse errors span lines ("Parsing --tp\n\tExpected an integer ...", "Missing 1 required
+ * arg:\nmodel  description"); errors here are one line, so the reason joins the headline.
+ */
+export function oneLine(message: string): string {
+  const lines = message.split('\n').map((l) => l.replace(/\s+$/, '')).filter((l) => l.trim() && !/^See more help with/.test(l.trim()))
+  if (lines.length <= 1) return (lines[0] ?? message).trim()
+  const [head, ...rest] = lines
+  const parts: string[] = []
+  for (const l of rest) {
+    const row = /^(\S+)\s{2,}(.*)$/.exec(l) // an argument or flag row: "name  description"
+    if (row) parts.push(`${row[1]} (${row[2]!.trim()})`)
+    else if (parts.length > 0 && /^\s{2,}/.test(l) && parts.at(-1)!.endsWith(')')) parts[parts.length - 1] = `${parts.at(-1)!.slice(0, -1)} ${l.trim()})`
+    else parts.push(l.trim())
+  }
+  return `${head!.trim().replace(/:$/, '')}: ${parts.join('; ')}`
+}
+
+/**
  * Turns anything thrown into an AipError. oclif's parse errors become usage errors (exit 2);
  * network failures become UNREACHABLE (exit 5); the rest are FAILED (exit 1).
  */
@@ -159,8 +177,7 @@ export function toAipError(err: unknown): AipError {
     // oclif's parser errors: FailedFlagValidationError, RequiredArgsError, UnexpectedArgsError,
     // NonExistentFlagsError, FlagInvalidOptionError, ArgInvalidOptionError, CLIParseError.
     if (/Flag|Args?Error|ParseError|Option/.test(name) || oclif?.exit === 2) {
-      const first = err.message.split('\n').find((l) => l.trim()) ?? err.message
-      return new UsageError(first.trim(), {fix: 'see --help for the accepted flags and arguments', cause: err})
+      return new UsageError(oneLine(err.message), {fix: 'see --help for the accepted flags and arguments', cause: err})
     }
     const net = networkErrorCode(err)
     if (net) return new UnreachableError(`cannot reach the API (${net}): ${err.message}`, {cause: err})
