@@ -93,6 +93,24 @@ describe('aip gpu-fit (built CLI)', () => {
       })
     }
 
+    it('absurd config values: one line naming the field (negative or huge sizes, KV heads that do not divide)', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'aip-badcfg-'))
+      const base = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/configs/llama-3.1-8b/config.json'), 'utf8'))
+      const cases: Array<[Record<string, unknown>, RegExp]> = [
+        [{hidden_size: -4096}, /has "hidden_size": -4096; it must be a size or count/],
+        [{vocab_size: 1e30}, /has "vocab_size": 1e\+30/],
+        [{num_key_value_heads: 0}, /num_key_value_heads 0, which does not divide num_attention_heads 32/],
+        [{num_key_value_heads: 5}, /num_key_value_heads 5, which does not divide/],
+      ]
+      for (const [change, re] of cases) {
+        const f = join(dir, 'config.json')
+        writeFileSync(f, JSON.stringify({...base, ...change}))
+        const r = await runCli(['gpu-fit', f])
+        expect(r.code, JSON.stringify(change)).toBe(2)
+        expect(r.stderr.split('\n')[0]).toMatch(re)
+      }
+    })
+
     it('malformed JSON and a config missing fields', async () => {
       const dir = mkdtempSync(join(tmpdir(), 'aip-e2e-'))
       writeFileSync(join(dir, 'bad.json'), '{"hidden_size": 4096,,}')

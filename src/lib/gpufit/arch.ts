@@ -74,6 +74,10 @@ class Reader {
     for (const k of keys) {
       const v = num(this.cfg[k])
       if (v !== undefined) {
+        // sizes and counts: never negative, and nothing real comes near 2^31
+        if (v < 0 || !Number.isFinite(v) || v > 2 ** 31) {
+          throw new UsageError(`${this.where} has "${k}": ${v}; it must be a size or count from 0 to 2^31`, {fix: `correct "${k}" in ${this.where} (copy it from the model's config.json on the Hub)`})
+        }
         this.used.add(k)
         return v
       }
@@ -192,6 +196,9 @@ function buildText(cfg: Json, where: string, modelType: string, prefix: string, 
   const L = r.req('num_hidden_layers', 'n_layer', 'num_layers', 'n_layers')
   const nH = r.req('num_attention_heads', 'n_head', 'num_heads', 'n_heads')
   const nKV = r.opt('num_key_value_heads', 'num_kv_heads', 'n_kv_heads', 'multi_query_group_num') ?? nH
+  if (nKV <= 0 || nH % nKV !== 0) {
+    throw new UsageError(`${where} has num_key_value_heads ${nKV}, which does not divide num_attention_heads ${nH}`, {fix: `correct "num_key_value_heads" in ${where} (grouped-query attention needs a divisor of the attention heads)`})
+  }
   const V = r.req('vocab_size', 'padded_vocab_size', 'n_vocab')
   const hd = r.opt('head_dim', 'kv_channels') ?? H / nH
   if (!Number.isInteger(hd)) {
