@@ -77,7 +77,10 @@ function servingDtype(spec: ModelSpec, flag: string | undefined, warnings: strin
     return c
   }
   const c = spec.torchDtype ? canonicalDtype(spec.torchDtype) : undefined
-  if (!c) return 'BF16'
+  if (!c) {
+    if (spec.torchDtype) warnings.push(`unknown torch_dtype "${spec.torchDtype}": planned in bfloat16 (pass --dtype to choose)`)
+    return 'BF16'
+  }
   // vLLM's dtype "auto" serves float32 checkpoints in bfloat16 (config._get_and_verify_dtype).
   if (c === 'F32') {
     warnings.push('checkpoint is float32; vLLM serves it in bfloat16 (pass --dtype float32 to plan for fp32)')
