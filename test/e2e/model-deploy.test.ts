@@ -55,7 +55,8 @@ describe('aip model deploy | list | status | delete (built CLI against the loopb
   })
 
   it.skipIf(Boolean(ptyMissingReason()))('on a terminal: listr2 progress per object and for the rollout, then the summary table', async () => {
-    api.setDeploymentBehavior(NS, 'llama-guard-3-1b', {mode: 'ready', readyDelayMs: 600})
+    // long enough that the rollout step sees it unready even on a slow machine (apply + preload first)
+    api.setDeploymentBehavior(NS, 'llama-guard-3-1b', {mode: 'ready', readyDelayMs: 2000})
     const {CI: _ci, NO_COLOR: _nc, ...ttyEnv} = env
     const term = runInPty(['model', 'deploy', 'llama-guard-3-1b'], {env: ttyEnv})
     try {
