@@ -238,7 +238,9 @@ function buildText(cfg: Json, where: string, modelType: string, prefix: string, 
 
   const qkvBias = r.bool('attention_bias') ?? (modelType === 'qwen2' || modelType === 'qwen2_moe')
   const mlpBias = r.bool('mlp_bias') ?? false
-  const I = r.opt('intermediate_size', 'ffn_dim', 'n_inner', 'ffn_hidden_size') ?? 4 * H
+  // the MLP width: required for the architectures we know; a generic decoder without one is
+  // estimated at 4 x hidden_size (and the warning lists the fields it did use)
+  const I = generic ? (r.opt('intermediate_size', 'ffn_dim', 'n_inner', 'ffn_hidden_size') ?? 4 * H) : r.req('intermediate_size', 'ffn_dim', 'n_inner', 'ffn_hidden_size')
   const expertCount = num(cfg.num_local_experts) ?? num(cfg.num_experts) ?? num(cfg.n_routed_experts) ?? num(cfg.moe_num_experts) ?? 0
   const genericMoe = generic && expertCount > 1
   // dense MLP width: llama4 keeps its dense layers' width apart from the experts'
