@@ -8,6 +8,12 @@ import {AipConfig} from './lib/config/index.js'
 import {AipError, ExitCode, InterruptedError, toAipError} from './lib/errors.js'
 import {colors, isInteractive, type JsonFailure, type JsonSuccess, processWriter, redact, toJsonText} from './lib/output/index.js'
 
+function sharedAbortController(maxListeners: number): AbortController {
+  const c = new AbortController()
+  setMaxListeners(maxListeners, c.signal)
+  return c
+}
+
 export type AipFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof AipCommand)['baseFlags'] & T['flags']>
 
 /**
@@ -37,22 +43,17 @@ export abstract class AipCommand extends Command {
   protected warnings: string[] = []
   /** An error to report after the result has been rendered (e.g. gpu-fit's CI gate). */
   protected deferredError?: AipError
-  protected readonly abortController = new AbortController()
-  private signalShared = false
+  // The command's one cancellation point: every concurrent request, watch and part upload listens
+  // to it, so more than Node's default 10 listeners is by design (the warning would reach the
+  // user's terminal). Each listener is removed when its operation ends; 100 still catches a loop
+  // that forgets to.
+  protected readonly abortController = sharedAbortController(100)
   /** Commands that clean up on Ctrl-C (abort uploads, stop watches) set this and watch `signal`. */
   protected static handlesInterrupt = false
   private onSigint?: () => void
   private cfg?: AipConfig
 
   get signal(): AbortSignal {
-    // The command's one cancellation point: every concurrent request, watch and part upload listens
-    // to it, so more than Node's default 10 listeners is by design (and the warning would otherwise
-    // reach the user's terminal). Each listener is removed when its operation ends; 100 still
-    // catches a loop that forgets to.
-    if (!this.signalShared) {
-      setMaxListeners(100, this.abortController.signal)
-      this.signalShared = true
-    }
     return this.abortController.signal
   }
 

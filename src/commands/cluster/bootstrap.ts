@@ -4,7 +4,7 @@ import {AipCommand} from '../../base-command.js'
 import {awsFlags, kubeFlags, waitFlags} from '../../flags.js'
 import type {BootstrapEvent, BootstrapResult} from '../../lib/bootstrap/index.js'
 import {parseDuration} from '../../lib/config/parse.js'
-import {AipError, UsageError} from '../../lib/errors.js'
+import {UsageError} from '../../lib/errors.js'
 import {formatDuration, renderKeyValues, renderTable} from '../../lib/output/index.js'
 
 export default class ClusterBootstrap extends AipCommand {
@@ -104,15 +104,9 @@ $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoint
       kubeconfig: {path: eks ? kubeconfigPath(kcFile) : kcFile, context: cfg.string('context')},
       kubeClient: async (o) => {
         const {createKubeClient} = await import('../../lib/kube/index.js')
-        try {
-          return await createKubeClient({kubeconfig: o.kubeconfig, context: o.context})
-        } catch (error) {
-          // the generic fix ("run aip cluster bootstrap") would send the user in a circle
-          if (!eks && error instanceof AipError && error.code === 'NOT_FOUND' && /kubeconfig/.test(error.message)) {
-            throw new AipError('NOT_FOUND', error.message, {fix: 'drop --skip-eks to write the context from EKS (--name, --region), or pass --kubeconfig PATH / --context NAME', cause: error})
-          }
-          throw error
-        }
+        // the generic fix ("run aip cluster bootstrap") would send the user in a circle
+        const missingFix = eks ? undefined : 'drop --skip-eks to write the context from EKS (--name, --region), or pass --kubeconfig PATH / --context NAME'
+        return createKubeClient({kubeconfig: o.kubeconfig, context: o.context, missingFix})
       },
       platform: {
         modelNamespace: cfg.string('namespace') ?? 'aip-models',

@@ -9,6 +9,7 @@ import {parseAllDocuments} from 'yaml'
 import {AipError, NotFoundError, UsageError} from '../errors.js'
 import {COMPONENT_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, PART_OF_LABEL} from '../kube/labels.js'
 import type {KubeObject} from '../kube/types.js'
+import {isDns1123Label} from '../names.js'
 import {templatesPath} from '../paths.js'
 
 export const PLATFORM_COMPONENT = 'platform'
@@ -41,7 +42,6 @@ export interface PlatformObjects {
   karpenter: KubeObject[]
 }
 
-const DNS1123 = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
 const RESERVED = new Set(['default', 'kube-system', 'kube-public', 'kube-node-lease'])
 
 /** templates/platform of the package, in src/ (tests), dist/ and the bundled CLI alike. */
@@ -54,7 +54,7 @@ export function parseTenant(spec: string, defaultGpus: number): Tenant {
   const m = /^([^=]+?)(?:=(.*))?$/.exec(spec.trim())
   const name = m?.[1]?.trim() ?? ''
   const gpuText = m?.[2]
-  if (!DNS1123.test(name) || name.length > 63) {
+  if (!isDns1123Label(name)) {
     throw new UsageError(`invalid tenant name "${name}"`, {fix: 'tenant names are namespace names: lower-case letters, digits and "-", e.g. --tenant team-a=4'})
   }
   if (RESERVED.has(name) || name.startsWith('kube-')) throw new UsageError(`tenant name "${name}" is a reserved namespace`, {fix: 'choose another tenant name'})
@@ -99,7 +99,7 @@ function nsSelectorName(o: KubeObject, from: string, to: string): void {
 export function renderPlatform(opts: PlatformOptions): PlatformObjects {
   const dir = opts.templatesDir ?? defaultTemplatesDir()
   for (const n of [opts.modelNamespace, opts.gatewayNamespace, opts.monitoringNamespace]) {
-    if (!DNS1123.test(n)) throw new UsageError(`invalid namespace "${n}"`, {fix: 'namespaces are lower-case letters, digits and "-"'})
+    if (!isDns1123Label(n)) throw new UsageError(`invalid namespace "${n}"`, {fix: 'namespaces are lower-case letters, digits and "-"'})
   }
   const names = new Set<string>()
   for (const t of opts.tenants) {

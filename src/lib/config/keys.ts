@@ -3,6 +3,8 @@
  * Resolution order (first wins): flag > AIP_* env (then the ecosystem's own variable, e.g.
  * AWS_REGION, HF_ENDPOINT) > ./aip.yaml > ~/.config/aip/config.yaml > default.
  */
+import {isDns1123Label} from '../names.js'
+
 export type ConfigValue = string | number | boolean
 
 export interface KeyDef {
@@ -20,9 +22,8 @@ export interface KeyDef {
 const fraction = (v: ConfigValue) =>
   typeof v === 'number' && v > 0 && v <= 1 ? undefined : 'must be a number in (0, 1], e.g. 0.9'
 
-// Kubernetes namespace names are DNS-1123 labels (k8s.io/apimachinery validation.IsDNS1123Label).
 const dnsLabel = (v: ConfigValue) =>
-  /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(String(v)) ? undefined : 'must be a Kubernetes namespace name: lowercase letters, digits and "-", at most 63, e.g. aip-models'
+  isDns1123Label(String(v)) ? undefined : 'must be a Kubernetes namespace name: lowercase letters, digits and "-", at most 63, e.g. aip-models'
 // A bucket name, not a URL or a path. The naming rules are the store's to enforce: legacy us-east-1
 // buckets may hold capitals and underscores, and S3-compatible stores differ.
 const bucketName = (v: ConfigValue) => {
@@ -39,7 +40,10 @@ const tenantList = (v: ConfigValue) =>
   String(v)
     .split(',')
     .map((t) => t.trim())
-    .every((t) => /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(=\d+)?$/.test(t))
+    .every((t) => {
+      const [name = '', gpus, ...rest] = t.split('=')
+      return isDns1123Label(name) && (gpus === undefined || /^\d+$/.test(gpus)) && rest.length === 0
+    })
     ? undefined
     : 'must be tenants as NAME[=GPUS], comma-separated, e.g. team-a=4,team-b=2'
 

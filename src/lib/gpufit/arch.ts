@@ -91,7 +91,7 @@ class Reader {
 
   req(...keys: string[]): number {
     const v = this.opt(...keys)
-    if (v === undefined || v < 0 || !Number.isFinite(v)) {
+    if (v === undefined) {
       throw new UsageError(`${this.where} is missing "${keys[0]}", which its architecture needs`, {
         fix: `add "${keys[0]}" to ${this.where} (copy it from the model's config.json on the Hub)`,
       })

@@ -44,6 +44,8 @@ export interface KubeClientOptions {
   requestTimeoutMs?: number
   /** Called after every HTTP response or network failure (for counting and --verbose). */
   onRequest?: (info: RequestInfo) => void
+  /** The fix given when there is no kubeconfig or context (default: run aip cluster bootstrap). */
+  missingFix?: string
 }
 
 export interface RequestInfo {
@@ -121,10 +123,11 @@ function fileExists(p: string): boolean {
   }
 }
 
-const NO_KUBECONFIG_FIX = 'run aip cluster bootstrap or set --kubeconfig'
+const DEFAULT_NO_KUBECONFIG_FIX = 'run aip cluster bootstrap or set --kubeconfig'
 
 /** Builds a client from kubeconfig/KUBECONFIG/in-cluster, as kubectl resolves them. */
 export async function createKubeClient(opts: KubeClientOptions = {}): Promise<KubeClient> {
+  const noKubeconfigFix = opts.missingFix ?? DEFAULT_NO_KUBECONFIG_FIX
   const env = opts.env ?? process.env
   const {KubeConfig} = await import('@kubernetes/client-node')
   const kc = new KubeConfig()
@@ -141,12 +144,12 @@ export async function createKubeClient(opts: KubeClientOptions = {}): Promise<Ku
   }
 
   if (opts.kubeconfig) {
-    if (!fileExists(opts.kubeconfig)) throw new NotFoundError(`kubeconfig ${opts.kubeconfig} not found`, {fix: NO_KUBECONFIG_FIX})
+    if (!fileExists(opts.kubeconfig)) throw new NotFoundError(`kubeconfig ${opts.kubeconfig} not found`, {fix: noKubeconfigFix})
     kubeconfigPath = opts.kubeconfig
     load(opts.kubeconfig)
   } else if (env.KUBECONFIG) {
     const files = env.KUBECONFIG.split(delimiter).filter((f) => f && fileExists(f))
-    if (files.length === 0) throw new NotFoundError(`no kubeconfig found: KUBECONFIG=${env.KUBECONFIG} names no existing file`, {fix: NO_KUBECONFIG_FIX})
+    if (files.length === 0) throw new NotFoundError(`no kubeconfig found: KUBECONFIG=${env.KUBECONFIG} names no existing file`, {fix: noKubeconfigFix})
     kubeconfigPath = files[0]
     load(files[0])
     for (const f of files.slice(1)) {
@@ -164,7 +167,7 @@ export async function createKubeClient(opts: KubeClientOptions = {}): Promise<Ku
       kc.loadFromCluster()
       inCluster = true
     } else {
-      throw new NotFoundError(`no kubeconfig found (looked at $KUBECONFIG, ${def} and the in-cluster service account)`, {fix: NO_KUBECONFIG_FIX})
+      throw new NotFoundError(`no kubeconfig found (looked at $KUBECONFIG, ${def} and the in-cluster service account)`, {fix: noKubeconfigFix})
     }
   }
 
@@ -172,13 +175,13 @@ export async function createKubeClient(opts: KubeClientOptions = {}): Promise<Ku
   if (opts.context) {
     if (!contexts.includes(opts.context)) {
       throw new UsageError(`context "${opts.context}" not found in ${kubeconfigPath ?? 'the kubeconfig'}; available: ${contexts.join(', ') || '(none)'}`, {
-        fix: contexts.length ? `pass --context with one of: ${contexts.join(', ')}` : NO_KUBECONFIG_FIX,
+        fix: contexts.length ? `pass --context with one of: ${contexts.join(', ')}` : noKubeconfigFix,
       })
     }
     kc.setCurrentContext(opts.context)
   } else if (!inCluster && (!kc.getCurrentContext() || !contexts.includes(kc.getCurrentContext()))) {
     throw new UsageError(`kubeconfig ${kubeconfigPath} has no current context; available: ${contexts.join(', ') || '(none)'}`, {
-      fix: contexts.length ? `pass --context with one of: ${contexts.join(', ')}` : NO_KUBECONFIG_FIX,
+      fix: contexts.length ? `pass --context with one of: ${contexts.join(', ')}` : noKubeconfigFix,
     })
   }
   const cluster = kc.getCurrentCluster()
