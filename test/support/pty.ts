@@ -10,6 +10,8 @@ import {BIN, ROOT} from './cli.js'
 export function ptyMissingReason(): string | undefined {
   const r = spawnSync('script', ['--version'], {encoding: 'utf8'})
   if (r.status === 0 && /util-linux/.test(r.stdout)) return undefined
+  // CI runs every terminal test (.ci/run installs bsdutils when it is missing): fail, don't skip
+  if (process.env.CI === 'true') throw new Error('util-linux `script` not found, and CI requires the terminal tests: apt-get install bsdutils')
   return 'util-linux `script` not found (Debian package bsdutils)'
 }
 
