@@ -43,22 +43,17 @@ The API key comes from AIP_API_KEY or OPENAI_API_KEY and is never printed.`
     const timeoutMs = parseDuration(flags['request-timeout'], '--request-timeout')
     const {directEndpoint, serviceProxyEndpoint} = await import('../../lib/metrics/transport.js')
     const {runBench} = await import('../../lib/loadtest/index.js')
-    let apiKey = process.env.AIP_API_KEY || process.env.OPENAI_API_KEY || undefined
+    const {apiKeyFor, checkModelService} = await import('../../lib/loadtest/cluster.js')
+    const envKey = process.env.AIP_API_KEY || process.env.OPENAI_API_KEY || undefined
     let ep
     if (flags.url) {
       ep = directEndpoint(flags.url.replace(/\/v1\/?$/, ''))
     } else {
       const cfg = this.config_({kubeconfig: flags.kubeconfig, context: flags.context, namespace: flags.namespace})
-      const {checkModelService} = await import('../../lib/loadtest/cluster.js')
       ep = await checkModelService(args.name!, {namespace: cfg.string('namespace') ?? 'aip-models', kubeconfig: cfg.string('kubeconfig'), context: cfg.string('context')}, this.signal)
-      if (apiKey) {
-        // The API server authenticates the caller with the Authorization header and removes it
-        // before proxying (apiserver/pkg/endpoints/filters/authentication.go), so a key can't reach
-        // the model this way (and would collide with the kubeconfig's token).
-        this.warn('the API key (AIP_API_KEY/OPENAI_API_KEY) is not sent through the service proxy: the API server consumes the Authorization header; use --url for an endpoint that needs a key')
-        apiKey = undefined
-      }
     }
+    const {apiKey, warning} = apiKeyFor(ep, envKey)
+    if (warning) this.warn(warning)
     this.info(`benchmarking ${ep.describe}: ${flags.requests} ${flags.api} requests, concurrency ${flags.concurrency}${flags.stream ? ', streaming' : ''}`)
     let lastShown = 0
     const result = await runBench(ep, {

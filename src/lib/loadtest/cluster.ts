@@ -24,3 +24,14 @@ export async function checkModelService(name: string, o: KubeAccess & {namespace
   if (!res.ok) throw httpStatusError(res.status, `GET Service ${o.namespace}/${svc}`, text, 'check your access to the namespace, or pass --url')
   return ep
 }
+
+/**
+ * The API key to send to an endpoint, and why not when it is dropped: the API server authenticates
+ * the caller with the Authorization header and removes it before proxying
+ * (apiserver/pkg/endpoints/filters/authentication.go), so through the service proxy a key can't
+ * reach the model (and would collide with the kubeconfig's token).
+ */
+export function apiKeyFor(ep: Endpoint, apiKey: string | undefined): {apiKey?: string; warning?: string} {
+  if (!apiKey || !ep.server) return {apiKey}
+  return {warning: 'the API key (AIP_API_KEY/OPENAI_API_KEY) is not sent through the service proxy: the API server consumes the Authorization header; use --url for an endpoint that needs a key'}
+}
