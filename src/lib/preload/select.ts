@@ -12,6 +12,7 @@
  */
 import picomatch from 'picomatch'
 
+import {UsageError} from '../errors.js'
 import type {HubSibling} from '../hub/index.js'
 
 export const DEFAULT_INCLUDE = ['*.safetensors', '*.json', '*.txt', '*.model', '*.tiktoken', '*.jinja', '*.py']
@@ -39,6 +40,9 @@ export interface Selection {
 }
 
 export function selectFiles(siblings: HubSibling[], include?: string[], exclude?: string[]): Selection {
+  for (const [flag, globs] of [['--include', include], ['--exclude', exclude]] as const) {
+    if (globs?.some((g) => !g.trim())) throw new UsageError(`${flag} is given an empty pattern`, {fix: `pass a glob, e.g. ${flag} '*.safetensors'`})
+  }
   const notes: string[] = []
   const userInclude = include && include.length > 0
   let inc = userInclude ? include : [...DEFAULT_INCLUDE]

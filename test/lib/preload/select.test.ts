@@ -47,5 +47,7 @@ describe('preload file selection', () => {
     expect(names(selectFiles(repo, ['original/**']).files)).toEqual(['original/consolidated.00.pth', 'original/params.json'])
     expect(names(selectFiles(repo, undefined, ['*.json']).files)).toEqual(['model.safetensors'])
     expect(names(selectFiles(repo, ['**/*.json'], ['original/**']).files)).toEqual(['config.json'])
+    expect(() => selectFiles(repo, [''])).toThrow(/--include is given an empty pattern/)
+    expect(() => selectFiles(repo, undefined, [' '])).toThrow(/--exclude is given an empty pattern/)
   })
 })
