@@ -14,7 +14,7 @@ import {applyDefaults, prepareForCreate} from './defaults.mjs'
 import {ApiError, invalidError} from './errors.mjs'
 import {immutableFieldErrors} from './immutability.mjs'
 import {isMap} from './patch.mjs'
-import {builtinSchemaErrors, checkCustom, crdSchema, decodeBuiltin, loadBuiltinSchemas, pruneCustomResource} from './schema.mjs'
+import {builtinSchemaErrors, checkCustom, crdSchema, customErrors, decodeBuiltin, loadBuiltinSchemas, packagedValidator, pruneCustomResource} from './schema.mjs'
 import {semanticErrors} from './validation.mjs'
 
 const gvOf = (r) => (r.group ? `${r.group}/${r.version}` : r.version)
@@ -32,6 +32,15 @@ export class Admission {
   customSchema(r) {
     const crdR = this.s.byKind('apiextensions.k8s.io/v1', 'CustomResourceDefinition')
     return crdSchema(this.s.store.getR(crdR, undefined, `${r.plural}.${r.group}`), r.version)
+  }
+
+  /** Schema errors of a custom resource: its CRD's schema, else the packaged validator of its kind. */
+  customResourceErrors(r, o) {
+    const schema = this.customSchema(r)
+    const preserveAll = !schema || (schema['x-kubernetes-preserve-unknown-fields'] && !schema.properties)
+    if (!preserveAll) return checkCustom(schema, o).errors
+    const v = packagedValidator(r.group, r.version, r.kind)
+    return v && !v(o) ? customErrors(v.errors, o) : []
   }
 
   /**
@@ -68,7 +77,7 @@ export class Admission {
     if (!old) prepareForCreate(r, o)
     applyDefaults(r, o, old)
     // custom resources: schema defaults, then the schema's errors (apiextensions validation)
-    const errs = r.crd ? checkCustom(this.customSchema(r), o).errors : builtinSchemaErrors(r, o)
+    const errs = r.crd ? this.customResourceErrors(r, o) : builtinSchemaErrors(r, o)
     errs.push(...semanticErrors(r, o))
     if (old) errs.push(...immutableFieldErrors(r, o, old))
     const seen = new Set()

@@ -32,12 +32,38 @@ let k8s // @kubernetes/client-node (its model classes carry attributeTypeMap)
 
 const pascal = (s) => s.charAt(0).toUpperCase() + s.slice(1)
 
+/**
+ * Validators of the custom resources aip writes, as the @kubernetes-models packages generate them
+ * from each project's released CRDs. A CRD registered without an openAPIV3Schema (registerCrd in
+ * tests) is checked with these: types, required fields, enums (no pruning: without the schema the
+ * server preserves unknown fields).
+ */
+const PACKAGED_CRDS = {
+  'keda.sh/v1alpha1/ScaledObject': '@kubernetes-models/keda/_schemas/ComGithubKedacoreKedaV2ApisKedaV1alpha1ScaledObject',
+  'karpenter.sh/v1/NodePool': '@kubernetes-models/karpenter/_schemas/IoK8sSigsKarpenterPkgApisV1NodePool',
+  'karpenter.k8s.aws/v1/EC2NodeClass': '@kubernetes-models/karpenter/_schemas/ComGithubAwsKarpenterProviderAwsPkgApisV1EC2NodeClass',
+  'monitoring.coreos.com/v1/ServiceMonitor': '@kubernetes-models/prometheus-operator/_schemas/ComGithubPrometheusOperatorPrometheusOperatorPkgApisMonitoringV1ServiceMonitor',
+  'monitoring.coreos.com/v1/PodMonitor': '@kubernetes-models/prometheus-operator/_schemas/ComGithubPrometheusOperatorPrometheusOperatorPkgApisMonitoringV1PodMonitor',
+  'monitoring.coreos.com/v1/PrometheusRule': '@kubernetes-models/prometheus-operator/_schemas/ComGithubPrometheusOperatorPrometheusOperatorPkgApisMonitoringV1PrometheusRule',
+  'gateway.networking.k8s.io/v1/HTTPRoute': '@kubernetes-models/gateway-api/_schemas/IoK8sSigsGatewayApiApisV1HTTPRoute',
+}
+const packaged = new Map()
+
+/** The packaged validator of a custom resource kind, if one ships (loaded by loadBuiltinSchemas). */
+export const packagedValidator = (group, version, kind) => packaged.get(`${group}/${version}/${kind}`)
+
 /** Loads the validators and field tables of the built-in resources (once per process). */
 export async function loadBuiltinSchemas(resources) {
   if (!models) {
     const dir = join(dirname(require.resolve('kubernetes-models/package.json')), '_schemas')
     models = {dir, files: new Set(readdirSync(dir))}
     k8s = await import('@kubernetes/client-node')
+    for (const [k, mod] of Object.entries(PACKAGED_CRDS)) {
+      // the packages export their models, not _schemas/: resolve the package, then the file
+      const [scope, pkg, ...rest] = mod.split('/')
+      const base = new URL('.', import.meta.resolve(`${scope}/${pkg}`))
+      packaged.set(k, (await import(new URL(`${rest.join('/')}.js`, base).href)).validate)
+    }
   }
   for (const r of resources) {
     if (r.schema || r.crd) continue
@@ -223,31 +249,35 @@ export function checkCustom(schema, obj) {
     v = ajv.compile(js)
     compiled.set(key, v)
   }
-  const errors = []
   const data = clone(obj)
-  if (!v(data)) {
-    for (const e of v.errors) {
-      if (['anyOf', 'oneOf', 'if'].includes(e.keyword)) continue
-      const parts = partsOf(e.instancePath, data)
-      let val = data
-      for (const p of parts) val = val?.[p]
-      const f = fieldPath(parts)
-      if (e.keyword === 'required') errors.push(required(fieldPath([...parts, e.params.missingProperty])))
-      else if (e.keyword === 'type') {
-        const t = jsonType(val) === 'bool' ? 'boolean' : Number.isInteger(val) ? 'integer' : jsonType(val)
-        errors.push(fieldError('TypeInvalid', f, t, `${f} in body must be of type ${[e.params.type].flat().join('/')}: "${t}"`))
-      } else if (e.keyword === 'enum') errors.push(notSupported(f, val, e.params.allowedValues))
-      else if (e.keyword === 'minimum') errors.push(invalid(f, val, `${f} in body should be greater than or equal to ${e.params.limit}`))
-      else if (e.keyword === 'maximum') errors.push(invalid(f, val, `${f} in body should be less than or equal to ${e.params.limit}`))
-      else if (e.keyword === 'pattern') errors.push(invalid(f, val, `${f} in body should match '${e.params.pattern}'`))
-      else if (e.keyword === 'minItems') errors.push(invalid(f, OMIT, `${f} in body should have at least ${e.params.limit} items`))
-      else if (e.keyword === 'maxLength') errors.push(fieldError('TooLong', f, OMIT, `may not be more than ${e.params.limit} bytes`))
-      else errors.push(invalid(f, val, `${f} in body ${e.message}`))
-    }
-  }
+  const errors = v(data) ? [] : customErrors(v.errors, data)
   // defaults ajv filled in (useDefaults) go to the stored object
   mergeDefaults(obj, data)
   return {unknown, errors}
+}
+
+/** ajv errors of a custom resource as apiextensions words them (pkg/apiserver/validation). */
+export function customErrors(ajvErrors, data) {
+  const errors = []
+  for (const e of ajvErrors ?? []) {
+    if (['anyOf', 'oneOf', 'if'].includes(e.keyword) || e.instancePath.startsWith('/status') || e.instancePath.startsWith('/metadata')) continue
+    const parts = partsOf(e.instancePath, data)
+    let val = data
+    for (const p of parts) val = val?.[p]
+    const f = fieldPath(parts)
+    if (e.keyword === 'required') errors.push(required(fieldPath([...parts, e.params.missingProperty])))
+    else if (e.keyword === 'type') {
+      const t = jsonType(val) === 'bool' ? 'boolean' : Number.isInteger(val) ? 'integer' : jsonType(val)
+      errors.push(fieldError('TypeInvalid', f, t, `${f} in body must be of type ${[e.params.type].flat().join('/')}: "${t}"`))
+    } else if (e.keyword === 'enum') errors.push(notSupported(f, val, e.params.allowedValues))
+    else if (e.keyword === 'minimum') errors.push(invalid(f, val, `${f} in body should be greater than or equal to ${e.params.limit}`))
+    else if (e.keyword === 'maximum') errors.push(invalid(f, val, `${f} in body should be less than or equal to ${e.params.limit}`))
+    else if (e.keyword === 'pattern') errors.push(invalid(f, val, `${f} in body should match '${e.params.pattern}'`))
+    else if (e.keyword === 'minItems') errors.push(invalid(f, OMIT, `${f} in body should have at least ${e.params.limit} items`))
+    else if (e.keyword === 'maxLength') errors.push(fieldError('TooLong', f, OMIT, `may not be more than ${e.params.limit} bytes`))
+    else errors.push(invalid(f, val, `${f} in body ${e.message ?? e.keyword}`))
+  }
+  return errors
 }
 
 function mergeDefaults(target, withDefaults) {
