@@ -18,6 +18,7 @@ import {parse as parseYaml} from 'yaml'
 import {Admission, hasGeneration, statusIsSubresource} from './admission.mjs'
 import {Controllers} from './controllers.mjs'
 import {ApiError} from './errors.mjs'
+import {gvPath, loadOpenApiTypes, v2Document, v3Document, v3Index} from './openapi.mjs'
 import {clone, deepEqual, isMap, jsonPatch, JsonPatchError, mergePatch, strategicMergePatch} from './patch.mjs'
 import {BUILTIN, RW} from './resources.mjs'
 import {parseFieldSelector, parseLabelSelector, SelectorError} from './selectors.mjs'
@@ -78,17 +79,29 @@ class Store {
     this.emit(r, 'DELETED', gone, obj)
   }
   emit(r, type, obj, old) {
-    const ev = {rv: this.rv, type, obj: clone(obj), old: old ? clone(old) : undefined, resKey: this.resKey(r), r}
+    const ev = {rv: this.rv, type, obj: clone(obj), old: old ? clone(old) : undefined, resKey: this.resKey(r), r, at: Date.now()}
     this.history.push(ev)
     const limit = this.server.opts.historyLimit ?? 1000
     while (this.history.length > limit) this.compactedRv = this.history.shift().rv
+    this.expire()
     for (const l of this.listeners) l(ev)
+  }
+  /**
+   * History also expires by age: kube-apiserver compacts etcd every --etcd-compaction-interval
+   * (default 5m), and a resourceVersion older than the last compaction is 410 Gone "too old
+   * resource version" (staging/src/k8s.io/apiserver/pkg/storage/etcd3/compact.go).
+   */
+  expire() {
+    const ttl = this.server.opts.historyTtlMs ?? 5 * 60_000
+    const cutoff = Date.now() - ttl
+    while (this.history.length && this.history[0].at < cutoff) this.compactedRv = this.history.shift().rv
   }
 }
 
 export async function startKubeApiServer(opts = {}) {
   const server = new KubeApiServer(opts)
   await server.admission.init()
+  await loadOpenApiTypes()
   await server.listen(opts.port ?? 0)
   return server.api()
 }
@@ -279,9 +292,9 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
     return this.resources.find((r) => r.group === group && r.version === version && r.plural === plural)
   }
 
-  registerCrd({group, version, kind, plural, namespaced = true, shortNames = []}) {
+  registerCrd({group, version, kind, plural, namespaced = true, shortNames = [], schema, categories = []}) {
     plural ??= kind.toLowerCase() + 's'
-    if (!this.byKind(`${group}/${version}`, kind)) this.resources.push({group, version, kind, plural, namespaced, shortNames, subresources: ['status'], verbs: RW, crd: true})
+    if (!this.byKind(`${group}/${version}`, kind)) this.resources.push({group, version, kind, plural, namespaced, shortNames, categories, subresources: ['status'], verbs: RW, crd: true})
     const crdR = this.byKind('apiextensions.k8s.io/v1', 'CustomResourceDefinition')
     const name = `${plural}.${group}`
     const existing = this.store.getR(crdR, undefined, name)
@@ -290,7 +303,7 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
       apiVersion: 'apiextensions.k8s.io/v1',
       kind: 'CustomResourceDefinition',
       metadata: {name},
-      spec: {group, names: {kind, plural, singular: kind.toLowerCase(), listKind: `${kind}List`, shortNames}, scope: namespaced ? 'Namespaced' : 'Cluster', versions: [{name: version, served: true, storage: true, schema: {openAPIV3Schema: {type: 'object', 'x-kubernetes-preserve-unknown-fields': true}}}]},
+      spec: {group, names: {kind, plural, singular: kind.toLowerCase(), listKind: `${kind}List`, shortNames, ...(categories.length ? {categories} : {})}, scope: namespaced ? 'Namespaced' : 'Cluster', versions: [{name: version, served: true, storage: true, schema: {openAPIV3Schema: schema ?? {type: 'object', 'x-kubernetes-preserve-unknown-fields': true}}, subresources: {status: {}}}]},
     })
     crd.status = {
       conditions: [
@@ -318,7 +331,8 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
     const s = obj.spec ?? {}
     const v = (s.versions ?? []).find((x) => x.served !== false) ?? {name: 'v1'}
     if (s.group && s.names?.kind && !this.byKind(`${s.group}/${v.name}`, s.names.kind)) {
-      this.resources.push({group: s.group, version: v.name, kind: s.names.kind, plural: s.names.plural ?? s.names.kind.toLowerCase() + 's', namespaced: s.scope !== 'Cluster', shortNames: s.names.shortNames ?? [], subresources: ['status'], verbs: RW, crd: true})
+      // the status subresource exists only where the version enables it (apiextensions subresources.status)
+      this.resources.push({group: s.group, version: v.name, kind: s.names.kind, plural: s.names.plural ?? s.names.kind.toLowerCase() + 's', namespaced: s.scope !== 'Cluster', shortNames: s.names.shortNames ?? [], categories: s.names.categories ?? [], subresources: v.subresources?.status ? ['status'] : [], verbs: RW, crd: true})
     }
     obj.status = {conditions: [{type: 'Established', status: 'True', reason: 'InitialNamesAccepted', message: 'the initial names have been accepted', lastTransitionTime: now()}], acceptedNames: s.names ?? {}, storedVersions: [v.name]}
   }
@@ -507,6 +521,7 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
       res.end('ok')
       return this.record(req, url, 200, false)
     }
+    if (p === '/openapi/v3' || p.startsWith('/openapi/v3/') || p === '/openapi/v2') return this.openapi(req, res, url, p)
     if (p === '/api') return this.send(req, res, url, 200, {kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{clientCIDR: '0.0.0.0/0', serverAddress: `127.0.0.1:${this.port}`}]})
     if (p === '/apis') return this.send(req, res, url, 200, {kind: 'APIGroupList', apiVersion: 'v1', groups: this.groups()})
     let group
@@ -531,7 +546,7 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
       if (!list.length) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource')
       const resources = []
       for (const r of list) {
-        resources.push({name: r.plural, singularName: r.kind.toLowerCase(), namespaced: r.namespaced, kind: r.kind, verbs: r.verbs, ...(r.shortNames.length ? {shortNames: r.shortNames} : {}), storageVersionHash: ''})
+        resources.push({name: r.plural, singularName: r.kind.toLowerCase(), namespaced: r.namespaced, kind: r.kind, verbs: r.verbs, ...(r.shortNames.length ? {shortNames: r.shortNames} : {}), ...(r.categories?.length ? {categories: r.categories} : {}), storageVersionHash: ''})
         for (const s of r.subresources) resources.push({name: `${r.plural}/${s}`, singularName: '', namespaced: r.namespaced, kind: s === 'scale' ? 'Scale' : s === 'log' ? 'Pod' : r.kind, verbs: s === 'log' ? ['get'] : ['get', 'patch', 'update']})
       }
       return this.send(req, res, url, 200, {kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group ? `${group}/${version}` : version, resources})
@@ -549,6 +564,22 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
     const sub = rest[2]
     if (r.namespaced === false && ns !== undefined) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource')
     return this.resourceRequest(req, res, url, r, ns, name, sub)
+  }
+
+  /** OpenAPI documents (openapi.mjs): the v3 index, a group-version's v3 document, v2 as JSON. */
+  openapi(req, res, url, p) {
+    const cs = (r) => this.admission.customSchema(r)
+    if (p === '/openapi/v3') return this.send(req, res, url, 200, v3Index(this.resources, cs))
+    if (p === '/openapi/v2') {
+      // only JSON here: a protobuf-only Accept is 406 (client-go then tries the legacy path)
+      const accept = req.headers.accept ?? '*/*'
+      if (!/application\/json|\*\/\*/.test(accept)) throw new ApiError(406, 'NotAcceptable', `only the following media types are accepted: application/json`)
+      return this.send(req, res, url, 200, v2Document(this.resources, cs))
+    }
+    const gv = p.slice('/openapi/v3/'.length)
+    const rs = this.resources.filter((r) => gvPath(r) === gv)
+    if (!rs.length) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource')
+    return this.send(req, res, url, 200, v3Document(rs, cs))
   }
 
   groups() {
@@ -686,7 +717,7 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
     const q = url.searchParams
     const watch = q.get('watch') === 'true' || q.get('watch') === '1'
     const verb = this.verbOf(req.method, name, watch)
-    const dryRun = q.get('dryRun')
+    let dryRun = q.get('dryRun')
     if (dryRun && dryRun !== 'All') throw new ApiError(400, 'BadRequest', `Invalid dry run value: ${dryRun}; only "All" is supported`)
     this.checkForbidden(sub === 'log' ? 'get' : verb, r, ns, name)
 
@@ -724,6 +755,11 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
     if (req.method === 'DELETE' && !name) return this.deleteCollection(req, res, url, r, ns, dryRun)
     if (req.method === 'DELETE') {
       const body = (await this.readBody(req)) ?? {}
+      // DeleteOptions in the body carry dryRun too (`kubectl delete --dry-run=server` sends it there)
+      if (Array.isArray(body.dryRun) && body.dryRun.length) {
+        if (body.dryRun.some((d) => d !== 'All')) throw new ApiError(422, 'Invalid', `DeleteOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: ${JSON.stringify(body.dryRun)}: supported values: "All"`)
+        dryRun = 'All'
+      }
       const o = this.store.getR(r, ns, name)
       if (!o) throw this.notFound(r, name)
       const pre = body.preconditions ?? {}
@@ -904,19 +940,51 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
     }
   }
 
+  /**
+   * List, with chunking (API concepts "Retrieving large results sets in chunks"): `limit` cuts the
+   * list in key order and `metadata.continue` carries the resourceVersion of the first chunk and
+   * the last key served (base64 JSON, as storage/etcd3 encodeContinue writes it), with
+   * `remainingItemCount`. A continue token older than the kept history is 410 Expired.
+   */
   list(req, res, url, r, ns) {
     const f = this.filterFor(r, url)
-    const items = this.store
+    const keyOf = (o) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`
+    let items = this.store
       .listR(r, ns)
       .filter(f)
-      .sort((a, b) => (a.metadata.namespace ?? '').localeCompare(b.metadata.namespace ?? '') || a.metadata.name.localeCompare(b.metadata.name))
-      .map((o) => {
-        // lists of built-in kinds carry no kind/apiVersion per item (kubernetes/kubernetes#3030); CRs do
-        if (r.crd) return o
-        const {apiVersion: _a, kind: _k, ...rest} = o
-        return rest
-      })
-    return this.send(req, res, url, 200, {kind: `${r.kind}List`, apiVersion: gvOf(r), metadata: {resourceVersion: String(this.store.rv)}, items})
+      .sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0))
+    let rv = String(this.store.rv)
+    const cont = url.searchParams.get('continue')
+    if (cont) {
+      let token
+      try {
+        token = JSON.parse(Buffer.from(cont, 'base64').toString('utf8'))
+      } catch {
+        token = undefined
+      }
+      if (!token || token.v !== 'meta.k8s.io/v1' || typeof token.start !== 'string') throw new ApiError(400, 'BadRequest', 'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)')
+      this.store.expire()
+      if (Number(token.rv) < this.store.compactedRv) {
+        throw new ApiError(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.')
+      }
+      rv = String(token.rv)
+      items = items.filter((o) => keyOf(o) > token.start)
+    }
+    const limit = Number(url.searchParams.get('limit') ?? 0)
+    const meta = {resourceVersion: rv}
+    if (limit > 0 && items.length > limit) {
+      const last = items[limit - 1]
+      meta.continue = Buffer.from(JSON.stringify({v: 'meta.k8s.io/v1', rv: Number(rv), start: keyOf(last)})).toString('base64')
+      meta.remainingItemCount = items.length - limit
+      items = items.slice(0, limit)
+    }
+    // lists of built-in kinds carry no kind/apiVersion per item (kubernetes/kubernetes#3030); CRs do
+    const out = items.map((o) => {
+      if (r.crd) return o
+      const {apiVersion: _a, kind: _k, ...rest} = o
+      return rest
+    })
+    return this.send(req, res, url, 200, {kind: `${r.kind}List`, apiVersion: gvOf(r), metadata: meta, items: out})
   }
 
   deleteCollection(req, res, url, r, ns, dryRun) {
@@ -972,6 +1040,7 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
       for (const o of this.store.listR(r, ns).filter(f)) write('ADDED', o)
     } else {
       const from = Number(rvParam)
+      this.store.expire()
       if (!Number.isFinite(from) || from < this.store.compactedRv) {
         write('ERROR', {kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `too old resource version: ${rvParam} (${this.store.compactedRv + 1})`, reason: 'Expired', code: 410})
         w.ended = true
