@@ -21,7 +21,13 @@ export async function loadOpenApiTypes() {
 const gvOf = (r) => (r.group ? `${r.group}/${r.version}` : r.version)
 /** `apis/apps/v1`, `api/v1` */
 export const gvPath = (r) => (r.group ? `apis/${r.group}/${r.version}` : `api/${r.version}`)
-const schemaName = (r) => `${r.group ? r.group.split('.').reverse().join('.') : 'io.k8s.api.core'}.${r.version}.${r.kind}`
+/** Component names as kube-apiserver writes them: io.k8s.api.apps.v1.Deployment, sh.keda.v1alpha1.ScaledObject */
+function schemaName(r) {
+  if (r.crd) return `${r.group.split('.').reverse().join('.')}.${r.version}.${r.kind}`
+  if (r.group === 'apiextensions.k8s.io') return `io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.${r.version}.${r.kind}`
+  if (r.group === 'apiregistration.k8s.io') return `io.k8s.kube-aggregator.pkg.apis.apiregistration.${r.version}.${r.kind}`
+  return `io.k8s.api.${r.group ? r.group.split('.')[0] : 'core'}.${r.version}.${r.kind}`
+}
 
 function typeSchema(t, format, ref, defs) {
   if (t === 'string') return {type: 'string'}
