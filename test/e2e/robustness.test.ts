@@ -38,3 +38,23 @@ describe('-o yaml output', () => {
     expect(r.stdout).not.toMatch(/[&*]a\d+\b/)
   })
 })
+
+describe('configuration and flags', () => {
+  it('--timeout beyond what a timer can hold is a usage error (exit 2), not an immediate timeout', async () => {
+    const r = await runCli(['model', 'deploy', 'qwen3-8b', '--dry-run=client', '--timeout', '999999h'], {env: isolatedEnv({AIP_BUCKET: 'weights'})})
+    expectOneError(r, 2, /--timeout "999999h" is longer than aip can wait/)
+    expect(r.stderr).not.toContain('TimeoutOverflowWarning')
+  })
+
+  it('config timeout beyond what a timer can hold is a usage error naming where it came from (exit 2)', async () => {
+    const r = await runCli(['model', 'list'], {env: isolatedEnv({AIP_TIMEOUT: '600000h'})})
+    expectOneError(r, 2, /timeout from \$AIP_TIMEOUT "600000h" is longer than aip can wait/)
+  })
+
+  it('./aip.yaml that is a directory is a usage error (exit 2)', async () => {
+    const cwd = tempDir()
+    mkdirSync(join(cwd, 'aip.yaml'))
+    const r = await runCli(['config', 'view'], {env: isolatedEnv(), cwd})
+    expectOneError(r, 2, /config file .*aip\.yaml is not a file \(a directory\)/)
+  })
+})

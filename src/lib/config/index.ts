@@ -1,5 +1,5 @@
 import {randomBytes} from 'node:crypto'
-import {mkdirSync, readFileSync, renameSync, writeFileSync, existsSync} from 'node:fs'
+import {mkdirSync, readFileSync, renameSync, statSync, writeFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {homedir} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
@@ -82,7 +82,9 @@ export function coerce(def: KeyDef, raw: unknown, where: string): ConfigValue {
 
 /** Reads a config file into a plain map; a missing file is empty, a malformed one is a usage error. */
 export function readConfigFile(path: string): Record<string, unknown> {
-  if (!existsSync(path)) return {}
+  const st = statSync(path, {throwIfNoEntry: false})
+  if (!st) return {}
+  if (!st.isFile()) throw new UsageError(`config file ${path} is not a file (a ${st.isDirectory() ? 'directory' : 'special file'})`, {fix: `remove or rename ${path}; aip reads its configuration from a YAML file there`})
   const text = readFileSync(path, 'utf8')
   const doc = parseDocument(text)
   if (doc.errors.length > 0) {
@@ -174,7 +176,7 @@ export function writeConfigKey(path: string, key: string, value: string | undefi
     throw new UsageError(`unknown config key "${key}"`, {fix: near ? `did you mean "${near}"? (\`aip config view\` lists the keys)` : 'run `aip config view` to list the keys'})
   }
   readConfigFile(path) // refuse to overwrite a malformed file
-  const doc = existsSync(path) ? parseDocument(readFileSync(path, 'utf8')) : parseDocument('{}')
+  const doc = statSync(path, {throwIfNoEntry: false}) ? parseDocument(readFileSync(path, 'utf8')) : parseDocument('{}')
   let stored: ConfigValue | undefined
   if (value === undefined) {
     doc.delete(key)
