@@ -3,6 +3,8 @@
  * the documented exit code and no stack trace. Drives the built CLI as a subprocess.
  */
 import {mkdirSync, mkdtempSync, rmSync} from 'node:fs'
+import {createServer, type RequestListener} from 'node:http'
+import type {AddressInfo} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
@@ -18,6 +20,32 @@ function tempDir(): string {
 afterAll(() => {
   for (const d of dirs) rmSync(d, {recursive: true, force: true})
 })
+
+/** A loopback HTTP peer on port 0 answering with `handler`; closed after the file. */
+async function peer(handler: RequestListener): Promise<string> {
+  const server = createServer(handler)
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  closers.push(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections()
+        server.close(() => r())
+      }),
+  )
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+const closers: Array<() => Promise<void>> = []
+afterAll(async () => {
+  for (const c of closers) await c()
+})
+
+function jsonAnswer(status: number, body: unknown): RequestListener {
+  return (req, res) => {
+    req.resume()
+    res.writeHead(status, {'content-type': 'application/json'})
+    res.end(JSON.stringify(body))
+  }
+}
 
 /** One `Error:` line, one `Fix:` line, no stack trace. */
 function expectOneError(r: CliResult, code: number, message: RegExp): void {
@@ -56,5 +84,53 @@ describe('configuration and flags', () => {
     mkdirSync(join(cwd, 'aip.yaml'))
     const r = await runCli(['config', 'view'], {env: isolatedEnv(), cwd})
     expectOneError(r, 2, /config file .*aip\.yaml is not a file \(a directory\)/)
+  })
+})
+
+describe('credentials inside endpoint URLs are refused (exit 2) and never echoed', () => {
+  const cases: Array<[string, string[], NodeJS.ProcessEnv]> = [
+    ['--prometheus', ['metrics', 'tail', '--once', '--prometheus', 'http://admin:s3cr3t-pw@127.0.0.1:9'], {}],
+    ['HF_ENDPOINT', ['config', 'view'], {HF_ENDPOINT: 'https://user:s3cr3t-pw@hub.example.com'}],
+    ['the S3 endpoint', ['config', 'get', 's3-endpoint'], {AWS_ENDPOINT_URL_S3: 'http://AKIA:s3cr3t-pw@127.0.0.1:9000'}],
+    ['bench --url', ['model', 'bench', '--url', 'http://key:s3cr3t-pw@127.0.0.1:9', '--requests', '1'], {}],
+  ]
+  for (const [what, args, extra] of cases) {
+    it(what, async () => {
+      const r = await runCli(args, {env: isolatedEnv(extra)})
+      expectOneError(r, 2, /carries a user name or password in the URL/)
+      expect(r.stderr + r.stdout).not.toContain('s3cr3t-pw')
+      expect(r.stderr).toMatch(/Fix: .*environment variables or Secrets/)
+    })
+  }
+})
+
+describe('error bodies that are JSON objects are read for their message', () => {
+  it('Prometheus {"status":"error","error":{...}}: the message, not "body.trim is not a function" (exit 1)', async () => {
+    const url = await peer(jsonAnswer(500, {status: 'error', errorType: 'internal', error: {message: 'storage is read-only'}}))
+    const r = await runCli(['metrics', 'tail', '--once', '--prometheus', url], {env: isolatedEnv()})
+    expectOneError(r, 1, /Prometheus at .*: HTTP 500 storage is read-only/)
+    expect(r.stderr).not.toContain('is not a function')
+  })
+
+  it('Prometheus 403 with a JSON body is exit 6 with its message', async () => {
+    const url = await peer(jsonAnswer(403, {status: 'error', errorType: 'forbidden', error: 'tenant has no access'}))
+    const r = await runCli(['metrics', 'tail', '--once', '--prometheus', url], {env: isolatedEnv()})
+    expectOneError(r, 6, /HTTP 403 tenant has no access/)
+  })
+
+  it('a gateway 401 {"error":{"message":...}} is exit 6 with the message, not the raw JSON', async () => {
+    const url = await peer(jsonAnswer(401, {error: {message: 'Authentication Error, Invalid proxy server token passed', type: 'auth_error', code: '401'}}))
+    const r = await runCli(['model', 'bench', '--url', url, '--requests', '1'], {env: isolatedEnv()})
+    expectOneError(r, 6, /HTTP 401 Authentication Error, Invalid proxy server token passed$/)
+    expect(r.stderr).not.toContain('{"error"')
+  })
+})
+
+describe('cluster commands without a kubeconfig', () => {
+  it('metrics tail without --prometheus and without a kubeconfig is exit 4 like the other cluster commands', async () => {
+    const r = await runCli(['metrics', 'tail', '--once'], {env: isolatedEnv()})
+    expectOneError(r, 4, /no kubeconfig/)
+    const list = await runCli(['model', 'status', 'qwen3-8b'], {env: isolatedEnv()})
+    expect(list.code).toBe(4)
   })
 })

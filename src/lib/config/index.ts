@@ -6,6 +6,7 @@ import {dirname, join, resolve} from 'node:path'
 import type {YAMLParseError} from 'yaml'
 
 import {UsageError} from '../errors.js'
+import {refuseUrlCredentials, withoutCredentials} from '../http/url.js'
 import {closest} from '../suggest.js'
 import {CONFIG_KEYS, type ConfigValue, type KeyDef, keyDef, KEY_NAMES} from './keys.js'
 import {parseDuration} from './parse.js'
@@ -67,12 +68,16 @@ export function coerce(def: KeyDef, raw: unknown, where: string): ConfigValue {
   }
   if (def.type === 'duration') parseDuration(String(v), `${def.key} from ${where}`)
   if (def.type === 'url') {
+    let u: URL | undefined
     try {
-      const u = new URL(String(v))
-      if (!/^https?:$/.test(u.protocol)) throw new Error('protocol')
+      u = new URL(String(v))
     } catch {
-      throw new UsageError(`${def.key} from ${where} is not an http(s) URL: "${String(v)}"`, {fix: `set ${def.key} to a URL such as http://127.0.0.1:9090`})
+      u = undefined
     }
+    if (!u || !/^https?:$/.test(u.protocol)) {
+      throw new UsageError(`${def.key} from ${where} is not an http(s) URL: "${withoutCredentials(String(v))}"`, {fix: `set ${def.key} to a URL such as http://127.0.0.1:9090`})
+    }
+    refuseUrlCredentials(u, `${def.key} from ${where}`)
     v = String(v).replace(/\/+$/, '')
   }
   const problem = def.validate?.(v)
