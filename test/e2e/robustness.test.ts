@@ -2,7 +2,7 @@
  * Faults and odd inputs a new user meets (issue #12): each ends in one error line, a `Fix:` line,
  * the documented exit code and no stack trace. Drives the built CLI as a subprocess.
  */
-import {mkdirSync, mkdtempSync, rmSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {createServer, type RequestListener} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {tmpdir} from 'node:os'
@@ -132,5 +132,59 @@ describe('cluster commands without a kubeconfig', () => {
     expectOneError(r, 4, /no kubeconfig/)
     const list = await runCli(['model', 'status', 'qwen3-8b'], {env: isolatedEnv()})
     expect(list.code).toBe(4)
+  })
+})
+
+describe('kubeconfig oddities each get their own message', () => {
+  const kubeconfig = (server: string, current = 'dev'): string => `apiVersion: v1
+kind: Config
+clusters:
+- name: dev
+  cluster:
+    server: ${server}
+    insecure-skip-tls-verify: true
+users:
+- name: dev
+  user:
+    token: not-a-secret
+contexts:
+- name: dev
+  context:
+    cluster: dev
+    user: dev
+current-context: ${current}
+`
+  const withFile = (text: string): NodeJS.ProcessEnv => {
+    const path = join(tempDir(), 'config')
+    writeFileSync(path, text)
+    return isolatedEnv({KUBECONFIG: path})
+  }
+
+  it('an empty file: exit 2 saying it is empty', async () => {
+    const r = await runCli(['model', 'list'], {env: withFile('\n# nothing yet\n')})
+    expectOneError(r, 2, /kubeconfig .*config is empty$/)
+    expect(r.stderr).not.toContain('Cannot read properties')
+  })
+
+  it('a server that is not a URL: exit 2 naming the cluster and the fix', async () => {
+    const r = await runCli(['model', 'status', 'qwen3-8b'], {env: withFile(kubeconfig('api.example.com:6443'))})
+    expectOneError(r, 2, /cluster "dev" in .* has server "api.example.com:6443", which is not a URL/)
+    expect(r.stderr).toMatch(/Fix: .*kubectl config set-cluster dev --server https:\/\/HOST:PORT/)
+  })
+
+  it('a current-context that names a missing context: exit 2 naming it', async () => {
+    const r = await runCli(['teardown', '--dry-run'], {env: withFile(kubeconfig('https://127.0.0.1:9', 'prod'))})
+    expectOneError(r, 2, /names current-context "prod", but it has no context of that name; available: dev/)
+  })
+
+  it('a server that answers 404 to everything: exit 5, not "every model is not deployed"', async () => {
+    const url = await peer((req, res) => {
+      req.resume()
+      res.writeHead(404, {'content-type': 'text/plain'})
+      res.end('404 page not found\n')
+    })
+    const r = await runCli(['model', 'list'], {env: withFile(kubeconfig(url))})
+    expectOneError(r, 5, /answered 404 for \/apis\/apps\/v1, which every Kubernetes API server serves: it is not a Kubernetes API server/)
+    expect(r.stdout).not.toContain('not deployed')
   })
 })
