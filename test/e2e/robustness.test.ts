@@ -9,7 +9,10 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 
-import {isolatedEnv, runCli, type CliResult} from '../support/cli.js'
+import {spawn} from 'node:child_process'
+
+import {BIN, isolatedEnv, ROOT, runCli, type CliResult} from '../support/cli.js'
+import {startKubeApiServer, type KubeApiServer} from '../support/kube-apiserver/index.mjs'
 
 const dirs: string[] = []
 function tempDir(): string {
@@ -45,6 +48,34 @@ function jsonAnswer(status: number, body: unknown): RequestListener {
     res.writeHead(status, {'content-type': 'application/json'})
     res.end(JSON.stringify(body))
   }
+}
+
+/**
+ * Runs the built CLI and calls `when` once stderr matches `pattern` (to interrupt it, or to take
+ * its API server away mid-wait). Resolves with the output and exit code.
+ */
+function runWhile(args: string[], env: NodeJS.ProcessEnv, pattern: RegExp, when: (child: ReturnType<typeof spawn>) => void | Promise<void>, timeoutMs = 60_000): Promise<CliResult & {ms: number}> {
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now()
+    const child = spawn(process.execPath, [BIN, ...args], {cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe']})
+    let stdout = ''
+    let stderr = ''
+    let fired = false
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d))
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d
+      if (!fired && pattern.test(stderr)) {
+        fired = true
+        Promise.resolve(when(child)).catch(reject)
+      }
+    })
+    child.on('error', reject)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolve({code, stdout, stderr, ms: Date.now() - t0})
+    })
+  })
 }
 
 /** One `Error:` line, one `Fix:` line, no stack trace. */
@@ -186,5 +217,27 @@ current-context: ${current}
     const r = await runCli(['model', 'list'], {env: withFile(kubeconfig(url))})
     expectOneError(r, 5, /answered 404 for \/apis\/apps\/v1, which every Kubernetes API server serves: it is not a Kubernetes API server/)
     expect(r.stdout).not.toContain('not deployed')
+  })
+})
+
+describe('interrupted and cut-off waits', () => {
+  let api: KubeApiServer
+  const NS = 'aip-models'
+  const start = async (): Promise<NodeJS.ProcessEnv> => {
+    api = await startKubeApiServer({deploymentBehavior: {mode: 'none'}, jobBehavior: {outcome: 'succeed', delayMs: 20}})
+    api.store.put({apiVersion: 'v1', kind: 'Namespace', metadata: {name: NS}})
+    closers.push(() => api.stop())
+    return isolatedEnv({KUBECONFIG: api.kubeconfigPath, AIP_BUCKET: 'weights'})
+  }
+
+  it('Ctrl-C during deploy --wait prints only "interrupted" (exit 130), not "did not become available"', async () => {
+    const env = await start()
+    const r = await runWhile(['model', 'deploy', 'qwen2.5-coder-1.5b', '--timeout', '60s'], env, /rollout deployment/, (child) => {
+      setTimeout(() => child.kill('SIGINT'), 300)
+    })
+    expect(r.code, r.stderr).toBe(130)
+    expect(r.stderr).not.toContain('did not become available')
+    expect(r.stderr).toMatch(/^Error: interrupted$/m)
+    expect(r.stderr).toMatch(/Fix: .*aip model status qwen2.5-coder-1.5b/)
   })
 })
