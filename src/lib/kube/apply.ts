@@ -7,6 +7,7 @@ import {createRequire} from 'node:module'
 import {ConflictError, NotFoundError} from '../errors.js'
 import type {KubeClient} from './client.js'
 import {getObject} from './client.js'
+import {YAML_OUTPUT} from '../output/yaml.js'
 import {FIELD_MANAGER} from './labels.js'
 import type {KubeObject, ObjectRef} from './types.js'
 import {refString} from './types.js'
@@ -127,7 +128,7 @@ export async function diffObjects(client: KubeClient, objects: KubeObject[], opt
   // `const {stringify} = await import('yaml')` failed at run time with `stringify is not a function`
   // (test/e2e/bundle.test.ts checks every dynamic import of the bundle for this).
   const {stringify} = createRequire(import.meta.url)('yaml') as typeof import('yaml')
-  const y = (o: KubeObject | undefined): string => (o ? stringify(o, {sortMapEntries: true, lineWidth: 0}) : '')
+  const y = (o: KubeObject | undefined): string => (o ? stringify(o, {...YAML_OUTPUT, sortMapEntries: true}) : '')
   const objs: ObjectDiff[] = []
   for (const obj of objects) {
     const {ref, live, result} = await applyOne(client, obj, {...opts, dryRun: 'server'})
