@@ -296,6 +296,44 @@ describe('protocol details', () => {
   })
 })
 
+describe('server-side apply: associative lists merge by key (containers/env by name, ports by containerPort+protocol)', () => {
+  const dep = (containers: any[]) => ({apiVersion: 'apps/v1', kind: 'Deployment', metadata: {name: 'multi', namespace: NS}, spec: {selector: {matchLabels: {app: 'multi'}}, template: {metadata: {labels: {app: 'multi'}}, spec: {containers}}}})
+  const apply = (manager: string, body: any, force = false) => req('PATCH', `${deps}/multi?fieldManager=${manager}${force ? '&force=true' : ''}`, body, APPLY)
+  const containers = () => api.store.get('apps/v1', 'Deployment', NS, 'multi')!.spec.template.spec.containers
+
+  it('two managers own different containers; each keeps the other\'s', async () => {
+    expect((await apply('a', dep([{name: 'app', image: 'app:1', env: [{name: 'A', value: '1'}], ports: [{containerPort: 8000}]}]))).status).toBe(201)
+    const b = await apply('b', dep([{name: 'sidecar', image: 'side:1'}]))
+    expect(b.status, JSON.stringify(b.body)).toBe(200)
+    expect(containers().map((c: any) => c.name)).toEqual(['sidecar', 'app'])
+    const mf = b.body.metadata.managedFields.find((m: any) => m.manager === 'a')
+    expect(mf.fieldsV1['f:spec']['f:template']['f:spec']['f:containers']['k:{"name":"app"}']).toMatchObject({'.': {}, 'f:image': {}, 'f:name': {}})
+    expect(mf.fieldsV1['f:spec']['f:template']['f:spec']['f:containers']['k:{"name":"app"}']['f:ports']['k:{"containerPort":8000,"protocol":"TCP"}']).toMatchObject({'.': {}, 'f:containerPort': {}})
+  })
+
+  it('setting a field another manager owns is a conflict naming the keyed path; the same value is shared', async () => {
+    const r = await apply('b', dep([{name: 'sidecar', image: 'side:1'}, {name: 'app', image: 'app:2'}]))
+    expect(r.status).toBe(409)
+    expect(r.body.message).toBe('Apply failed with 1 conflict: conflict with "a" using apps/v1: .spec.template.spec.containers[name="app"].image')
+    expect(r.body.details.causes).toEqual([{reason: 'FieldManagerConflict', message: 'conflict with "a" using apps/v1', field: '.spec.template.spec.containers[name="app"].image'}])
+    const shared = await apply('b', dep([{name: 'sidecar', image: 'side:1'}, {name: 'app', image: 'app:1'}]))
+    expect(shared.status).toBe(200)
+    const port = await apply('b', dep([{name: 'sidecar', image: 'side:1', ports: [{containerPort: 9000, name: 'metrics'}]}, {name: 'app', image: 'app:1', ports: [{containerPort: 8000, name: 'http'}]}]))
+    expect(port.status, JSON.stringify(port.body)).toBe(200)
+    expect(containers().find((c: any) => c.name === 'app').ports).toEqual([{containerPort: 8000, name: 'http', protocol: 'TCP'}])
+  })
+
+  it('an env var a manager stops applying goes; one another manager owns stays', async () => {
+    expect((await apply('a', dep([{name: 'app', image: 'app:1', env: [{name: 'A', value: '1'}, {name: 'B', value: '2'}], ports: [{containerPort: 8000}]}]))).status).toBe(200)
+    expect((await apply('a', dep([{name: 'app', image: 'app:1', env: [{name: 'B', value: '2'}], ports: [{containerPort: 8000}]}]))).status).toBe(200)
+    const app = containers().find((c: any) => c.name === 'app')
+    expect(app.env).toEqual([{name: 'B', value: '2'}])
+    // b still applies the app container (shared image and port): it stays, with b's port name
+    expect(app.ports).toEqual([{containerPort: 8000, name: 'http', protocol: 'TCP'}])
+    expect(containers().map((c: any) => c.name).sort()).toEqual(['app', 'sidecar'])
+  })
+})
+
 describe('resourceVersion expiry by age', () => {
   it('a watch from a resourceVersion older than historyTtlMs is 410 Gone "too old resource version"', async () => {
     const a2 = await startKubeApiServer({historyTtlMs: 200, controllers: false})

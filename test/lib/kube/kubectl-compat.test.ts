@@ -86,8 +86,11 @@ describe.skipIf(!hasKubectl)('kubectl against the loopback API server', () => {
     const changed = await kubectl('apply', '-f', join(dir, 'job.yaml'))
     expect(changed.code).not.toBe(0)
     expect(changed.out).toMatch(/The Job "once" is invalid: spec\.template: Invalid value: .*"image":"busybox:1\.37".*: field is immutable/)
-    // server-side apply: the image is owned by the client-side apply (a conflict first); forced, the
-    // merged object still changes the template: 422
+    // server-side apply: the image is owned by the client-side apply (a conflict on the keyed path
+    // first); forced, the merged object still changes the template: 422
+    const conflict = await kubectl('apply', '--server-side', '-f', join(dir, 'job.yaml'))
+    expect(conflict.code).not.toBe(0)
+    expect(conflict.out).toContain('Apply failed with 1 conflict: conflict with "kubectl-client-side-apply" using batch/v1: .spec.template.spec.containers[name="c"].image')
     const ssa = await kubectl('apply', '--server-side', '--force-conflicts', '-f', join(dir, 'job.yaml'))
     expect(ssa.code).not.toBe(0)
     expect(ssa.out).toContain('spec.template: Invalid value')

@@ -19,6 +19,7 @@ import {Admission, hasGeneration, statusIsSubresource} from './admission.mjs'
 import {Controllers} from './controllers.mjs'
 import {ApiError} from './errors.mjs'
 import {gvPath, loadOpenApiTypes, v2Document, v3Document, v3Index} from './openapi.mjs'
+import {listTypes} from './schema.mjs'
 import {clone, deepEqual, isMap, jsonPatch, JsonPatchError, mergePatch, strategicMergePatch} from './patch.mjs'
 import {BUILTIN, RW} from './resources.mjs'
 import {parseFieldSelector, parseLabelSelector, SelectorError} from './selectors.mjs'
@@ -566,6 +567,11 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
     return this.resourceRequest(req, res, url, r, ns, name, sub)
   }
 
+  /** List types of a resource for server-side apply (associative lists merge by key). */
+  listTypes(r) {
+    return listTypes(r, r.crd ? this.admission.customSchema(r) : undefined)
+  }
+
   /** OpenAPI documents (openapi.mjs): the v3 index, a group-version's v3 document, v2 as JSON. */
   openapi(req, res, url, p) {
     const cs = (r) => this.admission.customSchema(r)
@@ -746,7 +752,7 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
       this.admission.admit(r, o)
       if (this.store.getR(r, ns, o.metadata.name)) throw new ApiError(409, 'AlreadyExists', `${qualified(r)} "${o.metadata.name}" already exists`, {name: o.metadata.name, group: r.group, kind: r.plural})
       // the creating manager owns every field set, defaults included
-      recordUpdate(undefined, o, manager, {apiVersion: gvOf(r), now: now()})
+      recordUpdate(undefined, o, manager, {apiVersion: gvOf(r), now: now(), types: this.listTypes(r)})
       if (dryRun) return this.send(req, res, url, 201, o)
       delete o.metadata.resourceVersion
       this.store.write(r, o, 'ADDED')
@@ -868,7 +874,7 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
 
   finishUpdate(req, res, url, r, old, o, dryRun, sub) {
     o = this.afterWrite(r, old, o)
-    recordUpdate(old, o, this.managerOf(req, url), {apiVersion: gvOf(r), now: now(), subresource: sub})
+    recordUpdate(old, o, this.managerOf(req, url), {apiVersion: gvOf(r), now: now(), subresource: sub, types: this.listTypes(r)})
     o.metadata.resourceVersion = old.metadata.resourceVersion
     if (deepEqual(o, old)) return this.send(req, res, url, 200, o) // no-op writes keep the resourceVersion
     if (dryRun) return this.send(req, res, url, 200, o)
@@ -896,7 +902,7 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
       return this.finishUpdate(req, res, url, r, old, o, dryRun, sub)
     }
     const t = now()
-    const result = serverSideApply(old, config, manager, {force, apiVersion: gvOf(r), now: t})
+    const result = serverSideApply(old, config, manager, {force, apiVersion: gvOf(r), now: t, types: this.listTypes(r)})
     if (result.conflicts?.length) {
       const message = conflictMessage(result.conflicts)
       throw new ApiError(409, 'Conflict', message, {causes: result.conflicts.map((c) => ({reason: 'FieldManagerConflict', message: `conflict with "${c.manager}" using ${c.apiVersion}`, field: c.field}))})
