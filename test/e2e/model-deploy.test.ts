@@ -180,11 +180,13 @@ describe('aip model deploy | list | status | delete (built CLI against the loopb
     const res = await fetch(`${api.url}/api/v1/namespaces/${NS}/services/qwen2-5-coder-1-5b?fieldManager=helm&force=true`, {
       method: 'PATCH',
       headers: {'content-type': 'application/apply-patch+yaml'},
-      body: JSON.stringify({apiVersion: 'v1', kind: 'Service', metadata: {name: svc.metadata.name, namespace: NS}, spec: {ports: [{name: 'http', port: 9000, targetPort: 'http', protocol: 'TCP'}]}}),
+      body: JSON.stringify({apiVersion: 'v1', kind: 'Service', metadata: {name: svc.metadata.name, namespace: NS}, spec: {ports: [{name: 'http', port: 8000, targetPort: 9000, protocol: 'TCP'}]}}),
     })
     expect(res.status).toBe(200)
     const r = await runCli(['model', 'deploy', 'qwen2.5-coder-1.5b'], {env})
     expect(r.code).toBe(1)
+    // ports merge by port+protocol: the conflict names the keyed field, as kube-apiserver does
+    expect(r.stderr).toContain('.spec.ports[port=8000,protocol="TCP"].targetPort')
     expect(r.stderr).toContain('--force-conflicts')
     const forced = await runCli(['model', 'deploy', 'qwen2.5-coder-1.5b', '--force-conflicts', '--no-wait'], {env})
     expect(forced.code, forced.stderr).toBe(0)
