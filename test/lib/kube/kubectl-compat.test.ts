@@ -8,6 +8,7 @@ import {join} from 'node:path'
 import {promisify} from 'node:util'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {systemNode} from '../../support/kube-apiserver/nodes.mjs'
 import {startKubeApiServer, type KubeApiServer} from './helpers.js'
 
 const run = promisify(execFile)
@@ -28,7 +29,7 @@ describe.skipIf(!hasKubectl)('kubectl against the loopback API server', () => {
     }
   }
   beforeAll(async () => {
-    api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 100}})
+    api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 100}, nodes: [systemNode()]})
     dir = mkdtempSync(join(tmpdir(), 'aip-kubectl-'))
   })
   afterAll(async () => {

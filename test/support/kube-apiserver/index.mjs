@@ -9,13 +9,16 @@
 //  - Namespace lifecycle: pkg/controller/namespace/deletion/namespaced_resources_deleter.go
 import {randomBytes, randomUUID} from 'node:crypto'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
-import {createServer, request as httpRequest} from 'node:http'
+import {createServer as createHttpServer, request as httpRequest} from 'node:http'
+import {createServer as createHttpsServer, request as httpsRequest} from 'node:https'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
+import {Readable} from 'node:stream'
 
 import {parse as parseYaml} from 'yaml'
 
 import {Admission, hasGeneration, statusIsSubresource} from './admission.mjs'
+import {Auth, bootstrapPolicy} from './auth.mjs'
 import {Controllers} from './controllers.mjs'
 import {ApiError} from './errors.mjs'
 import {gvPath, loadOpenApiTypes, v2Document, v3Document, v3Index} from './openapi.mjs'
@@ -24,6 +27,7 @@ import {clone, deepEqual, isMap, jsonPatch, JsonPatchError, mergePatch, strategi
 import {BUILTIN, RW} from './resources.mjs'
 import {parseFieldSelector, parseLabelSelector, SelectorError} from './selectors.mjs'
 import {conflictMessage, recordUpdate, serverSideApply} from './ssa.mjs'
+import {servingCertificates} from './tls.mjs'
 
 export {ApiError}
 
@@ -100,7 +104,9 @@ class Store {
 }
 
 export async function startKubeApiServer(opts = {}) {
-  const server = new KubeApiServer(opts)
+  // HTTPS with a cluster CA, as every EKS endpoint (opts.tls === false: plain http, for tools that cannot take a CA)
+  const tls = opts.tls === false ? undefined : await servingCertificates()
+  const server = new KubeApiServer(opts, tls)
   await server.admission.init()
   await loadOpenApiTypes()
   await server.listen(opts.port ?? 0)
@@ -108,8 +114,10 @@ export async function startKubeApiServer(opts = {}) {
 }
 
 class KubeApiServer {
-  constructor(opts) {
+  constructor(opts, tls) {
     this.opts = opts
+    this.tls = tls
+    this.auth = new Auth(this, opts)
     this.resources = BUILTIN.map((r) => ({...r}))
     this.store = new Store(this)
     this.admission = new Admission(this)
@@ -120,13 +128,78 @@ class KubeApiServer {
     this.podLogs = []
     this.serviceBackends = []
     this.contextName = opts.contextName ?? 'aip-test'
-    this.http = createServer((req, res) => this.handle(req, res))
+    const handler = (req, res) => this.handle(req, res)
+    this.http = tls ? createHttpsServer({cert: tls.cert, key: tls.key}, handler) : createHttpServer(handler)
     this.http.on('connection', (s) => {
       this.sockets.add(s)
       s.on('close', () => this.sockets.delete(s))
     })
     for (const ns of opts.namespaces ?? ['default', 'kube-system', 'kube-public']) this.createInternal({apiVersion: 'v1', kind: 'Namespace', metadata: {name: ns}})
+    if (opts.rbac !== false) for (const o of bootstrapPolicy()) this.createInternal(o)
     this.controllers = new Controllers(this, opts)
+    for (const n of opts.nodes ?? []) this.addNode(n)
+  }
+
+  /** A node registers (the kubelet creates its Node object); the scheduler retries pending pods. */
+  addNode(node) {
+    const r = this.byKind('v1', 'Node')
+    const existing = this.store.getR(r, undefined, node.metadata.name)
+    if (existing) {
+      const o = clone(node)
+      o.metadata = {...o.metadata, uid: existing.metadata.uid, creationTimestamp: existing.metadata.creationTimestamp}
+      return clone(this.store.write(r, o))
+    }
+    return clone(this.createInternal(node, 'kubelet'))
+  }
+
+  /** Writes a kubeconfig for a token (the admin's by default) to `path` (default: a new file in the temp dir). */
+  writeKubeconfig(path, {token, user, exec, namespace} = {}) {
+    const tlsLine = this.tls ? `    certificate-authority-data: ${this.tls.caData}\n` : '    insecure-skip-tls-verify: true\n'
+    const execBlock = exec ? `    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: ${exec.command}\n      args: ${JSON.stringify(exec.args ?? [])}\n      interactiveMode: Never\n` : `    token: ${token ?? this.auth.adminToken}\n`
+    const name = this.contextName
+    writeFileSync(
+      path,
+      `apiVersion: v1
+kind: Config
+clusters:
+- name: ${name}
+  cluster:
+    server: ${this.url}
+${tlsLine}users:
+- name: ${user ?? name}
+  user:
+${execBlock}contexts:
+- name: ${name}
+  context:
+    cluster: ${name}
+    user: ${user ?? name}
+${namespace ? `    namespace: ${namespace}\n` : ''}current-context: ${name}
+`,
+      {mode: 0o600},
+    )
+    return path
+  }
+
+  /** fetch() against this server: the admin token unless init.token (null: none), the cluster CA trusted. */
+  fetch(pathOrUrl, init = {}) {
+    const url = new URL(pathOrUrl, this.url)
+    const headers = {...Object.fromEntries(new Headers(init.headers ?? {}).entries())}
+    const token = init.token === undefined ? this.auth.adminToken : init.token
+    if (token && !headers.authorization) headers.authorization = `Bearer ${token}`
+    const body = init.body === undefined || init.body === null ? undefined : typeof init.body === 'string' || Buffer.isBuffer(init.body) ? init.body : JSON.stringify(init.body)
+    if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body))
+    const doRequest = url.protocol === 'https:' ? httpsRequest : httpRequest
+    return new Promise((resolve, reject) => {
+      const rq = doRequest(url, {method: init.method ?? 'GET', headers, ...(this.tls ? {ca: this.tls.caCert} : {}), signal: init.signal}, (res) => {
+        const h = new Headers()
+        for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : String(v))
+        const nullBody = [101, 204, 205, 304].includes(res.statusCode ?? 0)
+        if (nullBody) res.resume()
+        resolve(new Response(nullBody ? null : Readable.toWeb(res), {status: res.statusCode, statusText: res.statusMessage, headers: h}))
+      })
+      rq.on('error', reject)
+      rq.end(body)
+    })
   }
 
   listen(port) {
@@ -142,30 +215,9 @@ class KubeApiServer {
 
   api() {
     const self = this
-    this.url = `http://127.0.0.1:${this.port}`
+    this.url = `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`
     this.tmp = mkdtempSync(join(tmpdir(), 'aip-kubeapi-'))
-    const kubeconfigPath = join(this.tmp, 'kubeconfig')
-    const user = this.opts.token ? `    token: ${this.opts.token}\n` : '    token: aip-loopback\n'
-    writeFileSync(
-      kubeconfigPath,
-      `apiVersion: v1
-kind: Config
-clusters:
-- name: ${this.contextName}
-  cluster:
-    server: ${this.url}
-    insecure-skip-tls-verify: true
-users:
-- name: ${this.contextName}
-  user:
-${user}contexts:
-- name: ${this.contextName}
-  context:
-    cluster: ${this.contextName}
-    user: ${this.contextName}
-${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` : ''}current-context: ${this.contextName}
-`,
-    )
+    const kubeconfigPath = this.writeKubeconfig(join(this.tmp, 'kubeconfig'), {namespace: this.opts.contextNamespace})
     const store = {
       get: (apiVersion, kind, ns, name) => {
         const r = this.byKind(apiVersion, kind)
@@ -226,11 +278,43 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
         this.faultRules = {fail: [], drop: [], forbid: [], unauthorized: false, unreachableWebhooks: new Set()}
       },
     }
+    let userSeq = 0
     return {
       url: this.url,
       port: this.port,
       kubeconfigPath,
       contextName: this.contextName,
+      token: this.auth.adminToken,
+      caData: this.tls?.caData,
+      caCert: this.tls?.caCert,
+      fetch: (p, init) => this.fetch(p, init),
+      addNode: (node) => this.addNode(node),
+      removeNode: (name) => {
+        const r = this.byKind('v1', 'Node')
+        const o = this.store.getR(r, undefined, name)
+        if (o) this.store.removeNow(r, o)
+      },
+      addUser: (u) => {
+        const token = u.token ?? `u-${randomBytes(16).toString('hex')}`
+        const user = this.auth.addUser({token, name: u.name, groups: u.groups})
+        const rbR = this.byKind('rbac.authorization.k8s.io/v1', 'RoleBinding')
+        const crbR = this.byKind('rbac.authorization.k8s.io/v1', 'ClusterRoleBinding')
+        const subject = {apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: u.name}
+        for (const role of u.clusterRoles ?? []) {
+          const name = `${u.name}-${role}`.replace(/[^a-z0-9.-]/gi, '-').toLowerCase()
+          if (!this.store.getR(crbR, undefined, name)) this.createInternal({apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: {name}, roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role}, subjects: [subject]})
+        }
+        for (const [ns, roles] of Object.entries(u.namespaceRoles ?? {})) {
+          for (const role of [roles].flat()) {
+            const name = `${u.name}-${role}`.replace(/[^a-z0-9.-]/gi, '-').toLowerCase()
+            if (!this.store.getR(rbR, ns, name)) this.createInternal({apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: {name, namespace: ns}, roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role}, subjects: [subject]})
+          }
+        }
+        const path = this.writeKubeconfig(join(this.tmp, `kubeconfig-user-${++userSeq}`), {token, user: u.name, namespace: u.namespace})
+        return {token, kubeconfigPath: path, name: user.name, groups: user.groups}
+      },
+      addToken: (token, user) => void this.auth.addUser({token, ...user}),
+      writeKubeconfig: (path, o) => this.writeKubeconfig(path, o),
       store,
       faults,
       get requests() {
@@ -401,6 +485,8 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
   /** After a write: an object being deleted whose finalizers are all gone is removed. */
   settle(r, ns, name) {
     const o = this.store.getR(r, ns, name)
+    // a pod in its termination grace period goes when its kubelet is done (kubelet.mjs)
+    if (r.kind === 'Pod' && o?.metadata.deletionGracePeriodSeconds > 0) return
     if (o && o.metadata.deletionTimestamp && !(o.metadata.finalizers ?? []).length && !(r.kind === 'Namespace' && (o.spec?.finalizers ?? []).length)) {
       this.store.removeNow(r, o)
       this.afterRemoved(r, o)
@@ -417,9 +503,15 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
    * deletionTimestamp and stays until its finalizers are removed; otherwise it is removed now and
    * its dependents are collected (Background) or released (Orphan).
    */
-  deleteObject(r, obj, policy, dryRun = false) {
+  deleteObject(r, obj, policy, dryRun = false, gracePeriodSeconds = undefined) {
     const o = clone(obj)
     if (dryRun) return {gone: false, obj: {...o, metadata: {...o.metadata, deletionTimestamp: o.metadata.deletionTimestamp ?? now()}}}
+    if (r.kind === 'Pod' && this.controllers.enabled) {
+      // graceful pod deletion: Terminating for the grace period, then removed by the kubelet
+      if (policy === 'Orphan') this.controllers.orphanDependents(o)
+      const t = this.controllers.kubelet.terminate(r, o, gracePeriodSeconds)
+      if (t) return {gone: false, obj: clone(t), graceful: true}
+    }
     if (r.kind === 'Namespace') {
       if (!o.metadata.deletionTimestamp) {
         o.metadata.deletionTimestamp = now()
@@ -498,10 +590,13 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
         await drain(req)
         return this.send(req, res, url, fail.status, err.toStatus(), retryAfter ? {'retry-after': retryAfter} : {})
       }
-      if (this.faultRules.unauthorized || (this.opts.token && req.headers.authorization !== `Bearer ${this.opts.token}`)) {
+      // authentication (auth.mjs): an unknown token, or none without anonymous auth, is 401
+      const user = this.faultRules.unauthorized ? null : this.auth.authenticate(req)
+      if (!user) {
         await drain(req)
         return this.send(req, res, url, 401, new ApiError(401, 'Unauthorized', 'Unauthorized').toStatus())
       }
+      req.user = user
       await this.route(req, res, url)
     } catch (e) {
       if (res.headersSent) {
@@ -513,9 +608,18 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
     }
   }
 
+  /** RBAC (auth.mjs): 403 Forbidden with kube-apiserver's message when the request's user may not. */
+  authorize(req, a) {
+    if (!req.user || this.auth.allowed(req.user, a)) return
+    const message = this.auth.forbiddenMessage(req.user, a)
+    throw new ApiError(403, 'Forbidden', message, a.resource ? {...(a.name ? {name: a.name} : {}), group: a.group, kind: a.resource} : undefined)
+  }
+
   async route(req, res, url) {
     const p = url.pathname.replace(/\/+$/, '')
     const parts = p.split('/').filter(Boolean)
+    const resourcePath = (parts[0] === 'api' && parts.length > 2) || (parts[0] === 'apis' && parts.length > 3)
+    if (!resourcePath) this.authorize(req, {verb: req.method.toLowerCase() === 'get' ? 'get' : req.method.toLowerCase(), path: url.pathname})
     if (p === '/version') return this.send(req, res, url, 200, {major: '1', minor: '31', gitVersion: 'v1.31.0-aip-loopback', platform: 'linux/amd64'})
     if (['/healthz', '/readyz', '/livez'].includes(p)) {
       res.writeHead(200, {'content-type': 'text/plain; charset=utf-8'})
@@ -726,6 +830,11 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
     let dryRun = q.get('dryRun')
     if (dryRun && dryRun !== 'All') throw new ApiError(400, 'BadRequest', `Invalid dry run value: ${dryRun}; only "All" is supported`)
     this.checkForbidden(sub === 'log' ? 'get' : verb, r, ns, name)
+    this.authorize(req, {verb, group: r.group, resource: r.plural, subresource: sub, namespace: r.kind === 'Namespace' ? undefined : ns, name})
+    if (req.method === 'PATCH' && (req.headers['content-type'] ?? '').startsWith('application/apply-patch') && name && !sub && !this.store.getR(r, ns, name)) {
+      // an apply that creates is also a create (handlers/patch.go withAuthorization)
+      this.authorize(req, {verb: 'create', group: r.group, resource: r.plural, namespace: r.kind === 'Namespace' ? undefined : ns, name})
+    }
 
     if (sub === 'log' && r.kind === 'Pod' && req.method === 'GET') return this.podLog(req, res, url, r, ns, name)
     if (sub === 'proxy' && r.kind === 'Service' && name) return this.serviceProxy(req, res, url, r, ns, name)
@@ -775,7 +884,10 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
       // default propagation: Background for most kinds; orphan for the legacy clients (not modelled)
       const policy = body.propagationPolicy ?? q.get('propagationPolicy') ?? (body.orphanDependents === true ? 'Orphan' : 'Background')
       if (!['Background', 'Foreground', 'Orphan'].includes(policy)) throw new ApiError(400, 'BadRequest', `DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "${policy}": supported values: "Foreground", "Background", "Orphan"`)
-      const {gone, obj} = this.deleteObject(r, o, policy, !!dryRun)
+      const grace = body.gracePeriodSeconds ?? q.get('gracePeriodSeconds') ?? undefined
+      const {gone, obj, graceful} = this.deleteObject(r, o, policy, !!dryRun, grace)
+      // a pod deleted gracefully: 200 with the pod, now carrying its deletionTimestamp (pod REST Delete)
+      if (graceful) return this.send(req, res, url, 200, obj)
       if (gone || (dryRun && !(o.metadata.finalizers ?? []).length && r.kind !== 'Namespace')) {
         // an object deleted at once: a Success Status naming it (pods return the object; not modelled)
         delete obj.__policy
