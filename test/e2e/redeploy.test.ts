@@ -8,13 +8,15 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {applyObjects, createKubeClient} from '../../src/lib/kube/index.js'
 import {isolatedEnv, runCli} from '../support/cli.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-apiserver/index.mjs'
+import {aipCluster} from '../support/kube-apiserver/nodes.mjs'
 
 const NS = 'aip-models'
 let api: KubeApiServer
 let env: NodeJS.ProcessEnv
 
 beforeAll(async () => {
-  api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 30}, jobBehavior: {outcome: 'succeed', delayMs: 20}})
+  // an L40S node for qwen3-8b, a system node with room for the preload's scratch disk
+  api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 30}, jobBehavior: {outcome: 'succeed', delayMs: 20}, nodes: aipCluster({'g6e.xlarge': 1}, {systemRootVolumeGiB: 100})})
   api.store.put({apiVersion: 'v1', kind: 'Namespace', metadata: {name: NS}})
   api.registerCrd({group: 'keda.sh', version: 'v1alpha1', kind: 'ScaledObject'})
   env = isolatedEnv({KUBECONFIG: api.kubeconfigPath, AIP_BUCKET: 'weights'})
