@@ -181,7 +181,7 @@ describe('apply, diff, get, list, delete', () => {
     client.invalidateDiscovery()
     expect(await hasApiResource(client, 'keda.sh/v1alpha1', 'ScaledObject')).toBe(true)
     expect(await crdExists(client, 'keda.sh', 'ScaledObject')).toBe(true)
-    await applyObjects(client, [{apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: {name: 'm1', labels: modelLabels('m1')}, spec: {scaleTargetRef: {name: 'm1'}}}])
+    await applyObjects(client, [{apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: {name: 'm1', labels: modelLabels('m1')}, spec: {scaleTargetRef: {name: 'm1'}, triggers: [{type: 'cpu', metadata: {value: '50'}}]}}])
     expect((await listByLabels(client, kinds, aipSelector('m1'))).length).toBe(3)
   })
 
@@ -403,7 +403,8 @@ describe('faults', () => {
     await applyObjects(client, [deployment('slow', NS) as KubeObject])
     api.clearRequests()
     const p = waitForRollout(client, {name: 'slow', timeoutMs: 10_000})
-    await new Promise((r) => setTimeout(r, 150))
+    // drop the watch once it is open (a fixed sleep loses the race on a loaded machine)
+    while (!api.requests.some((r) => r.watch && r.path.endsWith('/deployments'))) await new Promise((r) => setTimeout(r, 10))
     api.faults.dropWatches()
     await expect(p).resolves.toMatchObject({available: 1})
     expect(api.requests.filter((r) => r.watch && r.path.endsWith('/deployments')).length).toBeGreaterThanOrEqual(2)
