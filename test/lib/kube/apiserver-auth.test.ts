@@ -78,10 +78,10 @@ describe('authentication', () => {
       expect((await anon.fetch('/healthz', {token: null})).status).toBe(200)
       const api1 = await anon.fetch('/api', {token: null})
       expect(api1.status).toBe(403)
-      expect((await api1.json()).message).toBe('forbidden: User "system:anonymous" cannot get path "/api"')
+      expect((await api1.json() as any).message).toBe('forbidden: User "system:anonymous" cannot get path "/api"')
       const ns = await anon.fetch('/api/v1/namespaces', {token: null})
       expect(ns.status).toBe(403)
-      expect((await ns.json()).message).toBe('namespaces is forbidden: User "system:anonymous" cannot list resource "namespaces" in API group "" at the cluster scope')
+      expect((await ns.json() as any).message).toBe('namespaces is forbidden: User "system:anonymous" cannot list resource "namespaces" in API group "" at the cluster scope')
       expect((await anon.fetch('/api/v1/namespaces', {token: 'wrong'})).status).toBe(401) // a bad token is never anonymous
     } finally {
       await anon.stop()
@@ -107,7 +107,7 @@ describe('authorization (RBAC)', () => {
     const create = await post('/apis/apps/v1/namespaces/team-a/deployments', deployment('x', 'team-a'), ro.token)
     expect(create.status).toBe(403)
     // POST carries no name in the URL: NewForbidden leaves it out
-    expect(await create.json()).toEqual({
+    expect((await create.json()) as any).toEqual({
       kind: 'Status',
       apiVersion: 'v1',
       metadata: {},
@@ -119,11 +119,11 @@ describe('authorization (RBAC)', () => {
     })
     const apply = await api.fetch('/apis/apps/v1/namespaces/team-a/deployments/x?fieldManager=aip', {method: 'PATCH', headers: {'content-type': 'application/apply-patch+yaml'}, body: JSON.stringify(deployment('x', 'team-a')), token: ro.token})
     expect(apply.status).toBe(403)
-    expect((await apply.json()).message).toBe('deployments.apps "x" is forbidden: User "viewer" cannot patch resource "deployments" in API group "apps" in the namespace "team-a"')
+    expect((await apply.json() as any).message).toBe('deployments.apps "x" is forbidden: User "viewer" cannot patch resource "deployments" in API group "apps" in the namespace "team-a"')
     const scale = await api.fetch('/apis/apps/v1/namespaces/team-a/deployments/x/scale', {method: 'PATCH', headers: {'content-type': 'application/merge-patch+json'}, body: '{"spec":{"replicas":2}}', token: ro.token})
-    expect((await scale.json()).message).toBe('deployments.apps "x" is forbidden: User "viewer" cannot patch resource "deployments/scale" in API group "apps" in the namespace "team-a"')
+    expect((await scale.json() as any).message).toBe('deployments.apps "x" is forbidden: User "viewer" cannot patch resource "deployments/scale" in API group "apps" in the namespace "team-a"')
     const nodes = await api.fetch('/api/v1/nodes', {token: ro.token})
-    expect((await nodes.json()).message).toBe('nodes is forbidden: User "viewer" cannot list resource "nodes" in API group "" at the cluster scope')
+    expect((await nodes.json() as any).message).toBe('nodes is forbidden: User "viewer" cannot list resource "nodes" in API group "" at the cluster scope')
     expect(api.store.get('apps/v1', 'Deployment', 'team-a', 'x')).toBeUndefined()
   })
 
@@ -132,7 +132,7 @@ describe('authorization (RBAC)', () => {
     expect((await post('/apis/apps/v1/namespaces/team-a/deployments', deployment('mine', 'team-a'), alice.token)).status).toBe(201)
     const other = await post('/apis/apps/v1/namespaces/team-b/deployments', deployment('theirs', 'team-b'), alice.token)
     expect(other.status).toBe(403)
-    expect((await other.json()).message).toBe('deployments.apps is forbidden: User "alice" cannot create resource "deployments" in API group "apps" in the namespace "team-b"')
+    expect((await other.json() as any).message).toBe('deployments.apps is forbidden: User "alice" cannot create resource "deployments" in API group "apps" in the namespace "team-b"')
     // edit grants no RBAC writes (escalation needs admin)
     const rb = {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: {name: 'x'}, roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'admin'}, subjects: [{kind: 'User', name: 'alice', apiGroup: 'rbac.authorization.k8s.io'}]}
     expect((await post('/apis/rbac.authorization.k8s.io/v1/namespaces/team-a/rolebindings', rb, alice.token)).status).toBe(403)
@@ -143,7 +143,7 @@ describe('authorization (RBAC)', () => {
     await post('/apis/rbac.authorization.k8s.io/v1/namespaces/team-b/rolebindings', {apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: {name: 'tenant'}, roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'tenant'}, subjects: [{kind: 'Group', name: 'aip:tenant:team-b', apiGroup: 'rbac.authorization.k8s.io'}]})
     expect((await post('/apis/apps/v1/namespaces/team-b/deployments', deployment('b', 'team-b'), bob.token)).status).toBe(201)
     const del = await api.fetch('/apis/apps/v1/namespaces/team-b/deployments/b', {method: 'DELETE', token: bob.token})
-    expect((await del.json()).message).toBe('deployments.apps "b" is forbidden: User "bob" cannot delete resource "deployments" in API group "apps" in the namespace "team-b"')
+    expect((await del.json() as any).message).toBe('deployments.apps "b" is forbidden: User "bob" cannot delete resource "deployments" in API group "apps" in the namespace "team-b"')
   })
 
   it('server-side apply that would create also needs create', async () => {
@@ -154,7 +154,7 @@ describe('authorization (RBAC)', () => {
     const apply = (token: string) => api.fetch('/api/v1/namespaces/team-a/configmaps/c?fieldManager=aip', {method: 'PATCH', headers: {'content-type': 'application/apply-patch+yaml'}, body: JSON.stringify(cm), token})
     const first = await apply(patcher.token)
     expect(first.status).toBe(403)
-    expect((await first.json()).message).toContain('cannot create resource "configmaps"')
+    expect((await first.json() as any).message).toContain('cannot create resource "configmaps"')
     expect((await apply(api.token)).status).toBe(201)
     expect((await apply(patcher.token)).status).toBe(200) // now an update: patch is enough
   })
