@@ -16,6 +16,10 @@ export interface CrdSpec {
   /** default true */
   namespaced?: boolean
   shortNames?: string[]
+  /** discovery categories (e.g. ['all']) */
+  categories?: string[]
+  /** the version's openAPIV3Schema; default: preserve unknown fields (then a packaged validator of the kind applies, if one ships) */
+  schema?: Record<string, any>
 }
 
 /** What the kubelet does with a Deployment's pods once the scheduler bound them to a node (scheduling itself is real: scheduler.mjs). */
@@ -88,6 +92,8 @@ export interface StartOptions {
   lbCleanupDelayMs?: number
   /** watch event history kept for resume (default 1000 events); older resourceVersions get 410 */
   historyLimit?: number
+  /** watch event history also expires by age, as etcd compaction does (default 300000 ms, kube-apiserver's --etcd-compaction-interval) */
+  historyTtlMs?: number
   /** interval of BOOKMARK events on watches with allowWatchBookmarks=true (default 1000 ms) */
   bookmarkIntervalMs?: number
   /** run the simulated controllers (default true) */

@@ -21,6 +21,8 @@ import {Admission, hasGeneration, statusIsSubresource} from './admission.mjs'
 import {Auth, bootstrapPolicy} from './auth.mjs'
 import {Controllers} from './controllers.mjs'
 import {ApiError} from './errors.mjs'
+import {gvPath, loadOpenApiTypes, v2Document, v3Document, v3Index} from './openapi.mjs'
+import {listTypes} from './schema.mjs'
 import {clone, deepEqual, isMap, jsonPatch, JsonPatchError, mergePatch, strategicMergePatch} from './patch.mjs'
 import {BUILTIN, RW} from './resources.mjs'
 import {parseFieldSelector, parseLabelSelector, SelectorError} from './selectors.mjs'
@@ -82,11 +84,22 @@ class Store {
     this.emit(r, 'DELETED', gone, obj)
   }
   emit(r, type, obj, old) {
-    const ev = {rv: this.rv, type, obj: clone(obj), old: old ? clone(old) : undefined, resKey: this.resKey(r), r}
+    const ev = {rv: this.rv, type, obj: clone(obj), old: old ? clone(old) : undefined, resKey: this.resKey(r), r, at: Date.now()}
     this.history.push(ev)
     const limit = this.server.opts.historyLimit ?? 1000
     while (this.history.length > limit) this.compactedRv = this.history.shift().rv
+    this.expire()
     for (const l of this.listeners) l(ev)
+  }
+  /**
+   * History also expires by age: kube-apiserver compacts etcd every --etcd-compaction-interval
+   * (default 5m), and a resourceVersion older than the last compaction is 410 Gone "too old
+   * resource version" (staging/src/k8s.io/apiserver/pkg/storage/etcd3/compact.go).
+   */
+  expire() {
+    const ttl = this.server.opts.historyTtlMs ?? 5 * 60_000
+    const cutoff = Date.now() - ttl
+    while (this.history.length && this.history[0].at < cutoff) this.compactedRv = this.history.shift().rv
   }
 }
 
@@ -95,6 +108,7 @@ export async function startKubeApiServer(opts = {}) {
   const tls = opts.tls === false ? undefined : await servingCertificates()
   const server = new KubeApiServer(opts, tls)
   await server.admission.init()
+  await loadOpenApiTypes()
   await server.listen(opts.port ?? 0)
   return server.api()
 }
@@ -363,9 +377,9 @@ ${namespace ? `    namespace: ${namespace}\n` : ''}current-context: ${name}
     return this.resources.find((r) => r.group === group && r.version === version && r.plural === plural)
   }
 
-  registerCrd({group, version, kind, plural, namespaced = true, shortNames = []}) {
+  registerCrd({group, version, kind, plural, namespaced = true, shortNames = [], schema, categories = []}) {
     plural ??= kind.toLowerCase() + 's'
-    if (!this.byKind(`${group}/${version}`, kind)) this.resources.push({group, version, kind, plural, namespaced, shortNames, subresources: ['status'], verbs: RW, crd: true})
+    if (!this.byKind(`${group}/${version}`, kind)) this.resources.push({group, version, kind, plural, namespaced, shortNames, categories, subresources: ['status'], verbs: RW, crd: true})
     const crdR = this.byKind('apiextensions.k8s.io/v1', 'CustomResourceDefinition')
     const name = `${plural}.${group}`
     const existing = this.store.getR(crdR, undefined, name)
@@ -374,7 +388,7 @@ ${namespace ? `    namespace: ${namespace}\n` : ''}current-context: ${name}
       apiVersion: 'apiextensions.k8s.io/v1',
       kind: 'CustomResourceDefinition',
       metadata: {name},
-      spec: {group, names: {kind, plural, singular: kind.toLowerCase(), listKind: `${kind}List`, shortNames}, scope: namespaced ? 'Namespaced' : 'Cluster', versions: [{name: version, served: true, storage: true, schema: {openAPIV3Schema: {type: 'object', 'x-kubernetes-preserve-unknown-fields': true}}}]},
+      spec: {group, names: {kind, plural, singular: kind.toLowerCase(), listKind: `${kind}List`, shortNames, ...(categories.length ? {categories} : {})}, scope: namespaced ? 'Namespaced' : 'Cluster', versions: [{name: version, served: true, storage: true, schema: {openAPIV3Schema: schema ?? {type: 'object', 'x-kubernetes-preserve-unknown-fields': true}}, subresources: {status: {}}}]},
     })
     crd.status = {
       conditions: [
@@ -402,7 +416,8 @@ ${namespace ? `    namespace: ${namespace}\n` : ''}current-context: ${name}
     const s = obj.spec ?? {}
     const v = (s.versions ?? []).find((x) => x.served !== false) ?? {name: 'v1'}
     if (s.group && s.names?.kind && !this.byKind(`${s.group}/${v.name}`, s.names.kind)) {
-      this.resources.push({group: s.group, version: v.name, kind: s.names.kind, plural: s.names.plural ?? s.names.kind.toLowerCase() + 's', namespaced: s.scope !== 'Cluster', shortNames: s.names.shortNames ?? [], subresources: ['status'], verbs: RW, crd: true})
+      // the status subresource exists only where the version enables it (apiextensions subresources.status)
+      this.resources.push({group: s.group, version: v.name, kind: s.names.kind, plural: s.names.plural ?? s.names.kind.toLowerCase() + 's', namespaced: s.scope !== 'Cluster', shortNames: s.names.shortNames ?? [], categories: s.names.categories ?? [], subresources: v.subresources?.status ? ['status'] : [], verbs: RW, crd: true})
     }
     obj.status = {conditions: [{type: 'Established', status: 'True', reason: 'InitialNamesAccepted', message: 'the initial names have been accepted', lastTransitionTime: now()}], acceptedNames: s.names ?? {}, storedVersions: [v.name]}
   }
@@ -611,6 +626,7 @@ ${namespace ? `    namespace: ${namespace}\n` : ''}current-context: ${name}
       res.end('ok')
       return this.record(req, url, 200, false)
     }
+    if (p === '/openapi/v3' || p.startsWith('/openapi/v3/') || p === '/openapi/v2') return this.openapi(req, res, url, p)
     if (p === '/api') return this.send(req, res, url, 200, {kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{clientCIDR: '0.0.0.0/0', serverAddress: `127.0.0.1:${this.port}`}]})
     if (p === '/apis') return this.send(req, res, url, 200, {kind: 'APIGroupList', apiVersion: 'v1', groups: this.groups()})
     let group
@@ -635,7 +651,7 @@ ${namespace ? `    namespace: ${namespace}\n` : ''}current-context: ${name}
       if (!list.length) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource')
       const resources = []
       for (const r of list) {
-        resources.push({name: r.plural, singularName: r.kind.toLowerCase(), namespaced: r.namespaced, kind: r.kind, verbs: r.verbs, ...(r.shortNames.length ? {shortNames: r.shortNames} : {}), storageVersionHash: ''})
+        resources.push({name: r.plural, singularName: r.kind.toLowerCase(), namespaced: r.namespaced, kind: r.kind, verbs: r.verbs, ...(r.shortNames.length ? {shortNames: r.shortNames} : {}), ...(r.categories?.length ? {categories: r.categories} : {}), storageVersionHash: ''})
         for (const s of r.subresources) resources.push({name: `${r.plural}/${s}`, singularName: '', namespaced: r.namespaced, kind: s === 'scale' ? 'Scale' : s === 'log' ? 'Pod' : r.kind, verbs: s === 'log' ? ['get'] : ['get', 'patch', 'update']})
       }
       return this.send(req, res, url, 200, {kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group ? `${group}/${version}` : version, resources})
@@ -653,6 +669,27 @@ ${namespace ? `    namespace: ${namespace}\n` : ''}current-context: ${name}
     const sub = rest[2]
     if (r.namespaced === false && ns !== undefined) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource')
     return this.resourceRequest(req, res, url, r, ns, name, sub)
+  }
+
+  /** List types of a resource for server-side apply (associative lists merge by key). */
+  listTypes(r) {
+    return listTypes(r, r.crd ? this.admission.customSchema(r) : undefined)
+  }
+
+  /** OpenAPI documents (openapi.mjs): the v3 index, a group-version's v3 document, v2 as JSON. */
+  openapi(req, res, url, p) {
+    const cs = (r) => this.admission.customSchema(r)
+    if (p === '/openapi/v3') return this.send(req, res, url, 200, v3Index(this.resources, cs))
+    if (p === '/openapi/v2') {
+      // only JSON here: a protobuf-only Accept is 406 (client-go then tries the legacy path)
+      const accept = req.headers.accept ?? '*/*'
+      if (!/application\/json|\*\/\*/.test(accept)) throw new ApiError(406, 'NotAcceptable', `only the following media types are accepted: application/json`)
+      return this.send(req, res, url, 200, v2Document(this.resources, cs))
+    }
+    const gv = p.slice('/openapi/v3/'.length)
+    const rs = this.resources.filter((r) => gvPath(r) === gv)
+    if (!rs.length) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource')
+    return this.send(req, res, url, 200, v3Document(rs, cs))
   }
 
   groups() {
@@ -790,7 +827,7 @@ ${namespace ? `    namespace: ${namespace}\n` : ''}current-context: ${name}
     const q = url.searchParams
     const watch = q.get('watch') === 'true' || q.get('watch') === '1'
     const verb = this.verbOf(req.method, name, watch)
-    const dryRun = q.get('dryRun')
+    let dryRun = q.get('dryRun')
     if (dryRun && dryRun !== 'All') throw new ApiError(400, 'BadRequest', `Invalid dry run value: ${dryRun}; only "All" is supported`)
     this.checkForbidden(sub === 'log' ? 'get' : verb, r, ns, name)
     this.authorize(req, {verb, group: r.group, resource: r.plural, subresource: sub, namespace: r.kind === 'Namespace' ? undefined : ns, name})
@@ -824,7 +861,7 @@ ${namespace ? `    namespace: ${namespace}\n` : ''}current-context: ${name}
       this.admission.admit(r, o)
       if (this.store.getR(r, ns, o.metadata.name)) throw new ApiError(409, 'AlreadyExists', `${qualified(r)} "${o.metadata.name}" already exists`, {name: o.metadata.name, group: r.group, kind: r.plural})
       // the creating manager owns every field set, defaults included
-      recordUpdate(undefined, o, manager, {apiVersion: gvOf(r), now: now()})
+      recordUpdate(undefined, o, manager, {apiVersion: gvOf(r), now: now(), types: this.listTypes(r)})
       if (dryRun) return this.send(req, res, url, 201, o)
       delete o.metadata.resourceVersion
       this.store.write(r, o, 'ADDED')
@@ -833,6 +870,11 @@ ${namespace ? `    namespace: ${namespace}\n` : ''}current-context: ${name}
     if (req.method === 'DELETE' && !name) return this.deleteCollection(req, res, url, r, ns, dryRun)
     if (req.method === 'DELETE') {
       const body = (await this.readBody(req)) ?? {}
+      // DeleteOptions in the body carry dryRun too (`kubectl delete --dry-run=server` sends it there)
+      if (Array.isArray(body.dryRun) && body.dryRun.length) {
+        if (body.dryRun.some((d) => d !== 'All')) throw new ApiError(422, 'Invalid', `DeleteOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: ${JSON.stringify(body.dryRun)}: supported values: "All"`)
+        dryRun = 'All'
+      }
       const o = this.store.getR(r, ns, name)
       if (!o) throw this.notFound(r, name)
       const pre = body.preconditions ?? {}
@@ -944,7 +986,7 @@ ${namespace ? `    namespace: ${namespace}\n` : ''}current-context: ${name}
 
   finishUpdate(req, res, url, r, old, o, dryRun, sub) {
     o = this.afterWrite(r, old, o)
-    recordUpdate(old, o, this.managerOf(req, url), {apiVersion: gvOf(r), now: now(), subresource: sub})
+    recordUpdate(old, o, this.managerOf(req, url), {apiVersion: gvOf(r), now: now(), subresource: sub, types: this.listTypes(r)})
     o.metadata.resourceVersion = old.metadata.resourceVersion
     if (deepEqual(o, old)) return this.send(req, res, url, 200, o) // no-op writes keep the resourceVersion
     if (dryRun) return this.send(req, res, url, 200, o)
@@ -972,7 +1014,7 @@ ${namespace ? `    namespace: ${namespace}\n` : ''}current-context: ${name}
       return this.finishUpdate(req, res, url, r, old, o, dryRun, sub)
     }
     const t = now()
-    const result = serverSideApply(old, config, manager, {force, apiVersion: gvOf(r), now: t})
+    const result = serverSideApply(old, config, manager, {force, apiVersion: gvOf(r), now: t, types: this.listTypes(r)})
     if (result.conflicts?.length) {
       const message = conflictMessage(result.conflicts)
       throw new ApiError(409, 'Conflict', message, {causes: result.conflicts.map((c) => ({reason: 'FieldManagerConflict', message: `conflict with "${c.manager}" using ${c.apiVersion}`, field: c.field}))})
@@ -1016,19 +1058,51 @@ ${namespace ? `    namespace: ${namespace}\n` : ''}current-context: ${name}
     }
   }
 
+  /**
+   * List, with chunking (API concepts "Retrieving large results sets in chunks"): `limit` cuts the
+   * list in key order and `metadata.continue` carries the resourceVersion of the first chunk and
+   * the last key served (base64 JSON, as storage/etcd3 encodeContinue writes it), with
+   * `remainingItemCount`. A continue token older than the kept history is 410 Expired.
+   */
   list(req, res, url, r, ns) {
     const f = this.filterFor(r, url)
-    const items = this.store
+    const keyOf = (o) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`
+    let items = this.store
       .listR(r, ns)
       .filter(f)
-      .sort((a, b) => (a.metadata.namespace ?? '').localeCompare(b.metadata.namespace ?? '') || a.metadata.name.localeCompare(b.metadata.name))
-      .map((o) => {
-        // lists of built-in kinds carry no kind/apiVersion per item (kubernetes/kubernetes#3030); CRs do
-        if (r.crd) return o
-        const {apiVersion: _a, kind: _k, ...rest} = o
-        return rest
-      })
-    return this.send(req, res, url, 200, {kind: `${r.kind}List`, apiVersion: gvOf(r), metadata: {resourceVersion: String(this.store.rv)}, items})
+      .sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0))
+    let rv = String(this.store.rv)
+    const cont = url.searchParams.get('continue')
+    if (cont) {
+      let token
+      try {
+        token = JSON.parse(Buffer.from(cont, 'base64').toString('utf8'))
+      } catch {
+        token = undefined
+      }
+      if (!token || token.v !== 'meta.k8s.io/v1' || typeof token.start !== 'string') throw new ApiError(400, 'BadRequest', 'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)')
+      this.store.expire()
+      if (Number(token.rv) < this.store.compactedRv) {
+        throw new ApiError(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.')
+      }
+      rv = String(token.rv)
+      items = items.filter((o) => keyOf(o) > token.start)
+    }
+    const limit = Number(url.searchParams.get('limit') ?? 0)
+    const meta = {resourceVersion: rv}
+    if (limit > 0 && items.length > limit) {
+      const last = items[limit - 1]
+      meta.continue = Buffer.from(JSON.stringify({v: 'meta.k8s.io/v1', rv: Number(rv), start: keyOf(last)})).toString('base64')
+      meta.remainingItemCount = items.length - limit
+      items = items.slice(0, limit)
+    }
+    // lists of built-in kinds carry no kind/apiVersion per item (kubernetes/kubernetes#3030); CRs do
+    const out = items.map((o) => {
+      if (r.crd) return o
+      const {apiVersion: _a, kind: _k, ...rest} = o
+      return rest
+    })
+    return this.send(req, res, url, 200, {kind: `${r.kind}List`, apiVersion: gvOf(r), metadata: meta, items: out})
   }
 
   deleteCollection(req, res, url, r, ns, dryRun) {
@@ -1084,6 +1158,7 @@ ${namespace ? `    namespace: ${namespace}\n` : ''}current-context: ${name}
       for (const o of this.store.listR(r, ns).filter(f)) write('ADDED', o)
     } else {
       const from = Number(rvParam)
+      this.store.expire()
       if (!Number.isFinite(from) || from < this.store.compactedRv) {
         write('ERROR', {kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `too old resource version: ${rvParam} (${this.store.compactedRv + 1})`, reason: 'Expired', code: 410})
         w.ended = true
