@@ -13,6 +13,7 @@ import {spawn} from 'node:child_process'
 
 import {BIN, isolatedEnv, ROOT, runCli, type CliResult} from '../support/cli.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-apiserver/index.mjs'
+import {aipCluster} from '../support/kube-apiserver/nodes.mjs'
 
 const dirs: string[] = []
 function tempDir(): string {
@@ -224,7 +225,7 @@ describe('interrupted and cut-off waits', () => {
   let api: KubeApiServer
   const NS = 'aip-models'
   const start = async (): Promise<NodeJS.ProcessEnv> => {
-    api = await startKubeApiServer({deploymentBehavior: {mode: 'none'}, jobBehavior: {outcome: 'succeed', delayMs: 20}})
+    api = await startKubeApiServer({deploymentBehavior: {mode: 'none'}, jobBehavior: {outcome: 'succeed', delayMs: 20}, nodes: aipCluster(['g6.xlarge'])})
     api.store.put({apiVersion: 'v1', kind: 'Namespace', metadata: {name: NS}})
     closers.push(() => api.stop())
     return isolatedEnv({KUBECONFIG: api.kubeconfigPath, AIP_BUCKET: 'weights'})
