@@ -13,6 +13,8 @@ import {spawn} from 'node:child_process'
 
 import {BIN, isolatedEnv, ROOT, runCli, type CliResult} from '../support/cli.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-apiserver/index.mjs'
+import {applyObjects, modelLabels} from '../../src/lib/kube/index.js'
+import {client as teardownClient, MODEL, NS as TEARDOWN_NS, populate, startCluster} from '../lib/teardown/fixtures.js'
 
 const dirs: string[] = []
 function tempDir(): string {
@@ -239,5 +241,63 @@ describe('interrupted and cut-off waits', () => {
     expect(r.stderr).not.toContain('did not become available')
     expect(r.stderr).toMatch(/^Error: interrupted$/m)
     expect(r.stderr).toMatch(/Fix: .*aip model status qwen2.5-coder-1.5b/)
+  })
+
+  /** The outage: reported on stderr as it happens, exit 5 past the bound (AIP_HTTP_TIMEOUT), no --force-finalizers. */
+  function expectOutage(r: CliResult & {ms: number}, url: string): void {
+    expectOneError(r, 5, /lost the API/)
+    expect(r.stderr).toContain(`lost the API server at ${url} (ECONNREFUSED); retrying for up to 2s`)
+    // said as it happened: before the error line
+    expect(r.stderr.indexOf('lost the API server at')).toBeLessThan(r.stderr.indexOf('Error: '))
+    expect(r.stderr).not.toContain('--force-finalizers')
+    expect(r.stderr).not.toMatch(/timed out waiting|did not become available/)
+    expect(r.ms).toBeLessThan(30_000)
+  }
+
+  it('the API server goes away during deploy --wait: reported as it happens, exit 5 past the bound', async () => {
+    const env = await start()
+    const r = await runWhile(['model', 'deploy', 'qwen2.5-coder-1.5b', '--timeout', '5m'], {...env, AIP_HTTP_TIMEOUT: '2s'}, /rollout deployment/, () => api.goDown())
+    expectOutage(r, api.url)
+    expect(r.stderr).toMatch(/Error: lost the API server at .* for \d+s while waiting for Deployment\/aip-models\/qwen2-5-coder-1-5b/)
+  })
+
+  it('an outage shorter than the bound: the wait resumes and says the API server is back', async () => {
+    const env = await start()
+    const name = 'qwen2-5-coder-1-5b'
+    const r = await runWhile(['model', 'deploy', 'qwen2.5-coder-1.5b', '--timeout', '5m'], {...env, AIP_HTTP_TIMEOUT: '20s'}, /rollout deployment/, async () => {
+      await api.goDown()
+      await new Promise((res) => setTimeout(res, 1500))
+      const dep = api.store.get('apps/v1', 'Deployment', NS, name)!
+      api.store.setStatus('apps/v1', 'Deployment', NS, name, {observedGeneration: dep.metadata.generation, replicas: 1, updatedReplicas: 1, readyReplicas: 1, availableReplicas: 1})
+      await api.comeBack()
+    })
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toContain(`lost the API server at ${api.url}`)
+    expect(r.stderr).toMatch(/the API server at .* answers again \(after \d+m?s\)/)
+  })
+
+  it('the API server goes away during model delete: exit 5 past the bound', async () => {
+    const env = await start()
+    const d = await runCli(['model', 'deploy', 'qwen2.5-coder-1.5b', '--no-wait'], {env})
+    expect(d.code, d.stderr).toBe(0)
+    // something holds the Deployment so the delete has to wait
+    const dep = api.store.get('apps/v1', 'Deployment', NS, 'qwen2-5-coder-1-5b')!
+    api.store.put({...dep, metadata: {...dep.metadata, finalizers: ['example.com/hold']}})
+    api.stuckFinalizer('Deployment', 'example.com/hold')
+    const r = await runWhile(['model', 'delete', 'qwen2.5-coder-1.5b', '--timeout', '5m'], {...env, AIP_HTTP_TIMEOUT: '2s'}, /wait until \d+ objects/, () => api.goDown())
+    expectOutage(r, api.url)
+  })
+
+  it('the API server goes away during the teardown finalizer wait: exit 5, not a stuck finalizer', async () => {
+    api = await startCluster()
+    closers.push(() => api.stop())
+    const c = await teardownClient(api)
+    await populate(api, c)
+    await applyObjects(c, [{apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'held', namespace: TEARDOWN_NS, labels: modelLabels(MODEL), finalizers: ['example.com/never']}, data: {}}])
+    api.stuckFinalizer('ConfigMap', 'example.com/never')
+    const env = isolatedEnv({KUBECONFIG: api.kubeconfigPath, AIP_HTTP_TIMEOUT: '2s'})
+    const r = await runWhile(['teardown', '--yes', '--timeout', '5m'], env, /Namespace\/aip-models deleted, waiting for its content/, () => api.goDown())
+    expectOutage(r, api.url)
+    expect(r.stderr).toMatch(/Fix: .*rerun `aip teardown`: it continues where it stopped/)
   })
 })

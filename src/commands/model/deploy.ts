@@ -84,7 +84,7 @@ Rerunning converges on the same objects (unchanged objects report "unchanged").`
     )
     const dryRun = (flags['dry-run'] as 'client' | 'server' | undefined) ?? (flags.output ? 'client' : undefined)
     const needsCluster = !(dryRun === 'client' && !flags.diff)
-    const client = needsCluster ? await kubeClientFromConfig(cfg, (r) => this.debugLog(`${r.method} ${r.path} -> ${r.status ?? r.error ?? ""} (${r.ms} ms)`)) : undefined
+    const client = needsCluster ? await kubeClientFromConfig(cfg, (r) => this.debugLog(`${r.method} ${r.path} -> ${r.status ?? r.error ?? ""} (${r.ms} ms)`), (m) => this.warn(m)) : undefined
     const timeoutMs = flags.timeout ? parseDuration(flags.timeout, '--timeout') : (cfg.durationMs('timeout') ?? 15 * 60_000)
     const quiet = Boolean(flags.output) || this.jsonEnabled()
     const progress = quiet ? undefined : this.interactive && process.stderr.isTTY ? await listrProgress() : lineProgress((l) => this.info(l))

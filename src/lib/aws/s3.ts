@@ -11,6 +11,7 @@
 import type {S3Client} from '@aws-sdk/client-s3'
 
 import {AipError, networkErrorCode, NotFoundError, UnauthorizedError, UnreachableError} from '../errors.js'
+import {httpTimeouts} from '../http/timeouts.js'
 
 export interface S3ClientOptions {
   region?: string
@@ -48,8 +49,9 @@ export async function createS3Client(opts: S3ClientOptions = {}): Promise<S3Clie
     requestHandler: {
       httpAgent: new http.Agent({keepAlive: true, maxSockets}),
       httpsAgent: new https.Agent({keepAlive: true, maxSockets}),
-      requestTimeout: 300_000,
-      connectionTimeout: 10_000,
+      // the HTTP timeout policy (lib/http/timeouts.ts); requestTimeout is a socket idle timeout
+      requestTimeout: httpTimeouts().idleMs,
+      connectionTimeout: httpTimeouts().connectMs,
     },
   })
 }
