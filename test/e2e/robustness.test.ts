@@ -301,3 +301,51 @@ describe('interrupted and cut-off waits', () => {
     expect(r.stderr).toMatch(/Fix: .*rerun `aip teardown`: it continues where it stopped/)
   })
 })
+
+describe('one timeout policy for every HTTP peer', () => {
+  /** Accepts connections and never answers. */
+  const silent = (): Promise<string> => peer(() => undefined)
+
+  it('a Hub that accepts and never answers: exit 5 "timed out after 1s" (AIP_HTTP_TIMEOUT), not a 5-minute wait', async () => {
+    const url = await silent()
+    const t0 = Date.now()
+    const r = await runCli(['gpu-fit', 'acme/silent-model', '--gpu', 'l4'], {env: isolatedEnv({HF_ENDPOINT: url, AIP_HTTP_TIMEOUT: '1s'}), timeoutMs: 50_000})
+    expectOneError(r, 5, new RegExp(`the Hugging Face Hub at ${url} timed out after 1s`))
+    expect(Date.now() - t0).toBeLessThan(20_000)
+  })
+
+  it('the same from config http-timeout in ./aip.yaml', async () => {
+    const url = await silent()
+    const cwd = tempDir()
+    writeFileSync(join(cwd, 'aip.yaml'), 'http-timeout: 1s\n')
+    const r = await runCli(['gpu-fit', 'acme/silent-model', '--gpu', 'l4'], {env: isolatedEnv({HF_ENDPOINT: url}), cwd, timeoutMs: 50_000})
+    expectOneError(r, 5, /timed out after 1s/)
+  })
+
+  it('a Prometheus that never answers: exit 5 after the same bound', async () => {
+    const url = await silent()
+    const r = await runCli(['metrics', 'tail', '--once', '--prometheus', url], {env: isolatedEnv({AIP_HTTP_TIMEOUT: '1s'}), timeoutMs: 50_000})
+    expectOneError(r, 5, /Prometheus at .* timed out after 1s/)
+  })
+
+  it('a gateway that never answers GET /v1/models: exit 5 after the same bound', async () => {
+    const url = await silent()
+    const r = await runCli(['model', 'bench', '--url', url, '--requests', '1'], {env: isolatedEnv({AIP_HTTP_TIMEOUT: '1s'}), timeoutMs: 50_000})
+    expectOneError(r, 5, /timed out after 1s/)
+  })
+
+  it('an API server that accepts and never answers: exit 5 after the same bound', async () => {
+    const url = await silent()
+    const path = join(tempDir(), 'config')
+    writeFileSync(path, `apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: ${url}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\n`)
+    const r = await runCli(['model', 'list'], {env: isolatedEnv({KUBECONFIG: path, AIP_HTTP_TIMEOUT: '1s'}), timeoutMs: 50_000})
+    expectOneError(r, 5, new RegExp(`the Kubernetes API at ${url} timed out after 1s`))
+  })
+
+  it('a Hub error body {"error":{"message":...}} is read for its message, not [object Object]', async () => {
+    const url = await peer(jsonAnswer(400, {error: {message: 'mirror refuses this revision'}}))
+    const r = await runCli(['gpu-fit', 'acme/some-model', '--gpu', 'l4'], {env: isolatedEnv({HF_ENDPOINT: url})})
+    expectOneError(r, 1, /the Hub answered 400 for .*: mirror refuses this revision$/)
+    expect(r.stderr).not.toContain('[object Object]')
+  })
+})
