@@ -13,6 +13,7 @@ import {spawn} from 'node:child_process'
 
 import {BIN, isolatedEnv, ROOT, runCli, type CliResult} from '../support/cli.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-apiserver/index.mjs'
+import {startOpenAIServer} from '../support/openai-server.js'
 import {applyObjects, modelLabels} from '../../src/lib/kube/index.js'
 import {client as teardownClient, MODEL, NS as TEARDOWN_NS, populate, startCluster} from '../lib/teardown/fixtures.js'
 
@@ -347,5 +348,36 @@ describe('one timeout policy for every HTTP peer', () => {
     const r = await runCli(['gpu-fit', 'acme/some-model', '--gpu', 'l4'], {env: isolatedEnv({HF_ENDPOINT: url})})
     expectOneError(r, 1, /the Hub answered 400 for .*: mirror refuses this revision$/)
     expect(r.stderr).not.toContain('[object Object]')
+  })
+})
+
+describe('model bench as a CI SLO gate', () => {
+  it('--max-error-rate: 25% errors against a 10% limit is exit 1 naming the numbers, after the report', async () => {
+    const srv = await startOpenAIServer({ttftMs: 20, itlMs: 2, tokens: 4, plan: (i) => (i % 4 === 3 ? 500 : 'ok')})
+    closers.push(() => srv.close())
+    const r = await runCli(['model', 'bench', '--url', srv.url, '--requests', '20', '--concurrency', '4', '--max-tokens', '4', '--max-error-rate', '10%'], {env: isolatedEnv()})
+    expectOneError(r, 1, /^Error: SLO breached: error rate 25\.0% > 10\.0% \(5 of 20 failed\)$/)
+    expect(r.stdout).toContain('15 ok, 5 failed of 20')
+    const j = await runCli(['model', 'bench', '--url', srv.url, '--requests', '20', '--concurrency', '4', '--max-tokens', '4', '--max-error-rate', '0.3', '--json'], {env: isolatedEnv()})
+    expect(j.code, j.stderr).toBe(0)
+    expect(JSON.parse(j.stdout).result.slo).toMatchObject({maxErrorRate: 0.3, passed: true, breaches: []})
+  })
+
+  it('--max-ttft-p95: a slow first token is exit 1 with the measured p95; both breaches are named together', async () => {
+    const srv = await startOpenAIServer({ttftMs: 80, itlMs: 2, tokens: 4, plan: (i) => (i === 0 ? 500 : 'ok')})
+    closers.push(() => srv.close())
+    const r = await runCli(['model', 'bench', '--url', srv.url, '--requests', '8', '--concurrency', '2', '--max-tokens', '4', '--max-ttft-p95', '20ms', '--max-error-rate', '0', '--json'], {env: isolatedEnv()})
+    expect(r.code, r.stderr).toBe(1)
+    const out = JSON.parse(r.stdout)
+    expect(out.error.message).toMatch(/^SLO breached: error rate 12\.5% > 0\.0% \(1 of 8 failed\); ttft p95 \d+ms > 20ms$/)
+    expect(out.result.slo.breaches.map((b: {objective: string}) => b.objective)).toEqual(['error-rate', 'ttft-p95'])
+    expect(out.result.slo.breaches[1].actual).toBeGreaterThanOrEqual(0.08)
+    const ok = await runCli(['model', 'bench', '--url', srv.url, '--requests', '4', '--max-tokens', '4', '--max-ttft-p95', '5s'], {env: isolatedEnv()})
+    expect(ok.code, ok.stderr).toBe(0)
+  })
+
+  it('bad gate values are usage errors (exit 2) before any request', async () => {
+    expectOneError(await runCli(['model', 'bench', '--url', 'http://127.0.0.1:9', '--max-error-rate', '150%'], {env: isolatedEnv()}), 2, /invalid --max-error-rate "150%"/)
+    expectOneError(await runCli(['model', 'bench', '--url', 'http://127.0.0.1:9', '--max-ttft-p95', '1s', '--no-stream'], {env: isolatedEnv()}), 2, /--max-ttft-p95 needs streamed responses/)
   })
 })
