@@ -381,3 +381,30 @@ describe('model bench as a CI SLO gate', () => {
     expectOneError(await runCli(['model', 'bench', '--url', 'http://127.0.0.1:9', '--max-ttft-p95', '1s', '--no-stream'], {env: isolatedEnv()}), 2, /--max-ttft-p95 needs streamed responses/)
   })
 })
+
+describe('model deploy reports every missing prerequisite at once', () => {
+  it('no kubeconfig and no bucket: one error naming both, with both fixes (exit of the first: 4)', async () => {
+    const r = await runCli(['model', 'deploy', 'qwen3-8b'], {env: isolatedEnv()})
+    expectOneError(r, 4, /cannot deploy qwen3-8b: 2 prerequisites are missing: \(1\) no kubeconfig found .*; \(2\) no S3 bucket for model weights is configured$/)
+    expect(r.stderr).toMatch(/Fix: \(1\) run aip cluster bootstrap or set --kubeconfig; \(2\) set one: aip config set bucket NAME/)
+  })
+
+  it('a gated model without the token Secret and no bucket: both named; with them it deploys', async () => {
+    const api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 20}})
+    closers.push(() => api.stop())
+    api.store.put({apiVersion: 'v1', kind: 'Namespace', metadata: {name: 'aip-models'}})
+    const env = isolatedEnv({KUBECONFIG: api.kubeconfigPath})
+    const r = await runCli(['model', 'deploy', 'llama-guard-3-1b', '--no-wait'], {env})
+    expectOneError(r, 2, /2 prerequisites are missing: \(1\) no S3 bucket .*; \(2\) llama-guard-3-1b is gated on the Hub \(meta-llama\/Llama-Guard-3-1B\) and the Secret aip-models\/aip-hf-token holding its token does not exist$/)
+    expect(r.stderr).toContain('kubectl create secret generic aip-hf-token -n aip-models --from-literal=token="$HF_TOKEN"')
+    expect(api.requests.filter((q) => q.method !== 'GET')).toEqual([])
+    api.store.put({apiVersion: 'v1', kind: 'Secret', metadata: {name: 'aip-hf-token', namespace: 'aip-models'}, data: {token: Buffer.from('hf_x').toString('base64')}})
+    const ok = await runCli(['model', 'deploy', 'llama-guard-3-1b', '--no-wait'], {env: {...env, AIP_BUCKET: 'weights'}})
+    expect(ok.code, ok.stderr).toBe(0)
+  })
+
+  it('one missing prerequisite keeps its own message and exit code', async () => {
+    const r = await runCli(['model', 'deploy', 'qwen3-8b', '-o', 'yaml'], {env: isolatedEnv()})
+    expectOneError(r, 2, /^Error: no S3 bucket for model weights is configured$/)
+  })
+})
