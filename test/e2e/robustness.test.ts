@@ -408,3 +408,22 @@ describe('model deploy reports every missing prerequisite at once', () => {
     expectOneError(r, 2, /^Error: no S3 bucket for model weights is configured$/)
   })
 })
+
+describe('gpu-fit suggestions', () => {
+  it('are real flags that agree with the table, and each one fits when rerun', async () => {
+    const r = await runCli(['gpu-fit', 'llama-3.1-8b-instruct', '--gpu', 'l4'], {env: isolatedEnv()})
+    expectOneError(r, 3, /does not fit on l4 x1/)
+    const fix = /Fix: (.*)$/m.exec(r.stderr)![1]!
+    const len = /--max-model-len (\d+) fits \(MAX CTX (\d+), rounded down\)/.exec(fix)
+    expect(len, fix).not.toBeNull()
+    // the table's MAX CTX @1 SEQ for l4 at TP 1
+    const row = /^l4\s+1\s+no\s+\S+ \S+\s+\S+ \S+\s+(\d+)\s/m.exec(r.stdout)
+    expect(row?.[1], r.stdout).toBe(len![2])
+    for (const alt of fix.split('; or ')) {
+      const flags = alt.replace(/ fits.*$/, '').split(' ')
+      expect(flags[0]).toMatch(/^--[a-z-]+$/)
+      const again = await runCli(['gpu-fit', 'llama-3.1-8b-instruct', ...(flags[0] === '--gpu' ? [] : ['--gpu', 'l4']), ...flags], {env: isolatedEnv()})
+      expect(again.code, `${alt}: ${again.stderr}`).toBe(0)
+    }
+  })
+})
