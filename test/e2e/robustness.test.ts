@@ -2,7 +2,7 @@
  * Faults and odd inputs a new user meets (issue #12): each ends in one error line, a `Fix:` line,
  * the documented exit code and no stack trace. Drives the built CLI as a subprocess.
  */
-import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {createServer, type RequestListener} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {tmpdir} from 'node:os'
@@ -425,5 +425,26 @@ describe('gpu-fit suggestions', () => {
       const again = await runCli(['gpu-fit', 'llama-3.1-8b-instruct', ...(flags[0] === '--gpu' ? [] : ['--gpu', 'l4']), ...flags], {env: isolatedEnv()})
       expect(again.code, `${alt}: ${again.stderr}`).toBe(0)
     }
+  })
+})
+
+describe('help examples', () => {
+  it('name real catalog models wherever they name a catalog model', () => {
+    const catalog = new Set(readdirSync(join(ROOT, 'templates', 'models')).filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, '')))
+    const manifest = JSON.parse(readFileSync(join(ROOT, 'oclif.manifest.json'), 'utf8')) as {commands: Record<string, {examples?: string[]}>}
+    const checked: string[] = []
+    for (const [id, cmd] of Object.entries(manifest.commands)) {
+      if (!['model:deploy', 'model:preload', 'model:status', 'model:delete', 'model:bench', 'gpu-fit', 'metrics:tail'].includes(id)) continue
+      for (const ex of cmd.examples ?? []) {
+        const words = ex.replace(/^.*?<%= config.bin %> /, '').split(/\s+/)
+        const n = id.split(':').length
+        const arg = words[n]
+        // a catalog name: not a flag, hf:ORG/REPO, ORG/NAME, a path or a URL
+        if (!arg || /^(-|hf:|\.|\/|http)/.test(arg) || arg.includes('/')) continue
+        checked.push(`${id} ${arg}`)
+        expect(catalog.has(arg), `example of ${id}: "${ex}" names ${arg}, which is not in the catalog`).toBe(true)
+      }
+    }
+    expect(checked.some((c) => c.startsWith('model:preload '))).toBe(true)
   })
 })
