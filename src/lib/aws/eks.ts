@@ -32,8 +32,8 @@ export async function createEksClient(opts: EksClientOptions): Promise<EKSClient
     ...(opts.profile ? {profile: opts.profile} : {}),
     ...(opts.endpoint ? {endpoint: opts.endpoint} : {}),
     maxAttempts: 4,
-    // the HTTP timeout policy (lib/http/timeouts.ts); requestTimeout is a socket idle timeout
-    requestHandler: {connectionTimeout: httpTimeouts().connectMs, requestTimeout: httpTimeouts().idleMs},
+    // the HTTP timeout policy (lib/http/timeouts.ts): socketTimeout is the idle bound
+    requestHandler: {connectionTimeout: httpTimeouts().connectMs, socketTimeout: httpTimeouts().idleMs},
   })
 }
 

@@ -15,8 +15,8 @@
  * How each client applies it: our node:http requests with `req.setTimeout(idleMs)` (socket
  * inactivity, connect included); fetch with a timer that aborts until the response headers arrive
  * and a read watchdog after; the AWS SDK through its NodeHttpHandler `connectionTimeout` and
- * `requestTimeout` (the latter is a socket idle timeout,
- * https://docs.aws.amazon.com/sdk-for-javascript/v3/developer-guide/node-configuring-maxsockets.html).
+ * `socketTimeout` (socket idle; its `requestTimeout` bounds a whole request and only logs a warning
+ * unless `throwOnRequestTimeout`, see @smithy/types NodeHttpHandlerOptions).
  */
 import {parseDuration} from '../config/parse.js'
 
