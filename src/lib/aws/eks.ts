@@ -10,6 +10,7 @@ import type {Cluster, EKSClient, Nodegroup} from '@aws-sdk/client-eks'
 
 import {AipError, InterruptedError, NotFoundError, TimeoutError, UnauthorizedError, UnreachableError, UsageError, networkErrorCode} from '../errors.js'
 import {sleep as defaultSleep} from '../sleep.js'
+import {httpTimeouts} from '../http/timeouts.js'
 
 export interface EksClientOptions {
   region?: string
@@ -31,6 +32,8 @@ export async function createEksClient(opts: EksClientOptions): Promise<EKSClient
     ...(opts.profile ? {profile: opts.profile} : {}),
     ...(opts.endpoint ? {endpoint: opts.endpoint} : {}),
     maxAttempts: 4,
+    // the HTTP timeout policy (lib/http/timeouts.ts): socketTimeout is the idle bound
+    requestHandler: {connectionTimeout: httpTimeouts().connectMs, socketTimeout: httpTimeouts().idleMs},
   })
 }
 

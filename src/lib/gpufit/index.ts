@@ -230,7 +230,11 @@ function gate(spec: ModelSpec, weightBytes: number, gpu: GpuType, tp: number, s:
   }
   const bigger = [...GPUS].sort((a, b) => a.memoryBytes - b.memoryBytes).find((x) => x.memoryBytes > gpu.memoryBytes && evaluate(spec, weightBytes, x, tp, s, actBytes, cap).fits)
   if (bigger) alts.push({change: `--gpu ${bigger.name}`, fits: true, instances: instancesFor(bigger, tp)})
-  g.suggestion = alts.length > 0 ? alts.map((a) => (a.change.startsWith('--max-model-len') ? `${a.change.slice(2)} fits` : `${a.change} fits`)).join('; or ') : 'no setting of this GPU fits; try a quantized checkpoint or a larger GPU'
+  // real flags, and the context agrees with the table's MAX CTX (which it rounds down to a multiple of 1024)
+  g.suggestion =
+    alts.length > 0
+      ? alts.map((a) => (a.change.startsWith('--max-model-len') && result.maxContext !== a.maxContext ? `${a.change} fits (MAX CTX ${result.maxContext}, rounded down)` : `${a.change} fits`)).join('; or ')
+      : 'no setting of this GPU fits; try a quantized checkpoint or a larger GPU'
   return g
 }
 
