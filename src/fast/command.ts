@@ -116,7 +116,7 @@ export abstract class Command {
   }
 
   async init(): Promise<unknown> {
-    const g = globalThis as Record<string, Record<string, unknown> | undefined>
+    const g = globalThis as unknown as Record<string, Record<string, unknown> | undefined>
     g['http-call'] = g['http-call'] || {}
     g['http-call'].userAgent = this.config.userAgent
     return undefined

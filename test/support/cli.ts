@@ -16,7 +16,8 @@ export interface CliResult {
 /** A fresh HOME so no user config leaks into tests. */
 export function isolatedEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const home = mkdtempSync(join(tmpdir(), 'aip-home-'))
-  const env: NodeJS.ProcessEnv = {PATH: process.env.PATH, HOME: home, XDG_CONFIG_HOME: join(home, '.config'), CI: 'true', NO_COLOR: '1', HF_ENDPOINT: 'http://127.0.0.1:9', ...extra}
+  // TMPDIR: the test file's own temporary directory (test/support/tmp-setup.ts), removed after it
+  const env: NodeJS.ProcessEnv = {PATH: process.env.PATH, HOME: home, XDG_CONFIG_HOME: join(home, '.config'), CI: 'true', NO_COLOR: '1', HF_ENDPOINT: 'http://127.0.0.1:9', ...(process.env.TMPDIR ? {TMPDIR: process.env.TMPDIR} : {}), ...extra}
   return env
 }
 
