@@ -13,8 +13,5 @@ export default defineConfig({
     // run fails if anything is left): test/support/tmp-global.ts, tmp-setup.ts
     globalSetup: ['test/support/tmp-global.ts'],
     setupFiles: ['test/support/tmp-setup.ts'],
-    // tests import the AWS SDK directly (aip's own process sets this where it loads the SDK); the
-    // CLIs the e2e tests spawn get an isolated env and show what a user would see
-    env: {AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true'},
   },
 })
