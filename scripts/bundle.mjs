@@ -114,8 +114,8 @@ for (const out of Object.keys(result.metafile.outputs)) {
 // become stubs that load the vendor bundle's copy when first touched (errors, help, output).
 const FAST = ['gpu-fit']
 // builtins a fast command may not reach (readline: oclif's stdin flags; crypto: config writes;
-// fs/promises: model directories)
-const LAZY_BUILTINS = ['crypto', 'readline', 'fs/promises']
+// fs/promises: model directories; util: its module object's lazy getters load worker_threads)
+const LAZY_BUILTINS = ['crypto', 'readline', 'fs/promises', 'util']
 {
   const fastDir = join(root, 'dist', 'fast')
   rmSync(fastDir, {recursive: true, force: true})
