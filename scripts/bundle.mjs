@@ -1,8 +1,10 @@
-// Start-up bundling (after tsc): Node 20 pays per module loaded (resolution, reads, ESM jobs), and
+// Start-up bundling (after tsc): Node pays per module loaded (resolution, reads, ESM jobs), and
 // a gpu-fit run loads ~150 modules through @oclif/core's index and our lib. This writes
 //  - dist/vendor/oclif.cjs: the parts of @oclif/core aip uses, as one CommonJS file;
 //  - dist/commands/**.js and dist/hooks/*.js: each command with the lib code it imports, as one
-//    ESM file, importing oclif from the vendor file (one copy of oclif in the process).
+//    ESM file, importing oclif from the vendor file (one copy of oclif in the process);
+//  - dist/fast/<id>.js: the fast path of the hot offline commands (gpu-fit), without oclif's Config;
+//  - dist/catalog.json: the model catalog, parsed and validated (src/lib/catalog/store.ts).
 // Heavy SDKs stay external and are still imported lazily where they are used. dist/lib stays as
 // tsc wrote it (benchmarks and scripts import it). Measured by bench/startup.mjs.
 import {build} from 'esbuild'

@@ -5,7 +5,7 @@
  * --json envelopes, and one invocation per flag of the command as oclif's manifest lists it (so
  * flags added later are covered without editing this file).
  */
-import {readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {beforeAll, describe, expect, it} from 'vitest'
@@ -91,5 +91,22 @@ describe('gpu-fit: the fast path and the oclif path agree', () => {
     const r = await both(['gpu-fit', '--help'])
     expect(r.code).toBe(0)
     expect(r.stdout).toMatch(/^USAGE/m)
+  })
+})
+
+describe('start-up: the module compile cache', () => {
+  it('lives under $XDG_CACHE_HOME or ~/.cache (aip/compile-cache); NODE_DISABLE_COMPILE_CACHE=1 writes none', async () => {
+    const env = isolatedEnv()
+    delete env.NODE_COMPILE_CACHE
+    expect((await runCli(['gpu-fit', 'qwen3-8b'], {env})).code).toBe(0)
+    expect(readdirSync(join(env.HOME!, '.cache', 'aip', 'compile-cache')).length).toBeGreaterThan(0)
+    const xdg = isolatedEnv({XDG_CACHE_HOME: join(tmpdir(), 'aip-xdg-cache')})
+    delete xdg.NODE_COMPILE_CACHE
+    expect((await runCli(['--version'], {env: xdg})).code).toBe(0)
+    expect(readdirSync(join(tmpdir(), 'aip-xdg-cache', 'aip', 'compile-cache')).length).toBeGreaterThan(0)
+    const off = isolatedEnv({NODE_DISABLE_COMPILE_CACHE: '1'})
+    delete off.NODE_COMPILE_CACHE
+    expect((await runCli(['gpu-fit', 'qwen3-8b'], {env: off})).code).toBe(0)
+    expect(existsSync(join(off.HOME!, '.cache'))).toBe(false)
   })
 })

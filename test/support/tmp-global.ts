@@ -15,12 +15,14 @@ export default function setup(): () => void {
   const dir = mkdtempSync(join(tmpdir(), 'aip-test-run-'))
   process.env.TMPDIR = dir
   process.env.AIP_TEST_TMP_RUN = dir
+  // one module compile cache for every CLI the tests start (isolatedEnv): warm after the first
+  process.env.AIP_TEST_COMPILE_CACHE = join(dir, 'compile-cache')
   return () => {
     if (before === undefined) delete process.env.TMPDIR
     else process.env.TMPDIR = before
     let left: string[] = []
     try {
-      left = readdirSync(dir)
+      left = readdirSync(dir).filter((f) => f !== 'compile-cache')
     } finally {
       rmSync(dir, {recursive: true, force: true, maxRetries: 3})
     }
