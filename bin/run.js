@@ -67,7 +67,8 @@ if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
  */
 async function runFast(args) {
   const id = args[0]
-  if (!id || !/^[a-z][a-z0-9-]*$/.test(id) || argv.includes('--verbose') || process.env.AIP_FAST_PATH === '0') return false
+  // stack traces (--verbose, AIP_VERBOSE=1) come from the usual path, mapped to the sources
+  if (!id || !/^[a-z][a-z0-9-]*$/.test(id) || argv.includes('--verbose') || process.env.AIP_VERBOSE === '1' || process.env.AIP_FAST_PATH === '0') return false
   const file = join(root, 'dist', 'fast', `${id}.js`)
   if (!existsSync(file)) return false
   const pjson = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'))
