@@ -24,8 +24,6 @@ export async function createEksClient(opts: EksClientOptions): Promise<EKSClient
   if (!opts.region) {
     throw new UsageError('no AWS region set', {fix: 'pass --region (e.g. --region us-east-1), or set AWS_REGION or `aip config set region us-east-1`'})
   }
-  // the SDK's notice about Node 20 support ending in 2027 is not the CLI user's business on every run
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
   const {EKSClient} = await import('@aws-sdk/client-eks')
   return new EKSClient({
     region: opts.region,

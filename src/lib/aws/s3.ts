@@ -28,9 +28,6 @@ export interface S3ClientOptions {
 }
 
 export async function createS3Client(opts: S3ClientOptions = {}): Promise<S3Client> {
-  // The SDK warns on stderr under Node 20 ("will require node >=22 from 2027"): noise on every run
-  // of a CLI whose engines field already says what it supports. A user's explicit setting wins.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
   const [{S3Client}, http, https] = await Promise.all([
     import('@aws-sdk/client-s3'),
     import('node:http'),

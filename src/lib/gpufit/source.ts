@@ -115,18 +115,19 @@ export async function loadModelSource(model: string, opts: {revision?: string; h
   if (m.startsWith('hf:')) return fromHub(m.slice(3), opts.revision, await hubOf(opts), warn)
   const looksLikePath = m.startsWith('.') || m.startsWith('/') || m.startsWith('~') || m.endsWith('.json') || existsSync(m)
   if (looksLikePath) return fromPath(m.startsWith('~') ? join(process.env.HOME ?? '', m.slice(1)) : m)
-  const {getCatalogEntry, catalogNames} = await import('../catalog/index.js')
+  // the compiled catalog (no YAML parser or schema library to load) when current, else the full parse
+  const {findCompiledEntry} = await import('../catalog/store.js')
+  const getCatalogEntry = async (name: string) => findCompiledEntry(name) ?? (await import('../catalog/index.js')).getCatalogEntry(name)
   if (REPO_RE.test(m)) {
     // A catalog entry may be named by its Hub repo id; otherwise go to the Hub.
     try {
-      const e = getCatalogEntry(m)
+      const e = await getCatalogEntry(m)
       return catalogSource(e)
     } catch {
       return fromHub(m, opts.revision, await hubOf(opts), warn)
     }
   }
-  void catalogNames
-  return catalogSource(getCatalogEntry(m))
+  return catalogSource(await getCatalogEntry(m))
 }
 
 function catalogSource(e: {name: string; config: unknown; hf: {revision: string}; gpu: {type: string; count: number}; vllm: {maxModelLen: number; maxNumSeqs: number}}): ModelSource {
