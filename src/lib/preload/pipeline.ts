@@ -41,7 +41,7 @@
 import {AipError, InterruptedError} from '../errors.js'
 import {runContext, s3Io} from './context.js'
 import {type PreloadMarker, type PreloadMarkerFile, MARKER_SCHEMA} from './layout.js'
-import {multipart} from './multipart.js'
+import {abortUnfinished, multipart} from './multipart.js'
 import {planPreload} from './plan.js'
 import {bufferedPut, streamPut} from './put.js'
 import {Slots} from './s3-body.js'
@@ -52,6 +52,23 @@ export {ChecksumMismatchError} from './verify.js'
 export type {PreloadDeps, PreloadEvent, PreloadFileResult, PreloadOptions, PreloadResult} from './types.js'
 
 export async function runPreload(opts: PreloadOptions, deps: PreloadDeps): Promise<PreloadResult> {
+  const state = {files: 0, filesDone: 0}
+  try {
+    return await run(opts, deps, state)
+  } catch (err) {
+    const signal = opts.signal
+    if (signal?.aborted && (signal.reason instanceof InterruptedError || err instanceof InterruptedError)) {
+      // What an interrupted run leaves is meant to be picked up again: say so.
+      const done = state.files ? ` after ${state.filesDone} of ${state.files} files` : ''
+      throw new InterruptedError(`preload of ${opts.repo} interrupted${done}; no marker was written, the unfinished uploads are kept`, {
+        fix: 'rerun the same command to resume: complete files are skipped and the parts already uploaded are reused',
+      })
+    }
+    throw err
+  }
+}
+
+async function run(opts: PreloadOptions, deps: PreloadDeps, state: {files: number; filesDone: number}): Promise<PreloadResult> {
   const started = Date.now()
   const S3 = await import('@aws-sdk/client-s3')
   const {default: pLimit} = await import('p-limit')
@@ -59,17 +76,18 @@ export async function runPreload(opts: PreloadOptions, deps: PreloadDeps): Promi
   const {signal, emit, send, s3err, checkAbort} = io
 
   // 1-3. The Hub's commit and files, the bucket, what is already complete.
-  const {revision, commit, sel, loc, refLoc, partSize, concurrency, singlePutMax, planned, skip, totalBytes, skipBytes} = await planPreload(io)
+  const {revision, commit, sel, loc, refLoc, partSize, concurrency, connections, singlePutMax, planned, skip, totalBytes, skipBytes} = await planPreload(io)
   const sse = {
     ...(opts.sse ? {ServerSideEncryption: opts.sse} : {}),
     ...(opts.sseKmsKeyId ? {SSEKMSKeyId: opts.sseKmsKeyId, ServerSideEncryption: 'aws:kms' as const} : {}),
   }
   const storage = opts.storageClass ? {StorageClass: opts.storageClass as never} : {}
-  const ctx = runContext(io, await import('p-retry'), {commit, partSize, slots: new Slots(concurrency), sse, storage, doneBytes: skipBytes})
+  const ctx = runContext(io, await import('p-retry'), {commit, partSize, slots: new Slots(concurrency), connections: new Slots(connections), sse, storage, doneBytes: skipBytes})
   const {withRetry} = ctx
 
-  let filesDone = skip.length
-  const progress = () => emit({event: 'progress', bytes: ctx.counters.doneBytes, totalBytes, filesDone, files: planned.length})
+  state.files = planned.length
+  state.filesDone = skip.length
+  const progress = () => emit({event: 'progress', bytes: ctx.counters.doneBytes, totalBytes, filesDone: state.filesDone, files: planned.length})
   const results: PreloadFileResult[] = skip.map((p) => ({path: p.sib.rfilename, key: p.key, size: p.sib.size, sha256: p.sha256!, lfs: Boolean(p.sib.lfs), status: 'skipped', resumedBytes: 0}))
 
   // 4. Transfer: biggest files first so small ones fill the gaps.
@@ -85,9 +103,11 @@ export async function runPreload(opts: PreloadOptions, deps: PreloadDeps): Promi
           if (failure !== undefined || abortAll.signal.aborted) return
           checkAbort()
           try {
-            const r = p.sib.lfs && p.sib.size > 0 && p.sib.size <= singlePutMax ? await streamPut(ctx, p) : p.sib.size <= partSize && (p.sib.lfs || p.sib.size <= 64 * MiB) ? await bufferedPut(ctx, p) : await multipart(ctx, p)
+            const single = p.sib.lfs && p.sib.size > 0 && p.sib.size <= singlePutMax ? 'stream' : p.sib.size <= partSize && (p.sib.lfs || p.sib.size <= 64 * MiB) ? 'buffered' : undefined
+            if (single) await abortUnfinished(ctx, p)
+            const r = single === 'stream' ? await streamPut(ctx, p) : single === 'buffered' ? await bufferedPut(ctx, p) : await multipart(ctx, p)
             results.push(r)
-            filesDone++
+            state.filesDone++
           } catch (err) {
             failure ??= err
             abortAll.abort()

@@ -14,7 +14,7 @@ import type {Planned, PreloadFileResult} from './types.js'
 
 /** Small files whose sha256 is not known up front (non-LFS): read whole, verified, then one PutObject. */
 export async function bufferedPut(ctx: RunContext, p: Planned): Promise<PreloadFileResult> {
-  const {opts, S3, send, withRetry, emit, slots, signal, sse, storage, metadataFor, verify, newReader} = ctx
+  const {opts, S3, send, withRetry, emit, slots, connections, signal, sse, storage, metadataFor, verify, newReader} = ctx
   emit({event: 'file-start', path: p.sib.rfilename, size: p.sib.size, key: p.key, multipart: false, resumeParts: 0})
   await slots.acquire(signal)
   const reader = newReader(p)
@@ -22,10 +22,17 @@ export async function bufferedPut(ctx: RunContext, p: Planned): Promise<PreloadF
     const n = p.sib.size
     const hash = createHash('sha256')
     const blobHash = p.sib.lfs ? undefined : createHash('sha1').update(`blob ${n}\0`)
-    const chunks = await reader.take(n, (c) => {
-      hash.update(c)
-      blobHash?.update(c)
-    })
+    await connections.acquire(signal)
+    let chunks: Buffer[]
+    try {
+      chunks = await reader.take(n, (c) => {
+        hash.update(c)
+        blobHash?.update(c)
+      })
+    } finally {
+      reader.close()
+      connections.release()
+    }
     const sha256 = hash.digest('hex')
     const blob = blobHash?.digest('hex')
     verify(p, sha256, n, blob)
@@ -59,6 +66,16 @@ export async function bufferedPut(ctx: RunContext, p: Planned): Promise<PreloadF
  * file over (SDK attempts get a fresh Hub stream each): these files are small enough for that.
  */
 export async function streamPut(ctx: RunContext, p: Planned): Promise<PreloadFileResult> {
+  // One Hub connection for the whole file (each SDK attempt reads it anew, one at a time).
+  await ctx.connections.acquire(ctx.signal)
+  try {
+    return await streamOnePut(ctx, p)
+  } finally {
+    ctx.connections.release()
+  }
+}
+
+async function streamOnePut(ctx: RunContext, p: Planned): Promise<PreloadFileResult> {
   const {opts, S3, s3, send, s3err, withRetry, emit, signal, sse, storage, metadataFor, verify, newReader, AbortError} = ctx
   emit({event: 'file-start', path: p.sib.rfilename, size: p.sib.size, key: p.key, multipart: false, resumeParts: 0})
   const n = p.sib.size
