@@ -55,7 +55,7 @@ export declare class HubServer {
   corruptFile(path: string, offset?: number): void
   throttle(bytesPerSec: number): void
   contentRequests(path: string): RequestRecord[]
-  /** The most content responses of `path` served at the same time (since resetConcurrency). */
-  rangeConcurrency(path: string): number
+  /** The most content responses of `path` (of all files without one) served at the same time (since resetConcurrency). */
+  rangeConcurrency(path?: string): number
   resetConcurrency(): void
 }

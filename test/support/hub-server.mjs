@@ -216,9 +216,9 @@ export class HubServer {
     this.faults = {rate429: 0, retryAfter: '0', drops: new Map(), corrupt: new Map(), bytesPerSec: 0}
   }
 
-  /** The most content responses of `path` served at the same time (since the last reset). */
+  /** The most content responses of `path` (all files without one) served at the same time (since the last reset). */
   rangeConcurrency(path) {
-    return this.serving.get(path)?.max ?? 0
+    return this.serving.get(path ?? '*')?.max ?? 0
   }
 
   resetConcurrency() {
@@ -379,14 +379,16 @@ export class HubServer {
     const rate = this.faults.bytesPerSec
     const chunkSize = rate > 0 ? 64 * 1024 : 256 * 1024
     const t0 = performance.now()
-    let now = this.serving.get(f.path)
-    if (!now) this.serving.set(f.path, (now = {current: 0, max: 0}))
-    now.current++
-    now.max = Math.max(now.max, now.current)
-    const done = () => {
-      now.current--
-    }
-    res.once('close', done)
+    const counters = [f.path, '*'].map((k) => {
+      let c = this.serving.get(k)
+      if (!c) this.serving.set(k, (c = {current: 0, max: 0}))
+      c.current++
+      c.max = Math.max(c.max, c.current)
+      return c
+    })
+    res.once('close', () => {
+      for (const c of counters) c.current--
+    })
     while (pos <= end) {
       if (res.destroyed) return
       let n = Math.min(chunkSize, end - pos + 1)
