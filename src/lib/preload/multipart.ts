@@ -13,6 +13,7 @@ import {createHash} from 'node:crypto'
 
 import {isNoSuchKey, isNotImplemented} from '../aws/s3.js'
 import type {RunContext} from './context.js'
+import {readRange} from './ranges.js'
 import {freshBodyPerAttempt, listBody, md5, unsignedPayload} from './s3-body.js'
 import type {Planned, PreloadFileResult} from './types.js'
 
@@ -73,7 +74,7 @@ export async function abortUnfinished(ctx: RunContext, p: Planned): Promise<void
 }
 
 export async function multipart(ctx: RunContext, p: Planned): Promise<PreloadFileResult> {
-  const {opts, S3, send, withRetry, emit, slots, connections, signal, sse, storage, metadataFor, verify, newReader, checkAbort, partSize} = ctx
+  const {opts, S3, send, withRetry, emit, slots, signal, sse, storage, metadataFor, verify, checkAbort, partSize} = ctx
   const size = p.sib.size
   const nParts = Math.ceil(size / partSize)
   const existing = await findUpload(ctx, p, {partSize, parts: nParts})
@@ -126,21 +127,10 @@ export async function multipart(ctx: RunContext, p: Planned): Promise<PreloadFil
       unhold(hashNext++)
     }
   }
-  /** The bytes [start, end) of the file over one Hub connection (a dropped one resumes inside the range). */
-  const readRange = async (start: number, end: number): Promise<Buffer[]> => {
-    await connections.acquire(readSignal)
-    const reader = newReader(p, {start, end})
-    try {
-      return await reader.take(end - start, () => undefined)
-    } finally {
-      reader.close()
-      connections.release()
-    }
-  }
   const part = async (pn: number) => {
     const start = (pn - 1) * partSize
     const n = Math.min(partSize, size - start)
-    const chunks = await readRange(start, start + n)
+    const chunks = await readRange(ctx, p, start, start + n, readSignal)
     if (firstError !== undefined) return
     ready.set(pn, chunks)
     advance()

@@ -8,7 +8,7 @@ import {Readable} from 'node:stream'
 
 import {isNoSuchKey} from '../aws/s3.js'
 import type {RunContext} from './context.js'
-import type {HubFileReader} from './hub-reader.js'
+import {RangedReader} from './ranges.js'
 import {freshBodyPerAttempt, listBody, md5, unsignedPayload} from './s3-body.js'
 import type {Planned, PreloadFileResult} from './types.js'
 
@@ -59,24 +59,15 @@ export async function bufferedPut(ctx: RunContext, p: Planned): Promise<PreloadF
 
 /**
  * LFS files up to singlePutMax: the Hub stream piped into one PutObject (its sha256, the LFS oid,
- * goes into the metadata up front). The body is hashed as it flows and its final chunk is held
+ * goes into the metadata up front). The file is read ahead as part-size ranges over several Hub
+ * connections at once (RangedReader) and handed on in order. The body is hashed as it flows and its final chunk is held
  * back until the sha256 matches: on a mismatch (or a Hub stream that keeps failing) the request is
  * destroyed before S3 has Content-Length bytes, so S3 stores nothing. A key some store kept
  * anyway (s3rver may write a cut-off body) is deleted when its size is wrong. Retries start the
  * file over (SDK attempts get a fresh Hub stream each): these files are small enough for that.
  */
 export async function streamPut(ctx: RunContext, p: Planned): Promise<PreloadFileResult> {
-  // One Hub connection for the whole file (each SDK attempt reads it anew, one at a time).
-  await ctx.connections.acquire(ctx.signal)
-  try {
-    return await streamOnePut(ctx, p)
-  } finally {
-    ctx.connections.release()
-  }
-}
-
-async function streamOnePut(ctx: RunContext, p: Planned): Promise<PreloadFileResult> {
-  const {opts, S3, s3, send, s3err, withRetry, emit, signal, sse, storage, metadataFor, verify, newReader, AbortError} = ctx
+  const {opts, S3, s3, send, s3err, withRetry, emit, signal, sse, storage, metadataFor, verify, AbortError} = ctx
   emit({event: 'file-start', path: p.sib.rfilename, size: p.sib.size, key: p.key, multipart: false, resumeParts: 0})
   const n = p.sib.size
   const expected = p.sib.lfs!.sha256
@@ -87,9 +78,10 @@ async function streamOnePut(ctx: RunContext, p: Planned): Promise<PreloadFileRes
     failed ??= err
     local.abort(err)
   }
-  const readers: HubFileReader[] = []
+  const readers: RangedReader[] = []
   const makeBody = (): Readable => {
-    const reader = newReader(p)
+    // read ahead as part-size ranges over several connections, handed on in order
+    const reader = new RangedReader(ctx, p, ctx.partSize)
     readers.push(reader)
     const hash = createHash('sha256')
     let got = 0

@@ -101,6 +101,27 @@ describe('preload: ranged reads within a file', () => {
     await expectComplete(bucket)
   })
 
+  it('files that go up as one streamed PutObject are read ahead as ranges too, handed on in order', async () => {
+    const bucket = await newBucket()
+    hub.throttle(16 * MiB)
+    const o = opts(bucket, {partSize: 8 * MiB, connections: 3, concurrency: 8, fileConcurrency: 1}) // 20 MiB files: one PutObject each at 8 MiB parts
+    await runPreload(o, {hub: client(), s3})
+    expect(o.events.filter((e) => e.event === 'file-start' && e.multipart)).toEqual([])
+    expect(hub.rangeConcurrency(A)).toBe(3)
+    expect(hub.contentRequests(A).slice(-3).map((q) => q.range).sort()).toEqual(partRanges(SIZE[A]!, 8 * MiB).sort())
+    expect(await s3h.pendingUploads(bucket)).toEqual([])
+    await expectComplete(bucket)
+  })
+
+  it('a wrong byte in one range of a streamed PutObject: cut short, no object, nothing marked complete', async () => {
+    const bucket = await newBucket()
+    hub.corruptFile(A, 17 * MiB + 3) // the third 8 MiB range
+    const err = (await runPreload(opts(bucket, {partSize: 8 * MiB, connections: 3, fileConcurrency: 1}), {hub: client(), s3}).catch((e: unknown) => e)) as AipError
+    expect(err).toBeInstanceOf(ChecksumMismatchError)
+    const c = await expectNothingComplete(bucket)
+    expect(c.has(key(A))).toBe(false)
+  })
+
   it('with --connections 1 a file is read one range at a time', async () => {
     const bucket = await newBucket()
     hub.throttle(64 * MiB)
