@@ -160,6 +160,7 @@ async function sinkMultipart(files, s3, bucket, partSize, inFlight = 16) {
     const r = await s3.send(new UploadPartCommand({Bucket: bucket, Key: `sinkmp/${u.f.path}`, UploadId: u.UploadId, PartNumber: part.pn, Body: body, ContentLength: part.n}))
     part.etag = r.ETag
   })
+  sinkMultipart.partsSeconds = (performance.now() - t) / 1000
   await Promise.all(uploads.map((u) => s3.send(new CompleteMultipartUploadCommand({Bucket: bucket, Key: `sinkmp/${u.f.path}`, UploadId: u.UploadId, MultipartUpload: {Parts: u.parts.map((p) => ({PartNumber: p.pn, ETag: p.etag}))}}))))
   return (performance.now() - t) / 1000
 }
@@ -364,7 +365,7 @@ async function throttled() {
     const singleS = await sinkSingle(files, s3, 'sink1')
     console.log(`  sink limit, local client, PutObject per file (4 at a time):           ${singleS.toFixed(1)}s  ${rate(total, singleS)}`)
     const mpS = await sinkMultipart(files, s3, 'sinkmp', partSize)
-    console.log(`  sink limit, local client, multipart ${fmt(partSize)} parts (16 in flight):         ${mpS.toFixed(1)}s  ${rate(total, mpS)}`)
+    console.log(`  sink limit, local client, multipart ${fmt(partSize)} parts (16 in flight):         ${mpS.toFixed(1)}s  ${rate(total, mpS)}  (parts ${sinkMultipart.partsSeconds.toFixed(1)}s, then CompleteMultipartUpload ${(mpS - sinkMultipart.partsSeconds).toFixed(1)}s)`)
     const one = await preloadCli(hub, s3h, 'bench/throttled', 'thr1', ROOT, ['--connections', '4'])
     console.log(`  aip model preload --connections 4 (one per file, as before ranges): ${one.seconds.toFixed(1)}s  ${rate(total, one.seconds)}  peak RSS ${fmt(one.rss)}`)
     const pre = await preloadCli(hub, s3h, 'bench/throttled', 'thr')
