@@ -167,8 +167,11 @@ async function sinkMultipart(files, s3, bucket, partSize, inFlight = 16) {
 
 /** `rclone copyurl` of every file (4 at a time) into the bucket; undefined when rclone is not installed. */
 async function rcloneCopy(hub, repo, files, s3h, bucket) {
+  // only what rclone needs: an AWS_CA_BUNDLE in the environment would make its S3 client fail on plain HTTP
   const env = {
-    ...process.env,
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    RCLONE_CONFIG: '/dev/null',
     RCLONE_CONFIG_BENCHS3_TYPE: 's3',
     RCLONE_CONFIG_BENCHS3_PROVIDER: 'Other',
     RCLONE_CONFIG_BENCHS3_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,

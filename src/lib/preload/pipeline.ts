@@ -3,7 +3,10 @@
  *
  * Transport: the Hub is read over node:http(s) (HubClient.streamFile, keep-alive), so file bytes
  * arrive as the socket's own Buffers; they are hashed as they arrive and handed to S3 as they are
- * (a part body is a Readable over its list of chunks), never copied into part buffers.
+ * (a part body is a Readable over its list of chunks), never copied into part buffers. LFS files
+ * are read as part-aligned byte ranges, several at once over separate connections (ranges.ts), from
+ * a global budget of `connections`: a CDN edge paces each connection, so one per file would bound
+ * the copy (issue 18).
  *
  * Three ways up, by file:
  *  - LFS files up to `singlePutMax` (64 MiB at the default 8 MiB part size or larger; the part size when a
@@ -15,9 +18,9 @@
  *    git blob sha1), then one PutObject with Content-MD5.
  *  - Larger files: a multipart upload of `partSize` parts, resumable part by part.
  *
- * Memory: at most `concurrency` parts (default 8 x 8 MiB) are held at once across all files; the
- * next part waits for a free slot, so backpressure from S3 reaches the Hub socket. Streaming PUTs
- * hold only what is in flight on their two sockets.
+ * Memory: at most `concurrency` part-size buffers (default 12 x 8 MiB) are held at once across all
+ * files, each range taking one before it takes a connection; the next range waits for a free slot,
+ * so backpressure from S3 reaches the Hub sockets. Flat in the model's size.
  *
  * Verification: sha256 of the streamed bytes against the Hub's LFS oid (git blob sha1 and size for
  * small non-LFS files) BEFORE CompleteMultipartUpload / before the last byte of a PutObject; a
@@ -28,15 +31,16 @@
  * A rerun skips objects whose size and sha256 match, continues an unfinished multipart upload
  * (ListMultipartUploads + ListParts: the Hub stream is read again for the sha256, but parts whose
  * size and MD5 ETag match are not uploaded again; MD5 is computed only for such candidate parts), and
- * aborts stale duplicates. A dropped Hub stream resumes at its byte offset with Range.
+ * aborts stale duplicates and uploads cut with another part size. A dropped Hub connection resumes
+ * at its byte offset with Range, inside its range.
  *
  * Retries: S3 requests with stream bodies get a fresh body per SDK attempt (freshBodyPerAttempt),
  * so the SDK's own retries apply to them too; a streaming PutObject retried starts its file over.
  *
  * By concern: plan.ts (commit, files, what is already complete), put.ts (single-object uploads),
- * multipart.ts (multipart upload and resume), verify.ts (size, sha256, git blob), hub-reader.ts (Hub reads), s3-body.ts (memory slots,
- * request bodies), context.ts (what the steps share); this file runs the steps in order and writes
- * the marker.
+ * multipart.ts (multipart upload and resume), verify.ts (size, sha256, git blob), ranges.ts
+ * (parallel ranged reads), hub-reader.ts (one resumable Hub read), s3-body.ts (memory slots, request
+ * bodies), context.ts (what the steps share); this file runs the steps in order and writes the marker.
  */
 import {AipError, InterruptedError} from '../errors.js'
 import {runContext, s3Io} from './context.js'

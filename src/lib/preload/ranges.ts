@@ -21,24 +21,34 @@ export async function readRange(ctx: RunContext, p: Planned, start: number, end:
   }
 }
 
+/** One range of a RangedReader: its chunks as they arrive, until done or failed. */
+interface Range {
+  chunks: Buffer[]
+  done: boolean
+  error?: unknown
+  /** Wakes chunk() when something arrived. */
+  wake?: () => void
+}
+
 /**
  * A whole file in order, read ahead as `rangeSize` ranges: every range whose memory slot is free is
- * being read at once, and chunk() hands the bytes on in file order (a range read early waits,
- * holding its slot, until the ones before it are used). Same chunk()/close() as HubFileReader.
+ * being read at once, and chunk() hands the bytes on in file order, those of the range in front as
+ * they arrive (so a PutObject streams while its ranges are still coming in); a range read early
+ * waits, holding its slot, until the ones before it are used. Same chunk()/close() as HubFileReader.
  */
 export class RangedReader {
-  /** Per range: its bytes once read (created when first asked for or started). */
-  private readonly ranges = new Map<number, {promise: Promise<Buffer[]>; resolve(b: Buffer[]): void; reject(e: unknown): void}>()
+  private readonly ranges = new Map<number, Range>()
   private readonly count: number
   private readonly stop = new AbortController()
   private readonly signal: AbortSignal
   /** Ranges started (each holds a memory slot until it is used up or the reader closes). */
   private started = 0
-  /** The range being handed on, and its chunks left. */
+  /** The range being handed on. */
   private index = 0
-  private current?: Buffer[]
   private closed = false
   private pumping = false
+  /** Reads still running (close() gives their slots back once they stop). */
+  private readonly reads = new Set<Promise<void>>()
 
   constructor(
     private readonly ctx: RunContext,
@@ -49,20 +59,47 @@ export class RangedReader {
     this.signal = ctx.signal ? AbortSignal.any([ctx.signal, this.stop.signal]) : this.stop.signal
   }
 
-  private range(i: number) {
+  private range(i: number): Range {
     let r = this.ranges.get(i)
-    if (!r) {
-      let resolve!: (b: Buffer[]) => void
-      let reject!: (e: unknown) => void
-      const promise = new Promise<Buffer[]>((res, rej) => {
-        resolve = res
-        reject = rej
-      })
-      promise.catch(() => undefined) // a range nobody waits for fails quietly
-      r = {promise, resolve, reject}
-      this.ranges.set(i, r)
-    }
+    if (!r) this.ranges.set(i, (r = {chunks: [], done: false}))
     return r
+  }
+
+  private static wake(r: Range): void {
+    const w = r.wake
+    r.wake = undefined
+    w?.()
+  }
+
+  /** Reads range i into its chunk list over one connection from the budget. */
+  private read(i: number): void {
+    const r = this.range(i)
+    const start = i * this.rangeSize
+    const end = Math.min(start + this.rangeSize, this.p.sib.size)
+    const run = (async () => {
+      await this.ctx.connections.acquire(this.signal)
+      const reader = this.ctx.newReader(this.p, {start, end})
+      try {
+        for (let got = 0; got < end - start; ) {
+          const c = await reader.chunk(end - start - got)
+          got += c.length
+          r.chunks.push(c)
+          RangedReader.wake(r)
+        }
+        r.done = true
+      } finally {
+        reader.close()
+        this.ctx.connections.release()
+      }
+    })()
+      .catch((err: unknown) => {
+        r.error = err
+      })
+      .finally(() => {
+        RangedReader.wake(r)
+        this.reads.delete(run)
+      })
+    this.reads.add(run)
   }
 
   /** Starts ranges in file order while memory slots are free, until every range has started. */
@@ -77,40 +114,42 @@ export class RangedReader {
             this.ctx.slots.release()
             return
           }
-          const i = this.started++
-          const start = i * this.rangeSize
-          const r = this.range(i)
-          readRange(this.ctx, this.p, start, Math.min(start + this.rangeSize, this.p.sib.size), this.signal).then(r.resolve, r.reject)
+          this.read(this.started++)
         }
       } catch (err) {
         // aborted while waiting for a slot: whoever waits for a range not started gets the reason
-        for (const [i, r] of this.ranges) if (i >= this.started) r.reject(err)
+        for (const [i, r] of this.ranges) {
+          if (i < this.started) continue
+          r.error = err
+          RangedReader.wake(r)
+        }
       }
     })()
   }
 
   async chunk(max: number): Promise<Buffer> {
+    this.pump()
     for (;;) {
       if (this.closed) throw new Error(`read of ${this.p.sib.rfilename} after close`)
-      if (this.current && this.current.length > 0) {
-        let c = this.current[0]!
+      if (this.index >= this.count) throw new Error(`${this.p.sib.rfilename}: read past its ${this.p.sib.size} bytes`)
+      const r = this.range(this.index)
+      if (r.chunks.length > 0) {
+        let c = r.chunks[0]!
         if (c.length > max) {
-          this.current[0] = c.subarray(max)
+          r.chunks[0] = c.subarray(max)
           c = c.subarray(0, max)
-        } else this.current.shift()
+        } else r.chunks.shift()
         return c
       }
-      if (this.current) {
-        // the range is used up: its slot goes to the next range
-        this.current = undefined
-        this.ranges.delete(this.index)
-        this.index++
+      if (r.error !== undefined) throw r.error
+      if (r.done) {
+        // used up: its slot goes to the next range
+        this.ranges.delete(this.index++)
         this.ctx.slots.release()
+        continue
       }
-      if (this.index >= this.count) throw new Error(`${this.p.sib.rfilename}: read past its ${this.p.sib.size} bytes`)
-      this.pump()
-      if (this.signal.aborted && this.started <= this.index) throw this.signal.reason
-      this.current = [...(await this.range(this.index).promise)]
+      if (this.signal.aborted && this.index >= this.started) throw this.signal.reason
+      await new Promise<void>((resolve) => (r.wake = resolve))
     }
   }
 
@@ -118,14 +157,11 @@ export class RangedReader {
   close(): void {
     if (this.closed) return
     this.closed = true
-    const closed = new Error('closed')
-    this.stop.abort(closed)
+    this.stop.abort(new Error('closed'))
     const held = this.started - this.index
-    const pending = [...this.ranges].filter(([i]) => i >= this.index && i < this.started).map(([, r]) => r.promise)
-    for (const [i, r] of this.ranges) if (i >= this.started) r.reject(closed)
+    for (const r of this.ranges.values()) RangedReader.wake(r)
     this.ranges.clear()
-    this.current = undefined
-    void Promise.allSettled(pending).then(() => {
+    void Promise.allSettled([...this.reads]).then(() => {
       for (let i = 0; i < held; i++) this.ctx.slots.release()
     })
   }

@@ -17,8 +17,11 @@ export const MAX_PARTS = 10_000
  * client here (bench/preload.mjs, throttled scenario) without being a burden on the Hub.
  */
 export const DEFAULT_CONNECTIONS = 12
-/** Part buffers held at once across all files: connections being filled plus parts going up. */
-export const DEFAULT_CONCURRENCY = 16
+/**
+ * Part buffers held at once across all files (a range being read holds one, a part going up too):
+ * 12 x 8 MiB keeps peak RSS near 250 MiB whatever the model size (bench/preload.mjs).
+ */
+export const DEFAULT_CONCURRENCY = 12
 
 export interface PreloadOptions {
   repo: string
@@ -32,7 +35,7 @@ export interface PreloadOptions {
   force?: boolean
   /** Part size in bytes (default 8 MiB, at least 5 MiB; raised for files over 10000 parts). */
   partSize?: number
-  /** Part buffers held at once across all files (default 16): memory is about concurrency x partSize. */
+  /** Part buffers held at once across all files (default 12, at least `connections`): memory is about concurrency x partSize. */
   concurrency?: number
   /** Hub connections open at once across all files (default 12); parts of one file are read in parallel. */
   connections?: number
