@@ -118,6 +118,9 @@ describe('aip model preload (built CLI)', () => {
     expect(bad.code).toBe(2)
     const badRepo = await runCli(args('x', 'hf:not a repo'), {env: env()})
     expect(badRepo.code).toBe(2)
+    const badConnections = await runCli(args('x', `hf:${REPO}`, ['--connections', '0']), {env: env()})
+    expect(badConnections.code).toBe(2)
+    expect(badConnections.stderr).toContain('--connections')
   })
 
   it('checksum mismatch: exit 1, no object for the file, no marker', async () => {
