@@ -334,6 +334,8 @@ export interface FitCheckInput {
   gpuMemoryUtilization?: number
   dtype?: string
   quantization?: string
+  maxNumBatchedTokens?: number
+  enforceEager?: boolean
   /** The image the deploy renders: the gate models the vLLM it runs. */
   image?: string
   minConcurrency?: number
@@ -365,6 +367,7 @@ export function fitAnnotations(report: GpuFitReport): Record<string, string> {
     'aip.dev/gpu-fit-kv-available-bytes': String(Math.round(r.kvAvailablePerGpuBytes)),
     'aip.dev/gpu-fit-max-concurrency': String(r.maxConcurrency),
     'aip.dev/gpu-fit-gpu-memory-utilization': String(report.settings.gpuMemoryUtilization),
+    'aip.dev/gpu-fit-vllm-version': report.vllm.version,
   }
 }
 

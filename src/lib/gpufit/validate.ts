@@ -22,7 +22,7 @@ const NON_NEGATIVE_INT = ['first_k_dense_replace', 'n_shared_experts', 'num_next
 
 function fail(where: string, path: string, value: unknown, must: string): never {
   const shown = typeof value === 'string' ? `"${value}"` : String(value)
-  throw new UsageError(`${where} has ${path}: ${shown}; it must be ${must}`, {fix: `correct ${path} in ${where} (copy it from the model's config.json on the Hub)`})
+  throw new UsageError(`${where} has "${path}": ${shown}; it must be ${must}`, {fix: `correct "${path}" in ${where} (copy it from the model's config.json on the Hub)`})
 }
 
 function walkNumbers(v: unknown, path: string, where: string): void {
