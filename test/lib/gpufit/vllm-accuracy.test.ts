@@ -28,7 +28,11 @@ interface Case {
   note?: string
 }
 
-const data = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/vllm-startup/cases.json'), 'utf8')) as {sources: Record<string, {url: string; vllm: string}>; cases: Case[]}
+const data = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/vllm-startup/cases.json'), 'utf8')) as {
+  sources: Record<string, {url: string; vllm: string}>
+  cases: Case[]
+  excluded: Array<{id: string; source: string; reason: string}>
+}
 const GiB = 1024 ** 3
 const config = (f: string) => JSON.parse(readFileSync(join(ROOT, 'test/fixtures/configs', f, 'config.json'), 'utf8'))
 
@@ -77,6 +81,10 @@ function renderTable(): string {
     '| model | kind | GPUs | settings | vLLM | vLLM\'s KV (GiB) | aip\'s KV (GiB) | error | vLLM | aip | source |',
     '| --- | --- | --- | --- | --- | ---: | ---: | ---: | --- | --- | --- |',
     ...rows,
+    '',
+    'Published reports left out of the table, and why:',
+    '',
+    ...data.excluded.map((x) => `- \`${x.id}\` ([${x.source}](${data.sources[x.source]!.url})): ${x.reason}`),
   ].join('\n')
 }
 
