@@ -12,7 +12,7 @@
  */
 import type {LayerAttention, ModelSpec} from './arch.js'
 import {type GpuType, GPUS, instancesFor} from './gpus.js'
-import {CUDA_CONTEXT_BYTES, cudaGraphBytes, nonTorchBytes, type VllmProfile} from './vllm.js'
+import {CUDA_CONTEXT_BYTES, cudaGraphBytes, nonTorchBytes, type VllmProfile, WARMUP_SLACK_FRACTION} from './vllm.js'
 
 const GiB = 1024 ** 3
 export const BLOCK_SIZE = 16
@@ -173,7 +173,7 @@ export function overhead(spec: ModelSpec, gpu: {cudaMemoryBytes: number; largeDe
     // After the KV cache takes its share, what is free is the part of the GPU outside the budget
     // (less the CUDA context and, where not budgeted, the captured graphs) plus the profile's
     // activation peak, which was budgeted and released.
-    warmupNeedBytes = p.warmupSamplerCopies * unit
+    warmupNeedBytes = p.warmupSamplerCopies * unit + WARMUP_SLACK_FRACTION * gpu.cudaMemoryBytes
     warmupFreeBytes = (1 - s.gpuMemoryUtilization) * gpu.cudaMemoryBytes - CUDA_CONTEXT_BYTES + activationBytes - (p.subtractsCudaGraphs ? 0 : cudaGraph)
   }
   return {
