@@ -114,7 +114,7 @@ const SAME_METHOD: Record<string, string> = {awq_marlin: 'awq', gptq_marlin: 'gp
  * one can be quantized while loading to fp8 (linear layers to one byte per weight, embeddings and
  * lm_head kept) or bitsandbytes (4-bit NF4).
  */
-export function withQuantization(spec: ModelSpec, flag: string | undefined, where: string): ModelSpec {
+export function withQuantization(spec: ModelSpec, flag: string | undefined, where: string, warnings: string[] = []): ModelSpec {
   if (flag === undefined) return spec
   const q = flag.trim().toLowerCase()
   if (!/^[a-z0-9_-]+$/.test(q)) throw new UsageError(`invalid --quantization "${flag}"`, {fix: 'use a vLLM method name such as fp8, awq, gptq or bitsandbytes'})
@@ -126,15 +126,23 @@ export function withQuantization(spec: ModelSpec, flag: string | undefined, wher
     }
     return spec
   }
-  if (q === 'fp8') return {...spec, quantization: {quant_method: 'fp8', activation_scheme: 'dynamic'}}
+  // on the fly: fp8 (and ptpc_fp8, per-token-per-channel fp8) to one byte per linear weight
+  if (q === 'fp8' || q === 'ptpc_fp8') return {...spec, quantization: {quant_method: 'fp8', activation_scheme: 'dynamic'}}
   if (q === 'bitsandbytes') return {...spec, quantization: {quant_method: 'bitsandbytes', load_in_4bit: true, bnb_4bit_quant_type: 'nf4'}}
-  throw new UsageError(`--quantization ${q} needs a checkpoint quantized with ${q}; ${where} is not quantized`, {fix: 'vLLM quantizes an unquantized checkpoint only to fp8 or bitsandbytes: use --quantization fp8, or a pre-quantized checkpoint'})
+  if (PRE_QUANTIZED_ONLY.has(norm(q))) {
+    throw new UsageError(`--quantization ${q} needs a checkpoint quantized with ${q}; ${where} is not quantized`, {fix: 'vLLM quantizes an unquantized checkpoint only to fp8 or bitsandbytes: use --quantization fp8, or a pre-quantized checkpoint'})
+  }
+  warnings.push(`--quantization ${q} is not modelled: weights counted at the checkpoint dtype`)
+  return spec
 }
+
+/** Methods that read a checkpoint already quantized in that format (vLLM cannot produce them while loading). */
+const PRE_QUANTIZED_ONLY = new Set(['awq', 'gptq', 'compressed-tensors', 'modelopt', 'modelopt_fp4', 'mxfp4', 'gguf', 'aqlm', 'quark', 'auto-round', 'nvfp4', 'marlin'])
 
 function positive(name: string, v: number | undefined, max = Number.MAX_SAFE_INTEGER): void {
   if (v === undefined) return
   if (!Number.isFinite(v) || !Number.isInteger(v) || v <= 0 || v > max) {
-    throw new UsageError(`--${name} must be a positive integer${max < Number.MAX_SAFE_INTEGER ? ` up to ${max}` : ''}, got ${v}`, {fix: `pass a value such as --${name} ${name === 'tp' ? 2 : name === 'max-num-seqs' ? 16 : 8192}`})
+    throw new UsageError(`--${name} must be a positive integer${max < Number.MAX_SAFE_INTEGER ? ` up to ${max}` : ''}, got ${v}`, {fix: `pass a value such as --${name} ${name === 'tp' ? 2 : name === 'max-num-seqs' ? 16 : name === 'min-concurrency' ? 4 : 8192}`})
   }
 }
 
@@ -156,7 +164,7 @@ export function analyze(input: AnalyzeInput): GpuFitReport {
   const warnings: string[] = []
   const vllm = resolveVllm({image: input.image, vllmVersion: input.vllmVersion}, warnings)
   validateConfig(input.config, input.where)
-  const spec = withQuantization(specFromConfig(input.config, input.where), input.quantization, input.where ?? 'config.json')
+  const spec = withQuantization(specFromConfig(input.config, input.where), input.quantization, input.where ?? 'config.json', warnings)
   // Without a gate, an invalid degree is bad input (the table would be empty); the gate answers it
   // as "does not fit" with the reason (exit 3), as for any other setting vLLM cannot serve.
   if (input.tp !== undefined && !input.gpu && input.gpuMemoryBytes === undefined) {

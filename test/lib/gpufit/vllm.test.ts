@@ -115,6 +115,10 @@ describe('--quantization', () => {
     expect(failure(() => analyze({config: load('llama-3.1-8b'), quantization: 'awq'})).exitCode).toBe(2)
     expect(analyze({config: load('llama-3.1-8b'), quantization: 'bitsandbytes'}).weights.byDtype.nf4).toBeGreaterThan(0)
     expect(failure(() => analyze({config: load('llama-3.1-8b'), quantization: 'fp8; rm'})).exitCode).toBe(2)
+    // an on-the-fly method gpu-fit does not model is counted at the checkpoint dtype, with a warning
+    const other = analyze({config: load('llama-3.1-8b'), quantization: 'experts_int8'})
+    expect(other.weights.bytes).toBe(analyze({config: load('llama-3.1-8b')}).weights.bytes)
+    expect(other.warnings.join()).toMatch(/--quantization experts_int8 is not modelled/)
   })
 })
 
