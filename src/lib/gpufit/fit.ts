@@ -47,7 +47,7 @@ export interface Overhead {
   frameworkBytes: number
   maxNumBatchedTokens: number
   samplerSeqs: number
-  /** What the sampler warm-up after KV allocation needs, and what is free then (0 where the profile covers it). */
+  /** What the sampler warm-up after KV allocation needs, and what is free then. */
   warmupNeedBytes: number
   warmupFreeBytes: number
   /** What is taken from the budget besides weights. */
@@ -167,15 +167,11 @@ export function overhead(spec: ModelSpec, gpu: {cudaMemoryBytes: number; largeDe
   const cudaGraph = cudaGraphBytes(spec.modelType === 'gpt_oss', s.enforceEager)
   const frameworkBytes = nonTorchBytes(p, tp)
   const subtracted = p.subtractsCudaGraphs ? cudaGraph : 0
-  let warmupNeedBytes = 0
-  let warmupFreeBytes = 0
-  if (p.warmupSamplerCopies !== undefined) {
-    // After the KV cache takes its share, what is free is the part of the GPU outside the budget
-    // (less the CUDA context and, where not budgeted, the captured graphs) plus the profile's
-    // activation peak, which was budgeted and released.
-    warmupNeedBytes = p.warmupSamplerCopies * unit + WARMUP_SLACK_FRACTION * gpu.cudaMemoryBytes
-    warmupFreeBytes = (1 - s.gpuMemoryUtilization) * gpu.cudaMemoryBytes - CUDA_CONTEXT_BYTES + activationBytes - (p.subtractsCudaGraphs ? 0 : cudaGraph)
-  }
+  // After the KV cache takes its share, what is free is the part of the GPU outside the budget
+  // (less the CUDA context and, where not budgeted, the captured graphs) plus the profile's
+  // activation peak, which was budgeted and released.
+  const warmupNeedBytes = p.warmupSamplerCopies * unit + WARMUP_SLACK_FRACTION * gpu.cudaMemoryBytes
+  const warmupFreeBytes = (1 - s.gpuMemoryUtilization) * gpu.cudaMemoryBytes - CUDA_CONTEXT_BYTES + activationBytes - (p.subtractsCudaGraphs ? 0 : cudaGraph)
   return {
     activationBytes,
     forwardBytes,
@@ -247,7 +243,7 @@ export function evaluate(spec: ModelSpec, weightBytes: number, gpu: GpuType, tp:
   const concurrency = s.minConcurrency ?? 1
   const maxContext = maxContextFor(spec, kvAvail, concurrency, tp, s, T, modelMax)
   const maxConcurrency = kvAvail > 0 && perSeq > 0 ? Math.floor(kvAvail / perSeq) : 0
-  const warmupSpare = oh.warmupNeedBytes > 0 ? oh.warmupFreeBytes - oh.warmupNeedBytes : Number.POSITIVE_INFINITY
+  const warmupSpare = oh.warmupFreeBytes - oh.warmupNeedBytes
   const spare = Math.min(kvAvail - perSeq * concurrency, warmupSpare)
   let verdict: Verdict = 'fits'
   let reason: string | undefined

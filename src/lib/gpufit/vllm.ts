@@ -54,10 +54,12 @@ export interface VllmProfile {
   /**
    * fp32 logit copies the post-allocation sampler warm-up needs at its peak (bf16 and fp32 logits,
    * top-k/top-p's intermediates, probabilities, the exponential noise `q`: vLLM 0.19's traceback
-   * ends in topk_topp_sampler.random_sample `q = torch.empty_like(probs)`); undefined where the
-   * profile run already warmed up the same sampler inside the budget (0.10 to 0.16).
+   * ends in topk_topp_sampler.random_sample `q = torch.empty_like(probs)`). Before 0.17 the profile
+   * ran the same sampler, so the warm-up needs what the profile measured; it still comes after the
+   * unbudgeted CUDA graphs, and runs out of memory at high utilization (reports of vLLM 0.15.1
+   * on H100s: "CUDA out of memory occurred when warming up sampler with 1024 dummy requests").
    */
-  warmupSamplerCopies?: number
+  warmupSamplerCopies: number
   /** Non-torch memory increase during the profile (GiB), one GPU. */
   nonTorchTp1: number
   /** Same with tensor parallelism (NCCL and custom all-reduce buffers). */
@@ -82,7 +84,7 @@ export interface VllmProfile {
 const ERAS: Array<{from: [number, number]; profile: VllmProfile}> = [
   {from: [0, 21], profile: {era: '0.21', covers: 'v0.21 and later', samplerProfileCopies: 3.8, warmupSamplerCopies: 5.45, nonTorchTp1: 0.25, nonTorchTpN: 2.1, subtractsCudaGraphs: true}},
   {from: [0, 17], profile: {era: '0.17', covers: 'v0.17 to v0.20', samplerProfileCopies: 3.8, warmupSamplerCopies: 5.45, nonTorchTp1: 0.25, nonTorchTpN: 2.1, subtractsCudaGraphs: false}},
-  {from: [0, 10], profile: {era: '0.10', covers: 'v0.10 to v0.16', samplerProfileCopies: 9.7, nonTorchTp1: 0.13, nonTorchTpN: 0.55, subtractsCudaGraphs: false}},
+  {from: [0, 10], profile: {era: '0.10', covers: 'v0.10 to v0.16', samplerProfileCopies: 9.7, warmupSamplerCopies: 9.7, nonTorchTp1: 0.13, nonTorchTpN: 0.55, subtractsCudaGraphs: false}},
 ]
 
 /** The oldest release modelled (the V1 engine's memory profiler as 0.10 ships it). */
