@@ -17,7 +17,7 @@ export interface ModelSource {
   tensors?: TensorHeader[]
   revision?: string
   /** Defaults a catalog entry carries (GPU, max-model-len...) for reference. */
-  catalog?: {gpu: string; gpuCount: number; maxModelLen: number; maxNumSeqs: number}
+  catalog?: {gpu: string; gpuCount: number; maxModelLen: number; maxNumSeqs: number; image: string; quantization?: string}
 }
 
 export interface HubLike {
@@ -130,8 +130,14 @@ export async function loadModelSource(model: string, opts: {revision?: string; h
   return catalogSource(await getCatalogEntry(m))
 }
 
-function catalogSource(e: {name: string; config: unknown; hf: {revision: string}; gpu: {type: string; count: number}; vllm: {maxModelLen: number; maxNumSeqs: number}}): ModelSource {
-  return {kind: 'catalog', name: e.name, config: e.config, revision: e.hf.revision, catalog: {gpu: e.gpu.type, gpuCount: e.gpu.count, maxModelLen: e.vllm.maxModelLen, maxNumSeqs: e.vllm.maxNumSeqs}}
+function catalogSource(e: {name: string; config: unknown; image: string; hf: {revision: string}; gpu: {type: string; count: number}; vllm: {maxModelLen: number; maxNumSeqs: number; quantization?: string}}): ModelSource {
+  return {
+    kind: 'catalog',
+    name: e.name,
+    config: e.config,
+    revision: e.hf.revision,
+    catalog: {gpu: e.gpu.type, gpuCount: e.gpu.count, maxModelLen: e.vllm.maxModelLen, maxNumSeqs: e.vllm.maxNumSeqs, image: e.image, quantization: e.vllm.quantization},
+  }
 }
 
 async function hubOf(opts: {hub?: () => Promise<HubLike>}): Promise<HubLike> {
