@@ -12,4 +12,4 @@ export interface PrometheusServer {
 }
 export declare function prometheusBinary(): string | undefined
 export declare function prometheusMissingReason(): string | undefined
-export declare function startPrometheus(opts: {targets: string[]; scrapeInterval?: string; startupTimeoutMs?: number}): Promise<PrometheusServer>
+export declare function startPrometheus(opts: {targets: string[]; scrapeInterval?: string; startupTimeoutMs?: number; backfill?: string; retention?: string}): Promise<PrometheusServer>

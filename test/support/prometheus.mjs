@@ -4,11 +4,11 @@
 // watchdog kills it when the parent (the test worker) dies without calling close().
 //
 // Plain JS (typed by prometheus.d.mts) so bench/metrics.mjs can use it too.
-import {spawn} from 'node:child_process'
+import {spawn, spawnSync} from 'node:child_process'
 import {accessSync, constants, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {dirname, join} from 'node:path'
 
 export function prometheusBinary() {
   const candidates = [process.env.PROMETHEUS_BIN, '/usr/bin/prometheus', '/usr/local/bin/prometheus'].filter(Boolean)
@@ -53,12 +53,25 @@ while kill -0 $p 2>/dev/null && kill -0 $c 2>/dev/null; do sleep 1 & wait $!; do
 kill $c 2>/dev/null; wait $c`
 
 /**
- * @param {{targets: string[], scrapeInterval?: string, startupTimeoutMs?: number}} opts
+ * @param {{targets: string[], scrapeInterval?: string, startupTimeoutMs?: number, backfill?: string, retention?: string}} opts
+ * backfill: OpenMetrics text (ending in "# EOF") written into the TSDB with
+ * `promtool tsdb create-blocks-from openmetrics` before Prometheus starts (series with known values
+ * at known times); give a retention that covers its oldest sample.
  */
 export async function startPrometheus(opts) {
   const bin = prometheusBinary()
   if (!bin) throw new Error(prometheusMissingReason())
   const dir = mkdtempSync(join(tmpdir(), 'aip-prom-'))
+  if (opts.backfill !== undefined) {
+    const file = join(dir, 'backfill.om')
+    writeFileSync(file, opts.backfill)
+    const promtool = join(dirname(bin), 'promtool')
+    const r = spawnSync(promtool, ['tsdb', 'create-blocks-from', 'openmetrics', file, join(dir, 'data')], {encoding: 'utf8'})
+    if (r.status !== 0) {
+      rmSync(dir, {recursive: true, force: true})
+      throw new Error(`promtool backfill failed: ${(r.stderr || r.stdout || String(r.error)).trim().split('\n').slice(-3).join(' | ')}`)
+    }
+  }
   const interval = opts.scrapeInterval ?? '1s'
   const config = [
     'global:',
@@ -81,7 +94,7 @@ export async function startPrometheus(opts) {
       `--config.file=${join(dir, 'prometheus.yml')}`,
       `--storage.tsdb.path=${join(dir, 'data')}`,
       `--web.listen-address=127.0.0.1:${port}`,
-      '--storage.tsdb.retention.time=1h',
+      `--storage.tsdb.retention.time=${opts.retention ?? '1h'}`,
       '--log.level=warn',
       // Debian's console templates paths; irrelevant for the API.
       `--web.console.templates=${dir}`,

@@ -57,12 +57,17 @@ export interface QueryOptions {
 
 export const TAG = 'aip_metric'
 
+/** A DCGM series with `pod`/`namespace` taken from `exported_pod`/`exported_namespace` when Prometheus renamed them (honorLabels off). */
+export function dcgmByWorkload(metric: string): string {
+  return `label_replace(label_replace(${metric}, "pod", "$1", "exported_pod", "(.+)"), "namespace", "$1", "exported_namespace", "(.+)")`
+}
+
 export function buildQueries(opts: QueryOptions): Record<MetricKey, string> {
   const w = opts.window
   const g = opts.pods ? 'model_name, namespace, pod' : 'model_name'
   const quantile = (q: number, metric: string) => `histogram_quantile(${q}, sum by (${g}, le) (rate(${metric}_bucket[${w}])))`
   const itl = (q: number) => `${quantile(q, 'vllm:inter_token_latency_seconds')} or ${quantile(q, 'vllm:time_per_output_token_seconds')}`
-  const dcgm = (m: string) => `label_replace(label_replace(${m}, "pod", "$1", "exported_pod", "(.+)"), "namespace", "$1", "exported_namespace", "(.+)")`
+  const dcgm = dcgmByWorkload
   const base: Record<MetricKey, string> = {
     replicas: `count by (${g}) (vllm:num_requests_running)`,
     ttft_p50: quantile(0.5, 'vllm:time_to_first_token_seconds'),

@@ -1,0 +1,103 @@
+/**
+ * `aip cost` as a user runs it (the built CLI, spawned) against a real Prometheus backfilled with
+ * known series (test/lib/cost/fixture.ts derives every expected figure): `--since 1h --json`
+ * matches the GPU-hours, idle hours, tokens and dollars to the cent; `--budget` exits 1 past the
+ * budget; missing DCGM is named; the service-proxy path works like `metrics tail`'s.
+ */
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {isolatedEnv, runCli} from '../support/cli.js'
+import {startKubeApiServer} from '../support/kube-apiserver/index.mjs'
+import {prometheusMissingReason, type PrometheusServer, startPrometheus} from '../support/prometheus.js'
+import {costFixture, type CostFixture, EXPECTED} from '../lib/cost/fixture.js'
+
+const skip = prometheusMissingReason()
+const cents = (x: number) => Math.round(x * 100) / 100
+
+describe.skipIf(Boolean(skip))(`aip cost${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let prom: PrometheusServer
+  let fx: CostFixture
+  const env = isolatedEnv()
+  const cost = (...args: string[]) => runCli(['cost', '--prometheus', prom.url, '--until', String(fx.end), ...args], {env})
+
+  beforeAll(async () => {
+    fx = costFixture()
+    prom = await startPrometheus({targets: [], backfill: fx.text, retention: '30d'})
+  }, 60_000)
+  afterAll(async () => {
+    await prom?.close()
+  })
+
+  it('--since 1h --json: the known GPU-hours, idle hours, tokens and dollars, each with its source and window', async () => {
+    const r = await cost('--since', '1h', '--json')
+    expect(r.code, r.stderr).toBe(0)
+    const j = JSON.parse(r.stdout)
+    expect(j.status).toBe('ok')
+    const res = j.result
+    const row = (k: string) => res.rows.find((x: {key: string}) => x.key === k)
+    expect(row('qwen3-8b')).toMatchObject({gpuHours: Math.round(EXPECTED.qwen.gpuHours * 1e6) / 1e6, idleGpuHours: 0.4, tokens: 54_000, costUsd: cents(EXPECTED.qwen.cost)})
+    expect(row('llama-70b')).toMatchObject({gpuHours: 2, idleGpuHours: 1, tokens: 90_000, costUsd: cents(EXPECTED.llama.cost)})
+    expect(res.total.costUsd).toBe(cents(EXPECTED.qwen.cost + EXPECTED.llama.cost))
+    expect(res.window).toMatchObject({seconds: 3600, stepSeconds: 60, end: new Date(fx.end * 1000).toISOString()})
+    expect(res.prices).toMatchObject({file: 'built-in', currency: 'USD'})
+    expect(Object.keys(res.sources)).toEqual(['gpuHours', 'idleGpuHours', 'tokens', 'costUsd'])
+    expect(j.warnings.join('\n')).toMatch(/not priced: no price for x1\.gpu/)
+  })
+
+  it('the table names the window, the price date and the sources; unknown numbers are "-"', async () => {
+    const r = await cost('--since', '1h', '--by', 'tenant')
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/window:\s+\S+ \.\. \S+ \(60s steps\)/)
+    expect(r.stdout).toMatch(/prices:\s+built-in, dated \d{4}-\d{2}-\d{2}/)
+    expect(r.stdout).toMatch(new RegExp(`team-a\\s+2\\s+3\\.00\\s+1\\.00 \\(50%\\)\\s+90000\\s+\\$${cents(EXPECTED.llama.cost).toFixed(2)}`))
+    expect(r.stdout).toMatch(/Sources:/)
+    expect(r.stderr).toMatch(/Warning: .*not priced/)
+  })
+
+  it('--budget: exit 1 past it, 0 within it', async () => {
+    const total = cents(EXPECTED.qwen.cost + EXPECTED.llama.cost)
+    const over = await cost('--since', '1h', '--budget', String(total - 0.01))
+    expect(over.code).toBe(1)
+    expect(over.stderr).toMatch(new RegExp(`cost \\$${total.toFixed(2)} over 1h exceeds the budget`))
+    const overJson = await cost('--since', '1h', '--budget', '1', '--json')
+    expect(overJson.code).toBe(1)
+    expect(JSON.parse(overJson.stdout)).toMatchObject({status: 'error', result: {budget: {usd: 1, exceeded: true}}})
+    const within = await cost('--since', '1h', '--budget', String(total))
+    expect(within.code, within.stderr).toBe(0)
+    expect(within.stdout).toContain(`Budget: $${total.toFixed(2)} of $${total.toFixed(2)}`)
+  })
+
+  it('a window without DCGM names it (warning and JSON), idle shown as null, not 0', async () => {
+    const r = await runCli(['cost', '--prometheus', prom.url, '--since', '1h', '--until', String(fx.base - 4 * 3600 + 30), '--json'], {env})
+    expect(r.code, r.stderr).toBe(0)
+    const j = JSON.parse(r.stdout)
+    expect(j.result.missing.map((m: {source: string}) => m.source)).toEqual(['dcgm-exporter', 'vllm'])
+    expect(j.warnings.join('\n')).toMatch(/missing data: dcgm-exporter: no DCGM_FI_DEV_GPU_UTIL series in the window/)
+    expect(j.result.total).toMatchObject({idleGpuHours: null, tokens: null})
+    expect(j.result.total.gpuHours).toBeGreaterThan(0)
+  })
+
+  it('bad input: usage errors exit 2; unreachable Prometheus exits 5', async () => {
+    expect((await cost('--since', '7 days')).code).toBe(2)
+    expect((await cost('--budget', 'lots')).code).toBe(2)
+    expect((await cost('--by', 'pod')).code).toBe(2)
+    const down = await runCli(['cost', '--prometheus', 'http://127.0.0.1:9', '--since', '1h'], {env})
+    expect(down.code).toBe(5)
+  })
+
+  it('without --prometheus: through the API server\'s service proxy', async () => {
+    const api = await startKubeApiServer({})
+    try {
+      api.store.put({apiVersion: 'v1', kind: 'Namespace', metadata: {name: 'monitoring'}})
+      api.store.put({apiVersion: 'v1', kind: 'Service', metadata: {name: 'prometheus-operated', namespace: 'monitoring'}, spec: {ports: [{name: 'web', port: 9090}]}})
+      api.setServiceBackend('monitoring', 'prometheus-operated', 9090, prom.url)
+      const r = await runCli(['cost', '--since', '1h', '--until', String(fx.end), '--json'], {env: {...env, KUBECONFIG: api.kubeconfigPath}})
+      expect(r.code, r.stderr).toBe(0)
+      const j = JSON.parse(r.stdout)
+      expect(j.result.source).toMatch(/service monitoring\/prometheus-operated:9090 via https:/)
+      expect(j.result.total.costUsd).toBe(cents(EXPECTED.qwen.cost + EXPECTED.llama.cost))
+    } finally {
+      await api.stop()
+    }
+  })
+})
