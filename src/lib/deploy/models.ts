@@ -115,7 +115,7 @@ async function deployedNames(client: KubeClient, namespace: string): Promise<str
   return deps.map((d) => d.metadata.labels?.[MODEL_LABEL] ?? d.metadata.name)
 }
 
-async function notDeployed(client: KubeClient, name: string, namespace: string): Promise<NotFoundError> {
+export async function notDeployed(client: KubeClient, name: string, namespace: string): Promise<NotFoundError> {
   const names = await deployedNames(client, namespace).catch(() => [])
   const near = closest(name, names)
   return new NotFoundError(`model "${name}" is not deployed in namespace ${namespace}`, {
