@@ -182,7 +182,7 @@ describe('aip model deploy | list | status | delete (built CLI against the loopb
     const res = await api.fetch(`/api/v1/namespaces/${NS}/services/qwen2-5-coder-1-5b?fieldManager=helm&force=true`, {
       method: 'PATCH',
       headers: {'content-type': 'application/apply-patch+yaml'},
-      body: JSON.stringify({apiVersion: 'v1', kind: 'Service', metadata: {name: svc.metadata.name, namespace: NS}, spec: {ports: [{name: 'http', port: 9000, targetPort: 'http', protocol: 'TCP'}]}}),
+      body: JSON.stringify({apiVersion: 'v1', kind: 'Service', metadata: {name: svc.metadata.name, namespace: NS}, spec: {ports: [{name: 'http', port: 8000, targetPort: 9000, protocol: 'TCP'}]}}),
     })
     expect(res.status).toBe(200)
     const r = await runCli(['model', 'deploy', 'qwen2.5-coder-1.5b'], {env})

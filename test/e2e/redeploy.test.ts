@@ -7,13 +7,14 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {isolatedEnv, runCli} from '../support/cli.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-apiserver/index.mjs'
+import {aipCluster} from '../support/kube-apiserver/nodes.mjs'
 
 const NS = 'aip-models'
 let api: KubeApiServer
 let env: NodeJS.ProcessEnv
 
 beforeAll(async () => {
-  api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 30}, jobBehavior: {outcome: 'succeed', delayMs: 20}})
+  api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 30}, jobBehavior: {outcome: 'succeed', delayMs: 20}, nodes: aipCluster(['g6e.xlarge'], {systemRootVolumeGiB: 100})})
   api.store.put({apiVersion: 'v1', kind: 'Namespace', metadata: {name: NS}})
   api.registerCrd({group: 'keda.sh', version: 'v1alpha1', kind: 'ScaledObject'})
   env = isolatedEnv({KUBECONFIG: api.kubeconfigPath, AIP_BUCKET: 'weights'})
@@ -55,7 +56,7 @@ describe('aip model deploy --diff and redeploys (built CLI)', () => {
     expect(y.code, y.stderr).toBe(0)
     const job = y.stdout.split(/^---$/m).map((d) => parse(d)).find((o) => o?.kind === 'Job')
     expect(job.metadata.name).not.toBe(name)
-    const res = await fetch(`${api.url}/apis/batch/v1/namespaces/${NS}/jobs/${name}?fieldManager=aip`, {method: 'PATCH', headers: {'content-type': 'application/apply-patch+yaml', authorization: 'Bearer aip-loopback'}, body: JSON.stringify({...job, metadata: {...job.metadata, name}})})
+    const res = await api.fetch(`/apis/batch/v1/namespaces/${NS}/jobs/${name}?fieldManager=aip`, {method: 'PATCH', headers: {'content-type': 'application/apply-patch+yaml'}, body: JSON.stringify({...job, metadata: {...job.metadata, name}})})
     expect(res.status).toBe(422)
     expect(((await res.json()) as any).message).toMatch(new RegExp(`^Job\\.batch "${name}" is invalid: spec\\.template: Invalid value: .*: field is immutable$`))
   })

@@ -343,7 +343,7 @@ describe('resourceVersion expiry by age', () => {
       const rv = c.body.metadata.resourceVersion
       await new Promise((res) => setTimeout(res, 300))
       await r2('POST', '/api/v1/namespaces/default/configmaps', {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'y'}})
-      const res = await fetch(`${a2.url}/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=${Number(rv) - 1}`)
+      const res = await a2.fetch(`/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=${Number(rv) - 1}`)
       const text = await res.text()
       const ev = JSON.parse(text.trim().split('\n')[0])
       expect(ev.type).toBe('ERROR')
