@@ -97,3 +97,32 @@ describe('aip model scale', () => {
     expect(bounds.stderr).toMatch(/no autoscaler/)
   })
 })
+
+describe('aip model scale with an HPA (no KEDA installed)', () => {
+  let api2: KubeApiServer
+  let env2: NodeJS.ProcessEnv
+  beforeAll(async () => {
+    api2 = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 50}, jobBehavior: {outcome: 'succeed', delayMs: 20}, nodes: aipCluster({'g6.xlarge': 2}, {systemRootVolumeGiB: 100})})
+    api2.store.put({apiVersion: 'v1', kind: 'Namespace', metadata: {name: NS}})
+    env2 = isolatedEnv({KUBECONFIG: api2.kubeconfigPath, AIP_BUCKET: 'weights'})
+    const r = await runCli(['model', 'deploy', MODEL, '--json'], {env: env2})
+    expect(r.code, r.stderr).toBe(0)
+  }, 120_000)
+  afterAll(async () => {
+    await api2?.stop()
+  })
+
+  it('--min/--max set minReplicas/maxReplicas; min 0 and --replicas 0 are refused (an HPA keeps one replica)', async () => {
+    const hpa = () => api2.store.get('autoscaling/v2', 'HorizontalPodAutoscaler', NS, OBJ) as any
+    const metrics = JSON.stringify(hpa().spec.metrics)
+    const r = await runCli(['model', 'scale', MODEL, '--min', '2', '--max', '5'], {env: env2})
+    expect(r.code, r.stderr).toBe(0)
+    expect(hpa().spec).toMatchObject({minReplicas: 2, maxReplicas: 5})
+    expect(JSON.stringify(hpa().spec.metrics)).toBe(metrics)
+    const zero = await runCli(['model', 'scale', MODEL, '--min', '0'], {env: env2})
+    expect(zero.code).toBe(2)
+    expect(zero.stderr).toMatch(/HorizontalPodAutoscaler, whose minReplicas is at least 1/)
+    expect((await runCli(['model', 'scale', MODEL, '--replicas', '0'], {env: env2})).code).toBe(2)
+    expect(hpa().spec).toMatchObject({minReplicas: 2, maxReplicas: 5})
+  })
+})
