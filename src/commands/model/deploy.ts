@@ -47,6 +47,7 @@ Rerunning converges on the same objects (unchanged objects report "unchanged").`
     'tool-call-parser': Flags.string({description: 'vLLM --tool-call-parser (enables auto tool choice)', helpGroup: 'MODEL'}),
     'min-replicas': Flags.integer({description: 'autoscaling floor (0 allows scale to zero)', min: 0, helpGroup: 'MODEL'}),
     'max-replicas': Flags.integer({description: 'autoscaling ceiling', min: 1, helpGroup: 'MODEL'}),
+    'idle-after': Flags.string({description: 'scale to zero after this long without requests, e.g. 30m (KEDA; sets --min-replicas 0)', helpGroup: 'MODEL'}),
     bucket: Flags.string({description: 'S3 bucket holding the weights (config: bucket)', helpGroup: 'STORAGE'}),
     prefix: Flags.string({description: 'S3 key prefix (config: prefix, default models)', helpGroup: 'STORAGE'}),
     'skip-fit': Flags.boolean({description: 'skip the gpu-fit preflight gate', default: false}),
@@ -79,6 +80,7 @@ Rerunning converges on the same objects (unchanged objects report "unchanged").`
         toolCallParser: flags['tool-call-parser'],
         minReplicas: flags['min-replicas'],
         maxReplicas: flags['max-replicas'],
+        idleAfterSeconds: flags['idle-after'] === undefined ? undefined : Math.round(parseDuration(flags['idle-after'], '--idle-after') / 1000),
       },
       {hub, defaultGpu: cfg.string('gpu'), signal: this.signal},
     )

@@ -4,7 +4,7 @@ import {AipCommand} from '../../base-command.js'
 import {kubeFlags} from '../../flags.js'
 import {kubeClientFromConfig, modelStatus, type ModelStatus} from '../../lib/deploy/index.js'
 import {fixFor} from '../../lib/kube/wait.js'
-import {renderKeyValues, renderTable} from '../../lib/output/index.js'
+import {formatDuration, renderKeyValues, renderTable} from '../../lib/output/index.js'
 
 export default class ModelStatusCommand extends AipCommand {
   static override summary = 'Show a deployed model: objects, conditions, pods, events, endpoint'
@@ -32,6 +32,10 @@ export default class ModelStatusCommand extends AipCommand {
         ['replicas', `${s.ready}/${s.desired} ready`],
         ['endpoint', s.endpoint],
         ['revision', s.revision],
+        ['autoscaling', s.scaling.autoscaler === 'none' ? 'none (fixed replicas)' : `${s.scaling.autoscaler} min ${s.scaling.min} max ${s.scaling.max}${s.scaling.pausedReplicas !== undefined ? ` (paused at ${s.scaling.pausedReplicas})` : ''}`],
+        ['idle after', s.scaling.idleAfterSeconds === undefined ? undefined : formatDuration(s.scaling.idleAfterSeconds * 1000)],
+        ['idle since', s.scaling.idleSince],
+        ['last cold start', s.scaling.lastColdStart ? `${formatDuration(s.scaling.lastColdStart.seconds * 1000)} (${s.scaling.lastColdStart.pod}, ready at ${s.scaling.lastColdStart.readyAt})` : undefined],
         ['preload', s.preload ? `${s.preload.job} (${s.preload.status})` : undefined],
       ]),
     )

@@ -116,9 +116,12 @@ export const CatalogEntrySchema = z
         targetKvUsage: fraction,
         cooldownSeconds: z.number().int().min(60, 'must be at least 60 s: shorter than node provisioning + image pull + weight load kills pods still loading'),
         pollingInterval: z.number().int().min(5).max(300),
+        /** `deploy --idle-after`: scale to zero after this long without requests (KEDA cooldownPeriod). */
+        idleAfterSeconds: z.number().int().min(60, 'must be at least 60 s').optional(),
       })
       .strict()
       .superRefine((s, ctx) => {
+        if (s.idleAfterSeconds !== undefined && s.minReplicas !== 0) ctx.addIssue({code: z.ZodIssueCode.custom, path: ['idleAfterSeconds'], message: `needs minReplicas 0 (got ${s.minReplicas}): idle shutdown scales to zero`})
         if (s.minReplicas > s.maxReplicas) ctx.addIssue({code: z.ZodIssueCode.custom, path: ['minReplicas'], message: `(${s.minReplicas}) must not exceed maxReplicas (${s.maxReplicas})`})
       }),
     lora: z.array(LoraSchema).default([]),

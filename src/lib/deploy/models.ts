@@ -9,6 +9,7 @@ import {COMPONENT_LABEL, MODEL_LABEL, aipSelector, formatSelector} from '../kube
 import {refString} from '../kube/types.js'
 import {MODEL_KINDS, VLLM_PORT} from '../render/index.js'
 import {closest} from '../suggest.js'
+import {scalingStatus, type ScalingStatus} from './idle.js'
 import {type Progress, silentProgress} from './progress.js'
 
 export type ModelState = 'Ready' | 'Progressing' | 'Degraded' | 'Failed' | 'ScaledToZero' | 'NotDeployed'
@@ -108,6 +109,8 @@ export interface ModelStatus {
   preload?: {job: string; status: string}
   events: Array<{type: string; reason: string; object: string; message: string; count?: number}>
   diagnosis?: Diagnosis
+  /** Autoscaler bounds, --idle-after, idle since, last cold start (idle.ts). */
+  scaling: ScalingStatus
 }
 
 async function deployedNames(client: KubeClient, namespace: string): Promise<string[]> {
@@ -174,6 +177,7 @@ export async function modelStatus(client: KubeClient, name: string, opts: {names
     objects: objects.map((o) => ({kind: o.kind, name: o.metadata.name, ...(objectStatus(o) ? {status: objectStatus(o)} : {})})),
     conditions: ((dep as DeploymentShape | undefined)?.status?.conditions ?? []).map((c) => ({type: c.type, status: c.status, reason: c.reason, message: c.message})),
     pods: podRows,
+    scaling: scalingStatus(objects, pods),
     ...(job ? {preload: {job: job.metadata.name, status: objectStatus(job) ?? 'Running'}} : {}),
     events,
     ...(diagnosis ? {diagnosis} : {}),

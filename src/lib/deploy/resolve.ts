@@ -29,6 +29,8 @@ export interface EntryOverrides {
   toolCallParser?: string
   minReplicas?: number
   maxReplicas?: number
+  /** --idle-after: scale to zero after this many seconds without requests (sets minReplicas 0). */
+  idleAfterSeconds?: number
   extraArgs?: string[]
 }
 
@@ -116,6 +118,11 @@ export function applyOverrides(entry: CatalogEntry, o: EntryOverrides, where = '
   }
   if (o.minReplicas !== undefined) e.scaling.minReplicas = o.minReplicas
   if (o.maxReplicas !== undefined) e.scaling.maxReplicas = Math.max(o.maxReplicas, 1)
+  if (o.idleAfterSeconds !== undefined) {
+    if (o.minReplicas !== undefined && o.minReplicas > 0) throw new UsageError(`--idle-after scales to zero, but --min-replicas is ${o.minReplicas}`, {fix: 'drop --min-replicas (idle shutdown sets it to 0), or drop --idle-after'})
+    e.scaling.minReplicas = 0
+    e.scaling.idleAfterSeconds = o.idleAfterSeconds
+  }
   if (o.extraArgs && o.extraArgs.length > 0) e.vllm.extraArgs = [...e.vllm.extraArgs, ...o.extraArgs]
   return validate(e, where)
 }

@@ -52,7 +52,7 @@ export function renderModel(entry: CatalogEntry, opts: RenderOptions, extras: Re
     objects.push(renderScaledObject(entry, opts))
   } else {
     objects.push(renderHpa(entry, opts))
-    skipped.push({kind: 'ScaledObject', reason: 'KEDA (keda.sh/v1alpha1) is not installed: rendered a HorizontalPodAutoscaler instead (needs prometheus-adapter for the vLLM metrics)'})
+    skipped.push({kind: 'ScaledObject', reason: `KEDA (keda.sh/v1alpha1) is not installed: rendered a HorizontalPodAutoscaler instead (needs prometheus-adapter for the vLLM metrics)${entry.scaling.idleAfterSeconds !== undefined ? '; --idle-after has no effect (an HPA keeps at least one replica)' : ''}`})
   }
   if (opts.capabilities.serviceMonitor) objects.push(renderServiceMonitor(entry, opts))
   else skipped.push({kind: 'ServiceMonitor', reason: 'the Prometheus Operator CRD monitoring.coreos.com/v1 ServiceMonitor is not installed'})

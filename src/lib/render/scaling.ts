@@ -28,24 +28,45 @@ function behavior(entry: CatalogEntry): Record<string, unknown> {
   }
 }
 
+/** Annotation on the ScaledObject recording `deploy --idle-after` (seconds), read by `model status`. */
+export const IDLE_AFTER_ANNOTATION = 'aip.dev/idle-after-seconds'
+
+/**
+ * Activity for idle shutdown: requests finished in the last 2 minutes plus requests running or
+ * waiting now. Each part falls back to 0 (`or vector(0)`) so the sum exists while a part has no
+ * series. KEDA counts the ScaledObject active while this is above its activationThreshold (0), and
+ * scales the last replica away cooldownPeriod after the last active poll
+ * (https://keda.sh/docs/latest/reference/scaledobject-spec/#cooldownperiod). At zero replicas there
+ * are no vLLM series, so this does not wake the model: waking needs a signal in front of it (the
+ * gateway), or `aip model scale NAME --min 1`.
+ */
+export function activityQuery(entry: CatalogEntry, opts: Pick<RenderOptions, 'namespace'>): string {
+  const sel = modelSeriesSelector(entry, opts)
+  return `(sum(rate(vllm:request_success_total{${sel}}[2m])) or vector(0)) + (sum(vllm:num_requests_running{${sel}}) or vector(0)) + (sum(vllm:num_requests_waiting{${sel}}) or vector(0))`
+}
+
 export function renderScaledObject(entry: CatalogEntry, opts: RenderOptions): KubeObject {
   const q = scalingQueries(entry, opts)
   const s = entry.scaling
+  const idle = s.idleAfterSeconds
   return {
     apiVersion: 'keda.sh/v1alpha1',
     kind: 'ScaledObject',
-    metadata: meta(entry, opts, 'autoscaling'),
+    metadata: meta(entry, opts, 'autoscaling', undefined, idle === undefined ? undefined : {[IDLE_AFTER_ANNOTATION]: String(idle)}),
     spec: {
       scaleTargetRef: {apiVersion: 'apps/v1', kind: 'Deployment', name: objectName(entry.name)},
       minReplicaCount: s.minReplicas,
       maxReplicaCount: s.maxReplicas,
       pollingInterval: s.pollingInterval,
       // Only governs the last replica -> 0; must exceed node provisioning + image pull + weight load.
-      cooldownPeriod: s.cooldownSeconds,
+      // With --idle-after: the idle time before the last replica goes
+      cooldownPeriod: idle ?? s.cooldownSeconds,
       advanced: {horizontalPodAutoscalerConfig: {behavior: behavior(entry)}},
       triggers: [
         {type: 'prometheus', name: 'running-ratio', metricType: 'AverageValue', metadata: {serverAddress: opts.prometheusUrl, query: q.running, threshold: String(s.targetRunningRatio), activationThreshold: '0', ignoreNullValues: 'true'}},
         {type: 'prometheus', name: 'kv-cache-usage', metricType: 'Value', metadata: {serverAddress: opts.prometheusUrl, query: q.kv, threshold: String(s.targetKvUsage), ignoreNullValues: 'true'}},
+        // activation only: a threshold no replica reaches, so it never asks for more than 1 replica
+        ...(idle === undefined ? [] : [{type: 'prometheus', name: 'activity', metricType: 'Value', metadata: {serverAddress: opts.prometheusUrl, query: activityQuery(entry, opts), threshold: '1000000', activationThreshold: '0', ignoreNullValues: 'true'}}]),
       ],
     },
   }
