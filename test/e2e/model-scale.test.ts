@@ -96,6 +96,25 @@ describe('aip model scale', () => {
     expect(bounds.code).toBe(2)
     expect(bounds.stderr).toMatch(/no autoscaler/)
   })
+  it('deploy --idle-after 30m: ScaledObject at min 0 with cooldownPeriod 1800; status shows idle after, idle since, last cold start', async () => {
+    const short = await runCli(['model', 'deploy', MODEL, '--idle-after', '30s'], {env})
+    expect(short.code).toBe(2)
+    expect(short.stderr).toMatch(/at least 60 s/)
+    const r = await runCli(['model', 'deploy', MODEL, '--idle-after', '30m', '--json'], {env})
+    expect(r.code, r.stderr).toBe(0)
+    expect(scaledObject().spec).toMatchObject({minReplicaCount: 0, cooldownPeriod: 1800})
+    expect(scaledObject().spec.triggers.map((t: any) => t.name)).toContain('activity')
+    api.store.setStatus('keda.sh/v1alpha1', 'ScaledObject', NS, OBJ, {lastActiveTime: '2026-01-01T10:00:00Z', conditions: [{type: 'Ready', status: 'True'}, {type: 'Active', status: 'False'}]})
+    const st = await runCli(['model', 'status', MODEL, '--json'], {env})
+    expect(st.code, st.stderr).toBe(0)
+    const s = JSON.parse(st.stdout).result.scaling
+    expect(s).toMatchObject({autoscaler: 'ScaledObject', min: 0, idleAfterSeconds: 1800, active: false, idleSince: '2026-01-01T10:00:00Z'})
+    expect(s.lastColdStart.seconds).toBeGreaterThanOrEqual(0)
+    const text = await runCli(['model', 'status', MODEL], {env})
+    expect(text.stdout).toMatch(/idle after:\s+30m00s/)
+    expect(text.stdout).toMatch(/idle since:\s+2026-01-01T10:00:00Z/)
+    expect(text.stdout).toMatch(/last cold start:\s+\S+ \(qwen2-5-coder-1-5b-/)
+  })
 })
 
 describe('aip model scale with an HPA (no KEDA installed)', () => {
