@@ -79,7 +79,6 @@ function httpGet(url) {
 
 async function s3client(endpoint) {
   const {S3Client} = await import('@aws-sdk/client-s3')
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
   return new S3Client({endpoint, region: 'us-east-1', forcePathStyle: true, credentials: S3RVER_CREDENTIALS, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED'})
 }
 

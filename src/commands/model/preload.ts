@@ -21,7 +21,7 @@ export default class ModelPreload extends AipCommand {
   ].join('\n')
   static override examples = [
     '<%= config.bin %> model preload hf:Qwen/Qwen2.5-0.5B-Instruct --bucket my-models',
-    '<%= config.bin %> model preload qwen2-5-7b-instruct --revision main --include "*.safetensors" --include "*.json"',
+    '<%= config.bin %> model preload qwen2.5-coder-7b-instruct --revision main --include "*.safetensors" --include "*.json"',
     'HF_TOKEN=hf_... <%= config.bin %> model preload hf:meta-llama/Llama-3.1-8B-Instruct --sse aws:kms --sse-kms-key-id alias/models',
     '<%= config.bin %> model preload hf:org/name --s3-endpoint http://127.0.0.1:9000 --json | jq -c \'select(.event=="progress")\'',
   ]
