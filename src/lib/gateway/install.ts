@@ -59,6 +59,10 @@ function generated(name: string, namespace: string): Record<string, string> {
   return {password, url: `postgresql://litellm:${password}@${DB_NAME}.${namespace}.svc:5432/litellm`}
 }
 
+function b64(m: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(m).map(([k, v]) => [k, Buffer.from(v, 'utf8').toString('base64')]))
+}
+
 /** Creates the Secret with generated values unless it exists; adds missing keys to an existing one. */
 async function ensureSecret(client: KubeClient, namespace: string, name: string, keys: string[], signal?: AbortSignal): Promise<'created' | 'kept'> {
   const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`
@@ -71,7 +75,7 @@ async function ensureSecret(client: KubeClient, namespace: string, name: string,
   const values = generated(name, namespace)
   if (!live) {
     try {
-      await client.request('POST', path, {body: {apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata: {name, namespace, labels: secretLabels()}, stringData: Object.fromEntries(keys.map((k) => [k, values[k]!]))}, signal})
+      await client.request('POST', path, {body: {apiVersion: 'v1', kind: 'Secret', type: 'Opaque', metadata: {name, namespace, labels: secretLabels()}, data: b64(Object.fromEntries(keys.map((k) => [k, values[k]!])))}, signal})
       return 'created'
     } catch (error) {
       if (!(error instanceof ConflictError)) throw error
@@ -84,7 +88,7 @@ async function ensureSecret(client: KubeClient, namespace: string, name: string,
     // the URL embeds the password: never mix an old password with a new URL
     throw new UsageError(`Secret ${namespace}/${name} lacks ${missing.join(', ')}`, {fix: `delete it (kubectl -n ${namespace} delete secret ${name}) before the database holds data, or add the key by hand`})
   }
-  await client.request('PATCH', `${path}/${name}`, {body: {stringData: Object.fromEntries(missing.map((k) => [k, values[k]!]))}, contentType: 'application/merge-patch+json', signal})
+  await client.request('PATCH', `${path}/${name}`, {body: {data: b64(Object.fromEntries(missing.map((k) => [k, values[k]!])))}, contentType: 'application/merge-patch+json', signal})
   return 'kept'
 }
 
