@@ -111,7 +111,14 @@ export async function installGateway(client: KubeClient | undefined, o: InstallO
     const r = await kube.applyObjects(c, objs, {force: o.force, dryRun: o.dryRun ? 'server' : undefined, signal: o.signal, onProgress: (x) => o.onStep?.(`${refString(x.ref)} ${x.action}`)})
     base.objects.push(...r.map((x) => ({kind: x.ref.kind, name: x.ref.name, action: o.dryRun ? `${x.action} (server dry run)` : x.action})))
   }
+  const nsExists = Boolean(await kube.getObject(c, {apiVersion: 'v1', kind: 'Namespace', name: ns}))
   await apply([nsObj!])
+  if (o.dryRun && !nsExists) {
+    // a server dry run cannot validate objects in a namespace that does not exist yet
+    base.objects.push(...rest.map((x) => ({kind: x.kind, name: x.metadata.name, action: 'create (namespace does not exist yet: not validated)'})))
+    base.secrets.push(...rendered.secrets.map((s) => ({name: s.name, action: 'would-create' as const})))
+    return base
+  }
   if (o.render.databaseUrlSecret) {
     const ref = o.render.databaseUrlSecret
     const s = await kube.getObject(c, {apiVersion: 'v1', kind: 'Secret', name: ref.name, namespace: ns}).catch((error: unknown) => {
