@@ -51,7 +51,7 @@ The API key comes from AIP_API_KEY or OPENAI_API_KEY and is never printed.`
     let ep
     let model = flags.model
     if (flags.url) {
-      ep = directEndpoint(flags.url.replace(/\/v1\/?$/, ''))
+      ep = directEndpoint(flags.url.replace(/\/v1\/?$/, ''), '--url')
     } else {
       const cfg = this.config_({kubeconfig: flags.kubeconfig, context: flags.context, namespace: flags.namespace, 'gateway-url': flags['gateway-url']})
       const namespace = cfg.string('namespace') ?? 'aip-models'

@@ -10,6 +10,7 @@ import {type AipConfig, parseDuration} from '../../lib/config/index.js'
 import type {Progress} from '../../lib/deploy/progress.js'
 import type {KubeClient} from '../../lib/kube/index.js'
 import {renderTable} from '../../lib/output/index.js'
+import {YAML_OUTPUT} from '../../lib/output/yaml.js'
 
 export default class ModelDeploy extends AipCommand {
   static override summary = 'Deploy a model: catalog NAME, --template FILE or hf:ORG/REPO'
@@ -114,7 +115,7 @@ Rerunning converges on the same objects (unchanged objects report "unchanged").`
     }
 
     if (flags.output === 'yaml') {
-      this.print(result.manifests.map((o) => stringify(o, {lineWidth: 0})).join('---\n'))
+      this.print(result.manifests.map((o) => stringify(o, YAML_OUTPUT)).join('---\n'))
       return result
     }
     if (flags.output === 'json') {
