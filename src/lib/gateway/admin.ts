@@ -17,6 +17,7 @@
  * token. LiteLLM reads both (user_api_key_auth.py: custom_litellm_key_header, Bearer stripped).
  */
 import {AipError, networkErrorCode, UnauthorizedError, UnreachableError} from '../errors.js'
+import {errorMessageOf} from '../http/body.js'
 import type {FetchLike} from '../metrics/transport.js'
 
 export interface LitellmModel {
@@ -106,8 +107,7 @@ export class LitellmAdmin {
     }
     if (res.ok) return body as T
     const err = (body as {error?: {message?: string; type?: string}} | undefined)?.error
-    const detail = (body as {detail?: unknown} | undefined)?.detail
-    const message = err?.message ?? (typeof detail === 'string' ? detail : detail ? JSON.stringify(detail) : text.slice(0, 200) || `HTTP ${res.status}`)
+    const message = errorMessageOf(body ?? text) || `HTTP ${res.status}`
     if (res.status === 401 || res.status === 403) {
       throw new UnauthorizedError(`the gateway at ${this.ep.describe} rejected the master key (${res.status} ${err?.type ?? ''})`.replace(/ \)$/, ')'), {fix: MASTER_KEY_FIX, details: {status: res.status, type: err?.type}})
     }

@@ -27,7 +27,15 @@ async function failure(p: Promise<unknown>): Promise<AipError> {
   throw new Error('expected a failure')
 }
 
-const quick = {timeoutMs: 5_000, pollMs: 50}
+const quick = {timeoutMs: 10_000, pollMs: 50}
+
+async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time')
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
 
 beforeAll(async () => {
   api = await startKubeApiServer({namespaces: ['default', 'kube-system', 'aip-models', 'team-b']})
@@ -87,9 +95,9 @@ describe('model registration, verified on every replica', () => {
     api.store.put(modelDeployment('qwen3-8b', 'aip-models'))
     peers.litellm.replicas[1]!.pauseSync()
     const pending = registerDeployed({client, gatewayNamespace: GATEWAY_NS, url: peers.litellm.replicas[0]!.url, timeoutMs: 10_000, pollMs: 50}, 'aip-models', 'qwen3-8b')
-    // replica 0 took the write; replica 1 has not loaded it from the database yet
+    // replica 0 takes the write; replica 1 has not loaded it from the database yet
+    await until(() => peers.litellm.replicas[0]!.modelNames().includes('qwen3-8b'))
     await new Promise((r) => setTimeout(r, 300))
-    expect(peers.litellm.replicas[0]!.modelNames()).toContain('qwen3-8b')
     expect(peers.litellm.replicas[1]!.modelNames()).not.toContain('qwen3-8b')
     peers.litellm.replicas[1]!.pauseSync(false)
     const r = await pending
@@ -174,11 +182,11 @@ describe('keys', () => {
       fetch(`${peers.litellm.replicas[1]!.url}/v1/chat/completions`, {method: 'POST', headers: {authorization: `Bearer ${k.key}`, 'content-type': 'application/json'}, body: JSON.stringify({model, messages: [{role: 'user', content: 'hi'}], max_tokens: 2})})
     const ok = await call('qwen3-8b')
     expect(ok.status).toBe(200)
-    expect((await ok.json()).choices[0].message.content).toBeTruthy()
+    expect(((await ok.json()) as any).choices[0].message.content).toBeTruthy()
     expect(peers.openai.requests.at(-1)!.body.model).toBe('qwen3-8b')
     const refused = await call('llama-3.1-8b-instruct')
     expect(refused.status).toBe(401)
-    expect((await refused.json()).error).toMatchObject({type: 'key_model_access_denied', code: '401'})
+    expect(((await refused.json()) as any).error).toMatchObject({type: 'key_model_access_denied', code: '401'})
     const rows = await listKeys(conn, {team: 'team-a'})
     expect(rows.map((r) => r.alias).sort()).toEqual(['team-a-app', 'team-a-ci'])
     expect(JSON.stringify(rows)).not.toContain(k.key)
