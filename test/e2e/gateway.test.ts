@@ -3,6 +3,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {BIN, isolatedEnv, runCli} from '../support/cli.js'
 import {GATEWAY_NS, type GatewayPeers, startGatewayPeers} from '../support/gateway.js'
+import {startLiteLLM} from '../support/litellm-server.mjs'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-apiserver/index.mjs'
 
 let api: KubeApiServer
@@ -152,4 +153,31 @@ describe('aip gateway + model lifecycle (built CLI; two LiteLLM replicas sharing
     expect(peers.litellm.db.models.get('aip:aip-models:qwen3-8b')!.litellm_params.api_base).toBe('http://qwen3-8b.aip-models.svc:8000/v1')
     expect(peers.litellm.db.models.has('aip:team-b:qwen3-8b')).toBe(false)
   })
+})
+
+describe('aip cluster bootstrap --gateway', () => {
+  it('installs the gateway after the platform; tenants become gateway teams', async () => {
+    const api2 = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 30}})
+    const lite = await startLiteLLM({replicas: 1})
+    try {
+      const e = isolatedEnv({KUBECONFIG: api2.kubeconfigPath, AIP_GATEWAY_URL: lite.replicas[0]!.url, AIP_GATEWAY_MASTER_KEY: lite.masterKey})
+      const r = await runCli(['cluster', 'bootstrap', '--skip-eks', '--gateway', '--tenant', 'team-a=2', '--tenant', 'team-b', '--json'], {env: e, timeoutMs: 90_000})
+      expect(r.code, r.stderr).toBe(0)
+      const g = json(r.stdout).result.gateway
+      expect(g.ready).toEqual({ready: 2, desired: 2})
+      expect(g.teams).toEqual([
+        {team: 'team-a', action: 'created'},
+        {team: 'team-b', action: 'created'},
+      ])
+      expect([...lite.db.teams.keys()].sort()).toEqual(['team-a', 'team-b'])
+      expect(api2.store.get('v1', 'Namespace', undefined, 'aip-gateway')!.metadata.labels['pod-security.kubernetes.io/enforce']).toBe('restricted')
+      expect(api2.store.get('v1', 'Namespace', undefined, 'team-a')).toBeDefined()
+      const secretKey = Buffer.from(api2.store.get('v1', 'Secret', GATEWAY_NS, 'litellm-master-key')!.data['master-key'], 'base64').toString()
+      expect(r.stdout + r.stderr).not.toContain(secretKey)
+      expect(r.stdout + r.stderr).not.toContain(lite.masterKey)
+    } finally {
+      await lite.close()
+      await api2.stop()
+    }
+  }, 120_000)
 })

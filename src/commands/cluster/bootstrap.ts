@@ -142,6 +142,7 @@ $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoint
       dryRun,
       timeoutMs,
       masterKey: process.env.AIP_GATEWAY_MASTER_KEY || undefined,
+      url: cfg.string('gateway-url'),
       signal: this.signal,
     })
     this.info(`✔ gateway    ${g.objects.length} objects; ${g.ready ? `${g.ready.ready}/${g.ready.desired} replicas ready` : 'not waited'}${g.url ? `; ${g.url}` : ''}${g.teams.length ? `; teams ${g.teams.map((t) => t.team).join(', ')}` : ''}`)

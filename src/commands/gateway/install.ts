@@ -2,7 +2,7 @@ import * as Flags from '@oclif/core/flags'
 import {stringify} from 'yaml'
 
 import {AipCommand} from '../../base-command.js'
-import {kubeFlags, waitFlags} from '../../flags.js'
+import {gatewayFlags, kubeFlags, waitFlags} from '../../flags.js'
 import {parseDuration} from '../../lib/config/index.js'
 import {UsageError} from '../../lib/errors.js'
 import type {InstallResult} from '../../lib/gateway/install.js'
@@ -26,6 +26,7 @@ Models deployed afterwards are registered by \`aip model deploy\`; those deploye
   static override flags = {
     ...kubeFlags,
     ...waitFlags,
+    ...gatewayFlags,
     replicas: Flags.integer({description: 'proxy replicas', default: 2, min: 1}),
     image: Flags.string({description: 'LiteLLM image (pinned tag)'}),
     'database-url-secret': Flags.string({description: 'Secret NAME[:KEY] (key default url) with the Postgres URL of an external database (RDS); no in-cluster Postgres', helpGroup: 'DATABASE'}),
@@ -79,6 +80,7 @@ Models deployed afterwards are registered by \`aip model deploy\`; those deploye
       timeoutMs,
       force: flags['force-conflicts'],
       masterKey: process.env.AIP_GATEWAY_MASTER_KEY || undefined,
+      url: cfg.string('gateway-url'),
       signal: this.signal,
       onStep: (t) => this.debugLog(t),
     })

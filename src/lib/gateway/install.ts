@@ -23,6 +23,8 @@ export interface InstallOptions {
   timeoutMs?: number
   force?: boolean
   masterKey?: string
+  /** admin URL for the team calls (--gateway-url); default the public address, else a replica */
+  url?: string
   signal?: AbortSignal
   onStep?: (text: string) => void
 }
@@ -145,7 +147,7 @@ export async function installGateway(client: KubeClient | undefined, o: InstallO
   base.ready = {ready: r.ready, desired: r.desired}
   base.url = await publicUrl(c, ns, o.signal)
   if (o.teams?.length) {
-    const conn = await connectGateway({client: c, namespace: ns, masterKey: o.masterKey, signal: o.signal})
+    const conn = await connectGateway({client: c, namespace: ns, url: o.url, masterKey: o.masterKey, signal: o.signal})
     for (const t of o.teams) base.teams.push({team: t, action: (await conn.admin.ensureTeam(t, o.signal)) ? 'created' : 'exists'})
   }
   return base
