@@ -5,6 +5,7 @@ import {AipCommand} from '../../base-command.js'
 import {gatewayFlags, kubeFlags, waitFlags} from '../../flags.js'
 import {parseDuration} from '../../lib/config/index.js'
 import {deleteModel, type DeleteModelResult, kubeClientFromConfig, lineProgress, listrProgress} from '../../lib/deploy/index.js'
+import {AipError} from '../../lib/errors.js'
 import {renderTable} from '../../lib/output/index.js'
 
 export default class ModelDelete extends AipCommand {
@@ -47,7 +48,8 @@ Like kubectl delete, undeploying is routine and does not prompt. It never delete
           gateway = g
         } catch (error) {
           step?.fail('gateway deregistration failed; nothing was deleted')
-          throw error
+          if (!(error instanceof AipError) || error.code === 'INTERRUPTED') throw error
+          throw new AipError(error.code, `${error.message}; ${args.name} was not deleted`, {fix: `${error.fix ? `${error.fix}; ` : ''}or --no-gateway to delete it without deregistering (then aip gateway reconcile)`, details: error.details, cause: error})
         }
       }
       result = await deleteModel(client, args.name, {namespace: client.namespace, wait: flags.wait, timeoutMs, dryRun: flags['dry-run'], signal: this.signal, progress})

@@ -108,6 +108,13 @@ export class LitellmAdmin {
     if (res.ok) return body as T
     const err = (body as {error?: {message?: string; type?: string}} | undefined)?.error
     const message = errorMessageOf(body ?? text) || `HTTP ${res.status}`
+    // A Kubernetes Status: the API server answered for its pod proxy (RBAC, pod gone, no IP), not LiteLLM
+    if ((body as {kind?: string} | undefined)?.kind === 'Status') {
+      if (res.status === 401 || res.status === 403) {
+        throw new UnauthorizedError(`the API server refused to proxy to ${this.ep.describe}: ${message}`, {fix: 'ask a cluster admin for "get" and "create" on pods/proxy in the gateway namespace (kubectl auth can-i create pods/proxy -n aip-gateway)', details: {status: res.status}})
+      }
+      throw new UnreachableError(`cannot reach ${this.ep.describe} (HTTP ${res.status}: ${message})`, {fix: this.ep.unreachableFix ?? 'check the gateway pods: aip gateway status', details: {url: this.ep.base}})
+    }
     if (res.status === 401 || res.status === 403) {
       throw new UnauthorizedError(`the gateway at ${this.ep.describe} rejected the master key (${res.status} ${err?.type ?? ''})`.replace(/ \)$/, ')'), {fix: MASTER_KEY_FIX, details: {status: res.status, type: err?.type}})
     }

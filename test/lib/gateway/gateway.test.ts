@@ -83,6 +83,20 @@ describe('gateway install', () => {
     expect(e5.message).toContain('http://127.0.0.1:9')
   })
 
+  it('replicas through the pod proxy: an RBAC refusal is exit 6 naming pods/proxy, not a wrong master key', async () => {
+    api.faults.forbid({verb: 'get', resource: 'pods', namespace: GATEWAY_NS})
+    try {
+      const reps = await conn.replicas()
+      expect(reps.map((r) => r.pod)).toHaveLength(2)
+      const e = await failure(reps[0]!.admin.models())
+      expect(e.exitCode).toBe(6)
+      expect(e.message).toContain('the API server refused to proxy')
+      expect(e.fix).toContain('pods/proxy')
+    } finally {
+      api.faults.clear()
+    }
+  })
+
   it('no gateway in a namespace: exit 4 with the fix', async () => {
     const e = await failure(connectGateway({client, namespace: 'team-b'}))
     expect(e.exitCode).toBe(4)
