@@ -2,7 +2,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {getCatalogEntry} from '../../../src/lib/catalog/index.js'
 import {AipError} from '../../../src/lib/errors.js'
-import {connectGateway, createKey, deregisterModel, desiredModels, type GatewayConnection, installGateway, listKeys, modelId, reconcileGateway, registerDeployed, revokeKey} from '../../../src/lib/gateway/index.js'
+import {connectGateway, createKey, deregisterAll, deregisterModel, desiredModels, type GatewayConnection, installGateway, listKeys, modelId, reconcileGateway, registerDeployed, revokeKey} from '../../../src/lib/gateway/index.js'
 import {createKubeClient, type KubeClient} from '../../../src/lib/kube/index.js'
 import {NO_CAPABILITIES, prometheusUrlFromService, renderModel} from '../../../src/lib/render/index.js'
 import {GATEWAY_NS, type GatewayPeers, startGatewayPeers} from '../../support/gateway.js'
@@ -214,5 +214,14 @@ describe('keys', () => {
   it('bad input: team name and expiry are usage errors', async () => {
     expect((await failure(createKey(conn, {team: 'Team A'}))).exitCode).toBe(2)
     expect((await failure(createKey(conn, {team: 'team-a', expires: 'forever'}))).exitCode).toBe(2)
+  })
+})
+
+describe('teardown', () => {
+  it('deregisterAll removes every registration aip made, on every replica, and leaves the others', async () => {
+    const r = await deregisterAll({client, gatewayNamespace: GATEWAY_NS, url: peers.litellm.replicas[0]!.url, ...quick})
+    expect(Array.isArray(r) && r.map((x) => x.id)).toEqual(['aip:aip-models:qwen3-8b'])
+    for (const rep of peers.litellm.replicas) expect(rep.modelNames()).toEqual(['external-gpt'])
+    expect(await deregisterAll({client, gatewayNamespace: 'team-b'})).toEqual({skipped: 'no gateway installed in team-b'})
   })
 })
