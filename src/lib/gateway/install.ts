@@ -6,7 +6,7 @@
  */
 import {randomBytes} from 'node:crypto'
 
-import {ConflictError, NotFoundError, UsageError} from '../errors.js'
+import {AipError, ConflictError, NotFoundError, TimeoutError, UsageError} from '../errors.js'
 import type {KubeClient, KubeObject} from '../kube/index.js'
 import {COMPONENT_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAME_LABEL, PART_OF_LABEL} from '../kube/labels.js'
 import {refString} from '../kube/types.js'
@@ -142,7 +142,21 @@ export async function installGateway(client: KubeClient | undefined, o: InstallO
   await apply(rest)
   if (o.dryRun || o.wait === false) return base
   o.onStep?.(`waiting for deployment ${LITELLM_NAME} in ${ns}`)
-  const r = await kube.waitForRollout(c, {name: LITELLM_NAME, namespace: ns, timeoutMs: o.timeoutMs ?? 10 * 60_000, signal: o.signal, onProgress: (p) => o.onStep?.(`${p.ready}/${p.desired} ready`)})
+  let r
+  try {
+    r = await kube.waitForRollout(c, {name: LITELLM_NAME, namespace: ns, timeoutMs: o.timeoutMs ?? 10 * 60_000, signal: o.signal, onProgress: (p) => o.onStep?.(`${p.ready}/${p.desired} ready`)})
+  } catch (error) {
+    // LiteLLM is ready only with its database: a Postgres volume that never binds is the usual cause
+    const pvc = o.render.databaseUrlSecret ? undefined : await kube.getObject(c, {apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: `data-${DB_NAME}-0`, namespace: ns}).catch(() => undefined)
+    const phase = (pvc?.status as {phase?: string} | undefined)?.phase
+    if (error instanceof AipError && error.code === 'TIMEOUT' && pvc && phase !== 'Bound') {
+      throw new TimeoutError(`the gateway did not become ready: its database volume ${ns}/data-${DB_NAME}-0 is ${phase ?? 'not bound'}`, {
+        fix: `check kubectl -n ${ns} describe pvc data-${DB_NAME}-0: the cluster needs a default StorageClass (on EKS the EBS CSI driver add-on), or pass --storage-class, or --database-url-secret for an external database`,
+        cause: error,
+      })
+    }
+    throw error
+  }
   base.waited = true
   base.ready = {ready: r.ready, desired: r.desired}
   base.url = await publicUrl(c, ns, o.signal)

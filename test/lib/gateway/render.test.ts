@@ -1,6 +1,8 @@
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {installGateway} from '../../../src/lib/gateway/install.js'
 import {type GatewayRenderOptions, LITELLM_IMAGE, litellmConfig, renderGateway} from '../../../src/lib/gateway/render.js'
+import {AipError} from '../../../src/lib/errors.js'
 import {applyObjects, createKubeClient} from '../../../src/lib/kube/index.js'
 import type {KubeObject} from '../../../src/lib/kube/types.js'
 import {startKubeApiServer, type KubeApiServer} from '../../support/kube-apiserver/index.mjs'
@@ -131,5 +133,21 @@ describe('the rendered gateway on the API server', () => {
       expect(r.length).toBe(renderGateway(o).objects.length)
       expect(api.store.get('apps/v1', 'Deployment', 'aip-gateway', 'litellm')).toBeDefined()
     }
+  })
+
+  it('install: a database volume that never binds is named as the cause of the timeout (exit 7)', async () => {
+    const client = await createKubeClient({kubeconfig: api.kubeconfigPath})
+    api.setDeploymentBehavior('gw2', 'litellm', {mode: 'none'})
+    api.store.put({apiVersion: 'v1', kind: 'Namespace', metadata: {name: 'gw2'}})
+    api.store.put({apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: {name: 'data-litellm-db-0', namespace: 'gw2'}, spec: {accessModes: ['ReadWriteOnce'], resources: {requests: {storage: '10Gi'}}}, status: {phase: 'Pending'}})
+    let err: AipError | undefined
+    try {
+      await installGateway(client, {render: {namespace: 'gw2', exposure: {kind: 'loadbalancer', internal: false}}, timeoutMs: 1_500})
+    } catch (error) {
+      err = error as AipError
+    }
+    expect(err?.exitCode).toBe(7)
+    expect(err?.message).toBe('the gateway did not become ready: its database volume gw2/data-litellm-db-0 is Pending')
+    expect(err?.fix).toContain('StorageClass')
   })
 })
