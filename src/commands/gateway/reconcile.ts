@@ -10,7 +10,7 @@ import {renderTable} from '../../lib/output/index.js'
 export default class GatewayReconcile extends AipCommand {
   static override summary = "Make the gateway's models equal to the deployed ones: remove orphans, add missing, update stale"
   static override description = `The cluster is the truth: every model server aip deployed (any namespace) is one gateway model with id aip:<namespace>:<name>, its in-cluster Service as api_base and its served model name as the public name.
-The plan: orphans (registered by aip, no longer deployed: deleted), missing (deployed, not registered: added), stale (public name or api_base differ: updated), replicas whose router lags the database (waited for), and conflicts (a public name another registration serves: never overwritten). Registrations aip did not make are left alone. Every change is verified on each proxy replica.
+The plan: orphans (registered by aip, no longer deployed: deleted), missing (deployed, not registered: added), stale (public name or api_base differ, or not on every replica: written again), and conflicts (a public name another registration serves: never overwritten). Registrations aip did not make are left alone. Every change is verified on each proxy replica.
 Keys that name models the gateway no longer serves are listed; --prune-keys removes those models from them (a key that would be left with none is reported: an empty list would allow every model).
 Exit codes: 0 in sync (or brought in sync); 1 with --check when there was drift (with --dry-run: nothing changed), or when a conflict remains.`
   static override enableJsonFlag = true
@@ -53,7 +53,6 @@ Exit codes: 0 in sync (or brought in sync); 1 with --check when there was drift 
       )
     }
     for (const c of r.conflicts) this.warn(`conflict: ${c.model} serves "${c.servedName}", which the gateway already serves as ${c.existing}; not registered (deploy it with another --served-name)`)
-    for (const l of r.lagging) this.print(`replica ${l.pod} lags the database: ${[...l.missing.map((x) => `missing ${x}`), ...l.extra.map((x) => `still serves ${x}`)].join(', ')}${r.dryRun ? '' : ' (waited until it caught up)'}`)
     if (r.keys.length) {
       this.print('')
       this.print(
@@ -71,7 +70,7 @@ Exit codes: 0 in sync (or brought in sync); 1 with --check when there was drift 
     if (r.conflicts.length) {
       this.deferredError = new AipError('CONFLICT', `${r.conflicts.length} model(s) not registered: their public name is served by another registration`, {fix: 'redeploy them with another --served-name, or delete the other registration'})
     } else if (flags.check && !r.inSync) {
-      this.deferredError = new AipError('FAILED', r.dryRun ? `the gateway is not in sync: ${r.actions.length} action(s), ${r.keys.length} key(s), ${r.lagging.length} lagging replica(s)` : `the gateway was not in sync: ${r.applied.length} change(s) applied`, {fix: r.dryRun ? 'run aip gateway reconcile' : 'nothing to do now; find what changed the gateway or the cluster behind aip'})
+      this.deferredError = new AipError('FAILED', r.dryRun ? `the gateway is not in sync: ${r.actions.length} action(s), ${r.keys.length} key(s)` : `the gateway was not in sync: ${r.applied.length} change(s) applied`, {fix: r.dryRun ? 'run aip gateway reconcile' : 'nothing to do now; find what changed the gateway or the cluster behind aip'})
     }
     return r
   }

@@ -2,15 +2,14 @@
  * `aip gateway reconcile`: the gateway's models made equal to the cluster's. The plan lists
  *   orphan   registered by aip, no longer deployed          -> delete
  *   missing  deployed, not registered                       -> add
- *   stale    registered, but public name / api_base differ  -> update
- *   lagging  the DB is right but a replica's router is not  -> (nothing to send; reported, verified)
+ *   stale    registered, but public name / api_base differ, or not on every replica -> update
  *   conflict deployed, but its public name is served by another registration -> not applied (exit 1)
  * and keys naming models that are no longer served (updated with --prune-keys).
  * Registrations aip did not make (ids without the aip: prefix) are never touched.
  */
 import {AipError} from '../errors.js'
 import type {KubeClient} from '../kube/index.js'
-import type {LitellmKey, LitellmModel} from './admin.js'
+import type {LitellmKey} from './admin.js'
 import type {GatewayConnection} from './connect.js'
 import {conflictFor, desiredModels, type DesiredModel, deregisterModel, isAipModel, observedModels, parseModelId, registerModel, sameRegistration, toLitellm, type VerifyOptions} from './registry.js'
 
@@ -40,8 +39,6 @@ export interface KeyDrift {
 export interface ReconcilePlan {
   actions: ReconcileAction[]
   conflicts: Array<{model: string; servedName: string; existing: string}>
-  /** Replicas whose model list differs from the others while the DB needs no change. */
-  lagging: Array<{pod: string; missing: string[]; extra: string[]}>
   keys: KeyDrift[]
   /** models registered outside aip: left alone */
   foreign: string[]
@@ -82,25 +79,17 @@ export async function planReconcile(client: KubeClient, conn: GatewayConnection,
     claimed.set(d.servedName, d)
     const have = byId.get(d.id)
     const want = toLitellm(d)
-    if (!have) actions.push({action: 'add-missing', id: d.id, servedName: d.servedName, model, detail: `deployed, not registered: ${want.litellm_params.model} at ${d.apiBase}`})
+    const without = perReplica.filter((r) => !r.ids.includes(d.id)).map((r) => r.pod)
+    if (have && sameRegistration(have, want) && without.length > 0) {
+      // the database may hold it (those replicas lag) or not (the others are stale): write it again
+      actions.push({action: 'update-stale', id: d.id, servedName: d.servedName, model, detail: `not served by ${without.join(', ')}`})
+    } else if (!have) actions.push({action: 'add-missing', id: d.id, servedName: d.servedName, model, detail: `deployed, not registered: ${want.litellm_params.model} at ${d.apiBase}`})
     else if (!sameRegistration(have, want)) {
       const diffs: string[] = []
       if (have.model_name !== want.model_name) diffs.push(`name ${have.model_name} -> ${want.model_name}`)
       if (have.litellm_params.model !== want.litellm_params.model) diffs.push(`model ${have.litellm_params.model} -> ${want.litellm_params.model}`)
       if ((have.litellm_params.api_base ?? '') !== want.litellm_params.api_base) diffs.push(`api_base ${have.litellm_params.api_base ?? '(none)'} -> ${want.litellm_params.api_base}`)
       actions.push({action: 'update-stale', id: d.id, servedName: d.servedName, model, detail: diffs.join('; ')})
-    }
-  }
-  // replicas that disagree with the union although no action is planned for that id
-  const planned = new Set(actions.map((a) => a.id))
-  const all = new Set(byId.keys())
-  const lagging: ReconcilePlan['lagging'] = []
-  if (perReplica.length > 1) {
-    for (const r of perReplica) {
-      const ids = new Set(r.ids)
-      const missing = [...all].filter((id) => !ids.has(id) && !planned.has(id) && wantIds.has(id))
-      const extra = [...ids].filter((id) => !planned.has(id) && !wantIds.has(id) && id.startsWith('aip:'))
-      if (missing.length || extra.length) lagging.push({pod: r.pod, missing, extra})
     }
   }
   const keys: KeyDrift[] = []
@@ -117,7 +106,7 @@ export async function planReconcile(client: KubeClient, conn: GatewayConnection,
   const foreign = [...byId.values()].filter((m) => !isAipModel(m)).map((m) => `${m.model_name} (${m.model_info.id})`)
   const order: Record<ActionKind, number> = {'delete-orphan': 0, 'update-stale': 1, 'add-missing': 2}
   actions.sort((a, b) => order[a.action] - order[b.action] || a.id.localeCompare(b.id))
-  return {actions, conflicts, lagging, keys, foreign, inSync: actions.length === 0 && conflicts.length === 0 && lagging.length === 0 && keys.length === 0}
+  return {actions, conflicts, keys, foreign, inSync: actions.length === 0 && conflicts.length === 0 && keys.length === 0}
 }
 
 export interface ReconcileOptions extends VerifyOptions {
@@ -145,15 +134,6 @@ export async function reconcileGateway(client: KubeClient, conn: GatewayConnecti
     }
     applied.push({...a, result})
     opts.onAction?.(a, result)
-  }
-  // lagging replicas: nothing to write; wait until each agrees with the DB's view
-  if (plan.lagging.length) {
-    const {verifyOnReplicas} = await import('./registry.js')
-    const want = new Set([...desired.keys()].filter((id) => !plan.conflicts.some((c) => c.model === `${desired.get(id)!.namespace}/${desired.get(id)!.name}`)))
-    await verifyOnReplicas(conn, 'replicas catching up with the database', (ms: LitellmModel[]) => {
-      const ids = new Set(ms.map((m) => m.model_info.id))
-      return [...want].every((id) => ids.has(id)) && [...ids].every((id) => !id.startsWith('aip:') || want.has(id))
-    }, verify)
   }
   if (opts.pruneKeys) {
     const keys = await conn.admin.listKeys({signal: opts.signal})

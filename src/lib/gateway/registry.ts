@@ -100,14 +100,19 @@ export interface ReplicaCheck {
  * Polls every replica until `ok(models of that replica)` holds on all of them. A replica that
  * cannot be reached counts as lagging until it answers (a restarting pod reloads from the DB).
  */
-export async function verifyOnReplicas(conn: Pick<GatewayConnection, 'replicas'>, what: string, ok: (models: LitellmModel[]) => boolean, opts: VerifyOptions = {}): Promise<ReplicaCheck> {
+export async function verifyOnReplicas(conn: Pick<GatewayConnection, 'replicas' | 'admin'>, what: string, ok: (models: LitellmModel[]) => boolean, opts: VerifyOptions = {}): Promise<ReplicaCheck> {
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000)
   let replicas: Replica[] = []
   let pending = new Set<string>()
   let lastError: unknown
+  // no ready pod to ask on its own (all restarting): the admin endpoint is the one view there is
+  const list = async (): Promise<Replica[]> => {
+    const r = await conn.replicas(opts.signal)
+    return r.length > 0 ? r : [{pod: conn.admin.describe, admin: conn.admin}]
+  }
   for (let first = true; ; first = false) {
     if (first || pending.size > 0) {
-      replicas = await conn.replicas(opts.signal)
+      replicas = await list()
       if (first) pending = new Set(replicas.map((r) => r.pod))
       else pending = new Set(replicas.map((r) => r.pod).filter((p) => pending.has(p)))
     }
@@ -172,27 +177,41 @@ export interface RegisterResult {
 /** Registers (or updates) one model and waits until every replica serves it. Idempotent. */
 export async function registerModel(conn: GatewayConnection, d: DesiredModel, opts: VerifyOptions = {}): Promise<RegisterResult> {
   const want = toLitellm(d)
-  const {byId} = await observedModels(conn, opts.signal)
+  const {byId, perReplica} = await observedModels(conn, opts.signal)
   const other = conflictFor(d, byId.values())
   if (other) throw conflictError(d, other)
   const have = byId.get(d.id)
+  const everywhere = perReplica.every((r) => r.ids.includes(d.id))
   let action: RegisterResult['action'] = 'unchanged'
-  if (!have) {
-    try {
-      await conn.admin.addModel(want, opts.signal)
-      action = 'created'
-    } catch (error) {
-      // in the DB already (no replica had loaded it yet): update instead
-      if (!/already exists/i.test((error as Error).message)) throw error
-      await conn.admin.updateModel(want, opts.signal)
-      action = 'updated'
-    }
-  } else if (!sameRegistration(have, want)) {
-    await conn.admin.updateModel(want, opts.signal)
-    action = 'updated'
-  }
+  // A replica's router is a cache of the database: one that still lists the model proves nothing
+  // about the database (it may hold a model deleted elsewhere), so a partial or different view is
+  // written again: update, or add when the database lacks it (and the other way round).
+  if (!have) action = await addOrUpdate(conn.admin, want, 'add', opts.signal)
+  else if (!sameRegistration(have, want) || !everywhere) action = await addOrUpdate(conn.admin, want, 'update', opts.signal)
   const check = await verifyOnReplicas(conn, `model ${d.servedName} (${d.id})`, (ms) => ms.some((m) => m.model_info.id === d.id && sameRegistration(m, want)), opts)
   return {id: d.id, servedName: d.servedName, action, replicas: check.pods}
+}
+
+const ALREADY = /already exists|unique constraint/i
+const MISSING = /not found/i
+
+async function addOrUpdate(admin: LitellmAdmin, m: LitellmModel, first: 'add' | 'update', signal?: AbortSignal): Promise<'created' | 'updated'> {
+  try {
+    if (first === 'add') await admin.addModel(m, signal)
+    else await admin.updateModel(m, signal)
+    return first === 'add' ? 'created' : 'updated'
+  } catch (error) {
+    const msg = (error as Error).message
+    if (first === 'add' && ALREADY.test(msg)) {
+      await admin.updateModel(m, signal)
+      return 'updated'
+    }
+    if (first === 'update' && MISSING.test(msg)) {
+      await admin.addModel(m, signal)
+      return 'created'
+    }
+    throw error
+  }
 }
 
 export interface DeregisterResult {

@@ -149,6 +149,29 @@ describe('model registration, verified on every replica', () => {
   })
 })
 
+describe('a replica holding a model the database lost', () => {
+  it('reconcile plans to write it again, and registering adds it back instead of calling it unchanged', async () => {
+    const id = modelId('aip-models', 'qwen3-8b')
+    peers.litellm.seedModel({model_name: 'qwen3-8b', litellm_params: {model: 'hosted_vllm/qwen3-8b', api_base: 'http://qwen3-8b.aip-models.svc:8000/v1'}, model_info: {id}})
+    peers.litellm.replicas[1]!.syncNow()
+    peers.litellm.replicas[1]!.pauseSync()
+    peers.litellm.db.models.delete(id)
+    peers.litellm.replicas[0]!.syncNow()
+    try {
+      const pods = (await conn.replicas()).map((r) => r.pod)
+      const plan = await reconcileGateway(client, conn, {dryRun: true})
+      expect(plan.actions).toEqual([expect.objectContaining({action: 'update-stale', servedName: 'qwen3-8b', detail: `not served by ${pods[0]}`})])
+      const r = await registerDeployed({client, gatewayNamespace: GATEWAY_NS, url: peers.litellm.replicas[0]!.url, ...quick}, 'aip-models', 'qwen3-8b')
+      expect(r).toMatchObject({action: 'created'})
+      expect(peers.litellm.db.models.has(id)).toBe(true)
+      for (const rep of peers.litellm.replicas) expect(rep.modelIds()).toContain(id)
+    } finally {
+      peers.litellm.replicas[1]!.pauseSync(false)
+    }
+    await deregisterModel(conn, id, quick)
+  })
+})
+
 describe('reconcile', () => {
   it('plans exactly the orphans and the missing model, applies them, then is in sync', async () => {
     // two orphans (registered by aip, nothing deployed) and one hand-made model (left alone)
