@@ -112,6 +112,11 @@ describe('aip gateway + model lifecycle (built CLI; two LiteLLM replicas sharing
     expect(c.code, c.stderr).toBe(0)
     const key = c.stdout.trim()
     expect(key).toMatch(/^sk-\S+$/) // alone on stdout, once
+    const cj = await runCli(['key', 'create', '--team', 'team-b', '--json'], {env})
+    expect(cj.code, cj.stderr).toBe(0)
+    const created = json(cj.stdout).result
+    expect(created).toMatchObject({team: 'team-b', teamCreated: true, models: []})
+    expect(created.key).toMatch(/^sk-/)
     expect(c.stderr).not.toContain(key)
     const gw = peers.litellm.replicas[1]!.url
     const call = (model: string) => fetch(`${gw}/v1/chat/completions`, {method: 'POST', headers: {authorization: `Bearer ${key}`, 'content-type': 'application/json'}, body: JSON.stringify({model, messages: [{role: 'user', content: 'hi'}], max_tokens: 2})})
@@ -143,6 +148,16 @@ describe('aip gateway + model lifecycle (built CLI; two LiteLLM replicas sharing
     expect(dead.code).toBe(5)
     expect(dead.stderr).toContain('http://127.0.0.1:9')
     expect(dead.stderr).toContain('Fix:')
+    // model delete deregisters first: an unreachable gateway stops it before anything is deleted
+    const del = await runCli(['model', 'delete', 'qwen3-8b'], {env: {...env, AIP_GATEWAY_URL: 'http://127.0.0.1:9'}})
+    expect(del.code).toBe(5)
+    expect(del.stderr).toContain('http://127.0.0.1:9')
+    expect(del.stderr).toContain('qwen3-8b was not deleted')
+    expect(del.stderr).toContain('--no-gateway')
+    expect(api.store.get('apps/v1', 'Deployment', 'aip-models', 'qwen3-8b')).toBeDefined()
+    const noKey = await runCli(['model', 'bench', 'qwen3-8b', '--requests', '1'], {env})
+    expect(noKey.code).toBe(6)
+    expect(noKey.stderr).toContain('AIP_API_KEY')
     const wrong = await runCli(['key', 'list'], {env: {...env, AIP_GATEWAY_MASTER_KEY: 'sk-not-the-key'}})
     expect(wrong.code).toBe(6)
     expect(wrong.stderr).toMatch(/rejected the master key/)
