@@ -5,12 +5,27 @@ import {PRELOAD_SCRIPT} from './scripts.js'
 import {weightsLocation} from './weights.js'
 
 /**
- * Name of the preload Job: a Job's pod template is immutable, so the name carries a hash of what it
- * copies (repo@revision + adapters): the same revision re-applies as "unchanged", a new revision is
- * a new Job.
+ * Name of the preload Job. A Job's `spec.template` is immutable (kube-apiserver answers 422
+ * `spec.template: Invalid value: ...: field is immutable`, pkg/apis/batch/validation
+ * ValidateJobSpecUpdate), so the name carries a hash of the whole pod template: the same template
+ * re-applies as "unchanged", and anything that changes it (revision, adapters, --bucket, --prefix,
+ * --image, endpoint, resources, script) is a new Job instead of a refused update.
  */
-export function preloadJobName(entry: CatalogEntry): string {
-  return `${objectName(entry.name)}-preload-${shortHash(entry.hf.repo, entry.hf.revision, ...entry.lora.map((l) => `${l.repo}@${l.revision}`))}`
+export function preloadJobName(entry: CatalogEntry, template: Record<string, unknown>): string {
+  return `${objectName(entry.name)}-preload-${shortHash(stableJson(template))}`
+}
+
+/** JSON with object keys sorted, so the hash does not depend on the order fields were built in. */
+function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map((x) => stableJson(x)).join(',')}]`
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v)
+      .sort()
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`
+  }
+  return JSON.stringify(v)
 }
 
 export function preloadItems(entry: CatalogEntry, opts: Pick<RenderOptions, 'bucket' | 'prefix'>): Array<{repo: string; revision: string; modelKey: string}> {
@@ -37,47 +52,48 @@ export function renderPreloadJob(entry: CatalogEntry, opts: RenderOptions): Kube
     ...s3Env(opts),
     ...cacheEnv(),
   ]
+  const template = {
+    metadata: {labels: labelsFor(entry, 'preload')},
+    spec: {
+      restartPolicy: 'Never',
+      serviceAccountName: objectName(entry.name),
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      securityContext: podSecurityContext(),
+      containers: [
+        {
+          name: 'preload',
+          image: entry.image,
+          imagePullPolicy: 'IfNotPresent',
+          command: ['python3', '-c', PRELOAD_SCRIPT],
+          env,
+          resources: {requests: {cpu: '1', memory: '2Gi', 'ephemeral-storage': disk}, limits: {memory: '4Gi', 'ephemeral-storage': disk}},
+          securityContext: containerSecurityContext(),
+          volumeMounts: [
+            {name: 'scratch', mountPath: '/scratch'},
+            {name: 'cache', mountPath: '/cache'},
+            {name: 'tmp', mountPath: '/tmp'},
+          ],
+        },
+      ],
+      volumes: [
+        {name: 'scratch', emptyDir: {sizeLimit: scratch}},
+        {name: 'cache', emptyDir: {sizeLimit: '2Gi'}},
+        {name: 'tmp', emptyDir: {sizeLimit: '2Gi'}},
+      ],
+    },
+  }
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
-    metadata: meta(entry, opts, 'preload', preloadJobName(entry), {'aip.dev/hf-repo': entry.hf.repo, 'aip.dev/hf-revision': entry.hf.revision}),
+    metadata: meta(entry, opts, 'preload', preloadJobName(entry, template), {'aip.dev/hf-repo': entry.hf.repo, 'aip.dev/hf-revision': entry.hf.revision}),
     spec: {
       backoffLimit: 3,
       activeDeadlineSeconds: 3 * 3600,
       // Kept a day for `aip model status` and logs, then collected; a rerun recreates it and the
       // marker check makes it exit at once.
       ttlSecondsAfterFinished: 86400,
-      template: {
-        metadata: {labels: labelsFor(entry, 'preload')},
-        spec: {
-          restartPolicy: 'Never',
-          serviceAccountName: objectName(entry.name),
-          automountServiceAccountToken: false,
-          enableServiceLinks: false,
-          securityContext: podSecurityContext(),
-          containers: [
-            {
-              name: 'preload',
-              image: entry.image,
-              imagePullPolicy: 'IfNotPresent',
-              command: ['python3', '-c', PRELOAD_SCRIPT],
-              env,
-              resources: {requests: {cpu: '1', memory: '2Gi', 'ephemeral-storage': disk}, limits: {memory: '4Gi', 'ephemeral-storage': disk}},
-              securityContext: containerSecurityContext(),
-              volumeMounts: [
-                {name: 'scratch', mountPath: '/scratch'},
-                {name: 'cache', mountPath: '/cache'},
-                {name: 'tmp', mountPath: '/tmp'},
-              ],
-            },
-          ],
-          volumes: [
-            {name: 'scratch', emptyDir: {sizeLimit: scratch}},
-            {name: 'cache', emptyDir: {sizeLimit: '2Gi'}},
-            {name: 'tmp', emptyDir: {sizeLimit: '2Gi'}},
-          ],
-        },
-      },
+      template,
     },
   }
 }

@@ -229,7 +229,7 @@ describe('renderModel policy', () => {
     expect(pre.spec.ingress).toEqual([])
   })
 
-  it('preload Job: bounded retries, TTL, marker check, name stable per revision', () => {
+  it('preload Job: bounded retries, TTL, marker check, name from a hash of the (immutable) pod template', () => {
     const e = getCatalogEntry('qwen3-8b')
     const job = renderModel(e, opts()).preloadJob as any
     expect(job.spec.backoffLimit).toBe(3)
@@ -242,6 +242,10 @@ describe('renderModel policy', () => {
     expect(job.spec.template.spec.containers[0].command[2]).toContain('head_object')
     expect(renderModel(e, opts()).preloadJob.metadata.name).toBe(job.metadata.name)
     expect(renderModel({...e, hf: {...e.hf, revision: 'b'.repeat(40)}}, opts()).preloadJob.metadata.name).not.toBe(job.metadata.name)
+    // a Job's spec.template is immutable: anything that changes it (bucket, prefix, image) is a new name
+    const names = new Set([job.metadata.name, renderModel(e, opts(ALL, {bucket: 'other'})).preloadJob.metadata.name, renderModel(e, opts(ALL, {prefix: 'p2'})).preloadJob.metadata.name, renderModel({...e, image: 'vllm/vllm-openai:v9.9.9'}, opts()).preloadJob.metadata.name])
+    expect(names.size).toBe(4)
+    for (const n of names) expect(n).toMatch(/^qwen3-8b-preload-[0-9a-f]{8}$/)
   })
 
   it('dotted entry names become DNS-1035 object names; the model label keeps the entry name', () => {
