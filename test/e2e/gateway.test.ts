@@ -165,6 +165,8 @@ describe('aip gateway + model lifecycle (built CLI; two LiteLLM replicas sharing
     const conflict = await runCli(['model', 'deploy', 'qwen3-8b', '-n', 'team-b'], {env})
     expect(conflict.code).toBe(1)
     expect(conflict.stderr).toContain('the gateway already serves the model name "qwen3-8b" from model qwen3-8b in namespace aip-models')
+    // found before anything was applied: the cluster is unchanged
+    expect(api.store.list('apps/v1', 'Deployment', 'team-b')).toEqual([])
     expect(peers.litellm.db.models.get('aip:aip-models:qwen3-8b')!.litellm_params.api_base).toBe('http://qwen3-8b.aip-models.svc:8000/v1')
     expect(peers.litellm.db.models.has('aip:team-b:qwen3-8b')).toBe(false)
   })

@@ -95,6 +95,12 @@ Rerunning converges on the same objects (unchanged objects report "unchanged").`
     let result: DeployResult
     let gateway: unknown
     try {
+      // the gateway is checked before anything is applied: a name conflict or an unreachable
+      // gateway stops the deploy with the cluster unchanged
+      if (flags.gateway && client && !dryRun && !flags.diff) {
+        const {gatewayOptionsFromConfig, precheckRegistration} = await import('../../lib/gateway/index.js')
+        await precheckRegistration(gatewayOptionsFromConfig(cfg, client, this.signal), renderOptionsFromConfig(cfg).namespace, entry.name, entry.servedModelName)
+      }
       result = await deployModel({
         entry,
         render: renderOptionsFromConfig(cfg),

@@ -8,7 +8,7 @@ import {NotFoundError, UnreachableError} from '../errors.js'
 import type {KubeClient} from '../kube/index.js'
 import {aipSelector} from '../kube/labels.js'
 import {connectGateway, gatewayDeployment, publicUrl} from './connect.js'
-import {deregisterModel, type DeregisterResult, desiredFromDeployment, isAipModel, modelId, observedModels, registerModel, type RegisterResult, servedNameOf} from './registry.js'
+import {conflictError, conflictFor, deregisterModel, type DeregisterResult, desiredFromDeployment, isAipModel, modelId, observedModels, registerModel, type RegisterResult, servedNameOf} from './registry.js'
 
 export interface GatewaySyncOptions {
   client: KubeClient
@@ -60,4 +60,18 @@ export async function gatewayRouteFor(o: Pick<GatewaySyncOptions, 'client' | 'ga
   const url = o.url ?? (await publicUrl(o.client, o.gatewayNamespace, o.signal))
   if (!url) throw new UnreachableError(`the gateway in ${o.gatewayNamespace} has no public address yet`, {fix: `wait for its load balancer (aip gateway status), or pass --gateway-url with kubectl port-forward -n ${o.gatewayNamespace} svc/litellm 4000:4000`})
   return {url: url.replace(/\/+$/, ''), servedName: servedNameOf(deps[0]!)}
+}
+
+/**
+ * Before a deploy applies anything: the gateway can be reached with the master key, and the public
+ * name is not served by another registration (a conflict is found before the cluster changes).
+ */
+export async function precheckRegistration(o: GatewaySyncOptions, namespace: string, model: string, servedName: string): Promise<SyncSkipped | {ok: true}> {
+  if (!(await gatewayDeployment(o.client, o.gatewayNamespace))) return {skipped: `no gateway installed in ${o.gatewayNamespace}`}
+  const conn = await connectGateway({client: o.client, namespace: o.gatewayNamespace, url: o.url, masterKey: o.masterKey, signal: o.signal})
+  const {byId} = await observedModels(conn, o.signal)
+  const d = {id: modelId(namespace, model), namespace, name: model, servedName, apiBase: ''}
+  const other = conflictFor(d, byId.values())
+  if (other) throw conflictError(d, other)
+  return {ok: true}
 }
