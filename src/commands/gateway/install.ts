@@ -24,7 +24,8 @@ Models deployed afterwards are registered by \`aip model deploy\`; those deploye
   ]
 
   static override flags = {
-    ...kubeFlags,
+    kubeconfig: kubeFlags.kubeconfig,
+    context: kubeFlags.context,
     ...waitFlags,
     ...gatewayFlags,
     replicas: Flags.integer({description: 'proxy replicas', default: 2, min: 1}),

@@ -17,7 +17,8 @@ Exit codes: 0 in sync (or brought in sync); 1 with --check when there was drift 
   static override handlesInterrupt = true
   static override examples = ['<%= config.bin %> gateway reconcile --dry-run', '<%= config.bin %> gateway reconcile', '<%= config.bin %> gateway reconcile --dry-run --check   # CI: exit 1 on drift', '<%= config.bin %> gateway reconcile --prune-keys']
   static override flags = {
-    ...kubeFlags,
+    kubeconfig: kubeFlags.kubeconfig,
+    context: kubeFlags.context,
     ...gatewayFlags,
     'dry-run': Flags.boolean({description: 'print the plan; change nothing', default: false}),
     check: Flags.boolean({description: 'exit 1 when the gateway was not in sync (for CI)', default: false}),

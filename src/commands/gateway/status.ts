@@ -9,7 +9,7 @@ export default class GatewayStatusCommand extends AipCommand {
 The master key comes from AIP_GATEWAY_MASTER_KEY or Secret litellm-master-key; without it the model list is left out with a warning.`
   static override enableJsonFlag = true
   static override examples = ['<%= config.bin %> gateway status', '<%= config.bin %> gateway status --json | jq .result.models']
-  static override flags = {...kubeFlags, ...gatewayFlags}
+  static override flags = {kubeconfig: kubeFlags.kubeconfig, context: kubeFlags.context, ...gatewayFlags}
 
   async run(): Promise<GatewayStatus> {
     const {flags} = await this.parse(GatewayStatusCommand)

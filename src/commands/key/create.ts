@@ -15,7 +15,8 @@ The key is printed once, alone on stdout (or as result.key with --json); aip nev
     'export OPENAI_API_KEY=$(<%= config.bin %> key create --team team-a --budget 50 --rpm 60 --expires 30d)',
   ]
   static override flags = {
-    ...kubeFlags,
+    kubeconfig: kubeFlags.kubeconfig,
+    context: kubeFlags.context,
     ...gatewayFlags,
     team: Flags.string({description: 'team (tenant) that owns the key', required: true}),
     models: Flags.string({description: 'comma-separated public model names the key may call (default: all the team may)'}),

@@ -10,7 +10,7 @@ export default class KeyList extends AipCommand {
   static override description = 'LiteLLM stores only a hash of each key; aip shows the alias and the start of that hash, the team, the models, budget, spend and expiry.'
   static override enableJsonFlag = true
   static override examples = ['<%= config.bin %> key list', '<%= config.bin %> key list --team team-a --json']
-  static override flags = {...kubeFlags, ...gatewayFlags, team: Flags.string({description: 'only the keys of this team'})}
+  static override flags = {kubeconfig: kubeFlags.kubeconfig, context: kubeFlags.context, ...gatewayFlags, team: Flags.string({description: 'only the keys of this team'})}
 
   async run(): Promise<{keys: KeyRow[]}> {
     const {flags} = await this.parse(KeyList)

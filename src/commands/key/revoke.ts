@@ -11,7 +11,7 @@ export default class KeyRevoke extends AipCommand {
   static override enableJsonFlag = true
   static override examples = ['<%= config.bin %> key revoke team-a-ci --yes', '<%= config.bin %> key revoke 3f9a0c12 --yes']
   static override args = {key: Args.string({description: 'alias, or at least 8 characters of the hash (aip key list)', required: true})}
-  static override flags = {...kubeFlags, ...gatewayFlags, ...yesFlag}
+  static override flags = {kubeconfig: kubeFlags.kubeconfig, context: kubeFlags.context, ...gatewayFlags, ...yesFlag}
 
   async run(): Promise<{revoked: KeyRow}> {
     const {args, flags} = await this.parse(KeyRevoke)
