@@ -69,7 +69,7 @@ describe('aip gateway + model lifecycle (built CLI; two LiteLLM replicas sharing
     expect(peers.litellm.db.models.size).toBe(0)
   })
 
-  it('a CLI killed between apply and registration: the rerun converges', async () => {
+  it('a CLI killed between apply and registration: the rerun converges', {timeout: 120_000}, async () => {
     api.setDeploymentBehavior('aip-models', 'qwen3-8b', {mode: 'ready', readyDelayMs: 4000})
     const child = spawn(process.execPath, [BIN, 'model', 'deploy', 'qwen3-8b'], {env, stdio: 'ignore'})
     await api.waitFor((s) => Boolean(s.get('apps/v1', 'Deployment', 'aip-models', 'qwen3-8b')), 30_000)
@@ -86,7 +86,7 @@ describe('aip gateway + model lifecycle (built CLI; two LiteLLM replicas sharing
     expect(onEveryReplica('qwen3-8b')).toEqual([true, true])
   })
 
-  it('reconcile --dry-run with 2 orphans and 1 missing prints exactly those 3 actions; after the run --check exits 0', async () => {
+  it('reconcile --dry-run with 2 orphans and 1 missing prints exactly those 3 actions; after the run --check exits 0', {timeout: 120_000}, async () => {
     for (const n of ['old-a', 'old-b']) peers.litellm.seedModel({model_name: n, litellm_params: {model: `hosted_vllm/${n}`, api_base: `http://${n}.aip-models.svc:8000/v1`}, model_info: {id: `aip:aip-models:${n}`}})
     peers.litellm.syncAll()
     const dep = await runCli(['model', 'deploy', 'mistral-7b-instruct-v0.3', '--no-gateway'], {env})
@@ -107,43 +107,46 @@ describe('aip gateway + model lifecycle (built CLI; two LiteLLM replicas sharing
     expect(json(check.stdout).result.inSync).toBe(true)
   })
 
+  let key = ''
+  const callAs = (k: string, model: string) =>
+    fetch(`${peers.litellm.replicas[1]!.url}/v1/chat/completions`, {method: 'POST', headers: {authorization: `Bearer ${k}`, 'content-type': 'application/json'}, body: JSON.stringify({model, messages: [{role: 'user', content: 'hi'}], max_tokens: 2})})
+
   it('a team-a key for qwen3-8b calls it through the gateway and is refused for another model; key list never prints a key', async () => {
     const c = await runCli(['key', 'create', '--team', 'team-a', '--models', 'qwen3-8b', '--budget', '20', '--rpm', '100', '--expires', '30d', '--alias', 'team-a-app'], {env})
     expect(c.code, c.stderr).toBe(0)
-    const key = c.stdout.trim()
+    key = c.stdout.trim()
     expect(key).toMatch(/^sk-\S+$/) // alone on stdout, once
-    const cj = await runCli(['key', 'create', '--team', 'team-b', '--json'], {env})
-    expect(cj.code, cj.stderr).toBe(0)
-    const created = json(cj.stdout).result
-    expect(created).toMatchObject({team: 'team-b', teamCreated: true, models: []})
-    expect(created.key).toMatch(/^sk-/)
     expect(c.stderr).not.toContain(key)
-    const gw = peers.litellm.replicas[1]!.url
-    const call = (model: string) => fetch(`${gw}/v1/chat/completions`, {method: 'POST', headers: {authorization: `Bearer ${key}`, 'content-type': 'application/json'}, body: JSON.stringify({model, messages: [{role: 'user', content: 'hi'}], max_tokens: 2})})
-    expect((await call('qwen3-8b')).status).toBe(200)
-    const refused = await call('mistral-7b-instruct-v0.3')
+    expect((await callAs(key, 'qwen3-8b')).status).toBe(200)
+    const refused = await callAs(key, 'mistral-7b-instruct-v0.3')
     expect(refused.status).toBe(401)
     expect(((await refused.json()) as any).error.type).toBe('key_model_access_denied')
-    // model bench through the gateway with that key
-    const b = await runCli(['model', 'bench', 'qwen3-8b', '--via', 'gateway', '--requests', '4', '--concurrency', '2', '--max-tokens', '2', '--prompt-tokens', '8', '--json'], {env: {...env, AIP_API_KEY: key}})
-    expect(b.code, b.stderr).toBe(0)
-    const br = json(b.stdout).result
-    expect(br).toMatchObject({succeeded: 4, failed: 0, model: 'qwen3-8b', target: peers.litellm.replicas[0]!.url})
-    expect(b.stdout + b.stderr).not.toContain(key)
-    for (const args of [['key', 'list'], ['key', 'list', '--json'], ['key', 'list', '--team', 'team-a']]) {
+    for (const args of [['key', 'list'], ['key', 'list', '--team', 'team-a', '--json']]) {
       const l = await runCli(args, {env})
       expect(l.code, l.stderr).toBe(0)
       expect(l.stdout + l.stderr).not.toContain(key)
       expect(l.stdout).toContain('team-a-app')
     }
+  }, 120_000)
+
+  it('key create --json; model bench through the gateway with the key; key revoke needs --yes, then the key is refused', async () => {
+    const cj = await runCli(['key', 'create', '--team', 'team-b', '--json'], {env})
+    expect(cj.code, cj.stderr).toBe(0)
+    const created = json(cj.stdout).result
+    expect(created).toMatchObject({team: 'team-b', teamCreated: true, models: []})
+    expect(created.key).toMatch(/^sk-/)
+    const b = await runCli(['model', 'bench', 'qwen3-8b', '--via', 'gateway', '--requests', '4', '--concurrency', '2', '--max-tokens', '2', '--prompt-tokens', '8', '--json'], {env: {...env, AIP_API_KEY: key}})
+    expect(b.code, b.stderr).toBe(0)
+    expect(json(b.stdout).result).toMatchObject({succeeded: 4, failed: 0, model: 'qwen3-8b', target: peers.litellm.replicas[0]!.url})
+    expect(b.stdout + b.stderr).not.toContain(key)
     const noYes = await runCli(['key', 'revoke', 'team-a-app'], {env})
     expect(noYes.code).toBe(2)
     const rv = await runCli(['key', 'revoke', 'team-a-app', '--yes'], {env})
     expect(rv.code, rv.stderr).toBe(0)
-    expect((await call('qwen3-8b')).status).toBe(401)
-  })
+    expect((await callAs(key, 'qwen3-8b')).status).toBe(401)
+  }, 120_000)
 
-  it('bad input: unreachable gateway exit 5 with the URL; wrong master key exit 6; a name served from another namespace exit 1', async () => {
+  it('bad input: unreachable gateway exit 5 with the URL; wrong master key exit 6; a name served from another namespace exit 1', {timeout: 120_000}, async () => {
     const dead = await runCli(['gateway', 'reconcile'], {env: {...env, AIP_GATEWAY_URL: 'http://127.0.0.1:9'}})
     expect(dead.code).toBe(5)
     expect(dead.stderr).toContain('http://127.0.0.1:9')
