@@ -5,6 +5,7 @@ import {BIN, isolatedEnv, runCli} from '../support/cli.js'
 import {GATEWAY_NS, type GatewayPeers, startGatewayPeers} from '../support/gateway.js'
 import {startLiteLLM} from '../support/litellm-server.mjs'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-apiserver/index.mjs'
+import {aipCluster} from '../support/kube-apiserver/nodes.mjs'
 
 let api: KubeApiServer
 let peers: GatewayPeers
@@ -15,7 +16,8 @@ const json = (s: string) => JSON.parse(s)
 const onEveryReplica = (name: string) => peers.litellm.replicas.map((r) => r.modelNames().includes(name))
 
 beforeAll(async () => {
-  api = await startKubeApiServer({namespaces: ['default', 'kube-system', 'aip-models', 'team-b'], deploymentBehavior: {mode: 'ready', readyDelayMs: 30}})
+  // system nodes for the gateway (and the preload Jobs' scratch disk); L40S for qwen3-8b, A10G for mistral
+  api = await startKubeApiServer({namespaces: ['default', 'kube-system', 'aip-models', 'team-b'], deploymentBehavior: {mode: 'ready', readyDelayMs: 30}, nodes: aipCluster({'g6e.xlarge': 2, 'g5.xlarge': 1}, {systemNodes: 2, systemRootVolumeGiB: 100})})
   const kenv = isolatedEnv({KUBECONFIG: api.kubeconfigPath, AIP_BUCKET: 'weights'})
   const r = await runCli(['gateway', 'install', '--json'], {env: kenv})
   expect(r.code, r.stderr).toBe(0)
@@ -177,7 +179,7 @@ describe('aip gateway + model lifecycle (built CLI; two LiteLLM replicas sharing
 
 describe('aip cluster bootstrap --gateway', () => {
   it('installs the gateway after the platform; tenants become gateway teams', async () => {
-    const api2 = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 30}})
+    const api2 = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 30}, nodes: aipCluster([], {systemNodes: 2})})
     const lite = await startLiteLLM({replicas: 1})
     try {
       const e = isolatedEnv({KUBECONFIG: api2.kubeconfigPath, AIP_GATEWAY_URL: lite.replicas[0]!.url, AIP_GATEWAY_MASTER_KEY: lite.masterKey})

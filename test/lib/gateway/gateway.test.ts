@@ -7,6 +7,7 @@ import {createKubeClient, type KubeClient} from '../../../src/lib/kube/index.js'
 import {NO_CAPABILITIES, prometheusUrlFromService, renderModel} from '../../../src/lib/render/index.js'
 import {GATEWAY_NS, type GatewayPeers, startGatewayPeers} from '../../support/gateway.js'
 import {startKubeApiServer, type KubeApiServer} from '../../support/kube-apiserver/index.mjs'
+import {aipCluster} from '../../support/kube-apiserver/nodes.mjs'
 
 let api: KubeApiServer
 let client: KubeClient
@@ -38,7 +39,8 @@ async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
 }
 
 beforeAll(async () => {
-  api = await startKubeApiServer({namespaces: ['default', 'kube-system', 'aip-models', 'team-b']})
+  // system nodes for the gateway's pods (the model servers are only registered here, never run)
+  api = await startKubeApiServer({namespaces: ['default', 'kube-system', 'aip-models', 'team-b'], nodes: aipCluster([], {systemNodes: 2})})
   client = await createKubeClient({kubeconfig: api.kubeconfigPath})
   const r = await installGateway(client, {render: {namespace: GATEWAY_NS, exposure: {kind: 'loadbalancer', internal: true}}, timeoutMs: 20_000})
   expect(r.ready).toEqual({ready: 2, desired: 2})
