@@ -67,7 +67,7 @@ export async function readMasterKey(client: KubeClient, namespace: string, env?:
 }
 
 /** The public URL from the Service's load balancer or the Gateway/HTTPRoute, if it has one yet. */
-export async function publicUrl(client: KubeClient, namespace: string, signal?: AbortSignal): Promise<string | undefined> {
+export async function publicUrl(client: KubeClient, namespace: string): Promise<string | undefined> {
   const {getObject, hasApiResource} = await import('../kube/index.js')
   const svc = await getObject(client, {apiVersion: 'v1', kind: 'Service', name: LITELLM_NAME, namespace})
   const spec = svc?.spec as {type?: string; ports?: Array<{port: number; name?: string}>} | undefined
@@ -79,7 +79,6 @@ export async function publicUrl(client: KubeClient, namespace: string, signal?: 
     return port === 443 ? `https://${host}` : port === 80 ? `http://${host}` : `http://${host}:${port}`
   }
   if (!(await hasApiResource(client, 'gateway.networking.k8s.io/v1', 'HTTPRoute'))) return undefined
-  void signal
   const route = await getObject(client, {apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', name: LITELLM_NAME, namespace})
   const gw = await getObject(client, {apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', name: LITELLM_NAME, namespace})
   const https = ((gw?.spec as {listeners?: Array<{protocol?: string}>} | undefined)?.listeners ?? []).some((l) => l.protocol === 'HTTPS')
@@ -122,7 +121,7 @@ export async function connectGateway(opts: ConnectOptions): Promise<GatewayConne
     const base = opts.url.replace(/\/+$/, '')
     return {namespace, url: base, via: 'url', admin: new LitellmAdmin({base, fetch: (u, i) => fetch(u, i), describe: base}, masterKey, opts.timeoutMs), replicas}
   }
-  const url = await publicUrl(client, namespace, opts.signal)
+  const url = await publicUrl(client, namespace)
   if (url) return {namespace, url, via: 'public', admin: new LitellmAdmin({base: url, fetch: (u, i) => fetch(u, i), describe: url, unreachableFix: `check the load balancer (kubectl -n ${namespace} get svc ${LITELLM_NAME}), or pass --gateway-url with a port-forward`}, masterKey, opts.timeoutMs), replicas}
   // no address yet (the load balancer is provisioning): any replica takes admin writes (they go to
   // the shared database)

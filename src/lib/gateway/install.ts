@@ -159,7 +159,7 @@ export async function installGateway(client: KubeClient | undefined, o: InstallO
   }
   base.waited = true
   base.ready = {ready: r.ready, desired: r.desired}
-  base.url = await publicUrl(c, ns, o.signal)
+  base.url = await publicUrl(c, ns)
   if (o.teams?.length) {
     const conn = await connectGateway({client: c, namespace: ns, url: o.url, masterKey: o.masterKey, signal: o.signal})
     for (const t of o.teams) base.teams.push({team: t, action: (await conn.admin.ensureTeam(t, o.signal)) ? 'created' : 'exists'})
@@ -196,7 +196,7 @@ export async function gatewayStatus(client: KubeClient, o: {namespace: string; u
   const out: GatewayStatus = {
     namespace: o.namespace,
     installed: true,
-    url: o.url ?? (await publicUrl(client, o.namespace, o.signal)),
+    url: o.url ?? (await publicUrl(client, o.namespace)),
     image: c0?.image,
     replicas: {desired: spec.replicas ?? 1, ready: st.readyReplicas ?? 0, available: st.availableReplicas ?? 0},
     database: sts ? `in-cluster Postgres (StatefulSet ${DB_NAME}, ${((sts.status as {readyReplicas?: number} | undefined)?.readyReplicas ?? 0)}/1 ready)` : `external (Secret ${dbSecret ?? '?'})`,

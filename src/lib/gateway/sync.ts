@@ -57,7 +57,7 @@ export async function gatewayRouteFor(o: Pick<GatewaySyncOptions, 'client' | 'ga
   const {listByLabels} = await import('../kube/index.js')
   const deps = await listByLabels(o.client, [{apiVersion: 'apps/v1', kind: 'Deployment'}], `${aipSelector(model)},app.kubernetes.io/component=server`, {namespace, signal: o.signal})
   if (deps.length === 0) throw new NotFoundError(`model "${model}" is not deployed in namespace ${namespace}`, {fix: 'run `aip model list`, or pass -n NAMESPACE'})
-  const url = o.url ?? (await publicUrl(o.client, o.gatewayNamespace, o.signal))
+  const url = o.url ?? (await publicUrl(o.client, o.gatewayNamespace))
   if (!url) throw new UnreachableError(`the gateway in ${o.gatewayNamespace} has no public address yet`, {fix: `wait for its load balancer (aip gateway status), or pass --gateway-url with kubectl port-forward -n ${o.gatewayNamespace} svc/litellm 4000:4000`})
   return {url: url.replace(/\/+$/, ''), servedName: servedNameOf(deps[0]!)}
 }

@@ -6,7 +6,7 @@ const RW = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'upd
 /** @type {Array<{group: string, version: string, kind: string, plural: string, namespaced: boolean, shortNames?: string[], subresources?: string[], verbs?: string[]}>} */
 export const BUILTIN = [
   {group: '', version: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false, shortNames: ['ns'], subresources: ['status', 'finalize'], verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch']},
-  {group: '', version: 'v1', kind: 'Pod', plural: 'pods', categories: ['all'], namespaced: true, shortNames: ['po'], subresources: ['status', 'log', 'proxy']},
+  {group: '', version: 'v1', kind: 'Pod', plural: 'pods', categories: ['all'], namespaced: true, shortNames: ['po'], subresources: ['status', 'log']},
   {group: '', version: 'v1', kind: 'Service', plural: 'services', categories: ['all'], namespaced: true, shortNames: ['svc'], subresources: ['status'], verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch']},
   {group: '', version: 'v1', kind: 'ServiceAccount', plural: 'serviceaccounts', namespaced: true, shortNames: ['sa']},
   {group: '', version: 'v1', kind: 'ConfigMap', plural: 'configmaps', namespaced: true, shortNames: ['cm']},
