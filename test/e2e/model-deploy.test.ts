@@ -18,6 +18,8 @@ beforeAll(async () => {
   // L4 nodes of aip's NodePool (no L40S: qwen3-8b cannot schedule), a system node with room for an 8B preload's scratch disk
   api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 50}, jobBehavior: {outcome: 'succeed', delayMs: 20}, nodes: aipCluster({'g6.xlarge': 2}, {systemRootVolumeGiB: 100})})
   api.store.put({apiVersion: 'v1', kind: 'Namespace', metadata: {name: NS}})
+  // the Hub token the preload Job of a gated model (llama-guard-3-1b) reads, as a real cluster needs it
+  api.store.put({apiVersion: 'v1', kind: 'Secret', metadata: {name: 'aip-hf-token', namespace: NS}, data: {token: Buffer.from('hf_test').toString('base64')}})
   api.registerCrd({group: 'keda.sh', version: 'v1alpha1', kind: 'ScaledObject'})
   env = isolatedEnv({KUBECONFIG: api.kubeconfigPath, AIP_BUCKET: 'weights'})
 })
@@ -182,11 +184,13 @@ describe('aip model deploy | list | status | delete (built CLI against the loopb
     const res = await api.fetch(`/api/v1/namespaces/${NS}/services/qwen2-5-coder-1-5b?fieldManager=helm&force=true`, {
       method: 'PATCH',
       headers: {'content-type': 'application/apply-patch+yaml'},
-      body: JSON.stringify({apiVersion: 'v1', kind: 'Service', metadata: {name: svc.metadata.name, namespace: NS}, spec: {ports: [{name: 'http', port: 9000, targetPort: 'http', protocol: 'TCP'}]}}),
+      body: JSON.stringify({apiVersion: 'v1', kind: 'Service', metadata: {name: svc.metadata.name, namespace: NS}, spec: {ports: [{name: 'http', port: 8000, targetPort: 9000, protocol: 'TCP'}]}}),
     })
     expect(res.status).toBe(200)
     const r = await runCli(['model', 'deploy', 'qwen2.5-coder-1.5b'], {env})
     expect(r.code).toBe(1)
+    // ports merge by port+protocol: the conflict names the keyed field, as kube-apiserver does
+    expect(r.stderr).toContain('.spec.ports[port=8000,protocol="TCP"].targetPort')
     expect(r.stderr).toContain('--force-conflicts')
     const forced = await runCli(['model', 'deploy', 'qwen2.5-coder-1.5b', '--force-conflicts', '--no-wait'], {env})
     expect(forced.code, forced.stderr).toBe(0)

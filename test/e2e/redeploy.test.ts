@@ -5,15 +5,18 @@
 import {parse} from 'yaml'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {applyObjects, createKubeClient} from '../../src/lib/kube/index.js'
 import {isolatedEnv, runCli} from '../support/cli.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-apiserver/index.mjs'
+import {aipCluster} from '../support/kube-apiserver/nodes.mjs'
 
 const NS = 'aip-models'
 let api: KubeApiServer
 let env: NodeJS.ProcessEnv
 
 beforeAll(async () => {
-  api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 30}, jobBehavior: {outcome: 'succeed', delayMs: 20}})
+  // an L40S node for qwen3-8b, a system node with room for the preload's scratch disk
+  api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 30}, jobBehavior: {outcome: 'succeed', delayMs: 20}, nodes: aipCluster({'g6e.xlarge': 1}, {systemRootVolumeGiB: 100})})
   api.store.put({apiVersion: 'v1', kind: 'Namespace', metadata: {name: NS}})
   api.registerCrd({group: 'keda.sh', version: 'v1alpha1', kind: 'ScaledObject'})
   env = isolatedEnv({KUBECONFIG: api.kubeconfigPath, AIP_BUCKET: 'weights'})
@@ -55,9 +58,11 @@ describe('aip model deploy --diff and redeploys (built CLI)', () => {
     expect(y.code, y.stderr).toBe(0)
     const job = y.stdout.split(/^---$/m).map((d) => parse(d)).find((o) => o?.kind === 'Job')
     expect(job.metadata.name).not.toBe(name)
-    const res = await fetch(`${api.url}/apis/batch/v1/namespaces/${NS}/jobs/${name}?fieldManager=aip`, {method: 'PATCH', headers: {'content-type': 'application/apply-patch+yaml', authorization: 'Bearer aip-loopback'}, body: JSON.stringify({...job, metadata: {...job.metadata, name}})})
-    expect(res.status).toBe(422)
-    expect(((await res.json()) as any).message).toMatch(new RegExp(`^Job\\.batch "${name}" is invalid: spec\\.template: Invalid value: .*: field is immutable$`))
+    // through the kubeconfig the CLI uses (whatever its transport and credentials)
+    const client = await createKubeClient({kubeconfig: api.kubeconfigPath})
+    const err: any = await applyObjects(client, [{...job, metadata: {...job.metadata, name}}]).catch((e: unknown) => e)
+    expect(err?.status).toBe(422)
+    expect(err.message).toMatch(new RegExp(`Job\\.batch "${name}" is invalid: spec\\.template: Invalid value: .*: field is immutable`))
   })
 
   it('a redeploy with another --bucket converges: a new preload Job, the Deployment configured; a rerun is unchanged', async () => {

@@ -5,7 +5,7 @@
  */
 import type {CatalogEntry} from '../catalog/schema.js'
 import {isPinned} from '../catalog/index.js'
-import {AipError, InterruptedError, NotFoundError, UsageError} from '../errors.js'
+import {AipError, InterruptedError, NotFoundError, UnreachableError, UsageError} from '../errors.js'
 import type {ApplyResult, Diagnosis, DiffResult, KubeClient, KubeObject, RolloutResult} from '../kube/index.js'
 import {refString} from '../kube/types.js'
 import {type Capabilities, endpointOf, objectName, type RenderOptions, renderModel, weightsLocation} from '../render/index.js'
@@ -227,7 +227,7 @@ async function deployModelInner(opts: DeployOptions): Promise<DeployResult> {
     preloadStep.succeed(`weights in ${weightsLocation({bucket: opts.render.bucket, prefix: opts.render.prefix, repo: entry.hf.repo, revision: entry.hf.revision}).display}`)
   } catch (error) {
     if (opts.signal?.aborted) throw interruptedWait(entry.name)
-    preloadStep.fail(`preload job ${jobName} did not complete`)
+    preloadStep.fail(error instanceof UnreachableError ? `preload job ${jobName}: lost the API server while waiting` : `preload job ${jobName} did not complete`)
     throw error
   }
   const depName = objectName(entry.name)
@@ -264,7 +264,7 @@ async function deployModelInner(opts: DeployOptions): Promise<DeployResult> {
   } catch (error) {
     // Ctrl-C is not a failed rollout: say only that the wait was interrupted
     if (opts.signal?.aborted) throw interruptedWait(entry.name)
-    rolloutStep.fail(`${depName} did not become available`)
+    rolloutStep.fail(error instanceof UnreachableError ? `${depName}: lost the API server while waiting` : `${depName} did not become available`)
     if (definite && !opts.signal?.aborted) {
       throw new AipError('FAILED', `deployment ${ns}/${depName} cannot become ready: ${definite.message}`, {fix: kube.fixFor(definite), details: {diagnosis: definite}, cause: error})
     }

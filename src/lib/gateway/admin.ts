@@ -18,6 +18,7 @@
  */
 import {AipError, networkErrorCode, UnauthorizedError, UnreachableError} from '../errors.js'
 import {errorMessageOf} from '../http/body.js'
+import {httpTimeouts} from '../http/timeouts.js'
 import type {FetchLike} from '../metrics/transport.js'
 
 export interface LitellmModel {
@@ -70,7 +71,8 @@ export class LitellmAdmin {
   constructor(
     readonly ep: AdminEndpoint,
     private readonly masterKey: string,
-    private readonly timeoutMs = 30_000,
+    /** per request; default the http-timeout policy (lib/http/timeouts.ts, 30 s) */
+    private readonly timeoutMs?: number,
   ) {}
 
   get describe(): string {
@@ -84,7 +86,7 @@ export class LitellmAdmin {
     if ((this.ep.keyHeader ?? 'authorization') === 'authorization') headers.authorization = `Bearer ${this.masterKey}`
     else headers['x-litellm-api-key'] = `Bearer ${this.masterKey}`
     if (opts.body !== undefined) headers['content-type'] = 'application/json'
-    const timeout = AbortSignal.timeout(this.timeoutMs)
+    const timeout = AbortSignal.timeout(this.timeoutMs ?? httpTimeouts().idleMs)
     let res: Response
     try {
       res = await this.ep.fetch(url.toString(), {method, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body), signal: opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout})

@@ -144,7 +144,8 @@ describe('deployModel against the loopback API server', () => {
     const e = entry('mistral-7b-instruct-v0.3')
     const objs = renderModel(e, {...render, capabilities: {keda: true, serviceMonitor: true, prometheusRule: true}}).objects
     const svc = structuredClone(objs.find((o) => o.kind === 'Service')!) as any
-    svc.spec.ports[0].port = 9000
+    // Service ports merge by port+protocol: another value for a field of aip's port is a conflict
+    svc.spec.ports[0].targetPort = 9000
     await applyObjects(client, [svc], {fieldManager: 'helm'})
     const err = await failure(deploy(e))
     expect(err.exitCode).toBe(1)
@@ -153,7 +154,7 @@ describe('deployModel against the loopback API server', () => {
     expect(err.fix).toContain('--force-conflicts')
     const forced = await deploy(e, {force: true})
     expect(forced.result.objects.find((o) => o.kind === 'Service')?.action).toBe('configured')
-    expect(api.store.get('v1', 'Service', NS, 'mistral-7b-instruct-v0-3')!.spec.ports[0].port).toBe(8000)
+    expect(api.store.get('v1', 'Service', NS, 'mistral-7b-instruct-v0-3')!.spec.ports).toEqual([{name: 'http', port: 8000, targetPort: 'http', protocol: 'TCP'}])
   })
 
   it('a model that does not fit is stopped by the gpu-fit gate (exit 3) before any write', async () => {
