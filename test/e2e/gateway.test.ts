@@ -16,8 +16,8 @@ const json = (s: string) => JSON.parse(s)
 const onEveryReplica = (name: string) => peers.litellm.replicas.map((r) => r.modelNames().includes(name))
 
 beforeAll(async () => {
-  // system nodes for the gateway (and the preload Jobs' scratch disk); L40S for qwen3-8b, A10G for mistral
-  api = await startKubeApiServer({namespaces: ['default', 'kube-system', 'aip-models', 'team-b'], deploymentBehavior: {mode: 'ready', readyDelayMs: 30}, nodes: aipCluster({'g6e.xlarge': 2, 'g5.xlarge': 1}, {systemNodes: 2, systemRootVolumeGiB: 100})})
+  // system nodes for the gateway (and the preload Jobs' scratch disk); L40S for qwen3-8b, L4 for qwen2.5-coder-1.5b
+  api = await startKubeApiServer({namespaces: ['default', 'kube-system', 'aip-models', 'team-b'], deploymentBehavior: {mode: 'ready', readyDelayMs: 30}, nodes: aipCluster({'g6e.xlarge': 2, 'g6.xlarge': 1}, {systemNodes: 2, systemRootVolumeGiB: 100})})
   const kenv = isolatedEnv({KUBECONFIG: api.kubeconfigPath, AIP_BUCKET: 'weights'})
   const r = await runCli(['gateway', 'install', '--json'], {env: kenv})
   expect(r.code, r.stderr).toBe(0)
@@ -91,7 +91,7 @@ describe('aip gateway + model lifecycle (built CLI; two LiteLLM replicas sharing
   it('reconcile --dry-run with 2 orphans and 1 missing prints exactly those 3 actions; after the run --check exits 0', {timeout: 120_000}, async () => {
     for (const n of ['old-a', 'old-b']) peers.litellm.seedModel({model_name: n, litellm_params: {model: `hosted_vllm/${n}`, api_base: `http://${n}.aip-models.svc:8000/v1`}, model_info: {id: `aip:aip-models:${n}`}})
     peers.litellm.syncAll()
-    const dep = await runCli(['model', 'deploy', 'mistral-7b-instruct-v0.3', '--no-gateway'], {env})
+    const dep = await runCli(['model', 'deploy', 'qwen2.5-coder-1.5b', '--no-gateway'], {env})
     expect(dep.code, dep.stderr).toBe(0)
     const plan = await runCli(['gateway', 'reconcile', '--dry-run'], {env})
     expect(plan.code, plan.stderr).toBe(0)
@@ -99,11 +99,11 @@ describe('aip gateway + model lifecycle (built CLI; two LiteLLM replicas sharing
     expect(rows).toHaveLength(3)
     expect(rows[0]).toMatch(/^would delete\s+orphan\s+old-a\s+aip-models\/old-a/)
     expect(rows[1]).toMatch(/^would delete\s+orphan\s+old-b\s+aip-models\/old-b/)
-    expect(rows[2]).toMatch(/^would add\s+missing\s+mistral-7b-instruct-v0\.3\s+aip-models\/mistral-7b-instruct-v0\.3/)
+    expect(rows[2]).toMatch(/^would add\s+missing\s+qwen2\.5-coder-1\.5b\s+aip-models\/qwen2\.5-coder-1\.5b/)
     const run = await runCli(['gateway', 'reconcile'], {env})
     expect(run.code, run.stderr).toBe(0)
     expect(run.stdout).toContain('done: 3 change(s) applied and verified on every replica')
-    for (const r of peers.litellm.replicas) expect(r.modelNames().sort()).toEqual(['mistral-7b-instruct-v0.3', 'qwen3-8b'])
+    for (const r of peers.litellm.replicas) expect(r.modelNames().sort()).toEqual(['qwen2.5-coder-1.5b', 'qwen3-8b'])
     const check = await runCli(['gateway', 'reconcile', '--check', '--json'], {env})
     expect(check.code, check.stderr).toBe(0)
     expect(json(check.stdout).result.inSync).toBe(true)
@@ -120,7 +120,7 @@ describe('aip gateway + model lifecycle (built CLI; two LiteLLM replicas sharing
     expect(key).toMatch(/^sk-\S+$/) // alone on stdout, once
     expect(c.stderr).not.toContain(key)
     expect((await callAs(key, 'qwen3-8b')).status).toBe(200)
-    const refused = await callAs(key, 'mistral-7b-instruct-v0.3')
+    const refused = await callAs(key, 'qwen2.5-coder-1.5b')
     expect(refused.status).toBe(401)
     expect(((await refused.json()) as any).error.type).toBe('key_model_access_denied')
     for (const args of [['key', 'list'], ['key', 'list', '--team', 'team-a', '--json']]) {
