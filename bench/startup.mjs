@@ -5,8 +5,8 @@
 //
 // BENCH_NODES: node binaries to compare, separated by ':' (default: /tmp/nodes/n22/bin/node and
 // /tmp/nodes/n24/bin/node where present, else the Node running this script). Each runtime gets its
-// own module compile cache (bin/run.js turns it on), filled by the warm-up run, as a user's second
-// run finds it.
+// own module compile cache (bin/run.js turns it on), filled by the warm-up runs, as a user's later
+// runs find it.
 import {spawnSync} from 'node:child_process'
 import {existsSync, mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
@@ -47,7 +47,9 @@ for (const node of nodes) {
   try {
     const cs = cases(node)
     const samples = Object.fromEntries(Object.keys(cs).map((k) => [k, []]))
-    for (const c of Object.values(cs)) time(c) // warm the file cache and the compile cache
+    // warm the file cache and the compile cache (the first run writes it, the second completes it
+    // with the functions the run compiled: what every later run of a user finds)
+    for (let i = 0; i < 2; i++) for (const c of Object.values(cs)) time(c)
     for (let i = 0; i < rounds; i++) for (const [k, c] of Object.entries(cs)) samples[k].push(time(c))
     const base = median(samples['node -e 0'])
     console.log(`startup, Node ${version} (${rounds} interleaved rounds, medians)`)

@@ -7,6 +7,7 @@ import {existsSync, statSync} from 'node:fs'
 import {open, readdir, readFile} from 'node:fs/promises'
 import {basename, join, resolve} from 'node:path'
 
+import {findCompiledEntry} from '../catalog/store.js'
 import {NotFoundError, UsageError} from '../errors.js'
 import type {TensorHeader} from './index.js'
 
@@ -116,7 +117,6 @@ export async function loadModelSource(model: string, opts: {revision?: string; h
   const looksLikePath = m.startsWith('.') || m.startsWith('/') || m.startsWith('~') || m.endsWith('.json') || existsSync(m)
   if (looksLikePath) return fromPath(m.startsWith('~') ? join(process.env.HOME ?? '', m.slice(1)) : m)
   // the compiled catalog (no YAML parser or schema library to load) when current, else the full parse
-  const {findCompiledEntry} = await import('../catalog/store.js')
   const getCatalogEntry = async (name: string) => findCompiledEntry(name) ?? (await import('../catalog/index.js')).getCatalogEntry(name)
   if (REPO_RE.test(m)) {
     // A catalog entry may be named by its Hub repo id; otherwise go to the Hub.
