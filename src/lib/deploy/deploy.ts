@@ -8,7 +8,7 @@ import {isPinned} from '../catalog/index.js'
 import {AipError, InterruptedError, NotFoundError, UsageError} from '../errors.js'
 import type {ApplyResult, Diagnosis, DiffResult, KubeClient, KubeObject, RolloutResult} from '../kube/index.js'
 import {refString} from '../kube/types.js'
-import {type Capabilities, endpointOf, objectName, type RenderOptions, renderModel, weightsLocation} from '../render/index.js'
+import {type Capabilities, DEFAULT_HF_TOKEN_SECRET, endpointOf, objectName, PRELOAD_SERVICE_ACCOUNT, type RenderOptions, renderModel, SERVER_SERVICE_ACCOUNT, weightsLocation} from '../render/index.js'
 import {fitGate} from './fit-gate.js'
 import {type Progress, silentProgress} from './progress.js'
 
@@ -101,6 +101,33 @@ function remaining(deadline: number): number {
   return Math.max(1, deadline - Date.now())
 }
 
+/**
+ * What the objects reference but `model deploy` does not create, checked before anything is applied
+ * (a pod whose ServiceAccount or Secret is missing is never created: the deploy would only time out):
+ * the ServiceAccounts `aip cluster bootstrap` creates with their S3 access, and for a gated repo the
+ * Hugging Face token Secret `aip secret set hf-token` writes.
+ */
+export async function preflight(c: KubeClient, entry: CatalogEntry, ns: string, render: Pick<RenderOptions, 'hfTokenSecret'>): Promise<void> {
+  const {getObject} = await import('../kube/index.js')
+  for (const sa of [SERVER_SERVICE_ACCOUNT, PRELOAD_SERVICE_ACCOUNT]) {
+    if (!(await getObject(c, {apiVersion: 'v1', kind: 'ServiceAccount', name: sa, namespace: ns}))) {
+      throw new NotFoundError(`ServiceAccount ${ns}/${sa} does not exist (it carries the pods' S3 access)`, {
+        fix: `run \`aip cluster bootstrap\`${ns === 'aip-models' ? '' : ` (with --tenant ${ns} for a tenant namespace)`}: it creates the ServiceAccounts and their IAM access`,
+      })
+    }
+  }
+  if (entry.hf.gated) {
+    const ref = render.hfTokenSecret ?? DEFAULT_HF_TOKEN_SECRET
+    const secret = await getObject(c, {apiVersion: 'v1', kind: 'Secret', name: ref.name, namespace: ns})
+    const data = (secret as {data?: Record<string, string>; stringData?: Record<string, string>} | undefined)
+    if (!secret || !(data?.data?.[ref.key] || data?.stringData?.[ref.key])) {
+      throw new NotFoundError(`${entry.hf.repo} is gated and Secret ${ns}/${ref.name}${secret ? ` has no key "${ref.key}"` : ' does not exist'}: the preload Job cannot download it`, {
+        fix: `run \`aip secret set hf-token -n ${ns}\` (reads $HF_TOKEN or prompts), after accepting the model's license on https://huggingface.co/${entry.hf.repo}`,
+      })
+    }
+  }
+}
+
 /** Ctrl-C (the signal) ends a deploy as InterruptedError (exit 130) whatever was in flight. */
 export async function deployModel(opts: DeployOptions): Promise<DeployResult> {
   try {
@@ -185,6 +212,9 @@ async function deployModelInner(opts: DeployOptions): Promise<DeployResult> {
       objects: d.objects.map((o) => ({kind: o.ref.kind, name: o.ref.name, namespace: o.ref.namespace, action: o.action === 'unchanged' ? 'unchanged' : o.action})),
     }
   }
+
+  // 4. what the objects need but deploy does not create: fail here, before anything is applied
+  await preflight(c, entry, ns, opts.render)
 
   // A Job that failed stays Failed (its pod template is immutable and the controller does not
   // retry past backoffLimit): remove it so this run recreates it, and the rerun converges.

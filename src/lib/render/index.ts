@@ -10,7 +10,7 @@ import {renderPrometheusRule, renderServiceMonitor} from './monitoring.js'
 import {renderPreloadNetworkPolicy, renderServerNetworkPolicy} from './network.js'
 import {renderPreloadJob} from './preload.js'
 import {renderHpa, renderScaledObject} from './scaling.js'
-import {renderDeployment, renderPodDisruptionBudget, renderService, renderServiceAccount} from './server.js'
+import {renderDeployment, renderPodDisruptionBudget, renderService} from './server.js'
 
 export * from './common.js'
 export * from './monitoring.js'
@@ -40,7 +40,6 @@ export function renderModel(entry: CatalogEntry, opts: RenderOptions, extras: Re
   const preloadJob = renderPreloadJob(entry, opts)
   const deployment = renderDeployment(entry, opts, extras.podAnnotations)
   const objects: KubeObject[] = [
-    renderServiceAccount(entry, opts),
     renderServerNetworkPolicy(entry, opts),
     renderPreloadNetworkPolicy(entry, opts),
     preloadJob,
