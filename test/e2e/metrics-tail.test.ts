@@ -158,12 +158,12 @@ describe.skipIf(Boolean(skip))(`aip metrics tail${skip ? ` (skipped: ${skip})` :
     expect(badKv.code).toBe(2)
   })
 
-  it('no Prometheus: unreachable URL exits 5; no URL and no kubeconfig exits 5 naming --prometheus', async () => {
+  it('no Prometheus: unreachable URL exits 5; no URL and no kubeconfig exits 4 (not found) naming --prometheus', async () => {
     const r = await runCli(['metrics', 'tail', '--prometheus', 'http://127.0.0.1:9', '--once', '--json'], {env})
     expect(r.code).toBe(5)
     expect(JSON.parse(r.stdout).error.code).toBe('UNREACHABLE')
     const none = await runCli(['metrics', 'tail', '--once'], {env})
-    expect(none.code).toBe(5)
+    expect(none.code).toBe(4)
     expect(none.stderr).toContain('--prometheus URL')
   })
 })

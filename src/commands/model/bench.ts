@@ -47,7 +47,7 @@ The API key comes from AIP_API_KEY or OPENAI_API_KEY and is never printed.`
     const envKey = process.env.AIP_API_KEY || process.env.OPENAI_API_KEY || undefined
     let ep
     if (flags.url) {
-      ep = directEndpoint(flags.url.replace(/\/v1\/?$/, ''))
+      ep = directEndpoint(flags.url.replace(/\/v1\/?$/, ''), '--url')
     } else {
       const cfg = this.config_({kubeconfig: flags.kubeconfig, context: flags.context, namespace: flags.namespace})
       ep = await checkModelService(args.name!, {namespace: cfg.string('namespace') ?? 'aip-models', kubeconfig: cfg.string('kubeconfig'), context: cfg.string('context')}, this.signal)

@@ -8,6 +8,7 @@ import {UsageError} from '../../lib/errors.js'
 import {deployModel, type DeployResult, kubeClientFromConfig, lineProgress, listrProgress, parseSource, renderOptionsFromConfig, resolveEntry} from '../../lib/deploy/index.js'
 import {parseDuration} from '../../lib/config/index.js'
 import {renderTable} from '../../lib/output/index.js'
+import {YAML_OUTPUT} from '../../lib/output/yaml.js'
 
 export default class ModelDeploy extends AipCommand {
   static override summary = 'Deploy a model: catalog NAME, --template FILE or hf:ORG/REPO'
@@ -108,7 +109,7 @@ Rerunning converges on the same objects (unchanged objects report "unchanged").`
     }
 
     if (flags.output === 'yaml') {
-      this.print(result.manifests.map((o) => stringify(o, {lineWidth: 0})).join('---\n'))
+      this.print(result.manifests.map((o) => stringify(o, YAML_OUTPUT)).join('---\n'))
       return result
     }
     if (flags.output === 'json') {

@@ -11,6 +11,7 @@ import {delimiter, dirname, join, resolve} from 'node:path'
 import {parse, stringify} from 'yaml'
 
 import {UsageError} from '../errors.js'
+import {YAML_OUTPUT} from '../output/yaml.js'
 
 export const EXEC_API_VERSION = 'client.authentication.k8s.io/v1beta1'
 
@@ -133,7 +134,7 @@ export function writeKubeconfig(path: string, e: KubeconfigEntry): WriteResult {
   mkdirSync(dirname(path), {recursive: true, mode: 0o700})
   const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`
   try {
-    writeFileSync(tmp, stringify(doc, {lineWidth: 0}), {mode: 0o600})
+    writeFileSync(tmp, stringify(doc, YAML_OUTPUT), {mode: 0o600})
     chmodSync(tmp, 0o600)
     renameSync(tmp, path)
   } catch (err) {

@@ -1,11 +1,12 @@
 import {randomBytes} from 'node:crypto'
-import {mkdirSync, readFileSync, renameSync, writeFileSync, existsSync} from 'node:fs'
+import {mkdirSync, readFileSync, renameSync, statSync, writeFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {homedir} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 import type {YAMLParseError} from 'yaml'
 
 import {UsageError} from '../errors.js'
+import {refuseUrlCredentials, withoutCredentials} from '../http/url.js'
 import {closest} from '../suggest.js'
 import {CONFIG_KEYS, type ConfigValue, type KeyDef, keyDef, KEY_NAMES} from './keys.js'
 import {parseDuration} from './parse.js'
@@ -67,12 +68,16 @@ export function coerce(def: KeyDef, raw: unknown, where: string): ConfigValue {
   }
   if (def.type === 'duration') parseDuration(String(v), `${def.key} from ${where}`)
   if (def.type === 'url') {
+    let u: URL | undefined
     try {
-      const u = new URL(String(v))
-      if (!/^https?:$/.test(u.protocol)) throw new Error('protocol')
+      u = new URL(String(v))
     } catch {
-      throw new UsageError(`${def.key} from ${where} is not an http(s) URL: "${String(v)}"`, {fix: `set ${def.key} to a URL such as http://127.0.0.1:9090`})
+      u = undefined
     }
+    if (!u || !/^https?:$/.test(u.protocol)) {
+      throw new UsageError(`${def.key} from ${where} is not an http(s) URL: "${withoutCredentials(String(v))}"`, {fix: `set ${def.key} to a URL such as http://127.0.0.1:9090`})
+    }
+    refuseUrlCredentials(u, `${def.key} from ${where}`)
     v = String(v).replace(/\/+$/, '')
   }
   const problem = def.validate?.(v)
@@ -82,7 +87,9 @@ export function coerce(def: KeyDef, raw: unknown, where: string): ConfigValue {
 
 /** Reads a config file into a plain map; a missing file is empty, a malformed one is a usage error. */
 export function readConfigFile(path: string): Record<string, unknown> {
-  if (!existsSync(path)) return {}
+  const st = statSync(path, {throwIfNoEntry: false})
+  if (!st) return {}
+  if (!st.isFile()) throw new UsageError(`config file ${path} is not a file (a ${st.isDirectory() ? 'directory' : 'special file'})`, {fix: `remove or rename ${path}; aip reads its configuration from a YAML file there`})
   const text = readFileSync(path, 'utf8')
   const doc = parseDocument(text)
   if (doc.errors.length > 0) {
@@ -174,7 +181,7 @@ export function writeConfigKey(path: string, key: string, value: string | undefi
     throw new UsageError(`unknown config key "${key}"`, {fix: near ? `did you mean "${near}"? (\`aip config view\` lists the keys)` : 'run `aip config view` to list the keys'})
   }
   readConfigFile(path) // refuse to overwrite a malformed file
-  const doc = existsSync(path) ? parseDocument(readFileSync(path, 'utf8')) : parseDocument('{}')
+  const doc = statSync(path, {throwIfNoEntry: false}) ? parseDocument(readFileSync(path, 'utf8')) : parseDocument('{}')
   let stored: ConfigValue | undefined
   if (value === undefined) {
     doc.delete(key)

@@ -2,9 +2,23 @@ import {UsageError} from '../errors.js'
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/
 const UNIT_MS: Record<string, number> = {ms: 1, s: 1000, m: 60_000, h: 3_600_000}
+/**
+ * The longest delay a Node timer holds (a signed 32-bit count of ms, about 24.8 days); a longer one
+ * fires at once with a TimeoutOverflowWarning
+ * (https://nodejs.org/api/timers.html#settimeoutcallback-delay-args), so a longer wait is refused.
+ */
+export const MAX_DURATION_MS = 2 ** 31 - 1
 
 /** "10m" -> 600000, "90s" -> 90000, "1h" -> 3600000, "500ms" -> 500; a bare number is seconds. */
 export function parseDuration(text: string, what = 'duration'): number {
+  const ms = parseDurationMs(text, what)
+  if (ms > MAX_DURATION_MS) {
+    throw new UsageError(`${what} "${text}" is longer than aip can wait (at most ${Math.floor(MAX_DURATION_MS / 3_600_000)}h, about 24 days)`, {fix: 'use a shorter duration such as 90s, 10m or 1h'})
+  }
+  return ms
+}
+
+function parseDurationMs(text: string, what: string): number {
   const compound = text.trim().match(/^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$/)
   if (compound) {
     let total = 0

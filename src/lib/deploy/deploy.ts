@@ -256,6 +256,7 @@ async function deployModelInner(opts: DeployOptions): Promise<DeployResult> {
     job = await kube.waitForJob(c, {name: jobName, namespace: ns, timeoutMs: remaining(deadline), signal: opts.signal, onProgress: (p) => preloadStep.update(p.message)})
     preloadStep.succeed(`weights in ${weightsLocation({bucket: opts.render.bucket, prefix: opts.render.prefix, repo: entry.hf.repo, revision: entry.hf.revision}).display}`)
   } catch (error) {
+    if (opts.signal?.aborted) throw interruptedWait(entry.name)
     preloadStep.fail(`preload job ${jobName} did not complete`)
     throw error
   }
@@ -291,6 +292,8 @@ async function deployModelInner(opts: DeployOptions): Promise<DeployResult> {
     })
     rolloutStep.succeed(`${depName}: ${rollout.available}/${rollout.desired} replicas available; serving at ${base.endpoint}`)
   } catch (error) {
+    // Ctrl-C is not a failed rollout: say only that the wait was interrupted
+    if (opts.signal?.aborted) throw interruptedWait(entry.name)
     rolloutStep.fail(`${depName} did not become available`)
     if (definite && !opts.signal?.aborted) {
       throw new AipError('FAILED', `deployment ${ns}/${depName} cannot become ready: ${definite.message}`, {fix: kube.fixFor(definite), details: {diagnosis: definite}, cause: error})
@@ -307,4 +310,9 @@ async function deployModelInner(opts: DeployOptions): Promise<DeployResult> {
     preload: {job: jobName, status: job.status},
     rollout: {desired: rollout.desired, ready: rollout.ready, available: rollout.available, message: rollout.message},
   }
+}
+
+/** Ctrl-C during --wait: the objects are applied and keep rolling out without us. */
+function interruptedWait(model: string): InterruptedError {
+  return new InterruptedError('interrupted', {fix: `the objects are applied and keep rolling out: follow with \`aip model status ${model}\`, or rerun the deploy to wait again`})
 }

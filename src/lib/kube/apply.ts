@@ -5,6 +5,7 @@
 import {ConflictError, NotFoundError} from '../errors.js'
 import type {KubeClient} from './client.js'
 import {getObject} from './client.js'
+import {YAML_OUTPUT} from '../output/yaml.js'
 import {FIELD_MANAGER} from './labels.js'
 import type {KubeObject, ObjectRef} from './types.js'
 import {refString} from './types.js'
@@ -121,7 +122,7 @@ export interface DiffResult {
  */
 export async function diffObjects(client: KubeClient, objects: KubeObject[], opts: Pick<ApplyOptions, 'force' | 'fieldManager' | 'signal'> = {}): Promise<DiffResult> {
   const {stringify} = await import('yaml')
-  const y = (o: KubeObject | undefined): string => (o ? stringify(o, {sortMapEntries: true, lineWidth: 0}) : '')
+  const y = (o: KubeObject | undefined): string => (o ? stringify(o, {...YAML_OUTPUT, sortMapEntries: true}) : '')
   const objs: ObjectDiff[] = []
   for (const obj of objects) {
     const {ref, live, result} = await applyOne(client, obj, {...opts, dryRun: 'server'})

@@ -10,16 +10,11 @@
  * Retry-After (as client-go does for 429/5xx with Retry-After); 4xx is never retried.
  */
 import type {KubeConfig} from '@kubernetes/client-node'
-import {existsSync, statSync} from 'node:fs'
 import type {Agent, IncomingMessage} from 'node:http'
-import {homedir} from 'node:os'
-import {delimiter, join} from 'node:path'
 
 import {AipError, ConflictError, InterruptedError, networkErrorCode, NotFoundError, UnauthorizedError, UnreachableError, UsageError} from '../errors.js'
 import type {ApiResourceInfo, KindRef, KubeObject, KubeStatus, ObjectRef} from './types.js'
 import {sleep} from '../sleep.js'
-
-const SA_ROOT = '/var/run/secrets/kubernetes.io/serviceaccount'
 
 export interface RetryOptions {
   /** Retries after the first attempt (default 5). */
@@ -115,80 +110,11 @@ export interface KubeClient {
   readonly requestCount: number
 }
 
-function fileExists(p: string): boolean {
-  try {
-    return statSync(p).isFile()
-  } catch {
-    return false
-  }
-}
-
-const DEFAULT_NO_KUBECONFIG_FIX = 'run aip cluster bootstrap or set --kubeconfig'
-
 /** Builds a client from kubeconfig/KUBECONFIG/in-cluster, as kubectl resolves them. */
 export async function createKubeClient(opts: KubeClientOptions = {}): Promise<KubeClient> {
-  const noKubeconfigFix = opts.missingFix ?? DEFAULT_NO_KUBECONFIG_FIX
-  const env = opts.env ?? process.env
-  const {KubeConfig} = await import('@kubernetes/client-node')
-  const kc = new KubeConfig()
-  let kubeconfigPath: string | undefined
-  let inCluster = false
-
-  const load = (file: string, extra?: KubeConfig): void => {
-    try {
-      const k = extra ?? kc
-      k.loadFromFile(file)
-    } catch (error) {
-      throw new UsageError(`cannot read kubeconfig ${file}: ${(error as Error).message.split('\n')[0]}`, {fix: 'check the file is a valid kubeconfig (kubectl config view --kubeconfig FILE)', cause: error})
-    }
-  }
-
-  if (opts.kubeconfig) {
-    if (!fileExists(opts.kubeconfig)) throw new NotFoundError(`kubeconfig ${opts.kubeconfig} not found`, {fix: noKubeconfigFix})
-    kubeconfigPath = opts.kubeconfig
-    load(opts.kubeconfig)
-  } else if (env.KUBECONFIG) {
-    const files = env.KUBECONFIG.split(delimiter).filter((f) => f && fileExists(f))
-    if (files.length === 0) throw new NotFoundError(`no kubeconfig found: KUBECONFIG=${env.KUBECONFIG} names no existing file`, {fix: noKubeconfigFix})
-    kubeconfigPath = files[0]
-    load(files[0])
-    for (const f of files.slice(1)) {
-      const more = new KubeConfig()
-      load(f, more)
-      kc.mergeConfig(more, true)
-    }
-  } else {
-    const home = env.HOME ?? homedir()
-    const def = join(home, '.kube', 'config')
-    if (fileExists(def)) {
-      kubeconfigPath = def
-      load(def)
-    } else if (env.KUBERNETES_SERVICE_HOST && existsSync(join(SA_ROOT, 'token'))) {
-      kc.loadFromCluster()
-      inCluster = true
-    } else {
-      throw new NotFoundError(`no kubeconfig found (looked at $KUBECONFIG, ${def} and the in-cluster service account)`, {fix: noKubeconfigFix})
-    }
-  }
-
-  const contexts = kc.getContexts().map((c) => c.name)
-  if (opts.context) {
-    if (!contexts.includes(opts.context)) {
-      throw new UsageError(`context "${opts.context}" not found in ${kubeconfigPath ?? 'the kubeconfig'}; available: ${contexts.join(', ') || '(none)'}`, {
-        fix: contexts.length ? `pass --context with one of: ${contexts.join(', ')}` : noKubeconfigFix,
-      })
-    }
-    kc.setCurrentContext(opts.context)
-  } else if (!inCluster && (!kc.getCurrentContext() || !contexts.includes(kc.getCurrentContext()))) {
-    throw new UsageError(`kubeconfig ${kubeconfigPath} has no current context; available: ${contexts.join(', ') || '(none)'}`, {
-      fix: contexts.length ? `pass --context with one of: ${contexts.join(', ')}` : noKubeconfigFix,
-    })
-  }
-  const cluster = kc.getCurrentCluster()
-  if (!cluster) throw new UsageError(`context "${kc.getCurrentContext()}" names no cluster`, {fix: 'fix the kubeconfig or pass --context'})
-  const ctxObj = kc.getContextObject(kc.getCurrentContext())
-  const namespace = opts.namespace ?? ctxObj?.namespace ?? 'default'
-  return new HttpKubeClient(kc, inCluster ? 'in-cluster' : kc.getCurrentContext(), cluster.server.replace(/\/+$/, ''), namespace, kubeconfigPath, opts)
+  const {loadKubeconfig} = await import('./kubeconfig.js')
+  const k = await loadKubeconfig(opts)
+  return new HttpKubeClient(k.kubeConfig, k.context, k.server, k.namespace, k.kubeconfigPath, opts)
 }
 
 interface RawResponse {
@@ -210,6 +136,13 @@ class RetryableError extends Error {
     super(message)
   }
 }
+
+/**
+ * API groups every Kubernetes API server serves (the core group and the GA workload groups,
+ * https://kubernetes.io/docs/reference/using-api/#api-groups): discovery answering 404 for one of
+ * them is not a missing CRD but a server that is not an API server.
+ */
+const ALWAYS_SERVED = new Set(['v1', 'apps/v1', 'batch/v1'])
 
 /** Conditions where nothing is listening: kubectl fails at once; we try twice more, quickly. */
 const DOWN_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH'])
@@ -451,6 +384,15 @@ class HttpKubeClient implements KubeClient {
           return m
         })
         .catch((error: unknown) => {
+          if (error instanceof NotFoundError && ALWAYS_SERVED.has(apiVersion)) {
+            // every kube-apiserver serves these groups; a 404 for them means the kubeconfig's server
+            // URL points at something else (a web server, a proxy path, the wrong port), which would
+            // otherwise read as "nothing deployed"
+            throw new UnreachableError(`the server at ${this.server} answered 404 for ${path}, which every Kubernetes API server serves: it is not a Kubernetes API server`, {
+              fix: `check the server URL of context "${this.context}" (kubectl config view --minify); for EKS: aws eks update-kubeconfig`,
+              details: {status: 404, path},
+            })
+          }
           if (error instanceof NotFoundError) return undefined
           this.discovery.delete(apiVersion)
           throw error

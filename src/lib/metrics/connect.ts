@@ -13,7 +13,7 @@ export interface PrometheusAccess extends KubeAccess {
 }
 
 export async function connectPrometheus(a: PrometheusAccess): Promise<PrometheusClient> {
-  if (a.url) return new PrometheusClient(directEndpoint(a.url), a.timeoutMs)
+  if (a.url) return new PrometheusClient(directEndpoint(a.url, 'the Prometheus URL'), a.timeoutMs)
   const ref = parseServiceRef(a.service ?? 'monitoring/prometheus-operated:9090', 'monitoring')
   return new PrometheusClient(await serviceProxyEndpoint(ref, {fix: 'pass --prometheus URL (or `aip config set prometheus-url URL`), or --kubeconfig PATH to reach it through the cluster', ...a}), a.timeoutMs)
 }

@@ -5,6 +5,7 @@
  */
 import {AipError, networkErrorCode, UnreachableError, UsageError} from '../errors.js'
 import {type Endpoint, httpStatusError} from './transport.js'
+import {errorMessageOf} from '../http/body.js'
 
 export interface PromSample {
   labels: Record<string, string>
@@ -73,7 +74,7 @@ export class PrometheusClient {
       json = undefined
     }
     if (json?.status === 'error' || !res.ok) {
-      const message = json?.error ?? text
+      const message = errorMessageOf(json ?? text)
       if (json?.errorType === 'bad_data' || res.status === 400) {
         throw new UsageError(`bad PromQL${opts.what ? ` in ${opts.what}` : ''}: ${oneLine(message)}`, {
           fix: 'fix the expression passed with --promql NAME=EXPR (check it in the Prometheus UI)',

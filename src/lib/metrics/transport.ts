@@ -10,7 +10,9 @@
  */
 import type {RequestOptions} from 'node:https'
 
-import {AipError, NotFoundError, UnauthorizedError, UnreachableError, UsageError} from '../errors.js'
+import {AipError, NotFoundError, UnauthorizedError, UsageError} from '../errors.js'
+import {errorMessageOf} from '../http/body.js'
+import {refuseUrlCredentials, withoutCredentials} from '../http/url.js'
 
 /** The subset of `fetch` the callers use. Node's global fetch satisfies it. */
 export type FetchLike = (url: string, init?: RequestInit) => Promise<Response>
@@ -46,16 +48,17 @@ export function serviceProxyPath(ref: ServiceRef): string {
 }
 
 /** A direct endpoint: the URL as given, Node's fetch (undici, keep-alive by default). */
-export function directEndpoint(url: string): Endpoint {
+export function directEndpoint(url: string, what = 'the endpoint URL'): Endpoint {
   let u: URL
   try {
     u = new URL(url)
   } catch {
-    throw new UsageError(`invalid URL "${url}"`, {fix: 'pass a URL such as http://127.0.0.1:9090'})
+    throw new UsageError(`invalid URL "${withoutCredentials(url)}"`, {fix: 'pass a URL such as http://127.0.0.1:9090'})
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-    throw new UsageError(`unsupported URL scheme "${u.protocol}" in "${url}"`, {fix: 'use an http:// or https:// URL'})
+    throw new UsageError(`unsupported URL scheme "${u.protocol}" in "${withoutCredentials(url)}"`, {fix: 'use an http:// or https:// URL'})
   }
+  refuseUrlCredentials(u, what)
   const base = u.toString().replace(/\/+$/, '')
   return {base, fetch: (input, init) => fetch(input, init), describe: base}
 }
@@ -79,7 +82,7 @@ export async function serviceProxyEndpoint(ref: ServiceRef, access: KubeAccess =
   const path = access.kubeconfig ?? process.env.KUBECONFIG?.split(':').find(Boolean) ?? join(homedir(), '.kube', 'config')
   const inCluster = Boolean(process.env.KUBERNETES_SERVICE_HOST)
   if (!existsSync(path) && !inCluster) {
-    throw new UnreachableError(`no URL given and no kubeconfig (${path}) to reach ${ref.namespace}/${ref.name} through the cluster`, {
+    throw new NotFoundError(`no URL given and no kubeconfig (${path}) to reach ${ref.namespace}/${ref.name} through the cluster`, {
       fix: access.fix ?? 'pass the URL explicitly, or --kubeconfig PATH',
     })
   }
@@ -150,8 +153,8 @@ export async function serviceProxyEndpoint(ref: ServiceRef, access: KubeAccess =
 }
 
 /** Maps a non-2xx status from a proxied or direct endpoint to the error table. */
-export function httpStatusError(status: number, what: string, body: string, fix: string): AipError {
-  const detail = body.trim().split('\n')[0]?.slice(0, 200) ?? ''
+export function httpStatusError(status: number, what: string, body: unknown, fix: string): AipError {
+  const detail = errorMessageOf(body)
   if (status === 401 || status === 403) return new UnauthorizedError(`${what}: HTTP ${status} ${detail}`.trim(), {fix})
   if (status === 404) return new NotFoundError(`${what}: HTTP 404 ${detail}`.trim(), {fix})
   if (status === 502 || status === 503) return new AipError('UNREACHABLE', `${what}: HTTP ${status} ${detail}`.trim(), {fix})
