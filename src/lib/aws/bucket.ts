@@ -60,6 +60,13 @@ export async function ensureBucket(s3: S3Client, spec: BucketSpec, opts: {dryRun
   const fail = (action: string) => (err: unknown) => {
     throw toS3Error(err, {bucket: Bucket, action})
   }
+  const write = async (action: string, fn: () => Promise<unknown>) => {
+    try {
+      await fn()
+    } catch (error) {
+      fail(action)(error)
+    }
+  }
   const result: BucketResult = {name: Bucket, region: spec.region, action: 'unchanged', settings: []}
 
   let exists = true
@@ -112,7 +119,7 @@ export async function ensureBucket(s3: S3Client, spec: BucketSpec, opts: {dryRun
   const curPab = await read(() => s3.send(new sdk.GetPublicAccessBlockCommand({Bucket, ...owner})), ['NoSuchPublicAccessBlockConfiguration'])
   const pabOk = curPab?.PublicAccessBlockConfiguration && Object.entries(pab).every(([k, v]) => curPab.PublicAccessBlockConfiguration![k as keyof typeof pab] === v)
   const pabAction: Change = pabOk ? 'unchanged' : change(curPab ? 'update' : 'create', dryRun)
-  if (!pabOk && !dryRun) await s3.send(new sdk.PutPublicAccessBlockCommand({Bucket, PublicAccessBlockConfiguration: pab, ...owner})).catch(fail('block public access on'))
+  if (!pabOk && !dryRun) await write('block public access on', () => s3.send(new sdk.PutPublicAccessBlockCommand({Bucket, PublicAccessBlockConfiguration: pab, ...owner})))
   result.settings.push({setting: 'public-access-block', action: pabAction, detail: 'all four Block Public Access settings on'})
 
   // Default encryption
@@ -122,8 +129,8 @@ export async function ensureBucket(s3: S3Client, spec: BucketSpec, opts: {dryRun
   const encOk = rule?.SSEAlgorithm === wantAlg && (!spec.kmsKey || rule.KMSMasterKeyID === spec.kmsKey)
   const encAction: Change = encOk ? 'unchanged' : change(curEnc ? 'update' : 'create', dryRun)
   if (!encOk && !dryRun) {
-    await s3
-      .send(
+    await write('set default encryption on', () =>
+      s3.send(
         new sdk.PutBucketEncryptionCommand({
           Bucket,
           ...owner,
@@ -131,8 +138,8 @@ export async function ensureBucket(s3: S3Client, spec: BucketSpec, opts: {dryRun
             Rules: [{ApplyServerSideEncryptionByDefault: spec.kmsKey ? {SSEAlgorithm: 'aws:kms', KMSMasterKeyID: spec.kmsKey} : {SSEAlgorithm: 'AES256'}, BucketKeyEnabled: Boolean(spec.kmsKey)}],
           },
         }),
-      )
-      .catch(fail('set default encryption on'))
+      ),
+    )
   }
   result.settings.push({setting: 'encryption', action: encAction, detail: spec.kmsKey ? `SSE-KMS with ${spec.kmsKey} (S3 Bucket Key)` : 'SSE-S3 (AES256)'})
 
@@ -144,9 +151,7 @@ export async function ensureBucket(s3: S3Client, spec: BucketSpec, opts: {dryRun
   const lcAction: Change = lcOk ? 'unchanged' : change(ours ? 'update' : 'create', dryRun)
   if (!lcOk && !dryRun) {
     const mine = {ID: ABORT_MPU_RULE_ID, Status: 'Enabled' as const, Filter: {Prefix: ''}, AbortIncompleteMultipartUpload: {DaysAfterInitiation: ABORT_MPU_DAYS}}
-    await s3
-      .send(new sdk.PutBucketLifecycleConfigurationCommand({Bucket, ...owner, LifecycleConfiguration: {Rules: [...rules.filter((r) => r.ID !== ABORT_MPU_RULE_ID), mine]}}))
-      .catch(fail('set the lifecycle rule on'))
+    await write('set the lifecycle rule on', () => s3.send(new sdk.PutBucketLifecycleConfigurationCommand({Bucket, ...owner, LifecycleConfiguration: {Rules: [...rules.filter((r) => r.ID !== ABORT_MPU_RULE_ID), mine]}})))
   }
   result.settings.push({setting: 'lifecycle', action: lcAction, detail: `abort incomplete multipart uploads after ${ABORT_MPU_DAYS} days (rule ${ABORT_MPU_RULE_ID})`})
   return result

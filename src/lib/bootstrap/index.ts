@@ -284,7 +284,9 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRes
     const plannedAuto = Boolean(result.cluster?.plannedCreate && result.cluster.autoMode)
     const karpenterCrds = client ? (await crdExists(client, 'karpenter.sh', 'NodePool')) && (await crdExists(client, 'karpenter.k8s.aws', 'EC2NodeClass')) : false
     result.karpenter.installed = karpenterCrds
-    const provisioner = autoMode || plannedAuto ? 'auto-mode' : karpenterCrds ? 'karpenter' : 'none'
+    // an Auto Mode cluster serves karpenter.sh NodePools; one that does not (yet) gets none applied
+    const nodePoolCrd = client ? await crdExists(client, 'karpenter.sh', 'NodePool') : false
+    const provisioner = plannedAuto || (autoMode && (nodePoolCrd || !client)) ? 'auto-mode' : karpenterCrds ? 'karpenter' : 'none'
     result.gpuPool.provisioner = provisioner
     const poolObjects = provisioner === 'auto-mode' ? rendered.autoMode : provisioner === 'karpenter' ? rendered.karpenter : []
     const what = `NodePool aip-gpu (${gpuTypes.join(', ')}; GPU limit ${opts.platform.gpuLimit})`
