@@ -13,7 +13,7 @@ import type {S3Client} from '@aws-sdk/client-s3'
 
 import {UsageError} from '../errors.js'
 import {type Change, change} from './iam.js'
-import {s3Status, toS3Error} from './s3.js'
+import {isNotImplemented, s3Status, toS3Error} from './s3.js'
 
 export const ABORT_MPU_RULE_ID = 'aip-abort-incomplete-multipart-uploads'
 export const ABORT_MPU_DAYS = 7
@@ -31,7 +31,8 @@ export interface BucketResult {
   name: string
   region: string
   action: Change
-  settings: Array<{setting: 'public-access-block' | 'encryption' | 'lifecycle'; action: Change; detail: string}>
+  /** 'unsupported': an S3-compatible store answered 501 NotImplemented for the setting (AWS S3 never does). */
+  settings: Array<{setting: 'public-access-block' | 'encryption' | 'lifecycle'; action: Change | 'unsupported'; detail: string}>
 }
 
 /** `aip-prod` in account 123456789012, us-east-1 -> aip-prod-weights-123456789012-us-east-1 (at most 63 characters). */
@@ -101,50 +102,69 @@ export async function ensureBucket(s3: S3Client, spec: BucketSpec, opts: {dryRun
         }
         if (errName(error) !== 'BucketAlreadyOwnedByYou') fail('create')(error)
       }
+      // a new bucket already has S3's defaults (Block Public Access on, SSE-S3 since 2023): read them
+      exists = true
     }
   }
   // A bucket that does not exist yet (dry run) has none of the settings.
-  const read = async <T>(fn: () => Promise<T>, missing: string[]): Promise<T | undefined> => {
+  const UNSUPPORTED = Symbol('unsupported')
+  const read = async <T>(fn: () => Promise<T>, missing: string[]): Promise<T | undefined | typeof UNSUPPORTED> => {
     if (!exists) return undefined
     try {
       return await fn()
     } catch (error) {
       if (missing.includes(errName(error)) || missing.includes((error as {Code?: string}).Code ?? '')) return undefined
+      if (isNotImplemented(error)) return UNSUPPORTED
       return fail('read the settings of')(error) as never
     }
   }
+  const unsupported = (setting: BucketResult['settings'][number]['setting'], what: string) =>
+    result.settings.push({setting, action: 'unsupported', detail: `${what}: not supported by this S3-compatible store`})
 
   // Block Public Access
   const pab = {BlockPublicAcls: true, IgnorePublicAcls: true, BlockPublicPolicy: true, RestrictPublicBuckets: true}
-  const curPab = await read(() => s3.send(new sdk.GetPublicAccessBlockCommand({Bucket, ...owner})), ['NoSuchPublicAccessBlockConfiguration'])
-  const pabOk = curPab?.PublicAccessBlockConfiguration && Object.entries(pab).every(([k, v]) => curPab.PublicAccessBlockConfiguration![k as keyof typeof pab] === v)
-  const pabAction: Change = pabOk ? 'unchanged' : change(curPab ? 'update' : 'create', dryRun)
-  if (!pabOk && !dryRun) await write('block public access on', () => s3.send(new sdk.PutPublicAccessBlockCommand({Bucket, PublicAccessBlockConfiguration: pab, ...owner})))
-  result.settings.push({setting: 'public-access-block', action: pabAction, detail: 'all four Block Public Access settings on'})
+  const pabRead = await read(() => s3.send(new sdk.GetPublicAccessBlockCommand({Bucket, ...owner})), ['NoSuchPublicAccessBlockConfiguration'])
+  if (pabRead === UNSUPPORTED) unsupported('public-access-block', 'Block Public Access')
+  else {
+    const curPab = pabRead
+    const pabOk = curPab?.PublicAccessBlockConfiguration && Object.entries(pab).every(([k, v]) => curPab.PublicAccessBlockConfiguration![k as keyof typeof pab] === v)
+    const pabAction: Change = pabOk ? 'unchanged' : change(curPab ? 'update' : 'create', dryRun)
+    if (!pabOk && !dryRun) await write('block public access on', () => s3.send(new sdk.PutPublicAccessBlockCommand({Bucket, PublicAccessBlockConfiguration: pab, ...owner})))
+    result.settings.push({setting: 'public-access-block', action: pabAction, detail: 'all four Block Public Access settings on'})
+  }
 
   // Default encryption
   const wantAlg = spec.kmsKey ? 'aws:kms' : 'AES256'
-  const curEnc = await read(() => s3.send(new sdk.GetBucketEncryptionCommand({Bucket, ...owner})), ['ServerSideEncryptionConfigurationNotFoundError'])
-  const rule = curEnc?.ServerSideEncryptionConfiguration?.Rules?.[0]?.ApplyServerSideEncryptionByDefault
-  const encOk = rule?.SSEAlgorithm === wantAlg && (!spec.kmsKey || rule.KMSMasterKeyID === spec.kmsKey)
-  const encAction: Change = encOk ? 'unchanged' : change(curEnc ? 'update' : 'create', dryRun)
-  if (!encOk && !dryRun) {
-    await write('set default encryption on', () =>
-      s3.send(
-        new sdk.PutBucketEncryptionCommand({
-          Bucket,
-          ...owner,
-          ServerSideEncryptionConfiguration: {
-            Rules: [{ApplyServerSideEncryptionByDefault: spec.kmsKey ? {SSEAlgorithm: 'aws:kms', KMSMasterKeyID: spec.kmsKey} : {SSEAlgorithm: 'AES256'}, BucketKeyEnabled: Boolean(spec.kmsKey)}],
-          },
-        }),
-      ),
-    )
+  const encRead = await read(() => s3.send(new sdk.GetBucketEncryptionCommand({Bucket, ...owner})), ['ServerSideEncryptionConfigurationNotFoundError'])
+  if (encRead === UNSUPPORTED) unsupported('encryption', 'default encryption')
+  else {
+    const curEnc = encRead
+    const rule = curEnc?.ServerSideEncryptionConfiguration?.Rules?.[0]?.ApplyServerSideEncryptionByDefault
+    const encOk = rule?.SSEAlgorithm === wantAlg && (!spec.kmsKey || rule.KMSMasterKeyID === spec.kmsKey)
+    const encAction: Change = encOk ? 'unchanged' : change(curEnc ? 'update' : 'create', dryRun)
+    if (!encOk && !dryRun) {
+      await write('set default encryption on', () =>
+        s3.send(
+          new sdk.PutBucketEncryptionCommand({
+            Bucket,
+            ...owner,
+            ServerSideEncryptionConfiguration: {
+              Rules: [{ApplyServerSideEncryptionByDefault: spec.kmsKey ? {SSEAlgorithm: 'aws:kms', KMSMasterKeyID: spec.kmsKey} : {SSEAlgorithm: 'AES256'}, BucketKeyEnabled: Boolean(spec.kmsKey)}],
+            },
+          }),
+        ),
+      )
   }
   result.settings.push({setting: 'encryption', action: encAction, detail: spec.kmsKey ? `SSE-KMS with ${spec.kmsKey} (S3 Bucket Key)` : 'SSE-S3 (AES256)'})
+  }
 
   // Lifecycle: abort incomplete multipart uploads (merged with the bucket's other rules)
-  const curLc = await read(() => s3.send(new sdk.GetBucketLifecycleConfigurationCommand({Bucket, ...owner})), ['NoSuchLifecycleConfiguration'])
+  const lcRead = await read(() => s3.send(new sdk.GetBucketLifecycleConfigurationCommand({Bucket, ...owner})), ['NoSuchLifecycleConfiguration'])
+  if (lcRead === UNSUPPORTED) {
+    unsupported('lifecycle', 'the abort-incomplete-multipart-uploads rule')
+    return result
+  }
+  const curLc = lcRead
   const rules = curLc?.Rules ?? []
   const ours = rules.find((r) => r.ID === ABORT_MPU_RULE_ID)
   const lcOk = ours?.Status === 'Enabled' && ours.AbortIncompleteMultipartUpload?.DaysAfterInitiation === ABORT_MPU_DAYS

@@ -217,7 +217,7 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRes
       for (const r of acc.roles) emit('access', 'progress', `IAM role ${r.name} (${r.access}): ${r.action}, policy ${r.policyAction}`)
       if (acc.podIdentityAgent) emit('access', 'progress', `add-on ${acc.podIdentityAgent.name}: ${acc.podIdentityAgent.action}`)
       for (const x of acc.associations) emit('access', 'progress', `Pod Identity ${x.namespace}/${x.serviceAccount} -> ${x.roleArn.split('/').pop()}: ${x.action}`)
-      const changes = [acc.bucket.action, ...acc.bucket.settings.map((x) => x.action), ...acc.roles.flatMap((r) => [r.action, r.policyAction]), acc.podIdentityAgent?.action, ...acc.associations.map((x) => x.action), acc.oidcProvider?.action].filter((x) => x && x !== 'unchanged' && x !== 'built-in')
+      const changes = [acc.bucket.action, ...acc.bucket.settings.map((x) => x.action), ...acc.roles.flatMap((r) => [r.action, r.policyAction]), acc.podIdentityAgent?.action, ...acc.associations.map((x) => x.action), acc.oidcProvider?.action].filter((x) => x && !['unchanged', 'built-in', 'unsupported'].includes(x))
       emit('access', 'done', `${changes.length} ${dryRun ? 'to change' : 'changed'} (bucket ${acc.bucket.name}, ${acc.roles.length} roles, ${acc.associations.length} associations)`)
       if (Object.keys(acc.serviceAccountRoles).length > 0) rendered = renderPlatform({...opts.platform, cluster: opts.clusterName, serviceAccountRoles: acc.serviceAccountRoles})
       if (!dryRun && opts.recordConfig) {
