@@ -67,6 +67,11 @@ function files(dir) {
   })
 }
 
+// chunk names carry a content hash: drop the previous build's, or stale chunks pile up in dist/
+// (test/e2e/bundle.test.ts loads every chunk there)
+const {rmSync} = await import('node:fs')
+rmSync(join(root, 'dist', 'chunks'), {recursive: true, force: true})
+
 const entries = [...files(join(root, 'src', 'commands')), ...files(join(root, 'src', 'hooks'))]
 // One build with code splitting: code shared by commands becomes shared chunks, and what a command
 // imports dynamically (the catalog, the Hub client, ...) becomes a chunk loaded only when reached.

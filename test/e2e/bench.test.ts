@@ -60,7 +60,7 @@ describe('aip model bench', () => {
     expect((await runCli(['model', 'bench'], {env})).code).toBe(2)
     expect((await runCli(['model', 'bench', '--url', ok.url, '--concurrency', '0'], {env})).code).toBe(2)
     const noCluster = await runCli(['model', 'bench', 'qwen3-8b'], {env})
-    expect(noCluster.code).toBe(5)
+    expect(noCluster.code).toBe(4) // no kubeconfig: not found, like every cluster command
     expect(noCluster.stderr).toContain('--url')
   })
 

@@ -2,6 +2,8 @@
  * Server-side apply (https://kubernetes.io/docs/reference/using-api/server-side-apply/) with field
  * manager `aip`, server-side dry run, and `kubectl diff`-style diffs of live vs. merged objects.
  */
+import {createRequire} from 'node:module'
+
 import {ConflictError, NotFoundError} from '../errors.js'
 import type {KubeClient} from './client.js'
 import {getObject} from './client.js'
@@ -121,7 +123,11 @@ export interface DiffResult {
  * resourceVersion, generation, uid, creationTimestamp and status.
  */
 export async function diffObjects(client: KubeClient, objects: KubeObject[], opts: Pick<ApplyOptions, 'force' | 'fieldManager' | 'signal'> = {}): Promise<DiffResult> {
-  const {stringify} = await import('yaml')
+  // Loaded when a diff is asked for, with require as config/index.ts does: the bundle turns
+  // `await import('yaml')` (a CommonJS package) into a chunk with a default export only, so
+  // `const {stringify} = await import('yaml')` failed at run time with `stringify is not a function`
+  // (test/e2e/bundle.test.ts checks every dynamic import of the bundle for this).
+  const {stringify} = createRequire(import.meta.url)('yaml') as typeof import('yaml')
   const y = (o: KubeObject | undefined): string => (o ? stringify(o, {...YAML_OUTPUT, sortMapEntries: true}) : '')
   const objs: ObjectDiff[] = []
   for (const obj of objects) {

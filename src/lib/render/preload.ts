@@ -23,12 +23,27 @@ export function preloadScript(): string {
 }
 
 /**
- * Name of the preload Job: a Job's pod template is immutable, so the name carries a hash of what it
- * copies (repo@revision + adapters): the same revision re-applies as "unchanged", a new revision is
- * a new Job.
+ * Name of the preload Job. A Job's `spec.template` is immutable (kube-apiserver answers 422
+ * `spec.template: Invalid value: ...: field is immutable`, pkg/apis/batch/validation
+ * ValidateJobSpecUpdate), so the name carries a hash of the whole pod template: the same template
+ * re-applies as "unchanged", and anything that changes it (revision, adapters, --bucket, --prefix,
+ * --image, endpoint, resources, script) is a new Job instead of a refused update.
  */
-export function preloadJobName(entry: CatalogEntry): string {
-  return `${objectName(entry.name)}-preload-${shortHash(entry.hf.repo, entry.hf.revision, ...entry.lora.map((l) => `${l.repo}@${l.revision}`))}`
+export function preloadJobName(entry: CatalogEntry, template: Record<string, unknown>): string {
+  return `${objectName(entry.name)}-preload-${shortHash(stableJson(template))}`
+}
+
+/** JSON with object keys sorted, so the hash does not depend on the order fields were built in. */
+function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map((x) => stableJson(x)).join(',')}]`
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v)
+      .sort()
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`
+  }
+  return JSON.stringify(v)
 }
 
 export function preloadItems(entry: CatalogEntry, opts: Pick<RenderOptions, 'bucket' | 'prefix'>): Array<{repo: string; revision: string; modelKey: string}> {
@@ -65,40 +80,41 @@ export function renderPreloadJob(entry: CatalogEntry, opts: RenderOptions): Kube
     {name: 'PYTHONDONTWRITEBYTECODE', value: '1'},
     {name: 'PYTHONUNBUFFERED', value: '1'},
   ]
+  const template = {
+    metadata: {labels: labelsFor(entry, 'preload')},
+    spec: {
+      restartPolicy: 'Never',
+      serviceAccountName: PRELOAD_SERVICE_ACCOUNT,
+      // Pod Identity and IRSA inject their own projected token volume; the API token is not needed
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      securityContext: podSecurityContext(),
+      containers: [
+        {
+          name: 'preload',
+          image: opts.preloadImage ?? DEFAULT_PRELOAD_IMAGE,
+          imagePullPolicy: 'IfNotPresent',
+          command: ['python3', '-c', preloadScript()],
+          env,
+          resources: {requests: {cpu: '500m', memory: '512Mi', 'ephemeral-storage': '1Gi'}, limits: {memory: '1Gi', 'ephemeral-storage': '2Gi'}},
+          securityContext: containerSecurityContext(),
+          volumeMounts: [{name: 'tmp', mountPath: '/tmp'}],
+        },
+      ],
+      volumes: [{name: 'tmp', emptyDir: {sizeLimit: '512Mi'}}],
+    },
+  }
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
-    metadata: meta(entry, opts, 'preload', preloadJobName(entry), {'aip.dev/hf-repo': entry.hf.repo, 'aip.dev/hf-revision': entry.hf.revision}),
+    metadata: meta(entry, opts, 'preload', preloadJobName(entry, template), {'aip.dev/hf-repo': entry.hf.repo, 'aip.dev/hf-revision': entry.hf.revision}),
     spec: {
       backoffLimit: 3,
       activeDeadlineSeconds: 3 * 3600,
       // Kept a day for `aip model status` and logs, then collected; a rerun recreates it and the
       // marker check makes it exit at once.
       ttlSecondsAfterFinished: 86400,
-      template: {
-        metadata: {labels: labelsFor(entry, 'preload')},
-        spec: {
-          restartPolicy: 'Never',
-          serviceAccountName: PRELOAD_SERVICE_ACCOUNT,
-          // Pod Identity and IRSA inject their own projected token volume; the API token is not needed
-          automountServiceAccountToken: false,
-          enableServiceLinks: false,
-          securityContext: podSecurityContext(),
-          containers: [
-            {
-              name: 'preload',
-              image: opts.preloadImage ?? DEFAULT_PRELOAD_IMAGE,
-              imagePullPolicy: 'IfNotPresent',
-              command: ['python3', '-c', preloadScript()],
-              env,
-              resources: {requests: {cpu: '500m', memory: '512Mi', 'ephemeral-storage': '1Gi'}, limits: {memory: '1Gi', 'ephemeral-storage': '2Gi'}},
-              securityContext: containerSecurityContext(),
-              volumeMounts: [{name: 'tmp', mountPath: '/tmp'}],
-            },
-          ],
-          volumes: [{name: 'tmp', emptyDir: {sizeLimit: '512Mi'}}],
-        },
-      },
+      template,
     },
   }
 }

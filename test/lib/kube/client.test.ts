@@ -180,7 +180,7 @@ describe('apply, diff, get, list, delete', () => {
     client.invalidateDiscovery()
     expect(await hasApiResource(client, 'keda.sh/v1alpha1', 'ScaledObject')).toBe(true)
     expect(await crdExists(client, 'keda.sh', 'ScaledObject')).toBe(true)
-    await applyObjects(client, [{apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: {name: 'm1', labels: modelLabels('m1')}, spec: {scaleTargetRef: {name: 'm1'}}}])
+    await applyObjects(client, [{apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: {name: 'm1', labels: modelLabels('m1')}, spec: {scaleTargetRef: {name: 'm1'}, triggers: [{type: 'cpu', metadata: {value: '50'}}]}}])
     expect((await listByLabels(client, kinds, aipSelector('m1'))).length).toBe(3)
   })
 

@@ -247,7 +247,7 @@ describe('renderModel policy', () => {
     expect(pre.spec.ingress).toEqual([])
   })
 
-  it('preload Job: bounded retries, TTL, marker check, name stable per revision', () => {
+  it('preload Job: bounded retries, TTL, marker check, name from a hash of the (immutable) pod template', () => {
     const e = getCatalogEntry('qwen3-8b')
     const job = renderModel(e, opts()).preloadJob as any
     expect(job.spec.backoffLimit).toBe(3)
@@ -273,6 +273,12 @@ describe('renderModel policy', () => {
     expect(big.spec.template.spec.containers[0].resources).toEqual(c.resources)
     expect(renderModel(e, opts()).preloadJob.metadata.name).toBe(job.metadata.name)
     expect(renderModel({...e, hf: {...e.hf, revision: 'b'.repeat(40)}}, opts()).preloadJob.metadata.name).not.toBe(job.metadata.name)
+    // a Job's spec.template is immutable: anything that changes it (bucket, prefix, preload image) is a new name
+    const names = new Set([job.metadata.name, renderModel(e, opts(ALL, {bucket: 'other'})).preloadJob.metadata.name, renderModel(e, opts(ALL, {prefix: 'p2'})).preloadJob.metadata.name, renderModel(e, opts(ALL, {preloadImage: 'python:3.13-slim'})).preloadJob.metadata.name])
+    expect(names.size).toBe(4)
+    // the vLLM image is not the Job's: a new server image keeps the (completed) preload Job
+    expect(renderModel({...e, image: 'vllm/vllm-openai:v9.9.9'}, opts()).preloadJob.metadata.name).toBe(job.metadata.name)
+    for (const n of names) expect(n).toMatch(/^qwen3-8b-preload-[0-9a-f]{8}$/)
   })
 
   it('dotted entry names become DNS-1035 object names; the model label keeps the entry name', () => {

@@ -54,8 +54,8 @@ export async function populate(api: KubeApiServer, c: KubeClient): Promise<void>
     },
     {apiVersion: 'v1', kind: 'Service', metadata: {name: MODEL, namespace: NS, labels}, spec: {selector: {'aip.dev/model': MODEL}, ports: [{port: 8000}]}},
     {apiVersion: 'v1', kind: 'Service', metadata: {name: `${MODEL}-public`, namespace: NS, labels}, spec: {type: 'LoadBalancer', selector: {'aip.dev/model': MODEL}, ports: [{port: 80}]}},
-    {apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: {name: MODEL, namespace: NS, labels, finalizers: ['finalizer.keda.sh']}, spec: {scaleTargetRef: {name: MODEL}, minReplicaCount: 0}},
-    {apiVersion: 'monitoring.coreos.com/v1', kind: 'ServiceMonitor', metadata: {name: MODEL, namespace: 'monitoring', labels, finalizers: ['example.com/cleanup']}, spec: {selector: {matchLabels: {'aip.dev/model': MODEL}}}},
+    {apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: {name: MODEL, namespace: NS, labels, finalizers: ['finalizer.keda.sh']}, spec: {scaleTargetRef: {name: MODEL}, minReplicaCount: 0, triggers: [{type: 'prometheus', metadata: {serverAddress: 'http://prometheus.monitoring:9090', query: 'sum(vllm:num_requests_running)', threshold: '4'}}]}},
+    {apiVersion: 'monitoring.coreos.com/v1', kind: 'ServiceMonitor', metadata: {name: MODEL, namespace: 'monitoring', labels, finalizers: ['example.com/cleanup']}, spec: {selector: {matchLabels: {'aip.dev/model': MODEL}}, endpoints: [{port: 'http', path: '/metrics'}]}},
     // not managed by aip: must survive
     {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'keep-me', namespace: 'default'}, data: {a: 'b'}},
     {apiVersion: 'v1', kind: 'Service', metadata: {name: 'ingress', namespace: 'default'}, spec: {type: 'LoadBalancer', ports: [{port: 443}]}},

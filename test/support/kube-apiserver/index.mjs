@@ -15,23 +15,15 @@ import {join} from 'node:path'
 
 import {parse as parseYaml} from 'yaml'
 
+import {Admission, hasGeneration, statusIsSubresource} from './admission.mjs'
 import {Controllers} from './controllers.mjs'
+import {ApiError} from './errors.mjs'
 import {clone, deepEqual, isMap, jsonPatch, JsonPatchError, mergePatch, strategicMergePatch} from './patch.mjs'
 import {BUILTIN, RW} from './resources.mjs'
 import {parseFieldSelector, parseLabelSelector, SelectorError} from './selectors.mjs'
 import {conflictMessage, recordUpdate, serverSideApply} from './ssa.mjs'
 
-export class ApiError extends Error {
-  constructor(code, reason, message, details) {
-    super(message)
-    this.code = code
-    this.reason = reason
-    this.details = details
-  }
-  toStatus() {
-    return {kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: this.message, reason: this.reason, ...(this.details ? {details: this.details} : {}), code: this.code}
-  }
-}
+export {ApiError}
 
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z')
 const gvOf = (r) => (r.group ? `${r.group}/${r.version}` : r.version)
@@ -96,6 +88,7 @@ class Store {
 
 export async function startKubeApiServer(opts = {}) {
   const server = new KubeApiServer(opts)
+  await server.admission.init()
   await server.listen(opts.port ?? 0)
   return server.api()
 }
@@ -105,6 +98,7 @@ class KubeApiServer {
     this.opts = opts
     this.resources = BUILTIN.map((r) => ({...r}))
     this.store = new Store(this)
+    this.admission = new Admission(this)
     this.requests = []
     this.faultRules = {fail: [], drop: [], forbid: [], unauthorized: false, unreachableWebhooks: new Set()}
     this.watches = new Set()
@@ -353,7 +347,8 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
     if (!r.namespaced) delete o.metadata.namespace
     o.metadata.uid = randomUUID()
     o.metadata.creationTimestamp = now()
-    o.metadata.generation = 1
+    if (hasGeneration(r)) o.metadata.generation = 1
+    else delete o.metadata.generation
     delete o.metadata.deletionTimestamp
     if (r.kind === 'Namespace') {
       o.spec = {finalizers: ['kubernetes'], ...(o.spec ?? {})}
@@ -369,7 +364,8 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
   afterWrite(r, old, o) {
     o.metadata.uid = old.metadata.uid
     o.metadata.creationTimestamp = old.metadata.creationTimestamp
-    o.metadata.generation = old.metadata.generation ?? 1
+    if (old.metadata.generation !== undefined) o.metadata.generation = old.metadata.generation
+    else delete o.metadata.generation
     if (old.metadata.deletionTimestamp) {
       o.metadata.deletionTimestamp = old.metadata.deletionTimestamp
       o.metadata.deletionGracePeriodSeconds = old.metadata.deletionGracePeriodSeconds ?? 0
@@ -380,7 +376,9 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
       delete c.status
       return c
     }
-    if (!deepEqual(strip(old), strip(o))) o.metadata.generation = (old.metadata.generation ?? 1) + 1
+    // metadata-only and status-only changes keep the generation (api-conventions; e.g.
+    // pkg/registry/apps/deployment/strategy.go PrepareForUpdate bumps it when the spec changes)
+    if (hasGeneration(r) && !deepEqual(strip(old), strip(o))) o.metadata.generation = (old.metadata.generation ?? 1) + 1
     if (r.kind === 'Namespace') keepStatus(o, old.status)
     return o
   }
@@ -455,13 +453,17 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
 
   send(req, res, url, code, body, extraHeaders = {}) {
     const text = JSON.stringify(body)
-    res.writeHead(code, {'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...extraHeaders})
+    // warnings of the request (unknown fields ...): one `Warning: 299 - "text"` header each (RFC 7234
+    // warn-code 299 "Miscellaneous Persistent Warning", staging/src/k8s.io/apiserver/pkg/warning)
+    const warnings = code < 300 && req.warnings?.length ? {warning: req.warnings.map((w) => `299 - ${JSON.stringify(w)}`)} : {}
+    res.writeHead(code, {'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...warnings, ...extraHeaders})
     res.end(text)
     this.record(req, url, code, false)
   }
 
   async handle(req, res) {
     const url = new URL(req.url, 'http://127.0.0.1')
+    req.warnings = []
     try {
       // fault hooks first: they simulate the network and overloaded servers
       const drop = this.faultRules.drop.find((d) => d.count > 0 && this.matches(d.match, req, url))
@@ -704,10 +706,16 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
       const body = this.validateBody(r, await this.readBody(req), ns)
       const manager = this.managerOf(req, url)
       const nm = body.metadata.name ?? body.metadata.generateName
-      if (this.store.getR(r, ns, body.metadata.name)) throw new ApiError(409, 'AlreadyExists', `${qualified(r)} "${body.metadata.name}" already exists`, {name: body.metadata.name, group: r.group, kind: r.plural})
+      this.admission.decode(r, body, {fieldValidation: q.get('fieldValidation') ?? 'Warn', warnings: req.warnings})
       this.checkNamespace(r, ns, nm)
       this.checkWebhooks(r, 'CREATE')
-      const o = this.prepareCreate(r, body, manager, 'Update')
+      if (statusIsSubresource(r)) delete body.status
+      const o = this.prepareCreate(r, body)
+      // validation comes before storage: an invalid object is 422 even when its name is taken
+      this.admission.admit(r, o)
+      if (this.store.getR(r, ns, o.metadata.name)) throw new ApiError(409, 'AlreadyExists', `${qualified(r)} "${o.metadata.name}" already exists`, {name: o.metadata.name, group: r.group, kind: r.plural})
+      // the creating manager owns every field set, defaults included
+      recordUpdate(undefined, o, manager, {apiVersion: gvOf(r), now: now()})
       if (dryRun) return this.send(req, res, url, 201, o)
       delete o.metadata.resourceVersion
       this.store.write(r, o, 'ADDED')
@@ -741,6 +749,7 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
       // optimistic concurrency (api-conventions "Concurrency Control and Consistency"): a stale
       // resourceVersion is a 409 Conflict; an empty one is an unconditional update.
       if (body.metadata.resourceVersion && body.metadata.resourceVersion !== old.metadata.resourceVersion) throw this.conflict(r, name)
+      this.admission.decode(r, body, {fieldValidation: q.get('fieldValidation') ?? 'Warn', warnings: req.warnings})
       this.checkWebhooks(r, 'UPDATE')
       let o
       if (sub === 'status') {
@@ -748,8 +757,10 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
         o.status = body.status
       } else {
         o = body
-        if (r.kind !== 'Namespace') keepStatus(o, body.status ?? old.status)
+        // status sent through the main resource is ignored where status is a subresource
+        if (r.kind !== 'Namespace') keepStatus(o, statusIsSubresource(r) ? old.status : (body.status ?? old.status))
         o.metadata.managedFields = old.metadata.managedFields
+        this.admission.admit(r, o, old)
       }
       return this.finishUpdate(req, res, url, r, old, o, dryRun, sub)
     }
@@ -775,6 +786,11 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
       if (o.metadata?.resourceVersion && o.metadata.resourceVersion !== old.metadata.resourceVersion) throw this.conflict(r, name)
       o = this.validateBody(r, o, ns, name)
       if (sub === 'status') o = {...clone(old), status: o.status}
+      else {
+        this.admission.decode(r, o, {fieldValidation: q.get('fieldValidation') ?? 'Warn', warnings: req.warnings})
+        if (statusIsSubresource(r) && r.kind !== 'Namespace') keepStatus(o, old.status)
+        this.admission.admit(r, o, old)
+      }
       this.checkWebhooks(r, 'UPDATE')
       return this.finishUpdate(req, res, url, r, old, o, dryRun, sub)
     }
@@ -832,6 +848,7 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
     if (!manager) throw new ApiError(422, 'Invalid', 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch')
     const force = ['true', '1'].includes(url.searchParams.get('force') ?? '')
     const config = this.validateBody(r, clone(patch), ns, name)
+    if (sub !== 'status') this.admission.decode(r, config, {apply: true, fieldValidation: url.searchParams.get('fieldValidation') ?? 'Warn', warnings: req.warnings})
     if (old && config.metadata.resourceVersion && config.metadata.resourceVersion !== old.metadata.resourceVersion) throw this.conflict(r, name)
     delete config.metadata.resourceVersion
     if (!old) this.checkNamespace(r, ns, name)
@@ -856,13 +873,16 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
     if (!old) {
       // create-on-apply (the apply is the object's first write)
       const mf = o.metadata.managedFields
+      if (statusIsSubresource(r)) delete o.status
       o = this.prepareCreate(r, o)
       o.metadata.managedFields = mf
+      this.admission.admit(r, o)
       if (dryRun) return this.send(req, res, url, 201, o)
       this.store.write(r, o, 'ADDED')
       return this.send(req, res, url, 201, o)
     }
     if (r.kind !== 'Namespace') keepStatus(o, old.status)
+    this.admission.admit(r, o, old)
     o = this.afterWrite(r, old, o)
     o.metadata.resourceVersion = old.metadata.resourceVersion
     const same = deepEqual({...o, metadata: {...o.metadata, managedFields: undefined}}, {...old, metadata: {...old.metadata, managedFields: undefined}}) && deepEqual(stripTimes(o.metadata.managedFields), stripTimes(old.metadata.managedFields))
