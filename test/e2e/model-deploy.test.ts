@@ -8,6 +8,7 @@ import {isolatedEnv, ROOT, runCli} from '../support/cli.js'
 import {HubServer} from '../support/hub-server.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-apiserver/index.mjs'
 import {ptyMissingReason, runInPty} from '../support/pty.js'
+import {putModelNamespace} from '../support/model-namespace.js'
 
 const NS = 'aip-models'
 let api: KubeApiServer
@@ -15,7 +16,7 @@ let env: NodeJS.ProcessEnv
 
 beforeAll(async () => {
   api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 50}, jobBehavior: {outcome: 'succeed', delayMs: 20}})
-  api.store.put({apiVersion: 'v1', kind: 'Namespace', metadata: {name: NS}})
+  putModelNamespace(api, NS, {hfToken: 'hf_e2e'})
   api.registerCrd({group: 'keda.sh', version: 'v1alpha1', kind: 'ScaledObject'})
   env = isolatedEnv({KUBECONFIG: api.kubeconfigPath, AIP_BUCKET: 'weights'})
 })
@@ -28,6 +29,37 @@ function json(stdout: string): any {
 }
 
 describe('aip model deploy | list | status | delete (built CLI against the loopback API server)', () => {
+  it('a gated model without the HF token Secret fails before applying, naming `aip secret set hf-token`, which writes it without echoing it', async () => {
+    const ns = 'team-s'
+    putModelNamespace(api, ns)
+    const TOKEN = 'hf_SecretE2EtokenZZZZZZZZZZZZ'
+    const r = await runCli(['model', 'deploy', 'llama-3.1-8b-instruct', '-n', ns, '--json'], {env})
+    expect(r.code).toBe(4)
+    const e = json(r.stdout).error
+    expect(e.message).toContain('meta-llama/Llama-3.1-8B-Instruct is gated and Secret team-s/aip-hf-token does not exist')
+    expect(e.fix).toContain('aip secret set hf-token -n team-s')
+    expect(api.store.all().filter((o: any) => o.metadata.namespace === ns && !['ServiceAccount'].includes(o.kind))).toEqual([])
+    // no $HF_TOKEN and no terminal: exit 2 naming the variable
+    const none = await runCli(['secret', 'set', 'hf-token', '-n', ns], {env})
+    expect(none.code).toBe(2)
+    expect(none.stderr).toContain('HF_TOKEN')
+    // from $HF_TOKEN: written, never printed
+    const set = await runCli(['secret', 'set', 'hf-token', '-n', ns, '--json'], {env: {...env, HF_TOKEN: TOKEN}})
+    expect(set.code, set.stderr).toBe(0)
+    expect(json(set.stdout).result).toEqual({secret: 'aip-hf-token', namespace: ns, key: 'token', action: 'created'})
+    expect(set.stdout + set.stderr).not.toContain(TOKEN)
+    expect(Buffer.from(api.store.get('v1', 'Secret', ns, 'aip-hf-token')!.data.token, 'base64').toString()).toBe(TOKEN)
+    // --stdin replaces it; the same value again is unchanged
+    const piped = await runCli(['secret', 'set', 'hf-token', '-n', ns, '--stdin'], {env, input: `${TOKEN}2\n`})
+    expect(piped.code, piped.stderr).toBe(0)
+    expect(piped.stdout).toContain('Secret team-s/aip-hf-token (key token) configured')
+    expect(piped.stdout + piped.stderr).not.toContain(TOKEN)
+    // now the deploy applies
+    const ok = await runCli(['model', 'deploy', 'llama-3.1-8b-instruct', '-n', ns, '--no-wait', '--json'], {env})
+    expect(ok.code, ok.stderr).toBe(0)
+    expect(api.store.get('apps/v1', 'Deployment', ns, 'llama-3-1-8b-instruct')).toBeDefined()
+  })
+
   it('deploys a catalog model, waits for the rollout, prints only JSON with --json', async () => {
     const r = await runCli(['model', 'deploy', 'qwen2.5-coder-1.5b', '--json'], {env})
     expect(r.code, r.stderr).toBe(0)
@@ -46,7 +78,7 @@ describe('aip model deploy | list | status | delete (built CLI against the loopb
     const r = await runCli(['model', 'deploy', 'qwen2.5-coder-1.5b'], {env})
     expect(r.code, r.stderr).toBe(0)
     const rows = r.stdout.split('\n').filter((l) => /^(ServiceAccount|NetworkPolicy|Job|Service|Deployment|PodDisruptionBudget|ScaledObject)\s/.test(l))
-    expect(rows.length).toBe(8)
+    expect(rows.length).toBe(7) // no ServiceAccount: the shared ones are bootstrap's
     expect(rows.every((l) => /\sunchanged$/.test(l))).toBe(true)
     expect(r.stdout).toContain('is serving at http://qwen2-5-coder-1-5b.aip-models.svc:8000/v1')
     expect(r.stderr).toContain('✔ gpu-fit: fits on 1x l4')
@@ -99,7 +131,7 @@ describe('aip model deploy | list | status | delete (built CLI against the loopb
     const r = await runCli(['model', 'deploy', 'llama-3.1-8b-instruct', '-o', 'yaml'], {env: isolatedEnv({AIP_BUCKET: 'weights'})})
     expect(r.code, r.stderr).toBe(0)
     const docs = parseAllDocuments(r.stdout).map((d) => d.toJS())
-    expect(docs.map((d) => d.kind)).toEqual(['ServiceAccount', 'NetworkPolicy', 'NetworkPolicy', 'Job', 'Service', 'Deployment', 'PodDisruptionBudget', 'ScaledObject', 'ServiceMonitor', 'PrometheusRule'])
+    expect(docs.map((d) => d.kind)).toEqual(['NetworkPolicy', 'NetworkPolicy', 'Job', 'Service', 'Deployment', 'PodDisruptionBudget', 'ScaledObject', 'ServiceMonitor', 'PrometheusRule'])
     expect(docs.every((d) => d.metadata.labels['aip.dev/model'] === 'llama-3.1-8b-instruct')).toBe(true)
   })
 

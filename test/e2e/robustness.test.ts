@@ -13,6 +13,7 @@ import {spawn} from 'node:child_process'
 
 import {BIN, isolatedEnv, ROOT, runCli, type CliResult} from '../support/cli.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-apiserver/index.mjs'
+import {putModelNamespace} from '../support/model-namespace.js'
 
 const dirs: string[] = []
 function tempDir(): string {
@@ -225,7 +226,7 @@ describe('interrupted and cut-off waits', () => {
   const NS = 'aip-models'
   const start = async (): Promise<NodeJS.ProcessEnv> => {
     api = await startKubeApiServer({deploymentBehavior: {mode: 'none'}, jobBehavior: {outcome: 'succeed', delayMs: 20}})
-    api.store.put({apiVersion: 'v1', kind: 'Namespace', metadata: {name: NS}})
+    putModelNamespace(api, NS, {hfToken: 'hf_e2e'})
     closers.push(() => api.stop())
     return isolatedEnv({KUBECONFIG: api.kubeconfigPath, AIP_BUCKET: 'weights'})
   }
