@@ -494,6 +494,12 @@ def main():
 if __name__ == '__main__':
     try:
         main()
-    except (Fatal, HttpError) as e:
+    except HttpError as e:
+        hint = ''
+        if e.status in (401, 403):
+            hint = ' (the pod\'s role may not write this bucket/prefix: `aip cluster bootstrap` gives the aip-preload ServiceAccount its role; `aip doctor` checks the association)'
+        sys.stderr.write('aip preload: %s%s\n' % (e, hint))
+        sys.exit(1)
+    except Fatal as e:
         sys.stderr.write('aip preload: %s\n' % e)
         sys.exit(1)

@@ -224,7 +224,9 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRes
         const file = opts.recordConfig('bucket', acc.bucket.name)
         result.config = {file, keys: {bucket: acc.bucket.name}}
       }
-    } else if (!opts.eks) {
+    } else if (opts.eks) {
+      emit('access', 'skipped', 'S3 access left to you (--skip-access): aip-model-server needs read and aip-preload write access to the weights bucket')
+    } else {
       emit('access', 'skipped', 'not EKS (--skip-eks): give aip-model-server read and aip-preload write access to the weights bucket yourself')
     }
 
