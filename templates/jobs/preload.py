@@ -216,12 +216,14 @@ class S3(object):
         data = r.read()
         if r.status in ok:
             return r, data
-        code, msg = str(r.status), ''
+        # HEAD answers carry no body: name the status as S3's error codes do
+        code, msg = {403: 'AccessDenied', 404: 'NotFound', 301: 'PermanentRedirect (wrong region?)'}.get(r.status, str(r.status)), ''
         try:
             e = ET.fromstring(data)
             code, msg = e.findtext('Code') or code, e.findtext('Message') or ''
         except ET.ParseError:
             pass
+        code = code or str(r.status)
         raise HttpError(r.status, code, msg, 's3://%s/%s' % (self.bucket, key))
 
     def head(self, key):

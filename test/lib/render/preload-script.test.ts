@@ -189,6 +189,23 @@ describe.skipIf(!hasPython)('preload Job program (python3, standard library) aga
     expect(ok.stdout + ok.stderr).not.toContain(TOKEN)
   })
 
+  it('S3 AccessDenied (no association for the ServiceAccount) fails naming bootstrap and doctor; nothing is marked preloaded', async () => {
+    const b = await bucket()
+    s3h.deny.add(b)
+    try {
+      const {script, env} = jobEnv(entryFor(REPO, commit), b)
+      const r = await run(script, {...env, ...s3Creds})
+      expect(r.code).toBe(1)
+      expect(r.stderr).toContain('AccessDenied')
+      expect(r.stderr).toContain('aip cluster bootstrap')
+      expect(r.stderr).toContain('aip doctor')
+    } finally {
+      s3h.deny.delete(b)
+    }
+    const c = await bucketContents(s3, b)
+    expect([...c.keys()]).toEqual([])
+  })
+
   it('takes credentials from the EKS Pod Identity agent endpoint (token file in the Authorization header)', async () => {
     const b = await bucket()
     const tokenFile = join(tmp, 'eks-pod-identity-token')
