@@ -15,6 +15,7 @@ import {fileURLToPath} from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const {startKubeApiServer} = await import(join(root, 'test/support/kube-apiserver/index.mjs'))
+const {aipCluster} = await import(join(root, 'test/support/kube-apiserver/nodes.mjs'))
 const kube = await import(join(root, 'dist/lib/kube/index.js'))
 const deploy = await import(join(root, 'dist/lib/deploy/index.js'))
 const catalog = await import(join(root, 'dist/lib/catalog/index.js'))
@@ -25,7 +26,8 @@ const READY_MS = 400
 const ROUNDS = 5
 const GOAL_MS = 200
 
-const api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: READY_MS}, jobBehavior: {outcome: 'succeed', delayMs: 20}})
+// an L40S node of aip's NodePool per model the rounds deploy; system nodes with room for the preload's scratch disk
+const api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: READY_MS}, jobBehavior: {outcome: 'succeed', delayMs: 20}, nodes: aipCluster({'g6e.xlarge': 2 + 2 * ROUNDS}, {systemNodes: 2, systemRootVolumeGiB: 100})})
 api.store.put({apiVersion: 'v1', kind: 'Namespace', metadata: {name: NS}})
 api.registerCrd({group: 'keda.sh', version: 'v1alpha1', kind: 'ScaledObject'})
 api.registerCrd({group: 'monitoring.coreos.com', version: 'v1', kind: 'ServiceMonitor'})

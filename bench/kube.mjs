@@ -8,6 +8,7 @@ import {fileURLToPath} from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const {startKubeApiServer} = await import(join(root, 'test/support/kube-apiserver/index.mjs'))
+const {managedNodeGroupNode} = await import(join(root, 'test/support/kube-apiserver/nodes.mjs'))
 const kube = await import(join(root, 'dist/lib/kube/index.js'))
 
 const NS = 'aip-models'
@@ -46,7 +47,8 @@ async function pollUntilAvailable(client, name, intervalMs) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
-const api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: READY_MS}})
+// one untainted GPU node (a managed node group's g6e.xlarge) per deployment the rounds create
+const api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: READY_MS}, nodes: Array.from({length: 2 * ROUNDS}, () => managedNodeGroupNode({instanceType: 'g6e.xlarge'}))})
 try {
   api.store.put({apiVersion: 'v1', kind: 'Namespace', metadata: {name: NS}})
   api.registerCrd({group: 'keda.sh', version: 'v1alpha1', kind: 'ScaledObject'})

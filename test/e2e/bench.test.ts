@@ -3,6 +3,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {isolatedEnv, runCli} from '../support/cli.js'
 import {type KubeApiServer, startKubeApiServer} from '../support/kube-apiserver/index.mjs'
+import {aipCluster} from '../support/kube-apiserver/nodes.mjs'
 import {type OpenAIServer, startOpenAIServer} from '../support/openai-server.js'
 import {putModelNamespace} from '../support/model-namespace.js'
 
@@ -66,7 +67,7 @@ describe('aip model bench', () => {
   })
 
   it('NAME: a model deployed by aip, through the API server\'s service proxy (its Service, port "http")', async () => {
-    const api: KubeApiServer = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 20}, jobBehavior: {outcome: 'succeed', delayMs: 10}})
+    const api: KubeApiServer = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 20}, jobBehavior: {outcome: 'succeed', delayMs: 10}, nodes: aipCluster(['g6.xlarge'])})
     try {
       putModelNamespace(api, 'aip-models', {hfToken: 'hf_e2e'})
       const kenv = {...env, KUBECONFIG: api.kubeconfigPath, AIP_BUCKET: 'weights'}

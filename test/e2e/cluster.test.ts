@@ -1,4 +1,4 @@
-import {chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -8,28 +8,15 @@ import {type EksServer, startEksServer} from '../support/eks-server.mjs'
 import {type IamServer, startIamServer} from '../support/iam-server.mjs'
 import {S3RVER_CREDENTIALS, S3rverHandle} from '../support/s3rver.mjs'
 import {isolatedEnv, runCli} from '../support/cli.js'
+import {writeFakeAws} from '../support/kube-apiserver/exec-credential.mjs'
 import {type KubeApiServer, startKubeApiServer} from '../support/kube-apiserver/index.mjs'
+import {aipGpuNode, systemNode} from '../support/kube-apiserver/nodes.mjs'
 
 let api: KubeApiServer
 let eks: EksServer
 let iam: IamServer
 let s3h: S3rverHandle
 let fakeBin: string
-
-/** A stand-in for the aws CLI: `aws eks get-token` prints an ExecCredential, as the real one does. */
-function writeFakeAws(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'aip-fake-aws-'))
-  const script = join(dir, 'aws')
-  writeFileSync(
-    script,
-    `#!/bin/sh
-echo "$@" >> "${dir}/calls.log"
-echo '{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1beta1","spec":{},"status":{"expirationTimestamp":"2099-01-01T00:00:00Z","token":"k8s-aws-v1.fake"}}'
-`,
-  )
-  chmodSync(script, 0o755)
-  return dir
-}
 
 const awsEnv = (extra: NodeJS.ProcessEnv = {}) =>
   isolatedEnv({
@@ -49,9 +36,12 @@ const awsEnv = (extra: NodeJS.ProcessEnv = {}) =>
 const kubeEnv = (extra: NodeJS.ProcessEnv = {}) => isolatedEnv({KUBECONFIG: api.kubeconfigPath, ...extra})
 
 beforeAll(async () => {
-  api = await startKubeApiServer()
-  eks = await startEksServer({clusters: [{name: 'prod', endpoint: api.url, nodegroups: ['prod-system']}], createdEndpoint: api.url})
-  fakeBin = writeFakeAws()
+  api = await startKubeApiServer({nodes: [systemNode()]})
+  // EKS hands out the endpoint and its CA; the token comes from `aws eks get-token` (the exec plugin)
+  eks = await startEksServer({clusters: [{name: 'prod', endpoint: api.url, ca: api.caData, nodegroups: ['prod-system']}], createdEndpoint: api.url, createdCa: api.caData})
+  const aws = writeFakeAws()
+  api.addToken(aws.token, {name: 'arn:aws:sts::123456789012:assumed-role/dev/session', groups: ['system:masters']})
+  fakeBin = aws.dir
   iam = await startIamServer()
   s3h = await S3rverHandle.start()
 })
@@ -275,15 +265,9 @@ describe('aip cluster bootstrap', () => {
 
 describe('aip cluster status', () => {
   it('reports nodes by instance type with GPU capacity/allocatable, components and models', async () => {
-    const node = (name: string, type: string, gpus: number) => ({
-      apiVersion: 'v1',
-      kind: 'Node',
-      metadata: {name, labels: {'node.kubernetes.io/instance-type': type, ...(gpus ? {'nvidia.com/gpu.product': 'NVIDIA-L40S'} : {})}},
-      status: {capacity: {cpu: '8', 'nvidia.com/gpu': String(gpus)}, allocatable: {cpu: '7', 'nvidia.com/gpu': String(gpus)}, conditions: [{type: 'Ready', status: 'True'}]},
-    })
-    api.store.put(node('gpu-1', 'g6e.xlarge', 1))
-    api.store.put(node('gpu-2', 'g6e.xlarge', 1))
-    api.store.put(node('sys-1', 'm6i.large', 0))
+    // with the system node registered at start: two GPU nodes of aip's NodePool (GPU feature discovery labels the product)
+    api.addNode(aipGpuNode('g6e.xlarge'))
+    api.addNode(aipGpuNode('g6e.xlarge'))
     const labels = {'app.kubernetes.io/managed-by': 'aip', 'app.kubernetes.io/name': 'qwen3-8b', 'aip.dev/model': 'qwen3-8b'}
     api.store.put({apiVersion: 'apps/v1', kind: 'Deployment', metadata: {name: 'qwen3-8b', namespace: 'aip-models', labels}, spec: {replicas: 0, selector: {matchLabels: {'aip.dev/model': 'qwen3-8b'}}, template: {metadata: {labels}, spec: {containers: [{name: 'v', image: 'x'}]}}}})
     const r = await runCli(['cluster', 'status', '--skip-eks', '--json'], {env: kubeEnv()})

@@ -10,6 +10,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {isolatedEnv, runCli} from '../support/cli.js'
 import {HubServer} from '../support/hub-server.js'
 import {type KubeApiServer, startKubeApiServer} from '../support/kube-apiserver/index.mjs'
+import {aipCluster} from '../support/kube-apiserver/nodes.mjs'
 import {prometheusMissingReason, type PrometheusServer, startPrometheus} from '../support/prometheus.js'
 import {bucketContents, S3rverHandle, s3rverClient, s3rverEnv} from '../support/s3rver.js'
 import {startVllmExporter, type VllmExporter} from '../support/vllm-exporter.js'
@@ -30,7 +31,7 @@ describe('lifecycle: bootstrap -> preload -> deploy -> metrics -> teardown', () 
   let env: NodeJS.ProcessEnv
 
   beforeAll(async () => {
-    api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 50}, jobBehavior: {outcome: 'succeed', delayMs: 20}, lbCleanupDelayMs: 50})
+    api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 50}, jobBehavior: {outcome: 'succeed', delayMs: 20}, lbCleanupDelayMs: 50, nodes: aipCluster(['g6.xlarge', 'g6e.xlarge'], {systemRootVolumeGiB: 100})})
     api.registerCrd({group: 'keda.sh', version: 'v1alpha1', kind: 'ScaledObject'})
     api.clearFinalizerAfter('ScaledObject', 'finalizer.keda.sh', 50)
     hub = await HubServer.start()

@@ -126,7 +126,7 @@ describe.skipIf(Boolean(skip))(`aip metrics tail${skip ? ` (skipped: ${skip})` :
       const r = await runCli(['metrics', 'tail', 'qwen3-8b', '--window', '5s', '--once', '--json'], {env: kenv})
       expect(r.code, r.stderr).toBe(0)
       const j = JSON.parse(r.stdout)
-      expect(j.result.source).toMatch(/service monitoring\/prometheus-operated:9090 via http:\/\/127\.0\.0\.1:\d+/)
+      expect(j.result.source).toMatch(/service monitoring\/prometheus-operated:9090 via https:\/\/127\.0\.0\.1:\d+/)
       expect(j.result.rows[0]).toMatchObject({model: 'qwen3-8b', kvCacheUsage: 0.95})
       expect(api.requests.some((q) => q.path === '/api/v1/namespaces/monitoring/services/prometheus-operated:9090/proxy/api/v1/query')).toBe(true)
       // a Service that is not there: not found (exit 4), naming it

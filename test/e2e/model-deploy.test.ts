@@ -7,6 +7,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {isolatedEnv, ROOT, runCli} from '../support/cli.js'
 import {HubServer} from '../support/hub-server.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-apiserver/index.mjs'
+import {aipCluster} from '../support/kube-apiserver/nodes.mjs'
 import {ptyMissingReason, runInPty} from '../support/pty.js'
 import {putModelNamespace} from '../support/model-namespace.js'
 
@@ -15,7 +16,9 @@ let api: KubeApiServer
 let env: NodeJS.ProcessEnv
 
 beforeAll(async () => {
-  api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 50}, jobBehavior: {outcome: 'succeed', delayMs: 20}})
+  // L4 nodes of aip's NodePool (no L40S: qwen3-8b cannot schedule) and a default system node
+  // (m6i.large, 20 GiB root disk): the preload Job streams, it needs no scratch disk
+  api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 50}, jobBehavior: {outcome: 'succeed', delayMs: 20}, nodes: aipCluster({'g6.xlarge': 2})})
   putModelNamespace(api, NS, {hfToken: 'hf_e2e'})
   api.registerCrd({group: 'keda.sh', version: 'v1alpha1', kind: 'ScaledObject'})
   env = isolatedEnv({KUBECONFIG: api.kubeconfigPath, AIP_BUCKET: 'weights'})
@@ -194,7 +197,7 @@ describe('aip model deploy | list | status | delete (built CLI against the loopb
     expect(none.code).toBe(4)
     const dir = mkdtempSync(join(tmpdir(), 'aip-kc-'))
     const kc = join(dir, 'config')
-    writeFileSync(kc, readFileSync(api.kubeconfigPath, 'utf8').replace(api.url, 'http://127.0.0.1:9'))
+    writeFileSync(kc, readFileSync(api.kubeconfigPath, 'utf8').replace(api.url, 'https://127.0.0.1:9'))
     const down = await runCli(['model', 'status', 'qwen3-8b'], {env: isolatedEnv({KUBECONFIG: kc})})
     expect(down.code).toBe(5)
     api.faults.forbid({verb: 'patch', resource: 'deployments', namespace: NS})
@@ -209,7 +212,7 @@ describe('aip model deploy | list | status | delete (built CLI against the loopb
 
   it('a conflict with another field manager: exit 1 and the fix names --force-conflicts', async () => {
     const svc = api.store.get('v1', 'Service', NS, 'qwen2-5-coder-1-5b')!
-    const res = await fetch(`${api.url}/api/v1/namespaces/${NS}/services/qwen2-5-coder-1-5b?fieldManager=helm&force=true`, {
+    const res = await api.fetch(`/api/v1/namespaces/${NS}/services/qwen2-5-coder-1-5b?fieldManager=helm&force=true`, {
       method: 'PATCH',
       headers: {'content-type': 'application/apply-patch+yaml'},
       body: JSON.stringify({apiVersion: 'v1', kind: 'Service', metadata: {name: svc.metadata.name, namespace: NS}, spec: {ports: [{name: 'http', port: 9000, targetPort: 'http', protocol: 'TCP'}]}}),
@@ -223,11 +226,11 @@ describe('aip model deploy | list | status | delete (built CLI against the loopb
   })
 
   it('a stalled rollout: exit 7 with the cause from pod status and events', async () => {
-    api.setDeploymentBehavior(NS, 'qwen3-8b', {mode: 'Unschedulable'})
+    // the cluster has L4 nodes only: the scheduler finds no L40S for qwen3-8b
     const r = await runCli(['model', 'deploy', 'qwen3-8b', '--timeout', '2s'], {env})
     expect(r.code).toBe(7)
-    expect(r.stderr).toMatch(/timed out waiting for deployment aip-models\/qwen3-8b: .*Insufficient nvidia\.com\/gpu/)
-    expect(r.stderr).toMatch(/Fix: no node has a free GPU/)
+    expect(r.stderr).toMatch(/timed out waiting for deployment aip-models\/qwen3-8b: pod qwen3-8b-\S+ is Pending, FailedScheduling: 0\/3 nodes are available: 3 node\(s\) didn't match Pod's node affinity\/selector\. preemption: 0\/3 nodes are available: 3 Preemption is not helpful for scheduling\./)
+    expect(r.stderr).toMatch(/Fix: no node has the GPU type the model selects/)
   })
 
   it('delete removes everything and waits; then status is not-found (exit 4)', async () => {

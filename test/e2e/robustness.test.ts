@@ -14,6 +14,7 @@ import {spawn} from 'node:child_process'
 import {BIN, isolatedEnv, ROOT, runCli, type CliResult} from '../support/cli.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-apiserver/index.mjs'
 import {putModelNamespace} from '../support/model-namespace.js'
+import {aipCluster} from '../support/kube-apiserver/nodes.mjs'
 
 const dirs: string[] = []
 function tempDir(): string {
@@ -225,7 +226,8 @@ describe('interrupted and cut-off waits', () => {
   let api: KubeApiServer
   const NS = 'aip-models'
   const start = async (): Promise<NodeJS.ProcessEnv> => {
-    api = await startKubeApiServer({deploymentBehavior: {mode: 'none'}, jobBehavior: {outcome: 'succeed', delayMs: 20}})
+    // the scheduler needs nodes: a system node for the preload Job, an L4 node for the server
+    api = await startKubeApiServer({deploymentBehavior: {mode: 'none'}, jobBehavior: {outcome: 'succeed', delayMs: 20}, nodes: aipCluster(['g6.xlarge'])})
     putModelNamespace(api, NS, {hfToken: 'hf_e2e'})
     closers.push(() => api.stop())
     return isolatedEnv({KUBECONFIG: api.kubeconfigPath, AIP_BUCKET: 'weights'})

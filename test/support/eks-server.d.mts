@@ -20,4 +20,4 @@ export interface EksServer {
   fail(f: {status: number; type: string; message: string} | undefined): void
   stop(): Promise<void>
 }
-export function startEksServer(opts?: {clusters?: EksServerCluster[]; region?: string; transitions?: number; createdEndpoint?: string}): Promise<EksServer>
+export function startEksServer(opts?: {clusters?: EksServerCluster[]; region?: string; transitions?: number; createdEndpoint?: string; createdCa?: string}): Promise<EksServer>

@@ -8,7 +8,7 @@
 import {createServer} from 'node:http'
 
 /**
- * @param {{clusters?: Array<{name: string, endpoint: string, version?: string, status?: string, ca?: string, nodegroups?: string[]}>, region?: string, transitions?: number}} [opts]
+ * @param {{clusters?: Array<{name: string, endpoint: string, version?: string, status?: string, ca?: string, nodegroups?: string[]}>, region?: string, transitions?: number, createdEndpoint?: string, createdCa?: string}} [opts]
  */
 export async function startEksServer(opts = {}) {
   const region = opts.region ?? 'us-east-1'
@@ -70,7 +70,7 @@ export async function startEksServer(opts = {}) {
       if (parts[0] !== 'clusters') return send(res, 404, {message: 'unknown path'}, 'UnknownOperationException')
       if (parts.length === 1 && req.method === 'POST') {
         if (clusters.has(json.name)) return send(res, 409, {message: `Cluster already exists with name: ${json.name}`}, 'ResourceInUseException')
-        const c = mkCluster({name: json.name, endpoint: opts.createdEndpoint ?? 'https://example.invalid', status: 'CREATING', version: json.version, computeConfig: json.computeConfig, resourcesVpcConfig: json.resourcesVpcConfig})
+        const c = mkCluster({name: json.name, endpoint: opts.createdEndpoint ?? 'https://example.invalid', ca: opts.createdCa, status: 'CREATING', version: json.version, computeConfig: json.computeConfig, resourcesVpcConfig: json.resourcesVpcConfig})
         c._left = steps
         clusters.set(json.name, c)
         return send(res, 200, {cluster: pub(c)})

@@ -75,7 +75,7 @@ export async function diagnoseWorkload(client: KubeClient, opts: DiagnoseOptions
     const status = (pod.status ?? {}) as {conditions?: Array<{type: string; status: string; reason?: string; message?: string}>; containerStatuses?: ContainerStatus[]}
     const sched = status.conditions?.find((c) => c.type === 'PodScheduled')
     if (sched && sched.status === 'False' && sched.reason === 'Unschedulable') {
-      found.push({reason: 'Unschedulable', message: `pod ${name} cannot be scheduled: ${sched.message ?? 'no node fits'}`, pod: name})
+      found.push({reason: 'Unschedulable', message: `pod ${name} is Pending, Unschedulable: ${sched.message ?? 'no node fits'}`, pod: name})
     }
     for (const cs of status.containerStatuses ?? []) {
       const w = cs.state?.waiting
@@ -109,8 +109,9 @@ export async function diagnoseWorkload(client: KubeClient, opts: DiagnoseOptions
     .filter((e) => e.type === 'Warning')
     .map((e) => ({type: e.type ?? 'Warning', reason: e.reason ?? '', message: e.message ?? '', object: `${e.involvedObject?.kind ?? 'Pod'}/${e.involvedObject?.name ?? d.pod}`, count: e.count}))
   if (d.reason === 'Unschedulable') {
+    // the scheduler's event, as `kubectl describe pod` shows it: Warning FailedScheduling <FitError>
     const fs = d.events.filter((e) => e.reason === 'FailedScheduling').pop()
-    if (fs && !d.message.includes(fs.message)) d.message = `pod ${d.pod} cannot be scheduled: ${fs.message}`
+    if (fs) d.message = `pod ${d.pod} is Pending, FailedScheduling: ${fs.message}`
   }
   if ((d.reason === 'CrashLoopBackOff' || d.reason === 'OOMKilled' || d.reason === 'Error') && d.container) {
     try {

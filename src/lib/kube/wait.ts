@@ -229,7 +229,11 @@ export async function waitForRollout(client: KubeClient, opts: RolloutWaitOption
 export function fixFor(d: Diagnosis): string {
   switch (d.reason) {
     case 'Unschedulable':
-      return /nvidia\.com\/gpu/.test(d.message) ? 'no node has a free GPU: check the GPU node pool (aip cluster status) or lower the GPU count' : 'no node fits the pod: check node capacity, taints and the node selector'
+      // the scheduler's FitError names each node's failing filter (kube-scheduler framework/types.go)
+      if (/Insufficient nvidia\.com\/gpu/.test(d.message)) return 'no node has a free GPU: check the GPU node pool (aip cluster status) or lower the GPU count'
+      if (/didn't match Pod's node affinity\/selector/.test(d.message)) return "no node has the GPU type the model selects: check that the GPU node pool can launch it (aip cluster status), or deploy with another --gpu"
+      if (/no nodes available/.test(d.message)) return 'the cluster has no nodes: check the node groups / NodePools (aip cluster status)'
+      return 'no node fits the pod: check node capacity, taints and the node selector (kubectl describe pod)'
     case 'ImagePullBackOff':
     case 'ErrImagePull':
     case 'InvalidImageName':
@@ -283,7 +287,18 @@ export async function waitForJob(client: KubeClient, opts: WaitOptions<JobProgre
       opts.onProgress?.({message, active: s.active ?? 0, succeeded: s.succeeded ?? 0, failed: s.failed ?? 0})
       return {done: false, message}
     },
-    {timeoutMs: opts.timeoutMs, signal: opts.signal},
+    {
+      timeoutMs: opts.timeoutMs,
+      signal: opts.signal,
+      // a Job that never finishes: its pod tells why (Pending on FailedScheduling, ImagePullBackOff ...)
+      describeTimeout: async (_last, msg) => {
+        const d = await diagnoseWorkload(client, {namespace, selector: {'job-name': opts.name}, signal: opts.signal}).catch(() => undefined)
+        return new TimeoutError(`timed out after ${Math.round((opts.timeoutMs ?? 15 * 60_000) / 1000)}s waiting for ${refString(ref)}: ${d ? d.message : msg}`, {
+          fix: d ? fixFor(d) : 'raise --timeout, or inspect the object with kubectl describe',
+          details: {ref, lastState: msg, diagnosis: d},
+        })
+      },
+    },
   )
   const result: JobResult = {name: opts.name, namespace, ...r, podMessages: [], events: []}
   if (r.status === 'Failed') {

@@ -9,13 +9,14 @@ import {clusterStatus} from '../../../src/lib/bootstrap/status.js'
 import {AipError, InterruptedError, NotFoundError} from '../../../src/lib/errors.js'
 import type {KubeClient} from '../../../src/lib/kube/index.js'
 import {type KubeApiServer, startKubeApiServer} from '../../support/kube-apiserver/index.mjs'
+import {systemNode} from '../../support/kube-apiserver/nodes.mjs'
 import {client} from '../teardown/fixtures.js'
 
 let api: KubeApiServer
 let c: KubeClient
 
 beforeEach(async () => {
-  api = await startKubeApiServer()
+  api = await startKubeApiServer({nodes: [systemNode()]})
   c = await client(api)
 })
 afterEach(async () => {

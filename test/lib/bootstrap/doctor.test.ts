@@ -11,6 +11,7 @@ import {runDoctor, which} from '../../../src/lib/bootstrap/doctor.js'
 import {NotFoundError} from '../../../src/lib/errors.js'
 import type {KubeClient} from '../../../src/lib/kube/index.js'
 import {type KubeApiServer, startKubeApiServer} from '../../support/kube-apiserver/index.mjs'
+import {aipGpuNode} from '../../support/kube-apiserver/nodes.mjs'
 import {client} from '../teardown/fixtures.js'
 
 let api: KubeApiServer
@@ -48,7 +49,7 @@ describe('doctor', () => {
 
   it('after bootstrap the platform check passes; GPU nodes are counted', async () => {
     await runBootstrap({clusterName: 'aip', kubeconfig: {}, kubeClient: async () => c, platform: {...base, gatewayNamespace: 'aip-gateway', tenants: [], gpuLimit: 4}})
-    api.store.put({apiVersion: 'v1', kind: 'Node', metadata: {name: 'g1'}, status: {allocatable: {'nvidia.com/gpu': '4'}}})
+    api.addNode(aipGpuNode('g6e.12xlarge'))
     const checks = byName(await runDoctor({...base, kubeClient: async () => c, env: {PATH: bin}}))
     expect(checks.platform!.status).toBe('ok')
     expect(checks['GPU nodes']).toMatchObject({status: 'ok', message: '4 GPUs allocatable'})

@@ -7,6 +7,7 @@ import {AipError} from '../../../src/lib/errors.js'
 import {applyObjects, createKubeClient, type KubeClient} from '../../../src/lib/kube/index.js'
 import {prometheusUrlFromService, renderModel} from '../../../src/lib/render/index.js'
 import {startKubeApiServer, type KubeApiServer} from '../../support/kube-apiserver/index.mjs'
+import {aipCluster} from '../../support/kube-apiserver/nodes.mjs'
 
 const NS = 'aip-models'
 let api: KubeApiServer
@@ -41,7 +42,10 @@ async function failure(p: Promise<unknown>): Promise<AipError> {
 }
 
 beforeAll(async () => {
-  api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 30}, jobBehavior: {outcome: 'succeed', delayMs: 20}})
+  // system nodes for the preload Jobs, GPU nodes of aip's NodePool for the models (L40S, L4, A10G).
+  // The preload Job's scratch emptyDir of an 8B model (~24Gi ephemeral-storage) does not fit the
+  // EKS default 20 GiB root disk, so these system nodes have 100 GiB (see the FailedScheduling test).
+  api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 30}, jobBehavior: {outcome: 'succeed', delayMs: 20}, nodes: aipCluster({'g6e.xlarge': 4, 'g6.xlarge': 7, 'g5.xlarge': 1}, {systemNodes: 2, systemRootVolumeGiB: 100})})
   client = await createKubeClient({kubeconfig: api.kubeconfigPath, namespace: NS, retry: {minDelayMs: 10, maxDelayMs: 500}})
 })
 afterAll(async () => {
@@ -102,7 +106,7 @@ describe('deployModel against the loopback API server', () => {
     const dep = api.store.get('apps/v1', 'Deployment', NS, 'qwen3-8b')!
     expect(dep.spec.replicas ?? 1).toBe(1)
     // What the HPA controller does through the scale subresource, as its own field manager.
-    const res = await fetch(`${api.url}/apis/apps/v1/namespaces/${NS}/deployments/qwen3-8b?fieldManager=kube-controller-manager`, {
+    const res = await api.fetch(`/apis/apps/v1/namespaces/${NS}/deployments/qwen3-8b?fieldManager=kube-controller-manager`, {
       method: 'PATCH',
       headers: {'content-type': 'application/merge-patch+json'},
       body: JSON.stringify({spec: {replicas: 3}}),
@@ -246,7 +250,8 @@ describe('deployModel against the loopback API server', () => {
   })
 
   const stalls: Array<{mode: any; exit: number; expect: RegExp; extra?: (e: AipError) => void}> = [
-    {mode: {mode: 'Unschedulable'}, exit: 7, expect: /timed out .*Insufficient nvidia\.com\/gpu/},
+    // not a simulated mode: two L4s need a 4- or 8-GPU g6 size, and no node's instance type matches
+    {mode: {mode: 'Unschedulable'}, exit: 7, expect: /timed out .*FailedScheduling.*didn't match Pod's node affinity/},
     {mode: {mode: 'ImagePullBackOff'}, exit: 7, expect: /timed out .*ImagePullBackOff/},
     {mode: {mode: 'OOMKilled', restartCount: 2}, exit: 1, expect: /cannot become ready: .*(OOMKilled|out of memory)/},
     {
@@ -260,9 +265,11 @@ describe('deployModel against the loopback API server', () => {
   for (const s of stalls) {
     it(`a stalled rollout (${s.mode.mode}, ${s.mode.restartCount ?? 0} restarts) ends with exit ${s.exit} and the cause`, async () => {
       const name = `stall-${s.mode.mode.toLowerCase()}-${s.mode.restartCount ?? 0}`
-      api.setDeploymentBehavior(NS, name, s.mode)
+      if (s.mode.mode !== 'Unschedulable') api.setDeploymentBehavior(NS, name, s.mode)
       api.setPodLogs(NS, name, 'INFO loading weights\nERROR CUDA out of memory at load\n')
-      const err = await failure(deploy(entry('qwen2.5-coder-1.5b', {name, servedModelName: name}), {timeoutMs: 2500, stallCheckMs: 150}))
+      const base = entry('qwen2.5-coder-1.5b', {name, servedModelName: name})
+      const e = s.mode.mode === 'Unschedulable' ? {...base, gpu: {...base.gpu, count: 2}} : base
+      const err = await failure(deploy(e, {timeoutMs: 2500, stallCheckMs: 150}))
       expect(err.exitCode, err.message).toBe(s.exit)
       expect(err.message).toMatch(s.expect)
       expect(err.fix).toBeTruthy()

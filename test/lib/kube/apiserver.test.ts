@@ -3,6 +3,7 @@ import {readFileSync} from 'node:fs'
 import {createServer, type IncomingHttpHeaders} from 'node:http'
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 
+import {aipGpuNode, systemNode} from '../../support/kube-apiserver/nodes.mjs'
 import {deployment, http, namespace, startKubeApiServer, type KubeApiServer} from './helpers.js'
 
 let api: KubeApiServer
@@ -10,7 +11,7 @@ let req: ReturnType<typeof http>
 const NS = 't1'
 
 beforeAll(async () => {
-  api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 20}})
+  api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 20}, nodes: [systemNode(), systemNode()]})
   req = http(api)
   await req('POST', '/api/v1/namespaces', namespace(NS))
 })
@@ -22,7 +23,7 @@ afterEach(() => api.faults.clear())
 /** Reads a watch stream until `n` events arrived or the stream ended. */
 async function watchEvents(path: string, n: number, signalAfter?: () => void): Promise<Array<{type: string; object: any}>> {
   const ac = new AbortController()
-  const res = await fetch(api.url + path, {signal: ac.signal})
+  const res = await api.fetch(path, {signal: ac.signal})
   expect(res.headers.get('content-type')).toBe('application/json')
   const reader = res.body!.getReader()
   const out: Array<{type: string; object: any}> = []
@@ -434,7 +435,7 @@ describe('service proxy', () => {
       api.setServiceBackend(NS, 'web', 'http', `http://127.0.0.1:${(backend.address() as {port: number}).port}`)
       // two ports and none named: no endpoint chosen (the real server needs the port then)
       expect((await req('GET', `${base}/web/proxy/x`)).status).toBe(503)
-      const res = await fetch(`${api.url}${base}/web:http/proxy/v1/completions?stream=true`, {method: 'POST', headers: {authorization: 'Bearer kube-token', 'content-type': 'application/json'}, body: '{"a":1}'})
+      const res = await api.fetch(`${base}/web:http/proxy/v1/completions?stream=true`, {method: 'POST', headers: {'content-type': 'application/json'}, body: '{"a":1}'})
       expect(res.status).toBe(201)
       expect(res.headers.get('x-backend')).toBe('yes')
       expect(await res.text()).toBe('echo {"a":1}')
@@ -472,15 +473,26 @@ describe('simulated controllers', () => {
     expect(api.store.list('apps/v1', 'ReplicaSet', NS).filter((r) => r.metadata.name.startsWith('ctl-')).map((r) => r.spec.replicas).sort()).toEqual([0, 2])
   })
 
-  it('Unschedulable pods get PodScheduled=False and a FailedScheduling event', async () => {
-    api.setDeploymentBehavior(NS, 'nogpu', {mode: 'Unschedulable'})
-    await req('POST', `/apis/apps/v1/namespaces/${NS}/deployments`, deployment('nogpu', NS))
+  it('a GPU pod stays Pending (PodScheduled=False, FailedScheduling) until a GPU node registers, then runs', async () => {
+    const d0 = deployment('nogpu', NS) as any
+    d0.spec.template.spec.tolerations = [{key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule'}]
+    d0.spec.template.spec.containers[0].resources = {requests: {cpu: '3', memory: '24Gi', 'nvidia.com/gpu': '1'}, limits: {'nvidia.com/gpu': '1'}}
+    await req('POST', `/apis/apps/v1/namespaces/${NS}/deployments`, d0)
     await api.waitFor((s) => s.list('v1', 'Event', NS).some((e) => e.reason === 'FailedScheduling' && e.involvedObject.name.startsWith('nogpu-')))
     const pod = api.store.list('v1', 'Pod', NS).find((p) => p.metadata.name.startsWith('nogpu-'))!
+    expect(pod.status.phase).toBe('Pending')
     expect(pod.status.conditions[0]).toMatchObject({type: 'PodScheduled', status: 'False', reason: 'Unschedulable'})
-    expect(pod.status.conditions[0].message).toContain('Insufficient nvidia.com/gpu')
+    // two m6i.large system nodes: neither has the GPU, the CPU or the memory (kube-scheduler's FitError + preemption message)
+    expect(pod.status.conditions[0].message).toBe('0/2 nodes are available: 2 Insufficient cpu, 2 Insufficient memory, 2 Insufficient nvidia.com/gpu. preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod.')
     const d = api.store.get('apps/v1', 'Deployment', NS, 'nogpu')!
     expect(d.status.conditions.find((c: any) => c.type === 'Available').status).toBe('False')
+    api.addNode(aipGpuNode('g6e.xlarge', {name: 'gpu-a'}))
+    await api.waitFor((s) => s.get('apps/v1', 'Deployment', NS, 'nogpu')?.status?.availableReplicas === 1)
+    const running = api.store.list('v1', 'Pod', NS).find((p) => p.metadata.name.startsWith('nogpu-'))!
+    expect(running.spec.nodeName).toBe('gpu-a')
+    const reasons = api.store.list('v1', 'Event', NS).filter((e) => e.involvedObject.uid === running.metadata.uid).sort((a, b) => Number(a.metadata.resourceVersion) - Number(b.metadata.resourceVersion)).map((e) => e.reason)
+    expect(reasons).toEqual(['FailedScheduling', 'Scheduled', 'Pulling', 'Pulled', 'Created', 'Started'])
+    await req('DELETE', `/apis/apps/v1/namespaces/${NS}/deployments/nogpu`)
   })
 
   it('CrashLoopBackOff pods carry restartCount and the last terminated state; logs honour tailLines', async () => {
@@ -558,7 +570,7 @@ describe('webhooks and faults', () => {
 
   it('dropNext resets the connection', async () => {
     api.faults.dropNext(1, {pathPrefix: '/api/v1/nodes'})
-    await expect(fetch(`${api.url}/api/v1/nodes`)).rejects.toThrow()
+    await expect(api.fetch('/api/v1/nodes')).rejects.toThrow()
   })
 
   it('forbid answers 403 with the authorizer message', async () => {
@@ -573,7 +585,7 @@ describe('webhooks and faults', () => {
 
   it('goDown closes the port, comeBack serves the same store on the same port', async () => {
     await api.goDown()
-    await expect(fetch(`${api.url}/api/v1/namespaces/${NS}`)).rejects.toThrow()
+    await expect(api.fetch(`/api/v1/namespaces/${NS}`)).rejects.toThrow()
     await api.comeBack()
     expect((await req('GET', `/api/v1/namespaces/${NS}`)).status).toBe(200)
   })

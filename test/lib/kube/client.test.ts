@@ -24,6 +24,7 @@ import {
   type KubeClient,
   type KubeObject,
 } from '../../../src/lib/kube/index.js'
+import {systemNode} from '../../support/kube-apiserver/nodes.mjs'
 import {deployment, namespace, startKubeApiServer, type KubeApiServer} from './helpers.js'
 
 let api: KubeApiServer
@@ -31,7 +32,7 @@ let client: KubeClient
 const NS = 'aip-models'
 
 beforeAll(async () => {
-  api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 30}})
+  api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 30}, nodes: [systemNode(), systemNode(), systemNode()]})
   api.store.put(namespace(NS))
   client = await createKubeClient({kubeconfig: api.kubeconfigPath, namespace: NS, retry: {minDelayMs: 10, maxDelayMs: 2000}})
 })
@@ -146,7 +147,7 @@ describe('apply, diff, get, list, delete', () => {
   })
 
   it('a conflict with another field manager -> ConflictError naming it; force takes over', async () => {
-    const res = await fetch(`${api.url}/apis/apps/v1/namespaces/${NS}/deployments/m1?fieldManager=kubectl-scale`, {
+    const res = await api.fetch(`/apis/apps/v1/namespaces/${NS}/deployments/m1?fieldManager=kubectl-scale`, {
       method: 'PATCH',
       headers: {'content-type': 'application/merge-patch+json'},
       body: JSON.stringify({spec: {replicas: 5}}),
@@ -232,8 +233,11 @@ describe('waits', () => {
     ['CrashLoopBackOff', /CrashLoopBackOff/],
   ] as const)('a stalled rollout (%s) times out with exit 7 and the cause', async (mode, re) => {
     const name = `stuck-${mode.toLowerCase()}`
-    api.setDeploymentBehavior(NS, name, {mode} as any)
-    await applyObjects(client, [deployment(name, NS) as KubeObject])
+    const dep = deployment(name, NS) as any
+    // Unschedulable is the real scheduler's verdict: the cluster has no GPU node
+    if (mode === 'Unschedulable') dep.spec.template.spec.containers[0].resources = {limits: {'nvidia.com/gpu': '1'}}
+    else api.setDeploymentBehavior(NS, name, {mode} as any)
+    await applyObjects(client, [dep as KubeObject])
     await api.waitFor((s) => s.list('v1', 'Pod', NS).some((p) => p.metadata.name.startsWith(name) && (p.status.containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff' || p.status.conditions?.some((c: any) => c.reason === 'Unschedulable') || /ImagePull/.test(p.status.containerStatuses?.[0]?.state?.waiting?.reason ?? ''))))
     const err = await waitForRollout(client, {name, timeoutMs: 400}).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(TimeoutError)
@@ -420,7 +424,7 @@ describe('faults', () => {
   })
 
   it('a watch resumed after the API server went away and came back (410 -> relist)', async () => {
-    const small = await startKubeApiServer({historyLimit: 5, deploymentBehavior: {mode: 'ready', readyDelayMs: 300}})
+    const small = await startKubeApiServer({historyLimit: 5, deploymentBehavior: {mode: 'ready', readyDelayMs: 300}, nodes: [systemNode()]})
     try {
       small.store.put(namespace(NS))
       const c = await createKubeClient({kubeconfig: small.kubeconfigPath, namespace: NS, retry: {minDelayMs: 20}})

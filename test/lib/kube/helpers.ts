@@ -5,7 +5,7 @@ export type {KubeApiServer}
 /** A request helper over plain fetch against the loopback server. */
 export function http(api: KubeApiServer) {
   return async (method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{status: number; contentType: string | null; body: any; headers: Headers}> => {
-    const res = await fetch(api.url + path, {
+    const res = await api.fetch(path, {
       method,
       headers: body === undefined ? {} : {'content-type': contentType},
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),

@@ -5,6 +5,7 @@ import {join} from 'node:path'
 import {runBootstrap} from '../../../src/lib/bootstrap/index.js'
 import {applyObjects, createKubeClient, type KubeClient, type KubeObject, modelLabels} from '../../../src/lib/kube/index.js'
 import {type KubeApiServer, startKubeApiServer} from '../../support/kube-apiserver/index.mjs'
+import {aipCluster} from '../../support/kube-apiserver/nodes.mjs'
 
 export const MODEL = 'qwen3-8b'
 export const NS = 'aip-models'
@@ -14,7 +15,7 @@ export async function client(api: KubeApiServer, retries = 2): Promise<KubeClien
 }
 
 export async function startCluster(): Promise<KubeApiServer> {
-  const api = await startKubeApiServer({lbCleanupDelayMs: 30})
+  const api = await startKubeApiServer({lbCleanupDelayMs: 30, nodes: aipCluster()})
   api.registerCrd({group: 'keda.sh', version: 'v1alpha1', kind: 'ScaledObject'})
   api.registerCrd({group: 'monitoring.coreos.com', version: 'v1', kind: 'ServiceMonitor'})
   api.registerCrd({group: 'karpenter.sh', version: 'v1', kind: 'NodePool', namespaced: false})

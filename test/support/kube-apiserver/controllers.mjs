@@ -3,7 +3,9 @@
 // generic finalizer clearers. They react to store events asynchronously, as real controllers do.
 import {createHash, randomBytes} from 'node:crypto'
 
+import {Kubelet} from './kubelet.mjs'
 import {clone} from './patch.mjs'
+import {Scheduler} from './scheduler.mjs'
 
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z')
 const rand5 = () => {
@@ -28,6 +30,8 @@ export class Controllers {
     this.foregroundOwners = new Map()
     this.nsPending = new Set()
     this.stopped = false
+    this.scheduler = new Scheduler(server, this)
+    this.kubelet = new Kubelet(server, this, opts)
     server.store.listeners.add((ev) => this.onEvent(ev))
   }
 
@@ -99,7 +103,9 @@ export class Controllers {
     if (kind === 'ReplicaSet' && ev.type !== 'DELETED' && !o.metadata.deletionTimestamp && (ev.type === 'ADDED' || o.spec?.replicas !== ev.old?.spec?.replicas)) {
       this.later(0, () => this.reconcileReplicaSet(o.metadata.namespace, o.metadata.name))
     }
-    if (kind === 'Pod' && ev.type === 'DELETED') {
+    if (kind === 'Pod' || kind === 'Node') this.scheduler.onEvent(ev)
+    // a pod that starts terminating no longer counts for its ReplicaSet (a replacement is made now)
+    if (kind === 'Pod' && (ev.type === 'DELETED' || (o.metadata.deletionTimestamp && !ev.old?.metadata?.deletionTimestamp))) {
       const rsRef = (o.metadata.ownerReferences ?? []).find((x) => x.kind === 'ReplicaSet')
       if (rsRef) this.later(0, () => this.reconcileReplicaSet(o.metadata.namespace, rsRef.name))
     }
@@ -115,10 +121,22 @@ export class Controllers {
 
   // ---- events (core/v1 Event objects, as kubectl describe shows them) ----
 
-  event(obj, type, reason, message, component = 'kubelet') {
+  event(obj, type, reason, message, component = 'kubelet', {aggregate = false} = {}) {
     const ns = obj.metadata.namespace ?? 'default'
     if (!this.get('v1', 'Namespace', undefined, ns)) return
     const ts = now()
+    if (aggregate) {
+      // the event recorder's correlator: the same event again bumps count and lastTimestamp
+      const evR = this.R('v1', 'Event')
+      const same = this.s.store.listR(evR, ns).find((e) => e.involvedObject?.uid === obj.metadata.uid && e.reason === reason && e.message === message)
+      if (same) {
+        const u = clone(same)
+        u.count = (u.count ?? 1) + 1
+        u.lastTimestamp = ts
+        this.s.store.write(evR, u)
+        return
+      }
+    }
     this.s.createInternal({
       apiVersion: 'v1',
       kind: 'Event',
@@ -219,120 +237,71 @@ export class Controllers {
           ownerReferences: [{apiVersion: 'apps/v1', kind: 'ReplicaSet', name, uid: rs.metadata.uid, controller: true, blockOwnerDeletion: true}],
         },
         spec: clone(rs.spec?.template?.spec ?? {containers: []}),
-        status: {phase: 'Pending', conditions: [], qosClass: 'Burstable'},
+        status: {phase: 'Pending', qosClass: 'Burstable'},
       })
       this.event(rs, 'Normal', 'SuccessfulCreate', `Created pod: ${pod.metadata.name}`, 'replicaset-controller')
-      this.runPod(pod, depRef?.name ?? name)
     }
     for (const extra of pods.slice(want)) this.s.deleteObject(podR, extra, 'Background')
     this.updateReplicaSetStatus(ns, name)
     if (depRef) this.updateDeploymentStatus(ns, depRef.name)
   }
 
-  /** Drives a pod per the deployment's behaviour: ready after a delay, or stuck with a reason. */
-  runPod(pod, depName) {
+  // ---- pods: scheduling and the kubelet (scheduler.mjs, kubelet.mjs) ---------------------------
+
+  /** The behaviour the kubelet plays for a pod: its Deployment's (by name), its Job's, or the default. */
+  planFor(pod) {
     const ns = pod.metadata.namespace
-    const b = this.behaviorFor(this.depBehaviors, ns, depName, this.opts.deploymentBehavior ?? {mode: 'ready', readyDelayMs: 20})
-    if (b.mode === 'none') return
-    const containers = pod.spec?.containers ?? []
-    const image = (c) => b.image ?? c.image ?? 'unknown'
-    const mutate = (fn) => {
-      const cur = this.get('v1', 'Pod', ns, pod.metadata.name)
-      if (!cur) return undefined
+    const refs = pod.metadata.ownerReferences ?? []
+    const jobRef = refs.find((x) => x.kind === 'Job')
+    if (jobRef) return {job: jobRef.name, b: this.behaviorFor(this.jobBehaviors, ns, jobRef.name, this.opts.jobBehavior ?? {outcome: 'succeed', delayMs: 20})}
+    const rsRef = refs.find((x) => x.kind === 'ReplicaSet')
+    const rs = rsRef && this.get('apps/v1', 'ReplicaSet', ns, rsRef.name)
+    const depName = (rs?.metadata.ownerReferences ?? []).find((x) => x.kind === 'Deployment')?.name ?? rsRef?.name ?? pod.metadata.name
+    return {b: this.behaviorFor(this.depBehaviors, ns, depName, this.opts.deploymentBehavior ?? {mode: 'ready', readyDelayMs: 20})}
+  }
+
+  /** After a pod's status changed: its ReplicaSet's and Deployment's status follow. */
+  podChanged(pod) {
+    const ns = pod.metadata.namespace
+    const rsRef = (pod.metadata.ownerReferences ?? []).find((x) => x.kind === 'ReplicaSet')
+    if (!rsRef) return
+    this.updateReplicaSetStatus(ns, rsRef.name)
+    const rs = this.get('apps/v1', 'ReplicaSet', ns, rsRef.name)
+    const depRef = (rs?.metadata.ownerReferences ?? []).find((x) => x.kind === 'Deployment')
+    if (depRef) this.updateDeploymentStatus(ns, depRef.name)
+  }
+
+  /** The scheduler's binding (pods/binding): spec.nodeName, PodScheduled=True, Scheduled event; then the node's kubelet takes over. */
+  bindPod(pod, node) {
+    const cur = this.get('v1', 'Pod', pod.metadata.namespace, pod.metadata.name)
+    if (!cur || cur.spec?.nodeName) return
+    const u = clone(cur)
+    const t = now()
+    u.spec.nodeName = node.metadata.name
+    u.status = {
+      ...(u.status ?? {}),
+      phase: 'Pending',
+      conditions: [{type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: t}],
+      containerStatuses: (u.spec.containers ?? []).map((c) => ({name: c.name, image: c.image, imageID: '', ready: false, started: false, restartCount: 0, state: {waiting: {reason: 'ContainerCreating'}}})),
+    }
+    const w = this.update(u)
+    this.podChanged(w)
+    this.event(w, 'Normal', 'Scheduled', `Successfully assigned ${w.metadata.namespace}/${w.metadata.name} to ${node.metadata.name}`, 'default-scheduler')
+    this.kubelet.run(w)
+  }
+
+  /** A failed scheduling cycle: PodScheduled=False/Unschedulable and a FailedScheduling event (repeats aggregate into its count). */
+  markUnschedulable(pod, message) {
+    const cur = this.get('v1', 'Pod', pod.metadata.namespace, pod.metadata.name)
+    if (!cur) return
+    const prev = (cur.status?.conditions ?? []).find((c) => c.type === 'PodScheduled')
+    let w = cur
+    if (!prev || prev.status !== 'False' || prev.message !== message) {
       const u = clone(cur)
-      fn(u)
-      const w = this.update(u)
-      const rsRef = (u.metadata.ownerReferences ?? []).find((x) => x.kind === 'ReplicaSet')
-      if (rsRef) {
-        this.updateReplicaSetStatus(ns, rsRef.name)
-        this.updateDeploymentStatus(ns, depName)
-      }
-      return w
+      u.status = {...(u.status ?? {}), phase: 'Pending', conditions: [{type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message, lastProbeTime: null, lastTransitionTime: prev?.status === 'False' ? prev.lastTransitionTime : now()}]}
+      w = this.update(u)
     }
-    const scheduled = (u) => {
-      u.spec.nodeName = 'ip-10-0-1-23.ec2.internal'
-      u.status.conditions = [{type: 'PodScheduled', status: 'True', lastTransitionTime: now()}]
-    }
-    const delay = b.mode === 'ready' ? b.readyDelayMs ?? 20 : b.delayMs ?? 10
-    if (b.mode === 'Unschedulable') {
-      this.later(delay, () => {
-        const message = b.message ?? '0/3 nodes are available: 3 Insufficient nvidia.com/gpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.'
-        const w = mutate((u) => {
-          u.status.phase = 'Pending'
-          u.status.conditions = [{type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message, lastProbeTime: null, lastTransitionTime: now()}]
-        })
-        if (w) this.event(w, 'Warning', 'FailedScheduling', message, 'default-scheduler')
-      })
-      return
-    }
-    this.later(Math.min(delay, 5), () => {
-      const w = mutate((u) => {
-        scheduled(u)
-        u.status.phase = 'Pending'
-        u.status.containerStatuses = containers.map((c) => ({name: c.name, image: image(c), imageID: '', ready: false, started: false, restartCount: 0, state: {waiting: {reason: 'ContainerCreating'}}}))
-      })
-      if (!w) return
-      this.event(w, 'Normal', 'Scheduled', `Successfully assigned ${ns}/${w.metadata.name} to ip-10-0-1-23.ec2.internal`, 'default-scheduler')
-      for (const c of containers) this.event(w, 'Normal', 'Pulling', `Pulling image "${image(c)}"`)
-    })
-    this.later(delay, () => {
-      const t = now()
-      if (b.mode === 'ready') {
-        const w = mutate((u) => {
-          scheduled(u)
-          u.status.phase = 'Running'
-          u.status.startTime = t
-          u.status.podIP = '10.0.1.' + (1 + Math.floor(Math.random() * 250))
-          u.status.conditions = [
-            {type: 'PodReadyToStartContainers', status: 'True', lastTransitionTime: t},
-            {type: 'Initialized', status: 'True', lastTransitionTime: t},
-            {type: 'Ready', status: 'True', lastTransitionTime: t},
-            {type: 'ContainersReady', status: 'True', lastTransitionTime: t},
-            {type: 'PodScheduled', status: 'True', lastTransitionTime: t},
-          ]
-          u.status.containerStatuses = containers.map((c) => ({name: c.name, image: image(c), imageID: `${image(c)}@sha256:${'0'.repeat(64)}`, ready: true, started: true, restartCount: 0, state: {running: {startedAt: t}}}))
-        })
-        if (w) for (const c of containers) this.event(w, 'Normal', 'Started', `Started container ${c.name}`)
-        return
-      }
-      const first = containers[0]?.name ?? 'main'
-      const w = mutate((u) => {
-        scheduled(u)
-        u.status.phase = b.mode === 'ImagePullBackOff' || b.mode === 'ErrImagePull' ? 'Pending' : 'Running'
-        u.status.startTime = t
-        u.status.conditions = [
-          {type: 'Initialized', status: 'True', lastTransitionTime: t},
-          {type: 'Ready', status: 'False', reason: 'ContainersNotReady', message: `containers with unready status: [${containers.map((c) => c.name).join(' ')}]`, lastTransitionTime: t},
-          {type: 'ContainersReady', status: 'False', reason: 'ContainersNotReady', message: `containers with unready status: [${containers.map((c) => c.name).join(' ')}]`, lastTransitionTime: t},
-          {type: 'PodScheduled', status: 'True', lastTransitionTime: t},
-        ]
-        u.status.containerStatuses = containers.map((c) => {
-          const base = {name: c.name, image: image(c), imageID: '', ready: false, started: false}
-          if (b.mode === 'ImagePullBackOff' || b.mode === 'ErrImagePull') {
-            return {...base, restartCount: 0, state: {waiting: {reason: b.mode, message: `Back-off pulling image "${image(c)}"`}}}
-          }
-          const oom = b.mode === 'OOMKilled'
-          const restarts = b.restartCount ?? 4
-          return {
-            ...base,
-            restartCount: restarts,
-            state: {waiting: {reason: 'CrashLoopBackOff', message: `back-off 1m20s restarting failed container=${c.name} pod=${u.metadata.name}_${ns}(${u.metadata.uid})`}},
-            lastState: {terminated: {exitCode: oom ? 137 : b.exitCode ?? 1, reason: oom ? 'OOMKilled' : 'Error', startedAt: t, finishedAt: t, containerID: `containerd://${randomBytes(32).toString('hex')}`}},
-          }
-        })
-      })
-      if (!w) return
-      if (b.mode === 'ImagePullBackOff' || b.mode === 'ErrImagePull') {
-        const img = image(containers[0] ?? {})
-        this.event(w, 'Warning', 'Failed', `Failed to pull image "${img}": rpc error: code = NotFound desc = failed to pull and unpack image "${img}": not found`)
-        this.event(w, 'Warning', 'Failed', 'Error: ErrImagePull')
-        this.event(w, 'Normal', 'BackOff', `Back-off pulling image "${img}"`)
-        this.event(w, 'Warning', 'Failed', 'Error: ImagePullBackOff')
-      } else {
-        this.event(w, 'Normal', 'Started', `Started container ${first}`)
-        this.event(w, 'Warning', 'BackOff', `Back-off restarting failed container ${first} in pod ${w.metadata.name}_${ns}(${w.metadata.uid})`)
-      }
-    })
+    this.event(w, 'Warning', 'FailedScheduling', message, 'default-scheduler', {aggregate: true})
   }
 
   defaultLogs(pod) {
@@ -424,7 +393,6 @@ export class Controllers {
   startJob(ns, name) {
     const job = this.get('batch/v1', 'Job', ns, name)
     if (!job || job.metadata.deletionTimestamp) return
-    const b = this.behaviorFor(this.jobBehaviors, ns, name, this.opts.jobBehavior ?? {outcome: 'succeed', delayMs: 20})
     const uid = job.metadata.uid
     const labels = {'batch.kubernetes.io/controller-uid': uid, 'batch.kubernetes.io/job-name': name, 'controller-uid': uid, 'job-name': name}
     const pod = this.s.createInternal({
@@ -432,45 +400,51 @@ export class Controllers {
       kind: 'Pod',
       metadata: {name: `${name}-${rand5()}`, namespace: ns, labels: {...(job.spec?.template?.metadata?.labels ?? {}), ...labels}, ownerReferences: [{apiVersion: 'batch/v1', kind: 'Job', name, uid, controller: true, blockOwnerDeletion: true}]},
       spec: clone(job.spec?.template?.spec ?? {containers: []}),
-      status: {phase: 'Running', startTime: now()},
+      status: {phase: 'Pending', qosClass: 'Burstable'},
     })
     this.event(job, 'Normal', 'SuccessfulCreate', `Created pod: ${pod.metadata.name}`, 'job-controller')
     const j = clone(job)
     j.spec = {...j.spec, selector: j.spec?.selector ?? {matchLabels: {'batch.kubernetes.io/controller-uid': uid}}}
     j.status = {active: 1, ready: 0, startTime: now(), uncountedTerminatedPods: {}}
     this.update(j)
+    // the pod is scheduled like any other and run by its node's kubelet, which calls completeJobPod
+  }
+
+  /** The kubelet: a Job's container exited after its run time; the job controller records the outcome. */
+  completeJobPod(pod, b) {
     if (b.outcome === 'none') return
-    this.later(b.delayMs ?? 20, () => {
-      const p = this.get('v1', 'Pod', ns, pod.metadata.name)
-      const cur = this.get('batch/v1', 'Job', ns, name)
-      if (!p || !cur) return
-      const t = now()
-      const ok = b.outcome === 'succeed'
-      const containers = p.spec?.containers ?? []
-      const pu = clone(p)
-      pu.status = {
-        ...pu.status,
-        phase: ok ? 'Succeeded' : 'Failed',
-        containerStatuses: containers.map((c) => ({
-          name: c.name,
-          image: c.image,
-          ready: false,
-          restartCount: 0,
-          state: {terminated: ok ? {exitCode: 0, reason: 'Completed', startedAt: t, finishedAt: t} : {exitCode: b.exitCode ?? 1, reason: 'Error', message: b.message ?? 'job failed', startedAt: t, finishedAt: t}},
-        })),
-      }
-      this.update(pu)
-      const ju = clone(cur)
-      if (ok) {
-        ju.status = {startTime: cur.status?.startTime, completionTime: t, succeeded: 1, ready: 0, uncountedTerminatedPods: {}, conditions: [{type: 'SuccessCriteriaMet', status: 'True', reason: 'CompletionsReached', message: 'Reached expected number of succeeded pods', lastProbeTime: t, lastTransitionTime: t}, {type: 'Complete', status: 'True', reason: 'CompletionsReached', message: 'Reached expected number of succeeded pods', lastProbeTime: t, lastTransitionTime: t}]}
-        this.update(ju)
-        this.event(ju, 'Normal', 'Completed', 'Job completed', 'job-controller')
-      } else {
-        ju.status = {startTime: cur.status?.startTime, failed: (cur.spec?.backoffLimit ?? 6) + 1, ready: 0, uncountedTerminatedPods: {}, conditions: [{type: 'FailureTarget', status: 'True', reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit', lastProbeTime: t, lastTransitionTime: t}, {type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit', lastProbeTime: t, lastTransitionTime: t}]}
-        this.update(ju)
-        this.event(ju, 'Warning', 'BackoffLimitExceeded', 'Job has reached the specified backoff limit', 'job-controller')
-      }
-    })
+    const ns = pod.metadata.namespace
+    const name = (pod.metadata.ownerReferences ?? []).find((x) => x.kind === 'Job')?.name
+    const p = this.get('v1', 'Pod', ns, pod.metadata.name)
+    const cur = name && this.get('batch/v1', 'Job', ns, name)
+    if (!p || !cur || p.metadata.deletionTimestamp) return
+    const t = now()
+    const ok = b.outcome === 'succeed'
+    const containers = p.spec?.containers ?? []
+    const pu = clone(p)
+    pu.status = {
+      ...pu.status,
+      phase: ok ? 'Succeeded' : 'Failed',
+      conditions: (pu.status.conditions ?? []).map((c) => (c.type === 'Ready' || c.type === 'ContainersReady' ? {...c, status: 'False', reason: 'PodCompleted', lastTransitionTime: t} : c)),
+      containerStatuses: containers.map((c) => ({
+        name: c.name,
+        image: c.image,
+        ready: false,
+        restartCount: 0,
+        state: {terminated: ok ? {exitCode: 0, reason: 'Completed', startedAt: t, finishedAt: t} : {exitCode: b.exitCode ?? 1, reason: 'Error', message: b.message ?? 'job failed', startedAt: t, finishedAt: t}},
+      })),
+    }
+    this.update(pu)
+    const ju = clone(cur)
+    if (ok) {
+      ju.status = {startTime: cur.status?.startTime, completionTime: t, succeeded: 1, ready: 0, uncountedTerminatedPods: {}, conditions: [{type: 'SuccessCriteriaMet', status: 'True', reason: 'CompletionsReached', message: 'Reached expected number of succeeded pods', lastProbeTime: t, lastTransitionTime: t}, {type: 'Complete', status: 'True', reason: 'CompletionsReached', message: 'Reached expected number of succeeded pods', lastProbeTime: t, lastTransitionTime: t}]}
+      this.update(ju)
+      this.event(ju, 'Normal', 'Completed', 'Job completed', 'job-controller')
+    } else {
+      ju.status = {startTime: cur.status?.startTime, failed: (cur.spec?.backoffLimit ?? 6) + 1, ready: 0, uncountedTerminatedPods: {}, conditions: [{type: 'FailureTarget', status: 'True', reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit', lastProbeTime: t, lastTransitionTime: t}, {type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit', lastProbeTime: t, lastTransitionTime: t}]}
+      this.update(ju)
+      this.event(ju, 'Warning', 'BackoffLimitExceeded', 'Job has reached the specified backoff limit', 'job-controller')
+    }
   }
 
   // ---- services of type LoadBalancer (the cloud controller's service controller) -------------

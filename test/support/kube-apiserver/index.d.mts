@@ -16,14 +16,18 @@ export interface CrdSpec {
   /** default true */
   namespaced?: boolean
   shortNames?: string[]
+  /** discovery categories (e.g. ['all']) */
+  categories?: string[]
+  /** the version's openAPIV3Schema; default: preserve unknown fields (then a packaged validator of the kind applies, if one ships) */
+  schema?: Record<string, any>
 }
 
+/** What the kubelet does with a Deployment's pods once the scheduler bound them to a node (scheduling itself is real: scheduler.mjs). */
 export type DeploymentBehavior =
   | {mode: 'ready'; readyDelayMs?: number}
   | {mode: 'ImagePullBackOff' | 'ErrImagePull'; delayMs?: number; image?: string}
   | {mode: 'CrashLoopBackOff'; delayMs?: number; restartCount?: number; exitCode?: number}
   | {mode: 'OOMKilled'; delayMs?: number; restartCount?: number}
-  | {mode: 'Unschedulable'; delayMs?: number; message?: string}
   | {mode: 'none'}
 
 export interface JobBehavior {
@@ -62,18 +66,34 @@ export interface StartOptions {
   contextName?: string
   /** namespace written into the kubeconfig context (default: none) */
   contextNamespace?: string
-  /** bearer token written into the kubeconfig; when set, other tokens get 401 */
+  /** the admin's bearer token (group system:masters), written into the kubeconfig (default: a random one); unknown tokens get 401 */
   token?: string
+  /** more users: token -> user name and groups (bind them to roles with RBAC objects, or use api.addUser) */
+  users?: Array<{token: string; name: string; groups?: string[]}>
+  /** requests without a token are system:anonymous (RBAC then allows only /version, /healthz...) instead of 401 (default false) */
+  anonymousAuth?: boolean
+  /** create the bootstrap ClusterRoles/Bindings (cluster-admin, admin, edit, view, system:discovery...) (default true) */
+  rbac?: boolean
+  /** serve HTTPS with a generated CA written into the kubeconfig (default true); false: plain http */
+  tls?: boolean
+  /** Nodes registered at start (fixtures: nodes.mjs); without a fitting node pods stay Pending (FailedScheduling) */
+  nodes?: KObject[]
+  /** kubelet timings: image pull and container start (default 5 ms each); readiness follows after the behaviour's readyDelayMs */
+  kubelet?: {pullMs?: number; startMs?: number}
+  /** milliseconds one simulated second lasts, for termination grace periods (default 1: the default 30 s grace takes 30 ms) */
+  timeScaleMs?: number
   /** namespaces that exist at start (default ['default', 'kube-system', 'kube-public']) */
   namespaces?: string[]
   /** default deployment behaviour (default {mode:'ready', readyDelayMs: 20}) */
   deploymentBehavior?: DeploymentBehavior
-  /** default job behaviour (default {outcome:'succeed', delayMs: 20}) */
+  /** default job behaviour (default {outcome:'succeed', delayMs: 20}): how long the Job's pod runs once started, and how it ends */
   jobBehavior?: JobBehavior
   /** delay before the simulated cloud controller clears the LB finalizer of a deleted Service (default 20) */
   lbCleanupDelayMs?: number
   /** watch event history kept for resume (default 1000 events); older resourceVersions get 410 */
   historyLimit?: number
+  /** watch event history also expires by age, as etcd compaction does (default 300000 ms, kube-apiserver's --etcd-compaction-interval) */
+  historyTtlMs?: number
   /** interval of BOOKMARK events on watches with allowWatchBookmarks=true (default 1000 ms) */
   bookmarkIntervalMs?: number
   /** run the simulated controllers (default true) */
@@ -114,12 +134,42 @@ export interface Store {
   all(): KObject[]
 }
 
+export interface UserSpec {
+  name: string
+  /** default: a random token */
+  token?: string
+  groups?: string[]
+  /** ClusterRoleBindings to these ClusterRoles (e.g. ['view'] for a read-only user) */
+  clusterRoles?: string[]
+  /** RoleBindings in a namespace to ClusterRoles (e.g. {'team-a': 'edit'}) */
+  namespaceRoles?: Record<string, string | string[]>
+  /** namespace of the kubeconfig context written for the user */
+  namespace?: string
+}
+
 export interface KubeApiServer {
+  /** https://127.0.0.1:PORT (http:// with tls: false) */
   url: string
   port: number
-  /** a kubeconfig file (cluster + user + context) in a temp dir */
+  /** a kubeconfig file (cluster with certificate-authority-data, the admin's token, context) in a temp dir */
   kubeconfigPath: string
   contextName: string
+  /** the admin's token (group system:masters) */
+  token: string
+  /** base64 PEM of the cluster CA (certificate-authority-data), as DescribeCluster returns it; undefined with tls: false */
+  caData?: string
+  caCert?: string
+  /** fetch() with the cluster CA trusted and the admin's token (init.token: another one, or null for none) */
+  fetch(pathOrUrl: string, init?: RequestInit & {token?: string | null}): Promise<Response>
+  /** register a Node (fixtures: nodes.mjs); pending pods are retried */
+  addNode(node: KObject): KObject
+  removeNode(name: string): void
+  /** a user with a token, bound to roles; returns its token and a kubeconfig for it */
+  addUser(u: UserSpec): {token: string; kubeconfigPath: string; name: string; groups: string[]}
+  /** accept a token for a user (e.g. the one a test `aws eks get-token` prints) */
+  addToken(token: string, user: {name: string; groups?: string[]}): void
+  /** write a kubeconfig for this server: the admin's token, another token, or an exec plugin */
+  writeKubeconfig(path: string, o?: {token?: string; user?: string; namespace?: string; exec?: {command: string; args?: string[]}}): string
   store: Store
   faults: Faults
   /** every request answered, in order */

@@ -9,19 +9,25 @@
 //  - Namespace lifecycle: pkg/controller/namespace/deletion/namespaced_resources_deleter.go
 import {randomBytes, randomUUID} from 'node:crypto'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
-import {createServer, request as httpRequest} from 'node:http'
+import {createServer as createHttpServer, request as httpRequest} from 'node:http'
+import {createServer as createHttpsServer, request as httpsRequest} from 'node:https'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
+import {Readable} from 'node:stream'
 
 import {parse as parseYaml} from 'yaml'
 
 import {Admission, hasGeneration, statusIsSubresource} from './admission.mjs'
+import {Auth, bootstrapPolicy} from './auth.mjs'
 import {Controllers} from './controllers.mjs'
 import {ApiError} from './errors.mjs'
+import {gvPath, loadOpenApiTypes, v2Document, v3Document, v3Index} from './openapi.mjs'
+import {listTypes} from './schema.mjs'
 import {clone, deepEqual, isMap, jsonPatch, JsonPatchError, mergePatch, strategicMergePatch} from './patch.mjs'
 import {BUILTIN, RW} from './resources.mjs'
 import {parseFieldSelector, parseLabelSelector, SelectorError} from './selectors.mjs'
 import {conflictMessage, recordUpdate, serverSideApply} from './ssa.mjs'
+import {servingCertificates} from './tls.mjs'
 
 export {ApiError}
 
@@ -78,24 +84,40 @@ class Store {
     this.emit(r, 'DELETED', gone, obj)
   }
   emit(r, type, obj, old) {
-    const ev = {rv: this.rv, type, obj: clone(obj), old: old ? clone(old) : undefined, resKey: this.resKey(r), r}
+    const ev = {rv: this.rv, type, obj: clone(obj), old: old ? clone(old) : undefined, resKey: this.resKey(r), r, at: Date.now()}
     this.history.push(ev)
     const limit = this.server.opts.historyLimit ?? 1000
     while (this.history.length > limit) this.compactedRv = this.history.shift().rv
+    this.expire()
     for (const l of this.listeners) l(ev)
+  }
+  /**
+   * History also expires by age: kube-apiserver compacts etcd every --etcd-compaction-interval
+   * (default 5m), and a resourceVersion older than the last compaction is 410 Gone "too old
+   * resource version" (staging/src/k8s.io/apiserver/pkg/storage/etcd3/compact.go).
+   */
+  expire() {
+    const ttl = this.server.opts.historyTtlMs ?? 5 * 60_000
+    const cutoff = Date.now() - ttl
+    while (this.history.length && this.history[0].at < cutoff) this.compactedRv = this.history.shift().rv
   }
 }
 
 export async function startKubeApiServer(opts = {}) {
-  const server = new KubeApiServer(opts)
+  // HTTPS with a cluster CA, as every EKS endpoint (opts.tls === false: plain http, for tools that cannot take a CA)
+  const tls = opts.tls === false ? undefined : await servingCertificates()
+  const server = new KubeApiServer(opts, tls)
   await server.admission.init()
+  await loadOpenApiTypes()
   await server.listen(opts.port ?? 0)
   return server.api()
 }
 
 class KubeApiServer {
-  constructor(opts) {
+  constructor(opts, tls) {
     this.opts = opts
+    this.tls = tls
+    this.auth = new Auth(this, opts)
     this.resources = BUILTIN.map((r) => ({...r}))
     this.store = new Store(this)
     this.admission = new Admission(this)
@@ -106,13 +128,78 @@ class KubeApiServer {
     this.podLogs = []
     this.serviceBackends = []
     this.contextName = opts.contextName ?? 'aip-test'
-    this.http = createServer((req, res) => this.handle(req, res))
+    const handler = (req, res) => this.handle(req, res)
+    this.http = tls ? createHttpsServer({cert: tls.cert, key: tls.key}, handler) : createHttpServer(handler)
     this.http.on('connection', (s) => {
       this.sockets.add(s)
       s.on('close', () => this.sockets.delete(s))
     })
     for (const ns of opts.namespaces ?? ['default', 'kube-system', 'kube-public']) this.createInternal({apiVersion: 'v1', kind: 'Namespace', metadata: {name: ns}})
+    if (opts.rbac !== false) for (const o of bootstrapPolicy()) this.createInternal(o)
     this.controllers = new Controllers(this, opts)
+    for (const n of opts.nodes ?? []) this.addNode(n)
+  }
+
+  /** A node registers (the kubelet creates its Node object); the scheduler retries pending pods. */
+  addNode(node) {
+    const r = this.byKind('v1', 'Node')
+    const existing = this.store.getR(r, undefined, node.metadata.name)
+    if (existing) {
+      const o = clone(node)
+      o.metadata = {...o.metadata, uid: existing.metadata.uid, creationTimestamp: existing.metadata.creationTimestamp}
+      return clone(this.store.write(r, o))
+    }
+    return clone(this.createInternal(node, 'kubelet'))
+  }
+
+  /** Writes a kubeconfig for a token (the admin's by default) to `path` (default: a new file in the temp dir). */
+  writeKubeconfig(path, {token, user, exec, namespace} = {}) {
+    const tlsLine = this.tls ? `    certificate-authority-data: ${this.tls.caData}\n` : '    insecure-skip-tls-verify: true\n'
+    const execBlock = exec ? `    exec:\n      apiVersion: client.authentication.k8s.io/v1beta1\n      command: ${exec.command}\n      args: ${JSON.stringify(exec.args ?? [])}\n      interactiveMode: Never\n` : `    token: ${token ?? this.auth.adminToken}\n`
+    const name = this.contextName
+    writeFileSync(
+      path,
+      `apiVersion: v1
+kind: Config
+clusters:
+- name: ${name}
+  cluster:
+    server: ${this.url}
+${tlsLine}users:
+- name: ${user ?? name}
+  user:
+${execBlock}contexts:
+- name: ${name}
+  context:
+    cluster: ${name}
+    user: ${user ?? name}
+${namespace ? `    namespace: ${namespace}\n` : ''}current-context: ${name}
+`,
+      {mode: 0o600},
+    )
+    return path
+  }
+
+  /** fetch() against this server: the admin token unless init.token (null: none), the cluster CA trusted. */
+  fetch(pathOrUrl, init = {}) {
+    const url = new URL(pathOrUrl, this.url)
+    const headers = {...Object.fromEntries(new Headers(init.headers ?? {}).entries())}
+    const token = init.token === undefined ? this.auth.adminToken : init.token
+    if (token && !headers.authorization) headers.authorization = `Bearer ${token}`
+    const body = init.body === undefined || init.body === null ? undefined : typeof init.body === 'string' || Buffer.isBuffer(init.body) ? init.body : JSON.stringify(init.body)
+    if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body))
+    const doRequest = url.protocol === 'https:' ? httpsRequest : httpRequest
+    return new Promise((resolve, reject) => {
+      const rq = doRequest(url, {method: init.method ?? 'GET', headers, ...(this.tls ? {ca: this.tls.caCert} : {}), signal: init.signal}, (res) => {
+        const h = new Headers()
+        for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : String(v))
+        const nullBody = [101, 204, 205, 304].includes(res.statusCode ?? 0)
+        if (nullBody) res.resume()
+        resolve(new Response(nullBody ? null : Readable.toWeb(res), {status: res.statusCode, statusText: res.statusMessage, headers: h}))
+      })
+      rq.on('error', reject)
+      rq.end(body)
+    })
   }
 
   listen(port) {
@@ -128,30 +215,9 @@ class KubeApiServer {
 
   api() {
     const self = this
-    this.url = `http://127.0.0.1:${this.port}`
+    this.url = `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`
     this.tmp = mkdtempSync(join(tmpdir(), 'aip-kubeapi-'))
-    const kubeconfigPath = join(this.tmp, 'kubeconfig')
-    const user = this.opts.token ? `    token: ${this.opts.token}\n` : '    token: aip-loopback\n'
-    writeFileSync(
-      kubeconfigPath,
-      `apiVersion: v1
-kind: Config
-clusters:
-- name: ${this.contextName}
-  cluster:
-    server: ${this.url}
-    insecure-skip-tls-verify: true
-users:
-- name: ${this.contextName}
-  user:
-${user}contexts:
-- name: ${this.contextName}
-  context:
-    cluster: ${this.contextName}
-    user: ${this.contextName}
-${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` : ''}current-context: ${this.contextName}
-`,
-    )
+    const kubeconfigPath = this.writeKubeconfig(join(this.tmp, 'kubeconfig'), {namespace: this.opts.contextNamespace})
     const store = {
       get: (apiVersion, kind, ns, name) => {
         const r = this.byKind(apiVersion, kind)
@@ -212,11 +278,43 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
         this.faultRules = {fail: [], drop: [], forbid: [], unauthorized: false, unreachableWebhooks: new Set()}
       },
     }
+    let userSeq = 0
     return {
       url: this.url,
       port: this.port,
       kubeconfigPath,
       contextName: this.contextName,
+      token: this.auth.adminToken,
+      caData: this.tls?.caData,
+      caCert: this.tls?.caCert,
+      fetch: (p, init) => this.fetch(p, init),
+      addNode: (node) => this.addNode(node),
+      removeNode: (name) => {
+        const r = this.byKind('v1', 'Node')
+        const o = this.store.getR(r, undefined, name)
+        if (o) this.store.removeNow(r, o)
+      },
+      addUser: (u) => {
+        const token = u.token ?? `u-${randomBytes(16).toString('hex')}`
+        const user = this.auth.addUser({token, name: u.name, groups: u.groups})
+        const rbR = this.byKind('rbac.authorization.k8s.io/v1', 'RoleBinding')
+        const crbR = this.byKind('rbac.authorization.k8s.io/v1', 'ClusterRoleBinding')
+        const subject = {apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: u.name}
+        for (const role of u.clusterRoles ?? []) {
+          const name = `${u.name}-${role}`.replace(/[^a-z0-9.-]/gi, '-').toLowerCase()
+          if (!this.store.getR(crbR, undefined, name)) this.createInternal({apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', metadata: {name}, roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role}, subjects: [subject]})
+        }
+        for (const [ns, roles] of Object.entries(u.namespaceRoles ?? {})) {
+          for (const role of [roles].flat()) {
+            const name = `${u.name}-${role}`.replace(/[^a-z0-9.-]/gi, '-').toLowerCase()
+            if (!this.store.getR(rbR, ns, name)) this.createInternal({apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: {name, namespace: ns}, roleRef: {apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role}, subjects: [subject]})
+          }
+        }
+        const path = this.writeKubeconfig(join(this.tmp, `kubeconfig-user-${++userSeq}`), {token, user: u.name, namespace: u.namespace})
+        return {token, kubeconfigPath: path, name: user.name, groups: user.groups}
+      },
+      addToken: (token, user) => void this.auth.addUser({token, ...user}),
+      writeKubeconfig: (path, o) => this.writeKubeconfig(path, o),
       store,
       faults,
       get requests() {
@@ -279,9 +377,9 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
     return this.resources.find((r) => r.group === group && r.version === version && r.plural === plural)
   }
 
-  registerCrd({group, version, kind, plural, namespaced = true, shortNames = []}) {
+  registerCrd({group, version, kind, plural, namespaced = true, shortNames = [], schema, categories = []}) {
     plural ??= kind.toLowerCase() + 's'
-    if (!this.byKind(`${group}/${version}`, kind)) this.resources.push({group, version, kind, plural, namespaced, shortNames, subresources: ['status'], verbs: RW, crd: true})
+    if (!this.byKind(`${group}/${version}`, kind)) this.resources.push({group, version, kind, plural, namespaced, shortNames, categories, subresources: ['status'], verbs: RW, crd: true})
     const crdR = this.byKind('apiextensions.k8s.io/v1', 'CustomResourceDefinition')
     const name = `${plural}.${group}`
     const existing = this.store.getR(crdR, undefined, name)
@@ -290,7 +388,7 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
       apiVersion: 'apiextensions.k8s.io/v1',
       kind: 'CustomResourceDefinition',
       metadata: {name},
-      spec: {group, names: {kind, plural, singular: kind.toLowerCase(), listKind: `${kind}List`, shortNames}, scope: namespaced ? 'Namespaced' : 'Cluster', versions: [{name: version, served: true, storage: true, schema: {openAPIV3Schema: {type: 'object', 'x-kubernetes-preserve-unknown-fields': true}}}]},
+      spec: {group, names: {kind, plural, singular: kind.toLowerCase(), listKind: `${kind}List`, shortNames, ...(categories.length ? {categories} : {})}, scope: namespaced ? 'Namespaced' : 'Cluster', versions: [{name: version, served: true, storage: true, schema: {openAPIV3Schema: schema ?? {type: 'object', 'x-kubernetes-preserve-unknown-fields': true}}, subresources: {status: {}}}]},
     })
     crd.status = {
       conditions: [
@@ -318,7 +416,8 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
     const s = obj.spec ?? {}
     const v = (s.versions ?? []).find((x) => x.served !== false) ?? {name: 'v1'}
     if (s.group && s.names?.kind && !this.byKind(`${s.group}/${v.name}`, s.names.kind)) {
-      this.resources.push({group: s.group, version: v.name, kind: s.names.kind, plural: s.names.plural ?? s.names.kind.toLowerCase() + 's', namespaced: s.scope !== 'Cluster', shortNames: s.names.shortNames ?? [], subresources: ['status'], verbs: RW, crd: true})
+      // the status subresource exists only where the version enables it (apiextensions subresources.status)
+      this.resources.push({group: s.group, version: v.name, kind: s.names.kind, plural: s.names.plural ?? s.names.kind.toLowerCase() + 's', namespaced: s.scope !== 'Cluster', shortNames: s.names.shortNames ?? [], categories: s.names.categories ?? [], subresources: v.subresources?.status ? ['status'] : [], verbs: RW, crd: true})
     }
     obj.status = {conditions: [{type: 'Established', status: 'True', reason: 'InitialNamesAccepted', message: 'the initial names have been accepted', lastTransitionTime: now()}], acceptedNames: s.names ?? {}, storedVersions: [v.name]}
   }
@@ -386,6 +485,8 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
   /** After a write: an object being deleted whose finalizers are all gone is removed. */
   settle(r, ns, name) {
     const o = this.store.getR(r, ns, name)
+    // a pod in its termination grace period goes when its kubelet is done (kubelet.mjs)
+    if (r.kind === 'Pod' && o?.metadata.deletionGracePeriodSeconds > 0) return
     if (o && o.metadata.deletionTimestamp && !(o.metadata.finalizers ?? []).length && !(r.kind === 'Namespace' && (o.spec?.finalizers ?? []).length)) {
       this.store.removeNow(r, o)
       this.afterRemoved(r, o)
@@ -402,9 +503,15 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
    * deletionTimestamp and stays until its finalizers are removed; otherwise it is removed now and
    * its dependents are collected (Background) or released (Orphan).
    */
-  deleteObject(r, obj, policy, dryRun = false) {
+  deleteObject(r, obj, policy, dryRun = false, gracePeriodSeconds = undefined) {
     const o = clone(obj)
     if (dryRun) return {gone: false, obj: {...o, metadata: {...o.metadata, deletionTimestamp: o.metadata.deletionTimestamp ?? now()}}}
+    if (r.kind === 'Pod' && this.controllers.enabled) {
+      // graceful pod deletion: Terminating for the grace period, then removed by the kubelet
+      if (policy === 'Orphan') this.controllers.orphanDependents(o)
+      const t = this.controllers.kubelet.terminate(r, o, gracePeriodSeconds)
+      if (t) return {gone: false, obj: clone(t), graceful: true}
+    }
     if (r.kind === 'Namespace') {
       if (!o.metadata.deletionTimestamp) {
         o.metadata.deletionTimestamp = now()
@@ -483,10 +590,13 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
         await drain(req)
         return this.send(req, res, url, fail.status, err.toStatus(), retryAfter ? {'retry-after': retryAfter} : {})
       }
-      if (this.faultRules.unauthorized || (this.opts.token && req.headers.authorization !== `Bearer ${this.opts.token}`)) {
+      // authentication (auth.mjs): an unknown token, or none without anonymous auth, is 401
+      const user = this.faultRules.unauthorized ? null : this.auth.authenticate(req)
+      if (!user) {
         await drain(req)
         return this.send(req, res, url, 401, new ApiError(401, 'Unauthorized', 'Unauthorized').toStatus())
       }
+      req.user = user
       await this.route(req, res, url)
     } catch (e) {
       if (res.headersSent) {
@@ -498,15 +608,25 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
     }
   }
 
+  /** RBAC (auth.mjs): 403 Forbidden with kube-apiserver's message when the request's user may not. */
+  authorize(req, a) {
+    if (!req.user || this.auth.allowed(req.user, a)) return
+    const message = this.auth.forbiddenMessage(req.user, a)
+    throw new ApiError(403, 'Forbidden', message, a.resource ? {...(a.name ? {name: a.name} : {}), group: a.group, kind: a.resource} : undefined)
+  }
+
   async route(req, res, url) {
     const p = url.pathname.replace(/\/+$/, '')
     const parts = p.split('/').filter(Boolean)
+    const resourcePath = (parts[0] === 'api' && parts.length > 2) || (parts[0] === 'apis' && parts.length > 3)
+    if (!resourcePath) this.authorize(req, {verb: req.method.toLowerCase() === 'get' ? 'get' : req.method.toLowerCase(), path: url.pathname})
     if (p === '/version') return this.send(req, res, url, 200, {major: '1', minor: '31', gitVersion: 'v1.31.0-aip-loopback', platform: 'linux/amd64'})
     if (['/healthz', '/readyz', '/livez'].includes(p)) {
       res.writeHead(200, {'content-type': 'text/plain; charset=utf-8'})
       res.end('ok')
       return this.record(req, url, 200, false)
     }
+    if (p === '/openapi/v3' || p.startsWith('/openapi/v3/') || p === '/openapi/v2') return this.openapi(req, res, url, p)
     if (p === '/api') return this.send(req, res, url, 200, {kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{clientCIDR: '0.0.0.0/0', serverAddress: `127.0.0.1:${this.port}`}]})
     if (p === '/apis') return this.send(req, res, url, 200, {kind: 'APIGroupList', apiVersion: 'v1', groups: this.groups()})
     let group
@@ -531,7 +651,7 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
       if (!list.length) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource')
       const resources = []
       for (const r of list) {
-        resources.push({name: r.plural, singularName: r.kind.toLowerCase(), namespaced: r.namespaced, kind: r.kind, verbs: r.verbs, ...(r.shortNames.length ? {shortNames: r.shortNames} : {}), storageVersionHash: ''})
+        resources.push({name: r.plural, singularName: r.kind.toLowerCase(), namespaced: r.namespaced, kind: r.kind, verbs: r.verbs, ...(r.shortNames.length ? {shortNames: r.shortNames} : {}), ...(r.categories?.length ? {categories: r.categories} : {}), storageVersionHash: ''})
         for (const s of r.subresources) resources.push({name: `${r.plural}/${s}`, singularName: '', namespaced: r.namespaced, kind: s === 'scale' ? 'Scale' : s === 'log' ? 'Pod' : r.kind, verbs: s === 'log' ? ['get'] : ['get', 'patch', 'update']})
       }
       return this.send(req, res, url, 200, {kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group ? `${group}/${version}` : version, resources})
@@ -549,6 +669,27 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
     const sub = rest[2]
     if (r.namespaced === false && ns !== undefined) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource')
     return this.resourceRequest(req, res, url, r, ns, name, sub)
+  }
+
+  /** List types of a resource for server-side apply (associative lists merge by key). */
+  listTypes(r) {
+    return listTypes(r, r.crd ? this.admission.customSchema(r) : undefined)
+  }
+
+  /** OpenAPI documents (openapi.mjs): the v3 index, a group-version's v3 document, v2 as JSON. */
+  openapi(req, res, url, p) {
+    const cs = (r) => this.admission.customSchema(r)
+    if (p === '/openapi/v3') return this.send(req, res, url, 200, v3Index(this.resources, cs))
+    if (p === '/openapi/v2') {
+      // only JSON here: a protobuf-only Accept is 406 (client-go then tries the legacy path)
+      const accept = req.headers.accept ?? '*/*'
+      if (!/application\/json|\*\/\*/.test(accept)) throw new ApiError(406, 'NotAcceptable', `only the following media types are accepted: application/json`)
+      return this.send(req, res, url, 200, v2Document(this.resources, cs))
+    }
+    const gv = p.slice('/openapi/v3/'.length)
+    const rs = this.resources.filter((r) => gvPath(r) === gv)
+    if (!rs.length) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource')
+    return this.send(req, res, url, 200, v3Document(rs, cs))
   }
 
   groups() {
@@ -686,9 +827,14 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
     const q = url.searchParams
     const watch = q.get('watch') === 'true' || q.get('watch') === '1'
     const verb = this.verbOf(req.method, name, watch)
-    const dryRun = q.get('dryRun')
+    let dryRun = q.get('dryRun')
     if (dryRun && dryRun !== 'All') throw new ApiError(400, 'BadRequest', `Invalid dry run value: ${dryRun}; only "All" is supported`)
     this.checkForbidden(sub === 'log' ? 'get' : verb, r, ns, name)
+    this.authorize(req, {verb, group: r.group, resource: r.plural, subresource: sub, namespace: r.kind === 'Namespace' ? undefined : ns, name})
+    if (req.method === 'PATCH' && (req.headers['content-type'] ?? '').startsWith('application/apply-patch') && name && !sub && !this.store.getR(r, ns, name)) {
+      // an apply that creates is also a create (handlers/patch.go withAuthorization)
+      this.authorize(req, {verb: 'create', group: r.group, resource: r.plural, namespace: r.kind === 'Namespace' ? undefined : ns, name})
+    }
 
     if (sub === 'log' && r.kind === 'Pod' && req.method === 'GET') return this.podLog(req, res, url, r, ns, name)
     if (sub === 'proxy' && r.kind === 'Service' && name) return this.serviceProxy(req, res, url, r, ns, name)
@@ -715,7 +861,7 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
       this.admission.admit(r, o)
       if (this.store.getR(r, ns, o.metadata.name)) throw new ApiError(409, 'AlreadyExists', `${qualified(r)} "${o.metadata.name}" already exists`, {name: o.metadata.name, group: r.group, kind: r.plural})
       // the creating manager owns every field set, defaults included
-      recordUpdate(undefined, o, manager, {apiVersion: gvOf(r), now: now()})
+      recordUpdate(undefined, o, manager, {apiVersion: gvOf(r), now: now(), types: this.listTypes(r)})
       if (dryRun) return this.send(req, res, url, 201, o)
       delete o.metadata.resourceVersion
       this.store.write(r, o, 'ADDED')
@@ -724,6 +870,11 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
     if (req.method === 'DELETE' && !name) return this.deleteCollection(req, res, url, r, ns, dryRun)
     if (req.method === 'DELETE') {
       const body = (await this.readBody(req)) ?? {}
+      // DeleteOptions in the body carry dryRun too (`kubectl delete --dry-run=server` sends it there)
+      if (Array.isArray(body.dryRun) && body.dryRun.length) {
+        if (body.dryRun.some((d) => d !== 'All')) throw new ApiError(422, 'Invalid', `DeleteOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: ${JSON.stringify(body.dryRun)}: supported values: "All"`)
+        dryRun = 'All'
+      }
       const o = this.store.getR(r, ns, name)
       if (!o) throw this.notFound(r, name)
       const pre = body.preconditions ?? {}
@@ -733,7 +884,10 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
       // default propagation: Background for most kinds; orphan for the legacy clients (not modelled)
       const policy = body.propagationPolicy ?? q.get('propagationPolicy') ?? (body.orphanDependents === true ? 'Orphan' : 'Background')
       if (!['Background', 'Foreground', 'Orphan'].includes(policy)) throw new ApiError(400, 'BadRequest', `DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "${policy}": supported values: "Foreground", "Background", "Orphan"`)
-      const {gone, obj} = this.deleteObject(r, o, policy, !!dryRun)
+      const grace = body.gracePeriodSeconds ?? q.get('gracePeriodSeconds') ?? undefined
+      const {gone, obj, graceful} = this.deleteObject(r, o, policy, !!dryRun, grace)
+      // a pod deleted gracefully: 200 with the pod, now carrying its deletionTimestamp (pod REST Delete)
+      if (graceful) return this.send(req, res, url, 200, obj)
       if (gone || (dryRun && !(o.metadata.finalizers ?? []).length && r.kind !== 'Namespace')) {
         // an object deleted at once: a Success Status naming it (pods return the object; not modelled)
         delete obj.__policy
@@ -832,7 +986,7 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
 
   finishUpdate(req, res, url, r, old, o, dryRun, sub) {
     o = this.afterWrite(r, old, o)
-    recordUpdate(old, o, this.managerOf(req, url), {apiVersion: gvOf(r), now: now(), subresource: sub})
+    recordUpdate(old, o, this.managerOf(req, url), {apiVersion: gvOf(r), now: now(), subresource: sub, types: this.listTypes(r)})
     o.metadata.resourceVersion = old.metadata.resourceVersion
     if (deepEqual(o, old)) return this.send(req, res, url, 200, o) // no-op writes keep the resourceVersion
     if (dryRun) return this.send(req, res, url, 200, o)
@@ -860,7 +1014,7 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
       return this.finishUpdate(req, res, url, r, old, o, dryRun, sub)
     }
     const t = now()
-    const result = serverSideApply(old, config, manager, {force, apiVersion: gvOf(r), now: t})
+    const result = serverSideApply(old, config, manager, {force, apiVersion: gvOf(r), now: t, types: this.listTypes(r)})
     if (result.conflicts?.length) {
       const message = conflictMessage(result.conflicts)
       throw new ApiError(409, 'Conflict', message, {causes: result.conflicts.map((c) => ({reason: 'FieldManagerConflict', message: `conflict with "${c.manager}" using ${c.apiVersion}`, field: c.field}))})
@@ -904,19 +1058,51 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
     }
   }
 
+  /**
+   * List, with chunking (API concepts "Retrieving large results sets in chunks"): `limit` cuts the
+   * list in key order and `metadata.continue` carries the resourceVersion of the first chunk and
+   * the last key served (base64 JSON, as storage/etcd3 encodeContinue writes it), with
+   * `remainingItemCount`. A continue token older than the kept history is 410 Expired.
+   */
   list(req, res, url, r, ns) {
     const f = this.filterFor(r, url)
-    const items = this.store
+    const keyOf = (o) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`
+    let items = this.store
       .listR(r, ns)
       .filter(f)
-      .sort((a, b) => (a.metadata.namespace ?? '').localeCompare(b.metadata.namespace ?? '') || a.metadata.name.localeCompare(b.metadata.name))
-      .map((o) => {
-        // lists of built-in kinds carry no kind/apiVersion per item (kubernetes/kubernetes#3030); CRs do
-        if (r.crd) return o
-        const {apiVersion: _a, kind: _k, ...rest} = o
-        return rest
-      })
-    return this.send(req, res, url, 200, {kind: `${r.kind}List`, apiVersion: gvOf(r), metadata: {resourceVersion: String(this.store.rv)}, items})
+      .sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0))
+    let rv = String(this.store.rv)
+    const cont = url.searchParams.get('continue')
+    if (cont) {
+      let token
+      try {
+        token = JSON.parse(Buffer.from(cont, 'base64').toString('utf8'))
+      } catch {
+        token = undefined
+      }
+      if (!token || token.v !== 'meta.k8s.io/v1' || typeof token.start !== 'string') throw new ApiError(400, 'BadRequest', 'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)')
+      this.store.expire()
+      if (Number(token.rv) < this.store.compactedRv) {
+        throw new ApiError(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.')
+      }
+      rv = String(token.rv)
+      items = items.filter((o) => keyOf(o) > token.start)
+    }
+    const limit = Number(url.searchParams.get('limit') ?? 0)
+    const meta = {resourceVersion: rv}
+    if (limit > 0 && items.length > limit) {
+      const last = items[limit - 1]
+      meta.continue = Buffer.from(JSON.stringify({v: 'meta.k8s.io/v1', rv: Number(rv), start: keyOf(last)})).toString('base64')
+      meta.remainingItemCount = items.length - limit
+      items = items.slice(0, limit)
+    }
+    // lists of built-in kinds carry no kind/apiVersion per item (kubernetes/kubernetes#3030); CRs do
+    const out = items.map((o) => {
+      if (r.crd) return o
+      const {apiVersion: _a, kind: _k, ...rest} = o
+      return rest
+    })
+    return this.send(req, res, url, 200, {kind: `${r.kind}List`, apiVersion: gvOf(r), metadata: meta, items: out})
   }
 
   deleteCollection(req, res, url, r, ns, dryRun) {
@@ -972,6 +1158,7 @@ ${this.opts.contextNamespace ? `    namespace: ${this.opts.contextNamespace}\n` 
       for (const o of this.store.listR(r, ns).filter(f)) write('ADDED', o)
     } else {
       const from = Number(rvParam)
+      this.store.expire()
       if (!Number.isFinite(from) || from < this.store.compactedRv) {
         write('ERROR', {kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `too old resource version: ${rvParam} (${this.store.compactedRv + 1})`, reason: 'Expired', code: 410})
         w.ended = true

@@ -293,3 +293,63 @@ function mergeDefaults(target, withDefaults) {
 export function crdSchema(crd, version) {
   return crd?.spec?.versions?.find((v) => v.name === version)?.schema?.openAPIV3Schema
 }
+
+// ---- list types for server-side apply ----------------------------------------------------------
+
+/**
+ * Associative lists of the built-in kinds and their keys (`+listType=map` / `+listMapKey` in
+ * k8s.io/api core/v1 and meta/v1 types.go, published as x-kubernetes-list-map-keys); every other
+ * list is atomic. Keyed by client-node class and field.
+ */
+const LIST_MAP_KEYS = {
+  'V1PodSpec.containers': ['name'],
+  'V1PodSpec.initContainers': ['name'],
+  'V1PodSpec.ephemeralContainers': ['name'],
+  'V1PodSpec.volumes': ['name'],
+  'V1PodSpec.imagePullSecrets': ['name'],
+  'V1PodSpec.hostAliases': ['ip'],
+  'V1PodSpec.topologySpreadConstraints': ['topologyKey', 'whenUnsatisfiable'],
+  'V1PodSpec.resourceClaims': ['name'],
+  'V1PodSpec.schedulingGates': ['name'],
+  'V1Container.ports': ['containerPort', 'protocol'],
+  'V1Container.env': ['name'],
+  'V1Container.volumeMounts': ['mountPath'],
+  'V1Container.volumeDevices': ['devicePath'],
+  'V1Container.resizePolicy': ['resourceName'],
+  'V1ServiceSpec.ports': ['port', 'protocol'],
+  'V1ObjectMeta.ownerReferences': ['uid'],
+}
+
+/**
+ * The type walker ssa.mjs uses for list types: built-in kinds through client-node's field tables
+ * and LIST_MAP_KEYS, custom resources through their CRD schema (x-kubernetes-list-type: map with
+ * x-kubernetes-list-map-keys).
+ */
+export function listTypes(r, customSchema) {
+  if (r.crd) {
+    const schema = customSchema
+    if (!isMap(schema)) return undefined
+    return {
+      root: () => schema,
+      field: (s, name) => (isMap(s) ? (s.properties?.[name] ?? (isMap(s.additionalProperties) ? s.additionalProperties : undefined)) : undefined),
+      item: (s) => (isMap(s) ? s.items : undefined),
+      mapKeys: (s) => (isMap(s) && s['x-kubernetes-list-type'] === 'map' ? s['x-kubernetes-list-map-keys'] : undefined),
+    }
+  }
+  const cls = r.schema?.cls
+  if (!cls || !k8s) return undefined
+  return {
+    root: () => ({t: cls}),
+    field: (c, name) => {
+      if (!c) return undefined
+      if (classOf(c.t)) {
+        const a = attr(c.t, name)
+        return a ? {t: a.type, owner: c.t, field: name} : undefined
+      }
+      const v = /^\{ \[key: string\]: (.+); \}$/.exec(c.t)?.[1]
+      return v ? {t: v} : undefined
+    },
+    item: (c) => (c ? {t: /^Array<(.+)>$/.exec(c.t)?.[1] ?? ''} : undefined),
+    mapKeys: (c) => (c && /^Array</.test(c.t) ? LIST_MAP_KEYS[`${c.owner}.${c.field}`] : undefined),
+  }
+}
