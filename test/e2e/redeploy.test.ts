@@ -7,14 +7,17 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {isolatedEnv, runCli} from '../support/cli.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-apiserver/index.mjs'
+import {putModelNamespace} from '../support/model-namespace.js'
+import {aipCluster} from '../support/kube-apiserver/nodes.mjs'
 
 const NS = 'aip-models'
 let api: KubeApiServer
 let env: NodeJS.ProcessEnv
 
 beforeAll(async () => {
-  api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 30}, jobBehavior: {outcome: 'succeed', delayMs: 20}})
-  api.store.put({apiVersion: 'v1', kind: 'Namespace', metadata: {name: NS}})
+  // the scheduler needs nodes: a system node (the preload Job) and an L40S node (qwen3-8b)
+  api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 30}, jobBehavior: {outcome: 'succeed', delayMs: 20}, nodes: aipCluster(['g6e.xlarge'])})
+  putModelNamespace(api, NS)
   api.registerCrd({group: 'keda.sh', version: 'v1alpha1', kind: 'ScaledObject'})
   env = isolatedEnv({KUBECONFIG: api.kubeconfigPath, AIP_BUCKET: 'weights'})
 })
@@ -55,7 +58,7 @@ describe('aip model deploy --diff and redeploys (built CLI)', () => {
     expect(y.code, y.stderr).toBe(0)
     const job = y.stdout.split(/^---$/m).map((d) => parse(d)).find((o) => o?.kind === 'Job')
     expect(job.metadata.name).not.toBe(name)
-    const res = await fetch(`${api.url}/apis/batch/v1/namespaces/${NS}/jobs/${name}?fieldManager=aip`, {method: 'PATCH', headers: {'content-type': 'application/apply-patch+yaml', authorization: 'Bearer aip-loopback'}, body: JSON.stringify({...job, metadata: {...job.metadata, name}})})
+    const res = await api.fetch(`/apis/batch/v1/namespaces/${NS}/jobs/${name}?fieldManager=aip`, {method: 'PATCH', headers: {'content-type': 'application/apply-patch+yaml'}, body: JSON.stringify({...job, metadata: {...job.metadata, name}})})
     expect(res.status).toBe(422)
     expect(((await res.json()) as any).message).toMatch(new RegExp(`^Job\\.batch "${name}" is invalid: spec\\.template: Invalid value: .*: field is immutable$`))
   })
@@ -73,7 +76,7 @@ describe('aip model deploy --diff and redeploys (built CLI)', () => {
     const again = await runCli(['model', 'deploy', 'qwen3-8b', '--bucket', 'other-bucket'], {env})
     expect(again.code, again.stderr).toBe(0)
     const rr = rows(again.stdout)
-    expect(Object.keys(rr).length).toBe(8)
+    expect(Object.keys(rr).length).toBe(7) // no ServiceAccount: the shared ones are bootstrap's
     expect(Object.values(rr).every((a) => a === 'unchanged')).toBe(true)
   })
 })
