@@ -260,7 +260,11 @@ export function validateCreateSpec(spec: Partial<CreateClusterSpec> & {name: str
   if (!spec.region) throw new UsageError('--create needs a region', {fix: 'pass --region'})
   if (!spec.roleArn) throw new UsageError('--create needs the cluster IAM role', {fix: 'pass --role-arn arn:aws:iam::ACCOUNT:role/NAME (a role trusted by eks.amazonaws.com; Auto Mode also needs sts:TagSession and the AmazonEKSCompute/BlockStorage/LoadBalancing/Networking policies)'})
   if (!spec.subnetIds || spec.subnetIds.length < 2) throw new UsageError('--create needs at least two subnets in different availability zones', {fix: 'pass --subnet subnet-aaa --subnet subnet-bbb'})
-  if (!spec.publicAccessCidrs?.length) throw new UsageError('--create needs the CIDRs allowed to reach the public endpoint', {fix: 'pass --public-access-cidrs 203.0.113.7/32 (your address; see README)'})
+  if (!spec.publicAccessCidrs?.length) {
+    throw new UsageError('--create needs the CIDRs allowed to reach the public endpoint, and your public address could not be found (https://checkip.amazonaws.com did not answer)', {
+      fix: 'pass --public-access-cidrs YOUR.IP/32 (the address the EKS endpoint sees: `curl https://checkip.amazonaws.com` where you have internet), comma-separated for several',
+    })
+  }
   for (const c of spec.publicAccessCidrs) {
     const m = CIDR.exec(c)
     if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5]) > 32) throw new UsageError(`--public-access-cidrs: "${c}" is not an IPv4 CIDR`, {fix: 'pass e.g. 203.0.113.7/32'})

@@ -17,7 +17,7 @@ import type {S3Client} from '@aws-sdk/client-s3'
 import type {STSClient} from '@aws-sdk/client-sts'
 
 import {defaultBucketName} from '../aws/bucket.js'
-import {type ClusterInfo, type CreateClusterSpec, ensureCluster, findCluster, type NodegroupInfo, type NodegroupSpec, type WaitOptions as EksWaitOptions} from '../aws/eks.js'
+import {type ClusterInfo, type CreateClusterSpec, ensureCluster, findCluster, type NodegroupInfo, type NodegroupSpec, validateCreateSpec, type WaitOptions as EksWaitOptions} from '../aws/eks.js'
 import {callerAccount} from '../aws/iam.js'
 import {writeKubeconfig, type WriteResult} from '../aws/kubeconfig.js'
 import {AipError, UnauthorizedError, UnreachableError, UsageError} from '../errors.js'
@@ -136,6 +136,8 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRes
           // the same NotFoundError the real run would give
           await ensureCluster(opts.eks.client, opts.clusterName, region, {create: false, signal: opts.signal})
         }
+        // the same usage errors a real --create would give, before anything is listed
+        if (!cluster && opts.eks.spec) validateCreateSpec(opts.eks.spec)
         result.cluster = cluster
           ? {name: cluster.name, region, status: cluster.status, version: cluster.version, endpoint: cluster.endpoint, created: false}
           : {name: opts.clusterName, region, status: 'MISSING', created: false, plannedCreate: true, autoMode: opts.eks.spec?.compute === 'auto-mode'}
