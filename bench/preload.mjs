@@ -4,12 +4,22 @@
 //   - the loopback copy limit: the same bytes read from the Hub server and written to s3rver by the
 //     simplest pipe (one GET piped into one PutObject per file, sequentially),
 //   - the two-step copy: download every file to disk, then upload every file,
+//   - `rclone copyurl` of each file (4 at a time) when rclone is installed,
 // and the peak RSS of the preload process (the built CLI as a child; VmHWM from /proc), also with the
 // repo doubled to show that memory stays flat. The Hub and s3rver each run in a process of their own
 // (bench/support/peer.mjs), as they are other machines in real use; the reference copies run in this
 // process, preload in its own.
 //
-//   node bench/preload.mjs                 # ~2 GiB (goals: >= 0.8x limit, >= 1.5x two-step, RSS <= 300 MiB)
+// Throttled scenario (issue 18): a Hub that serves each connection at 10 MiB/s (a far or busy CDN
+// edge), 4 shards of 128 MiB. The reference is the sink's own limit: what s3rver accepts from a local
+// client that has the bytes at hand (no Hub), measured in the same run both as one PutObject per file
+// (4 at a time) and as multipart uploads of preload's part size (16 parts in flight across the files,
+// preload's default memory budget): the object layout preload writes for files over 64 MiB. The goal
+// line uses the faster of the two; both ratios are printed. Also with the model doubled (4 x 256 MiB) for RSS.
+//
+//   node bench/preload.mjs                 # ~2 GiB unthrottled, then throttled (goals: >= 0.8x limit, >= 1.5x two-step, RSS <= 300 MiB)
+//   BENCH_PRELOAD_SCENARIOS=throttled      # only one scenario (unthrottled | throttled)
+//   BENCH_PRELOAD_THROTTLE_MIB=10 BENCH_PRELOAD_SHARD_MIB=128   # the throttled scenario's rate and shard size
 //   BENCH_PRELOAD_GIB=0.25 node bench/preload.mjs   # quick run
 //   BENCH_PRELOAD_ROUNDS=3                          # interleaved rounds (limit, two-step, preload); medians
 //   BENCH_PRELOAD_COMPARE=/path/to/other/checkout   # also time that build's preload in each round (A/B)
@@ -25,6 +35,9 @@ import {dirname, join, resolve} from 'node:path'
 import {pipeline} from 'node:stream/promises'
 import {fileURLToPath} from 'node:url'
 
+import {Readable} from 'node:stream'
+
+import {seededChunk} from '../test/support/hub-server.mjs'
 import {S3RVER_CREDENTIALS} from '../test/support/s3rver.mjs'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -66,7 +79,6 @@ function httpGet(url) {
 
 async function s3client(endpoint) {
   const {S3Client} = await import('@aws-sdk/client-s3')
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
   return new S3Client({endpoint, region: 'us-east-1', forcePathStyle: true, credentials: S3RVER_CREDENTIALS, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED'})
 }
 
@@ -96,6 +108,95 @@ async function multipartPipe(hub, repo, files, s3, bucket) {
   return (performance.now() - t) / 1000
 }
 
+/** Runs `fn` over `items`, `n` at a time. */
+async function pool(items, n, fn) {
+  const queue = [...items]
+  await Promise.all(Array.from({length: Math.min(n, queue.length)}, async () => {
+    while (queue.length) await fn(queue.shift())
+  }))
+}
+
+/** The bytes of a file as a local client has them (generated here, no network): 1 MiB chunks. */
+function localBody(f) {
+  if (f.data !== undefined) return Readable.from([Buffer.from(f.data, 'base64')])
+  return Readable.from((function* () {
+    for (let o = 0; o < f.size; o += MiB) yield seededChunk(f.seed, o, Math.min(MiB, f.size - o))
+  })())
+}
+
+/** The sink's limit, one PutObject per file from local bytes, `n` files at a time. */
+async function sinkSingle(files, s3, bucket, n = 4) {
+  const {PutObjectCommand} = await import('@aws-sdk/client-s3')
+  const t = performance.now()
+  await pool(files.values(), n, (f) => s3.send(new PutObjectCommand({Bucket: bucket, Key: `sink/${f.path}`, Body: localBody(f), ContentLength: f.size})))
+  return (performance.now() - t) / 1000
+}
+
+/**
+ * The sink's limit for multipart objects: CreateMultipartUpload, UploadPart of `partSize` Buffers
+ * made here (no network behind them), `inFlight` parts at once across all files, then
+ * CompleteMultipartUpload; the object layout preload writes for files over 64 MiB.
+ */
+async function sinkMultipart(files, s3, bucket, partSize, inFlight = 16) {
+  const {CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand, PutObjectCommand} = await import('@aws-sdk/client-s3')
+  const t = performance.now()
+  const uploads = []
+  for (const f of files.values()) {
+    if (f.size <= partSize) {
+      await s3.send(new PutObjectCommand({Bucket: bucket, Key: `sinkmp/${f.path}`, Body: localBody(f), ContentLength: f.size}))
+      continue
+    }
+    const {UploadId} = await s3.send(new CreateMultipartUploadCommand({Bucket: bucket, Key: `sinkmp/${f.path}`}))
+    const u = {f, UploadId, parts: []}
+    uploads.push(u)
+    for (let o = 0, pn = 1; o < f.size; o += partSize, pn++) u.parts.push({pn, o, n: Math.min(partSize, f.size - o)})
+  }
+  // parts of all files interleaved, as preload's global budget schedules them
+  const jobs = []
+  for (let i = 0; uploads.some((u) => i < u.parts.length); i++) for (const u of uploads) if (i < u.parts.length) jobs.push({u, part: u.parts[i]})
+  await pool(jobs, inFlight, async ({u, part}) => {
+    const body = Buffer.from(seededChunk(u.f.seed, part.o, part.n))
+    const r = await s3.send(new UploadPartCommand({Bucket: bucket, Key: `sinkmp/${u.f.path}`, UploadId: u.UploadId, PartNumber: part.pn, Body: body, ContentLength: part.n}))
+    part.etag = r.ETag
+  })
+  sinkMultipart.partsSeconds = (performance.now() - t) / 1000
+  await Promise.all(uploads.map((u) => s3.send(new CompleteMultipartUploadCommand({Bucket: bucket, Key: `sinkmp/${u.f.path}`, UploadId: u.UploadId, MultipartUpload: {Parts: u.parts.map((p) => ({PartNumber: p.pn, ETag: p.etag}))}}))))
+  return (performance.now() - t) / 1000
+}
+
+/** `rclone copyurl` of every file (4 at a time) into the bucket; undefined when rclone is not installed. */
+async function rcloneCopy(hub, repo, files, s3h, bucket) {
+  // only what rclone needs: an AWS_CA_BUNDLE in the environment would make its S3 client fail on plain HTTP
+  const env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    RCLONE_CONFIG: '/dev/null',
+    RCLONE_CONFIG_BENCHS3_TYPE: 's3',
+    RCLONE_CONFIG_BENCHS3_PROVIDER: 'Other',
+    RCLONE_CONFIG_BENCHS3_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+    RCLONE_CONFIG_BENCHS3_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    RCLONE_CONFIG_BENCHS3_ENDPOINT: s3h.endpoint,
+    RCLONE_CONFIG_BENCHS3_REGION: 'us-east-1',
+    RCLONE_CONFIG_BENCHS3_FORCE_PATH_STYLE: 'true',
+  }
+  const run = (args) =>
+    new Promise((resolveP, reject) => {
+      const child = spawn('rclone', args, {env, stdio: ['ignore', 'ignore', 'pipe']})
+      let err = ''
+      child.stderr.on('data', (d) => (err += d))
+      child.on('error', reject)
+      child.on('close', (code) => (code === 0 ? resolveP() : reject(new Error(`rclone ${args[0]} exited ${code}: ${err.slice(-500)}`))))
+    })
+  try {
+    await run(['version'])
+  } catch {
+    return undefined
+  }
+  const t = performance.now()
+  await pool(files.values(), 4, (f) => run(['copyurl', `${hub.url}/${repo}/resolve/main/${f.path}`, `benchs3:${bucket}/rclone/${f.path}`]))
+  return (performance.now() - t) / 1000
+}
+
 async function twoStep(hub, repo, files, s3, bucket) {
   const {PutObjectCommand} = await import('@aws-sdk/client-s3')
   const dir = mkdtempSync(join(tmpdir(), 'aip-bench-dl-'))
@@ -116,12 +217,12 @@ async function twoStep(hub, repo, files, s3, bucket) {
 }
 
 /** Runs the built CLI; returns seconds and peak RSS (VmHWM, polled from /proc while it runs). */
-function preloadCli(hub, s3h, repo, bucket, root = ROOT) {
+function preloadCli(hub, s3h, repo, bucket, root = ROOT, args = []) {
   return new Promise((resolveP, reject) => {
     const env = {PATH: process.env.PATH, HOME: mkdtempSync(join(tmpdir(), 'aip-bench-home-')), CI: 'true', NO_COLOR: '1', HF_ENDPOINT: hub.url, AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey, AWS_REGION: 'us-east-1'}
     const t = performance.now()
     const peers0 = cpuOf(hub.child.pid) + cpuOf(s3h.child.pid)
-    const extra = (process.env.BENCH_PRELOAD_ARGS ?? '').split(/\s+/).filter(Boolean)
+    const extra = [...(process.env.BENCH_PRELOAD_ARGS ?? '').split(/\s+/).filter(Boolean), ...args]
     const nodeArgs = (process.env.BENCH_PRELOAD_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)
     const child = spawn(process.execPath, [...nodeArgs, join(root, 'bin', 'run.js'), 'model', 'preload', `hf:${repo}`, '--bucket', bucket, '--s3-endpoint', s3h.endpoint, '--json', ...extra], {env, stdio: ['ignore', 'pipe', 'pipe']})
     let hwm = 0
@@ -159,12 +260,12 @@ const median = (xs) => {
   return a.length % 2 ? a[(a.length - 1) / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2
 }
 
-async function main() {
+async function unthrottled() {
   const rounds = Math.max(1, Number(process.env.BENCH_PRELOAD_ROUNDS ?? 1))
   const compare = process.env.BENCH_PRELOAD_COMPARE ? resolve(process.env.BENCH_PRELOAD_COMPARE) : undefined
   const withMultipart = Boolean(process.env.BENCH_PRELOAD_MULTIPART)
   const buckets = ['pre2']
-  for (let r = 0; r < rounds; r++) buckets.push(`pipe${r}`, `two${r}`, `pre${r}`, `cmp${r}`, `mp${r}`)
+  for (let r = 0; r < rounds; r++) buckets.push(`pipe${r}`, `two${r}`, `pre${r}`, `cmp${r}`, `mp${r}`, `rcl${r}`)
   const size = Math.round(gib * GiB)
   const hub = await peer({peer: 'hub', repos: [{id: 'bench/model', totalBytes: size, seed: 1}, {id: 'bench/model-2x', totalBytes: size * 2, seed: 1000}]})
   const s3h = await peer({peer: 's3', buckets})
@@ -173,9 +274,9 @@ async function main() {
   try {
     const a = {files: asFiles(hub.repos['bench/model'])}
     const total = [...a.files.values()].reduce((x, f) => x + f.size, 0)
-    console.log(`preload benchmark: ${a.files.size} files, ${fmt(total)} (loopback Hub -> s3rver), ${rounds} round(s)`)
+    console.log(`preload benchmark, unthrottled Hub: ${a.files.size} files, ${fmt(total)} (loopback Hub -> s3rver), ${rounds} round(s)`)
 
-    const t = {pipe: [], two: [], pre: [], cmp: [], mp: [], rss: [], cmpRss: []}
+    const t = {pipe: [], two: [], pre: [], cmp: [], mp: [], rcl: [], rss: [], cmpRss: []}
     for (let r = 0; r < rounds; r++) {
       const tag = rounds > 1 ? `[${r + 1}/${rounds}] ` : ''
       const c0 = process.cpuUsage()
@@ -193,6 +294,11 @@ async function main() {
       const twoS = await twoStep(hub, 'bench/model', a.files, s3, `two${r}`)
       t.two.push(twoS)
       console.log(`  ${tag}two-step (download to disk, then upload):        ${twoS.toFixed(1)}s  ${rate(total, twoS)}`)
+      const rclS = await rcloneCopy(hub, 'bench/model', a.files, s3h, `rcl${r}`)
+      if (rclS !== undefined) {
+        t.rcl.push(rclS)
+        console.log(`  ${tag}rclone copyurl (4 files at a time):              ${rclS.toFixed(1)}s  ${rate(total, rclS)}`)
+      } else if (r === 0) console.log(`  rclone copyurl: rclone is not installed, no comparison (apt-get install rclone)`)
       const pre = await preloadCli(hub, s3h, 'bench/model', `pre${r}`)
       t.pre.push(pre.seconds)
       t.rss.push(pre.rss)
@@ -221,6 +327,10 @@ async function main() {
     if (rounds > 1) console.log(`medians of ${rounds} rounds: limit ${rate(total, pipeS)}, two-step ${rate(total, twoS)}, preload ${rate(total, preS)}`)
     console.log(`throughput vs loopback limit: ${vsLimit.toFixed(2)}x (goal >= 0.8x) ${vsLimit >= 0.8 ? 'OK' : 'MISS'}`)
     console.log(`speed-up vs two-step copy:    ${vsTwo.toFixed(2)}x (goal >= 1.5x) ${vsTwo >= 1.5 ? 'OK' : 'MISS'}`)
+    if (t.rcl.length) {
+      const vsRclone = median(t.rcl) / preS
+      console.log(`speed vs rclone copyurl:      ${vsRclone.toFixed(2)}x (goal >= 1x) ${vsRclone >= 1 ? 'OK' : 'MISS'}`)
+    }
     console.log(`peak RSS:                     ${fmt(rss)} (goal <= 300 MiB) ${rss <= 300 * MiB ? 'OK' : 'MISS'}`)
     console.log(`peak RSS, repo doubled:       ${fmt(pre2.rss)} (${rssGrowth.toFixed(2)}x; flat when <= 1.15x) ${rssGrowth <= 1.15 ? 'OK' : 'MISS'}`)
     const largest = (files) => Math.max(...[...files.values()].map((f) => f.size))
@@ -235,4 +345,50 @@ async function main() {
   }
 }
 
-await main()
+async function throttled() {
+  const perConn = Number(process.env.BENCH_PRELOAD_THROTTLE_MIB ?? 10) * MiB
+  const shard = Number(process.env.BENCH_PRELOAD_SHARD_MIB ?? 128) * MiB
+  const partSize = 8 * MiB // preload's default
+  const hub = await peer({
+    peer: 'hub',
+    bytesPerSecondPerConnection: perConn,
+    repos: [
+      {id: 'bench/throttled', shards: {count: 4, size: shard}, seed: 7},
+      {id: 'bench/throttled-2x', shards: {count: 4, size: 2 * shard}, seed: 70},
+    ],
+  })
+  const s3h = await peer({peer: 's3', buckets: ['sink1', 'sinkmp', 'thr', 'thr2', 'thr1']})
+  const s3 = await s3client(s3h.endpoint)
+  const asFiles = (list) => new Map(list.map((f) => [f.path, f]))
+  try {
+    const files = asFiles(hub.repos['bench/throttled'])
+    const total = [...files.values()].reduce((x, f) => x + f.size, 0)
+    console.log(`preload benchmark, Hub throttled to ${fmt(perConn)}/s per connection: 4 shards of ${fmt(shard)} (+ config.json), ${fmt(total)}`)
+    const singleS = await sinkSingle(files, s3, 'sink1')
+    console.log(`  sink limit, local client, PutObject per file (4 at a time):           ${singleS.toFixed(1)}s  ${rate(total, singleS)}`)
+    const mpS = await sinkMultipart(files, s3, 'sinkmp', partSize)
+    console.log(`  sink limit, local client, multipart ${fmt(partSize)} parts (16 in flight):         ${mpS.toFixed(1)}s  ${rate(total, mpS)}  (parts ${sinkMultipart.partsSeconds.toFixed(1)}s, then CompleteMultipartUpload ${(mpS - sinkMultipart.partsSeconds).toFixed(1)}s)`)
+    const one = await preloadCli(hub, s3h, 'bench/throttled', 'thr1', ROOT, ['--connections', '4'])
+    console.log(`  aip model preload --connections 4 (one per file, as before ranges): ${one.seconds.toFixed(1)}s  ${rate(total, one.seconds)}  peak RSS ${fmt(one.rss)}`)
+    const pre = await preloadCli(hub, s3h, 'bench/throttled', 'thr')
+    console.log(`  aip model preload (defaults, CLI incl. start-up):                    ${pre.seconds.toFixed(1)}s  ${rate(total, pre.seconds)}  peak RSS ${fmt(pre.rss)}  CPU ${pre.cpu.toFixed(1)}s (Hub+s3rver ${pre.serverCpu.toFixed(1)}s)`)
+    const files2 = asFiles(hub.repos['bench/throttled-2x'])
+    const total2 = [...files2.values()].reduce((x, f) => x + f.size, 0)
+    const pre2 = await preloadCli(hub, s3h, 'bench/throttled-2x', 'thr2')
+    console.log(`  aip model preload, model doubled (4 x ${fmt(2 * shard)}):                 ${pre2.seconds.toFixed(1)}s  ${rate(total2, pre2.seconds)}  peak RSS ${fmt(pre2.rss)}`)
+    const limitS = Math.min(singleS, mpS)
+    const vsLimit = limitS / pre.seconds
+    console.log('')
+    console.log(`throttled: throughput vs the sink's limit (faster local client): ${vsLimit.toFixed(2)}x (goal >= 0.8x) ${vsLimit >= 0.8 ? 'OK' : 'MISS'}`)
+    console.log(`throttled: vs the sink's PutObject limit ${(singleS / pre.seconds).toFixed(2)}x, vs its multipart limit ${(mpS / pre.seconds).toFixed(2)}x; vs one connection per file ${(one.seconds / pre.seconds).toFixed(2)}x`)
+    console.log(`throttled: peak RSS ${fmt(pre.rss)}, model doubled ${fmt(pre2.rss)} (goal <= 300 MiB) ${Math.max(pre.rss, pre2.rss) <= 300 * MiB ? 'OK' : 'MISS'}`)
+  } finally {
+    await hub.stop()
+    await s3h.stop()
+  }
+}
+
+const scenarios = (process.env.BENCH_PRELOAD_SCENARIOS ?? 'unthrottled,throttled').split(',').map((x) => x.trim())
+if (scenarios.includes('unthrottled')) await unthrottled()
+if (scenarios.includes('unthrottled') && scenarios.includes('throttled')) console.log('')
+if (scenarios.includes('throttled')) await throttled()

@@ -6,6 +6,7 @@ import type {Interfaces} from '@oclif/core'
 
 import {AipConfig} from './lib/config/index.js'
 import {AipError, ExitCode, InterruptedError, toAipError} from './lib/errors.js'
+import {setHttpTimeout} from './lib/http/timeouts.js'
 import {colors, isInteractive, type JsonFailure, type JsonSuccess, processWriter, redact, toJsonText} from './lib/output/index.js'
 
 function sharedAbortController(maxListeners: number): AbortController {
@@ -99,7 +100,10 @@ export abstract class AipCommand extends Command {
 
   /** Configuration with the flags of this invocation applied (flags > env > files > defaults). */
   config_(flags: Record<string, unknown> = {}): AipConfig {
-    if (!this.cfg) this.cfg = AipConfig.load({flags})
+    if (!this.cfg) {
+      this.cfg = AipConfig.load({flags})
+      setHttpTimeout(this.cfg.durationMs('http-timeout'))
+    }
     return this.cfg
   }
 

@@ -9,3 +9,10 @@ export function repoFiles(totalBytes, seed) {
   for (let i = 0; i < nLarge; i++) files[`model-0000${i + 1}-of-0000${nLarge}.safetensors`] = {size: Math.floor((totalBytes - small) / nLarge), seed: seed + i}
   return files
 }
+
+/** A config and `count` shards of `size` bytes each (the throttled scenario: only large files). */
+export function shardFiles(count, size, seed) {
+  const files = {'config.json': JSON.stringify({model_type: 'llama', hidden_size: 4096})}
+  for (let i = 0; i < count; i++) files[`model-${String(i + 1).padStart(5, '0')}-of-${String(count).padStart(5, '0')}.safetensors`] = {size, seed: seed + i}
+  return files
+}

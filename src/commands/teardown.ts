@@ -51,7 +51,7 @@ Nothing outside the plan is deleted: objects created after it was shown and obje
     const {createKubeClient} = await import('../lib/kube/index.js')
     const {kubeconfigFile, eksEndpoint} = await import('../lib/bootstrap/config.js')
     const {buildTeardownPlan, executeTeardown, renderPlan} = await import('../lib/teardown/index.js')
-    const client = await createKubeClient({kubeconfig: kubeconfigFile(cfg), context: cfg.string('context')})
+    const client = await createKubeClient({kubeconfig: kubeconfigFile(cfg), context: cfg.string('context'), onNotice: (m) => this.warn(m)})
     let eks: {client: import('@aws-sdk/client-eks').EKSClient; region: string} | undefined
     if (flags.cluster) {
       const {createEksClient} = await import('../lib/aws/eks.js')

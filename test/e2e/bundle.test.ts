@@ -2,7 +2,7 @@
 // TypeScript sources, so a bundling mistake passes them: esbuild turns `await import('yaml')` (a
 // CommonJS package) into a chunk whose only export is `default`, and `const {stringify} = await
 // import('yaml')` then throws `stringify is not a function` in the built CLI only. This test
-//  1. loads every file of dist/commands, dist/hooks and dist/chunks (Node links their static
+//  1. loads every file of dist/commands, dist/hooks, dist/chunks and dist/fast (Node links their static
 //     imports: a missing named export fails the load), and
 //  2. reads every dynamic `import("./x.js")` in them and checks that each name taken from it
 //     (`const {a, b: c} = await import(...)`, or `m.a` after `const m = await import(...)`) is an
@@ -50,7 +50,7 @@ export function dynamicUses(file: string, text: string): DynamicUse[] {
 }
 
 describe('the built bundle (dist/)', () => {
-  const files = ['commands', 'hooks', 'chunks'].flatMap((d) => jsFiles(join(DIST, d)))
+  const files = ['commands', 'hooks', 'chunks', 'fast'].flatMap((d) => jsFiles(join(DIST, d)))
 
   it('finds the bundle', () => {
     expect(files.filter((f) => f.includes(`${join('dist', 'commands')}`)).length).toBeGreaterThan(5)

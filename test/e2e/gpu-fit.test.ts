@@ -18,6 +18,72 @@ describe('aip gpu-fit (built CLI)', () => {
     expect(r.stdout).toContain('g6e.xlarge')
   })
 
+  it('names the vLLM version and image it modelled: the catalog entry\'s image, --image, or --vllm-version', async () => {
+    const r = await runCli(['gpu-fit', 'qwen3-8b'])
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(/^vLLM:\s+0\.31\.0 \(image vllm\/vllm-openai:v0\.31\.0@sha256:c1c9f6fd[0-9a-f]+\)/m)
+    const j = JSON.parse((await runCli(['gpu-fit', 'qwen3-8b', '--json'])).stdout)
+    expect(j.result.vllm).toMatchObject({version: '0.31.0', source: 'image', era: '0.21'})
+    expect(j.result.vllm.image).toMatch(/^vllm\/vllm-openai:v0\.31\.0@sha256:/)
+    const old = JSON.parse((await runCli(['gpu-fit', 'qwen3-8b', '--image', 'vllm/vllm-openai:v0.10.2', '--json'])).stdout)
+    expect(old.result.vllm).toMatchObject({version: '0.10.2', image: 'vllm/vllm-openai:v0.10.2', source: 'image', era: '0.10'})
+    const plain = JSON.parse((await runCli(['gpu-fit', fixture('llama-3.1-8b'), '--vllm-version', '0.19', '--json'])).stdout)
+    expect(plain.result.vllm).toMatchObject({version: '0.19', image: null, source: 'flag', era: '0.17'})
+    // vLLM 0.10 profiled the sampler over 1024 sequences: far less KV on an H100
+    const h = (j2: {result: {gpus: Array<{gpu: string; tp: number; kvAvailablePerGpuBytes: number}>}}) => j2.result.gpus.find((g) => g.gpu === 'h100' && g.tp === 1)!.kvAvailablePerGpuBytes
+    expect(h(old)).toBeLessThan(h(j) - 2 * 1024 ** 3)
+    const bad = await runCli(['gpu-fit', 'qwen3-8b', '--image', 'registry.example.com/my/vllm@sha256:' + 'a'.repeat(64)])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toMatch(/cannot tell which vLLM version image .* runs/)
+    expect(bad.stderr).toMatch(/Fix: pass --vllm-version/)
+    const ancient = await runCli(['gpu-fit', 'qwen3-8b', '--vllm-version', '0.6.3'])
+    expect(ancient.code).toBe(2)
+  })
+
+  it('verdicts as vLLM gives them: refuses to start, dies in the sampler warm-up, --min-concurrency as a planning target', async () => {
+    // Qwen3-32B on one H100 at 32k context under vLLM 0.10: vLLM refuses to start
+    const q = await runCli(['gpu-fit', fixture('qwen3-32b'), '--gpu', 'h100', '--max-model-len', '32000', '--vllm-version', '0.10.2'])
+    expect(q.code).toBe(3)
+    expect(q.stderr).toMatch(/vLLM refuses to start: one 32000-token sequence needs/)
+    // gpt-oss-20b at utilization 0.95 under vLLM 0.19: starts, then dies warming up the sampler
+    // (vLLM's published log); 0.9 or fewer sequences fit
+    const v19 = ['--gpu', 'h100', '--vllm-version', '0.19']
+    const oss = await runCli(['gpu-fit', fixture('gpt-oss-20b'), ...v19, '--gpu-memory-utilization', '0.95'])
+    expect(oss.code).toBe(3)
+    expect(oss.stderr).toMatch(/runs out of memory warming up the sampler with 1024 dummy requests/)
+    expect(oss.stderr).toMatch(/--gpu-memory-utilization 0\.9 fits/)
+    expect((await runCli(['gpu-fit', fixture('gpt-oss-20b'), ...v19, '--gpu-memory-utilization', '0.9'])).code).toBe(0)
+    expect((await runCli(['gpu-fit', fixture('gpt-oss-20b'), ...v19, '--gpu-memory-utilization', '0.95', '--max-num-seqs', '256'])).code).toBe(0)
+    // v0.21+ budgets the CUDA graphs (1.3 GiB for gpt-oss), which leaves the warm-up that much more room
+    expect((await runCli(['gpu-fit', fixture('gpt-oss-20b'), '--gpu', 'h100', '--gpu-memory-utilization', '0.95'])).code).toBe(0)
+    // a warm-up with under 1 GiB to spare says so (vLLM 0.19, util 0.94)
+    const edge = await runCli(['gpu-fit', fixture('gpt-oss-20b'), ...v19, '--gpu-memory-utilization', '0.94'])
+    expect(edge.code).toBe(0)
+    expect(edge.stdout).toMatch(/tight: the sampler warm-up over 1024 sequences leaves .* to spare/)
+    const c = await runCli(['gpu-fit', 'qwen3-8b', '--gpu', 'l40s', '--max-model-len', '32768', '--min-concurrency', '50'])
+    expect(c.code).toBe(3)
+    expect(c.stderr).toMatch(/--min-concurrency 50 needs/)
+    // a fit with under 1 GiB to spare says so
+    const t = await runCli(['gpu-fit', fixture('qwen3-32b'), '--gpu', 'h100', '--max-model-len', '16000', '--vllm-version', '0.11'])
+    expect(t.code).toBe(0)
+    expect(t.stdout).toMatch(/tight: .* of KV cache to spare/)
+  })
+
+  it('--quantization fp8 halves an unquantized checkpoint\'s linear weights; a quantized one must name its method', async () => {
+    const base = JSON.parse((await runCli(['gpu-fit', fixture('llama-3.1-8b'), '--gpu', 'h100', '--json'])).stdout)
+    const fp8 = JSON.parse((await runCli(['gpu-fit', fixture('llama-3.1-8b'), '--gpu', 'h100', '--quantization', 'fp8', '--json'])).stdout)
+    expect(fp8.result.weights.bytes / 1024 ** 3).toBeCloseTo(8.46, 1)
+    expect(fp8.result.weights.bytes).toBeLessThan(base.result.weights.bytes * 0.6)
+    expect(fp8.result.settings.quantization).toBe('fp8')
+    const bad = await runCli(['gpu-fit', fixture('qwen2.5-7b-instruct-awq'), '--quantization', 'fp8'])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toMatch(/quantized with awq; vLLM refuses --quantization fp8/)
+    expect((await runCli(['gpu-fit', fixture('qwen2.5-7b-instruct-awq'), '--quantization', 'awq_marlin'])).code).toBe(0)
+    const nope = await runCli(['gpu-fit', fixture('llama-3.1-8b'), '--quantization', 'gptq'])
+    expect(nope.code).toBe(2)
+    expect(nope.stderr).toMatch(/--quantization gptq needs a checkpoint quantized with gptq/)
+  })
+
   it('--json prints only the documented envelope on stdout', async () => {
     const r = await runCli(['gpu-fit', fixture('llama-3.1-8b'), '--json'])
     expect(r.code).toBe(0)
@@ -97,9 +163,12 @@ describe('aip gpu-fit (built CLI)', () => {
       const dir = mkdtempSync(join(tmpdir(), 'aip-badcfg-'))
       const base = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/configs/llama-3.1-8b/config.json'), 'utf8'))
       const cases: Array<[Record<string, unknown>, RegExp]> = [
-        [{hidden_size: -4096}, /has "hidden_size": -4096; it must be a size or count/],
+        [{hidden_size: -4096}, /has "hidden_size": -4096; it must be a positive integer/],
         [{vocab_size: 1e30}, /has "vocab_size": 1e\+30/],
-        [{num_key_value_heads: 0}, /num_key_value_heads 0, which does not divide num_attention_heads 32/],
+        [{num_key_value_heads: 0}, /has "num_key_value_heads": 0; it must be a positive integer/],
+        [{intermediate_size: 0}, /has "intermediate_size": 0; it must be a positive integer/],
+        [{quantization_config: {quant_method: 'gptq', bits: 'four', group_size: 128}}, /has "quantization_config.bits": "four"; it must be a bit width/],
+        [{rope_scaling: {rope_type: 'yarn', factor: -4, original_max_position_embeddings: 32768}}, /has "rope_scaling.factor": -4; it must be a positive number/],
         [{num_key_value_heads: 5}, /num_key_value_heads 5, which does not divide/],
       ]
       for (const [change, re] of cases) {

@@ -37,9 +37,9 @@ describe('aip model deploy | list | status | delete (built CLI against the loopb
     putModelNamespace(api, ns)
     const TOKEN = 'hf_SecretE2EtokenZZZZZZZZZZZZ'
     const r = await runCli(['model', 'deploy', 'llama-3.1-8b-instruct', '-n', ns, '--json'], {env})
-    expect(r.code).toBe(4)
+    expect(r.code, r.stdout + r.stderr).toBe(2)
     const e = json(r.stdout).error
-    expect(e.message).toContain('meta-llama/Llama-3.1-8B-Instruct is gated and Secret team-s/aip-hf-token does not exist')
+    expect(e.message).toContain('is gated on the Hub (meta-llama/Llama-3.1-8B-Instruct) and the Secret team-s/aip-hf-token holding its token does not exist')
     expect(e.fix).toContain('aip secret set hf-token -n team-s')
     expect(api.store.all().filter((o: any) => o.metadata.namespace === ns && !['ServiceAccount'].includes(o.kind))).toEqual([])
     // no $HF_TOKEN and no terminal: exit 2 naming the variable
@@ -215,11 +215,13 @@ describe('aip model deploy | list | status | delete (built CLI against the loopb
     const res = await api.fetch(`/api/v1/namespaces/${NS}/services/qwen2-5-coder-1-5b?fieldManager=helm&force=true`, {
       method: 'PATCH',
       headers: {'content-type': 'application/apply-patch+yaml'},
-      body: JSON.stringify({apiVersion: 'v1', kind: 'Service', metadata: {name: svc.metadata.name, namespace: NS}, spec: {ports: [{name: 'http', port: 9000, targetPort: 'http', protocol: 'TCP'}]}}),
+      body: JSON.stringify({apiVersion: 'v1', kind: 'Service', metadata: {name: svc.metadata.name, namespace: NS}, spec: {ports: [{name: 'http', port: 8000, targetPort: 9000, protocol: 'TCP'}]}}),
     })
     expect(res.status).toBe(200)
     const r = await runCli(['model', 'deploy', 'qwen2.5-coder-1.5b'], {env})
     expect(r.code).toBe(1)
+    // ports merge by port+protocol: the conflict names the keyed field, as kube-apiserver does
+    expect(r.stderr).toContain('.spec.ports[port=8000,protocol="TCP"].targetPort')
     expect(r.stderr).toContain('--force-conflicts')
     const forced = await runCli(['model', 'deploy', 'qwen2.5-coder-1.5b', '--force-conflicts', '--no-wait'], {env})
     expect(forced.code, forced.stderr).toBe(0)

@@ -118,6 +118,9 @@ describe('aip model preload (built CLI)', () => {
     expect(bad.code).toBe(2)
     const badRepo = await runCli(args('x', 'hf:not a repo'), {env: env()})
     expect(badRepo.code).toBe(2)
+    const badConnections = await runCli(args('x', `hf:${REPO}`, ['--connections', '0']), {env: env()})
+    expect(badConnections.code).toBe(2)
+    expect(badConnections.stderr).toContain('--connections')
   })
 
   it('checksum mismatch: exit 1, no object for the file, no marker', async () => {
@@ -168,7 +171,7 @@ describe('aip model preload (built CLI)', () => {
     await expectComplete(b)
   })
 
-  it('Ctrl-C stops cleanly with exit 130 and leaves no marker', async () => {
+  it('Ctrl-C stops cleanly with exit 130, says a rerun resumes, and leaves no marker', async () => {
     const b = await bucket()
     hub.throttle(4 * MiB)
     try {
@@ -179,7 +182,12 @@ describe('aip model preload (built CLI)', () => {
       child.kill('SIGINT')
       const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)))
       expect(code).toBe(130)
-      expect(err).toContain('interrupted')
+      // one error line that says a rerun resumes, and its Fix
+      const lines = err.split('\n').filter((l) => /^\s*(Error|Fix):/.test(l))
+      expect(lines).toHaveLength(2)
+      expect(lines[0]).toMatch(/^Error: preload of acme\/e2e-llm interrupted(?: after \d of 3 files)?; no marker was written, the unfinished uploads are kept$/)
+      expect(lines[1]).toBe('  Fix: rerun the same command to resume: complete files are skipped and the parts already uploaded are reused')
+      expect(err).not.toMatch(/\n\s+at /) // no stack trace
     } finally {
       hub.clearFaults()
     }

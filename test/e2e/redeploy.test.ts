@@ -5,6 +5,7 @@
 import {parse} from 'yaml'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {applyObjects, createKubeClient} from '../../src/lib/kube/index.js'
 import {isolatedEnv, runCli} from '../support/cli.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-apiserver/index.mjs'
 import {putModelNamespace} from '../support/model-namespace.js'
@@ -15,8 +16,8 @@ let api: KubeApiServer
 let env: NodeJS.ProcessEnv
 
 beforeAll(async () => {
-  // the scheduler needs nodes: a system node (the preload Job) and an L40S node (qwen3-8b)
-  api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 30}, jobBehavior: {outcome: 'succeed', delayMs: 20}, nodes: aipCluster(['g6e.xlarge'])})
+  // an L40S node for qwen3-8b and a default system node (m6i.large, 20 GiB: the preload Job streams)
+  api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 30}, jobBehavior: {outcome: 'succeed', delayMs: 20}, nodes: aipCluster({'g6e.xlarge': 1})})
   putModelNamespace(api, NS)
   api.registerCrd({group: 'keda.sh', version: 'v1alpha1', kind: 'ScaledObject'})
   env = isolatedEnv({KUBECONFIG: api.kubeconfigPath, AIP_BUCKET: 'weights'})
@@ -58,9 +59,11 @@ describe('aip model deploy --diff and redeploys (built CLI)', () => {
     expect(y.code, y.stderr).toBe(0)
     const job = y.stdout.split(/^---$/m).map((d) => parse(d)).find((o) => o?.kind === 'Job')
     expect(job.metadata.name).not.toBe(name)
-    const res = await api.fetch(`/apis/batch/v1/namespaces/${NS}/jobs/${name}?fieldManager=aip`, {method: 'PATCH', headers: {'content-type': 'application/apply-patch+yaml'}, body: JSON.stringify({...job, metadata: {...job.metadata, name}})})
-    expect(res.status).toBe(422)
-    expect(((await res.json()) as any).message).toMatch(new RegExp(`^Job\\.batch "${name}" is invalid: spec\\.template: Invalid value: .*: field is immutable$`))
+    // through the kubeconfig the CLI uses (whatever its transport and credentials)
+    const client = await createKubeClient({kubeconfig: api.kubeconfigPath})
+    const err: any = await applyObjects(client, [{...job, metadata: {...job.metadata, name}}]).catch((e: unknown) => e)
+    expect(err?.status).toBe(422)
+    expect(err.message).toMatch(new RegExp(`Job\\.batch "${name}" is invalid: spec\\.template: Invalid value: .*: field is immutable`))
   })
 
   it('a redeploy with another --bucket converges: a new preload Job, the Deployment configured; a rerun is unchanged', async () => {

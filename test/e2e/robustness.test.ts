@@ -2,7 +2,7 @@
  * Faults and odd inputs a new user meets (issue #12): each ends in one error line, a `Fix:` line,
  * the documented exit code and no stack trace. Drives the built CLI as a subprocess.
  */
-import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {createServer, type RequestListener} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {tmpdir} from 'node:os'
@@ -15,6 +15,9 @@ import {BIN, isolatedEnv, ROOT, runCli, type CliResult} from '../support/cli.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-apiserver/index.mjs'
 import {putModelNamespace} from '../support/model-namespace.js'
 import {aipCluster} from '../support/kube-apiserver/nodes.mjs'
+import {startOpenAIServer} from '../support/openai-server.js'
+import {applyObjects, modelLabels} from '../../src/lib/kube/index.js'
+import {client as teardownClient, MODEL, NS as TEARDOWN_NS, populate, startCluster} from '../lib/teardown/fixtures.js'
 
 const dirs: string[] = []
 function tempDir(): string {
@@ -242,5 +245,209 @@ describe('interrupted and cut-off waits', () => {
     expect(r.stderr).not.toContain('did not become available')
     expect(r.stderr).toMatch(/^Error: interrupted$/m)
     expect(r.stderr).toMatch(/Fix: .*aip model status qwen2.5-coder-1.5b/)
+  })
+
+  /** The outage: reported on stderr as it happens, exit 5 past the bound (AIP_HTTP_TIMEOUT), no --force-finalizers. */
+  function expectOutage(r: CliResult & {ms: number}, url: string): void {
+    expectOneError(r, 5, /lost the API/)
+    expect(r.stderr).toContain(`lost the API server at ${url} (ECONNREFUSED); retrying for up to 2s`)
+    // said as it happened: before the error line
+    expect(r.stderr.indexOf('lost the API server at')).toBeLessThan(r.stderr.indexOf('Error: '))
+    expect(r.stderr).not.toContain('--force-finalizers')
+    expect(r.stderr).not.toMatch(/timed out waiting|did not become available/)
+    expect(r.ms).toBeLessThan(30_000)
+  }
+
+  it('the API server goes away during deploy --wait: reported as it happens, exit 5 past the bound', async () => {
+    const env = await start()
+    const r = await runWhile(['model', 'deploy', 'qwen2.5-coder-1.5b', '--timeout', '5m'], {...env, AIP_HTTP_TIMEOUT: '2s'}, /rollout deployment/, () => api.goDown())
+    expectOutage(r, api.url)
+    expect(r.stderr).toMatch(/Error: lost the API server at .* for \d+s while waiting for Deployment\/aip-models\/qwen2-5-coder-1-5b/)
+  })
+
+  it('an outage shorter than the bound: the wait resumes and says the API server is back', async () => {
+    const env = await start()
+    const name = 'qwen2-5-coder-1-5b'
+    const r = await runWhile(['model', 'deploy', 'qwen2.5-coder-1.5b', '--timeout', '5m'], {...env, AIP_HTTP_TIMEOUT: '20s'}, /rollout deployment/, async () => {
+      await api.goDown()
+      await new Promise((res) => setTimeout(res, 1500))
+      const dep = api.store.get('apps/v1', 'Deployment', NS, name)!
+      api.store.setStatus('apps/v1', 'Deployment', NS, name, {observedGeneration: dep.metadata.generation, replicas: 1, updatedReplicas: 1, readyReplicas: 1, availableReplicas: 1})
+      await api.comeBack()
+    })
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toContain(`lost the API server at ${api.url}`)
+    expect(r.stderr).toMatch(/the API server at .* answers again \(after \d+m?s\)/)
+  })
+
+  it('the API server goes away during model delete: exit 5 past the bound', async () => {
+    const env = await start()
+    const d = await runCli(['model', 'deploy', 'qwen2.5-coder-1.5b', '--no-wait'], {env})
+    expect(d.code, d.stderr).toBe(0)
+    // something holds the Deployment so the delete has to wait
+    const dep = api.store.get('apps/v1', 'Deployment', NS, 'qwen2-5-coder-1-5b')!
+    api.store.put({...dep, metadata: {...dep.metadata, finalizers: ['example.com/hold']}})
+    api.stuckFinalizer('Deployment', 'example.com/hold')
+    const r = await runWhile(['model', 'delete', 'qwen2.5-coder-1.5b', '--timeout', '5m'], {...env, AIP_HTTP_TIMEOUT: '2s'}, /wait until \d+ objects/, () => api.goDown())
+    expectOutage(r, api.url)
+  })
+
+  it('the API server goes away during the teardown finalizer wait: exit 5, not a stuck finalizer', async () => {
+    api = await startCluster()
+    closers.push(() => api.stop())
+    const c = await teardownClient(api)
+    await populate(api, c)
+    await applyObjects(c, [{apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'held', namespace: TEARDOWN_NS, labels: modelLabels(MODEL), finalizers: ['example.com/never']}, data: {}}])
+    api.stuckFinalizer('ConfigMap', 'example.com/never')
+    const env = isolatedEnv({KUBECONFIG: api.kubeconfigPath, AIP_HTTP_TIMEOUT: '2s'})
+    const r = await runWhile(['teardown', '--yes', '--timeout', '5m'], env, /Namespace\/aip-models deleted, waiting for its content/, () => api.goDown())
+    expectOutage(r, api.url)
+    expect(r.stderr).toMatch(/Fix: .*rerun `aip teardown`: it continues where it stopped/)
+  })
+})
+
+describe('one timeout policy for every HTTP peer', () => {
+  /** Accepts connections and never answers. */
+  const silent = (): Promise<string> => peer(() => undefined)
+
+  it('a Hub that accepts and never answers: exit 5 "timed out after 1s" (AIP_HTTP_TIMEOUT), not a 5-minute wait', async () => {
+    const url = await silent()
+    const t0 = Date.now()
+    const r = await runCli(['gpu-fit', 'acme/silent-model', '--gpu', 'l4'], {env: isolatedEnv({HF_ENDPOINT: url, AIP_HTTP_TIMEOUT: '1s'}), timeoutMs: 50_000})
+    expectOneError(r, 5, new RegExp(`the Hugging Face Hub at ${url} timed out after 1s`))
+    expect(Date.now() - t0).toBeLessThan(20_000)
+  })
+
+  it('the same from config http-timeout in ./aip.yaml', async () => {
+    const url = await silent()
+    const cwd = tempDir()
+    writeFileSync(join(cwd, 'aip.yaml'), 'http-timeout: 1s\n')
+    const r = await runCli(['gpu-fit', 'acme/silent-model', '--gpu', 'l4'], {env: isolatedEnv({HF_ENDPOINT: url}), cwd, timeoutMs: 50_000})
+    expectOneError(r, 5, /timed out after 1s/)
+  })
+
+  it('a Prometheus that never answers: exit 5 after the same bound', async () => {
+    const url = await silent()
+    const r = await runCli(['metrics', 'tail', '--once', '--prometheus', url], {env: isolatedEnv({AIP_HTTP_TIMEOUT: '1s'}), timeoutMs: 50_000})
+    expectOneError(r, 5, /Prometheus at .* timed out after 1s/)
+  })
+
+  it('a gateway that never answers GET /v1/models: exit 5 after the same bound', async () => {
+    const url = await silent()
+    const r = await runCli(['model', 'bench', '--url', url, '--requests', '1'], {env: isolatedEnv({AIP_HTTP_TIMEOUT: '1s'}), timeoutMs: 50_000})
+    expectOneError(r, 5, /timed out after 1s/)
+  })
+
+  it('an API server that accepts and never answers: exit 5 after the same bound', async () => {
+    const url = await silent()
+    const path = join(tempDir(), 'config')
+    writeFileSync(path, `apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: ${url}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\n`)
+    const r = await runCli(['model', 'list'], {env: isolatedEnv({KUBECONFIG: path, AIP_HTTP_TIMEOUT: '1s'}), timeoutMs: 50_000})
+    expectOneError(r, 5, new RegExp(`the Kubernetes API at ${url} timed out after 1s`))
+  })
+
+  it('a Hub error body {"error":{"message":...}} is read for its message, not [object Object]', async () => {
+    const url = await peer(jsonAnswer(400, {error: {message: 'mirror refuses this revision'}}))
+    const r = await runCli(['gpu-fit', 'acme/some-model', '--gpu', 'l4'], {env: isolatedEnv({HF_ENDPOINT: url})})
+    expectOneError(r, 1, /the Hub answered 400 for .*: mirror refuses this revision$/)
+    expect(r.stderr).not.toContain('[object Object]')
+  })
+})
+
+describe('model bench as a CI SLO gate', () => {
+  it('--max-error-rate: 25% errors against a 10% limit is exit 1 naming the numbers, after the report', async () => {
+    const srv = await startOpenAIServer({ttftMs: 20, itlMs: 2, tokens: 4, plan: (i) => (i % 4 === 3 ? 500 : 'ok')})
+    closers.push(() => srv.close())
+    const r = await runCli(['model', 'bench', '--url', srv.url, '--requests', '20', '--concurrency', '4', '--max-tokens', '4', '--max-error-rate', '10%'], {env: isolatedEnv()})
+    expectOneError(r, 1, /^Error: SLO breached: error rate 25\.0% > 10\.0% \(5 of 20 failed\)$/)
+    expect(r.stdout).toContain('15 ok, 5 failed of 20')
+    const j = await runCli(['model', 'bench', '--url', srv.url, '--requests', '20', '--concurrency', '4', '--max-tokens', '4', '--max-error-rate', '0.3', '--json'], {env: isolatedEnv()})
+    expect(j.code, j.stderr).toBe(0)
+    expect(JSON.parse(j.stdout).result.slo).toMatchObject({maxErrorRate: 0.3, passed: true, breaches: []})
+  })
+
+  it('--max-ttft-p95: a slow first token is exit 1 with the measured p95; both breaches are named together', async () => {
+    const srv = await startOpenAIServer({ttftMs: 80, itlMs: 2, tokens: 4, plan: (i) => (i === 0 ? 500 : 'ok')})
+    closers.push(() => srv.close())
+    const r = await runCli(['model', 'bench', '--url', srv.url, '--requests', '8', '--concurrency', '2', '--max-tokens', '4', '--max-ttft-p95', '20ms', '--max-error-rate', '0', '--json'], {env: isolatedEnv()})
+    expect(r.code, r.stderr).toBe(1)
+    const out = JSON.parse(r.stdout)
+    expect(out.error.message).toMatch(/^SLO breached: error rate 12\.5% > 0\.0% \(1 of 8 failed\); ttft p95 \d+ms > 20ms$/)
+    expect(out.result.slo.breaches.map((b: {objective: string}) => b.objective)).toEqual(['error-rate', 'ttft-p95'])
+    expect(out.result.slo.breaches[1].actual).toBeGreaterThanOrEqual(0.08)
+    const ok = await runCli(['model', 'bench', '--url', srv.url, '--requests', '4', '--max-tokens', '4', '--max-ttft-p95', '5s'], {env: isolatedEnv()})
+    expect(ok.code, ok.stderr).toBe(0)
+  })
+
+  it('bad gate values are usage errors (exit 2) before any request', async () => {
+    expectOneError(await runCli(['model', 'bench', '--url', 'http://127.0.0.1:9', '--max-error-rate', '150%'], {env: isolatedEnv()}), 2, /invalid --max-error-rate "150%"/)
+    expectOneError(await runCli(['model', 'bench', '--url', 'http://127.0.0.1:9', '--max-ttft-p95', '1s', '--no-stream'], {env: isolatedEnv()}), 2, /--max-ttft-p95 needs streamed responses/)
+  })
+})
+
+describe('model deploy reports every missing prerequisite at once', () => {
+  it('no kubeconfig and no bucket: one error naming both, with both fixes (exit of the first: 4)', async () => {
+    const r = await runCli(['model', 'deploy', 'qwen3-8b'], {env: isolatedEnv()})
+    expectOneError(r, 4, /cannot deploy qwen3-8b: 2 prerequisites are missing: \(1\) no kubeconfig found .*; \(2\) no S3 bucket for model weights is configured$/)
+    expect(r.stderr).toMatch(/Fix: \(1\) run aip cluster bootstrap or set --kubeconfig; \(2\) set one: aip config set bucket NAME/)
+  })
+
+  it('a gated model without the token Secret and no bucket: both named; with them it deploys', async () => {
+    const api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 20}})
+    closers.push(() => api.stop())
+    putModelNamespace(api, 'aip-models')
+    const env = isolatedEnv({KUBECONFIG: api.kubeconfigPath})
+    const r = await runCli(['model', 'deploy', 'llama-guard-3-1b', '--no-wait'], {env})
+    expectOneError(r, 2, /2 prerequisites are missing: \(1\) no S3 bucket .*; \(2\) llama-guard-3-1b is gated on the Hub \(meta-llama\/Llama-Guard-3-1B\) and the Secret aip-models\/aip-hf-token holding its token does not exist$/)
+    expect(r.stderr).toContain('aip secret set hf-token -n aip-models')
+    expect(api.requests.filter((q) => q.method !== 'GET')).toEqual([])
+    api.store.put({apiVersion: 'v1', kind: 'Secret', metadata: {name: 'aip-hf-token', namespace: 'aip-models'}, data: {token: Buffer.from('hf_x').toString('base64')}})
+    const ok = await runCli(['model', 'deploy', 'llama-guard-3-1b', '--no-wait'], {env: {...env, AIP_BUCKET: 'weights'}})
+    expect(ok.code, ok.stderr).toBe(0)
+  })
+
+  it('one missing prerequisite keeps its own message and exit code', async () => {
+    const r = await runCli(['model', 'deploy', 'qwen3-8b', '-o', 'yaml'], {env: isolatedEnv()})
+    expectOneError(r, 2, /^Error: no S3 bucket for model weights is configured$/)
+  })
+})
+
+describe('gpu-fit suggestions', () => {
+  it('are real flags that agree with the table, and each one fits when rerun', async () => {
+    const r = await runCli(['gpu-fit', 'llama-3.1-8b-instruct', '--gpu', 'l4'], {env: isolatedEnv()})
+    expectOneError(r, 3, /does not fit on l4 x1/)
+    const fix = /Fix: (.*)$/m.exec(r.stderr)![1]!
+    const len = /--max-model-len (\d+) fits \(MAX CTX (\d+), rounded down\)/.exec(fix)
+    expect(len, fix).not.toBeNull()
+    // the table's MAX CTX @1 SEQ for l4 at TP 1
+    const row = /^l4\s+1\s+no\s+\S+ \S+\s+\S+ \S+\s+(\d+)\s/m.exec(r.stdout)
+    expect(row?.[1], r.stdout).toBe(len![2])
+    for (const alt of fix.split('; or ')) {
+      const flags = alt.replace(/ fits.*$/, '').split(' ')
+      expect(flags[0]).toMatch(/^--[a-z-]+$/)
+      const again = await runCli(['gpu-fit', 'llama-3.1-8b-instruct', ...(flags[0] === '--gpu' ? [] : ['--gpu', 'l4']), ...flags], {env: isolatedEnv()})
+      expect(again.code, `${alt}: ${again.stderr}`).toBe(0)
+    }
+  })
+})
+
+describe('help examples', () => {
+  it('name real catalog models wherever they name a catalog model', () => {
+    const catalog = new Set(readdirSync(join(ROOT, 'templates', 'models')).filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, '')))
+    const manifest = JSON.parse(readFileSync(join(ROOT, 'oclif.manifest.json'), 'utf8')) as {commands: Record<string, {examples?: string[]}>}
+    const checked: string[] = []
+    for (const [id, cmd] of Object.entries(manifest.commands)) {
+      if (!['model:deploy', 'model:preload', 'model:status', 'model:delete', 'model:bench', 'gpu-fit', 'metrics:tail'].includes(id)) continue
+      for (const ex of cmd.examples ?? []) {
+        const words = ex.replace(/^.*?<%= config.bin %> /, '').split(/\s+/)
+        const n = id.split(':').length
+        const arg = words[n]
+        // a catalog name: not a flag, hf:ORG/REPO, ORG/NAME, a path or a URL
+        if (!arg || /^(-|hf:|\.|\/|http)/.test(arg) || arg.includes('/')) continue
+        checked.push(`${id} ${arg}`)
+        expect(catalog.has(arg), `example of ${id}: "${ex}" names ${arg}, which is not in the catalog`).toBe(true)
+      }
+    }
+    expect(checked.some((c) => c.startsWith('model:preload '))).toBe(true)
   })
 })

@@ -16,7 +16,12 @@ export interface CliResult {
 /** A fresh HOME so no user config leaks into tests. */
 export function isolatedEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const home = mkdtempSync(join(tmpdir(), 'aip-home-'))
-  const env: NodeJS.ProcessEnv = {PATH: process.env.PATH, HOME: home, XDG_CONFIG_HOME: join(home, '.config'), CI: 'true', NO_COLOR: '1', HF_ENDPOINT: 'http://127.0.0.1:9', ...extra}
+  // TMPDIR: the test file's own temporary directory (test/support/tmp-setup.ts), removed after it;
+  // NODE_COMPILE_CACHE: the run's shared module compile cache (test/support/tmp-global.ts)
+  const run: NodeJS.ProcessEnv = {}
+  if (process.env.TMPDIR) run.TMPDIR = process.env.TMPDIR
+  if (process.env.AIP_TEST_COMPILE_CACHE) run.NODE_COMPILE_CACHE = process.env.AIP_TEST_COMPILE_CACHE
+  const env: NodeJS.ProcessEnv = {PATH: process.env.PATH, HOME: home, XDG_CONFIG_HOME: join(home, '.config'), CI: 'true', NO_COLOR: '1', HF_ENDPOINT: 'http://127.0.0.1:9', ...run, ...extra}
   return env
 }
 

@@ -41,7 +41,7 @@ export declare class HubServer {
   url: string
   requests: RequestRecord[]
   tokens: Set<string>
-  static start(opts?: {tokens?: string[]}): Promise<HubServer>
+  static start(opts?: {tokens?: string[]; bytesPerSecondPerConnection?: number}): Promise<HubServer>
   stop(): Promise<void>
   addRepo(
     id: string,
@@ -55,4 +55,7 @@ export declare class HubServer {
   corruptFile(path: string, offset?: number): void
   throttle(bytesPerSec: number): void
   contentRequests(path: string): RequestRecord[]
+  /** The most content responses of `path` (of all files without one) served at the same time (since resetConcurrency). */
+  rangeConcurrency(path?: string): number
+  resetConcurrency(): void
 }

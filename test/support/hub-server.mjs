@@ -11,7 +11,9 @@
 // Gated repos answer 401 (no or unknown token, X-Error-Code: GatedRepo) and 403 (valid token without
 // access); private repos hide behind 401/404 RepoNotFound; unknown revision/file -> 404 with
 // RevisionNotFound/EntryNotFound. Fault hooks: 429 with Retry-After for the next N requests, drop the
-// connection after K bytes of a file, corrupt a byte of a file, throttle.
+// connection after K bytes of a file, corrupt a byte of a file, throttle each connection to a fixed
+// rate (like one CDN edge connection). Content responses are tracked per file: how many were being
+// served at once (rangeConcurrency), to show a client reads one file over several connections.
 import {createHash} from 'node:crypto'
 import {createServer} from 'node:http'
 
@@ -129,6 +131,8 @@ export class HubServer {
     this.tokens = new Set()
     this.requests = []
     this.faults = {rate429: 0, retryAfter: '0', drops: new Map(), corrupt: new Map(), bytesPerSec: 0}
+    /** Per file: content responses being served now, and the most at once. */
+    this.serving = new Map()
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((err) => {
         if (!res.headersSent) {
@@ -145,9 +149,11 @@ export class HubServer {
     })
   }
 
+  /** opts.bytesPerSecondPerConnection: serve every content response (one per connection at a time) at this rate. */
   static async start(opts = {}) {
     const s = new HubServer()
     for (const t of opts.tokens ?? []) s.tokens.add(t)
+    if (opts.bytesPerSecondPerConnection) s.throttle(opts.bytesPerSecondPerConnection)
     await new Promise((resolve) => s.server.listen(0, '127.0.0.1', resolve))
     s.url = `http://127.0.0.1:${s.server.address().port}`
     return s
@@ -197,7 +203,10 @@ export class HubServer {
     this.faults.corrupt.set(path, offset)
   }
 
-  /** Throttle every content response to about `bytesPerSec` (0: off). */
+  /**
+   * Throttle every content response to `bytesPerSec` (0: off). An HTTP/1.1 connection carries one
+   * response at a time, so this is a per-connection rate: a client gets more by opening more.
+   */
   throttle(bytesPerSec) {
     this.faults.bytesPerSec = bytesPerSec
   }
@@ -205,6 +214,15 @@ export class HubServer {
   /** Forget every fault (429s, drops, corruption, throttle). */
   clearFaults() {
     this.faults = {rate429: 0, retryAfter: '0', drops: new Map(), corrupt: new Map(), bytesPerSec: 0}
+  }
+
+  /** The most content responses of `path` (all files without one) served at the same time (since the last reset). */
+  rangeConcurrency(path) {
+    return this.serving.get(path ?? '*')?.max ?? 0
+  }
+
+  resetConcurrency() {
+    this.serving.clear()
   }
 
   contentRequests(path) {
@@ -358,7 +376,19 @@ export class HubServer {
     const corruptAt = this.faults.corrupt.get(f.path)
     let sent = 0
     let pos = start
-    const chunkSize = 256 * 1024
+    const rate = this.faults.bytesPerSec
+    const chunkSize = rate > 0 ? 64 * 1024 : 256 * 1024
+    const t0 = performance.now()
+    const counters = [f.path, '*'].map((k) => {
+      let c = this.serving.get(k)
+      if (!c) this.serving.set(k, (c = {current: 0, max: 0}))
+      c.current++
+      c.max = Math.max(c.max, c.current)
+      return c
+    })
+    res.once('close', () => {
+      for (const c of counters) c.current--
+    })
     while (pos <= end) {
       if (res.destroyed) return
       let n = Math.min(chunkSize, end - pos + 1)
@@ -380,7 +410,11 @@ export class HubServer {
         res.socket?.destroy()
         return
       }
-      if (this.faults.bytesPerSec > 0) await new Promise((r) => setTimeout(r, (n / this.faults.bytesPerSec) * 1000))
+      // Paced by the clock from the response's start, so time spent writing counts against the rate.
+      if (rate > 0) {
+        const wait = t0 + (sent / rate) * 1000 - performance.now()
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+      }
       if (!ok && res.writableNeedDrain) {
         await new Promise((r) => {
           if (res.destroyed || !res.writableNeedDrain) return r()

@@ -6,6 +6,7 @@ import {kubeFlags} from '../../flags.js'
 import {parseDuration} from '../../lib/config/index.js'
 import {AipError, UsageError} from '../../lib/errors.js'
 import type {BenchResult, Distribution} from '../../lib/loadtest/index.js'
+import type {SloReport} from '../../lib/loadtest/slo.js'
 import {renderKeyValues, renderTable} from '../../lib/output/index.js'
 
 export default class ModelBench extends AipCommand {
@@ -17,6 +18,7 @@ The API key comes from AIP_API_KEY or OPENAI_API_KEY and is never printed.`
     '<%= config.bin %> model bench qwen3-8b',
     '<%= config.bin %> model bench --url http://localhost:8000 --concurrency 16 --requests 500',
     '<%= config.bin %> model bench --url http://localhost:8000 --api completions --no-stream --json',
+    '<%= config.bin %> model bench qwen3-8b --requests 100 --max-error-rate 1% --max-ttft-p95 2s   # CI gate: exit 1 on a breach',
   ]
   static override enableJsonFlag = true
   protected static override handlesInterrupt = true
@@ -31,16 +33,20 @@ The API key comes from AIP_API_KEY or OPENAI_API_KEY and is never printed.`
     'max-tokens': Flags.integer({description: 'max_tokens per request', default: 128, min: 1}),
     stream: Flags.boolean({description: 'stream responses (needed for TTFT and inter-token latency)', default: true, allowNo: true}),
     'request-timeout': Flags.string({description: 'per-request timeout', default: '120s'}),
+    'max-error-rate': Flags.string({description: 'CI gate: exit 1 when more than this share of requests fail, e.g. 0.01 or 1%', helpGroup: 'GATE'}),
+    'max-ttft-p95': Flags.string({description: 'CI gate: exit 1 when the 95th percentile time to first token exceeds this, e.g. 500ms or 2s', helpGroup: 'GATE'}),
     kubeconfig: kubeFlags.kubeconfig,
     context: kubeFlags.context,
     namespace: kubeFlags.namespace,
   }
 
-  async run(): Promise<BenchResult> {
+  async run(): Promise<BenchResult & {slo?: SloReport}> {
     const {args, flags} = await this.parse(ModelBench)
     if (!args.name && !flags.url) throw new UsageError('give a model NAME or --url', {fix: 'e.g. `aip model bench qwen3-8b` or `aip model bench --url http://localhost:8000`'})
     if (args.name && flags.url) throw new UsageError('give either a model NAME or --url, not both', {fix: 'drop one of them'})
     const timeoutMs = parseDuration(flags['request-timeout'], '--request-timeout')
+    const {checkSlo, sloError, sloFromFlags} = await import('../../lib/loadtest/slo.js')
+    const slo = sloFromFlags({maxErrorRate: flags['max-error-rate'], maxTtftP95: flags['max-ttft-p95'], stream: flags.stream})
     const {directEndpoint, serviceProxyEndpoint} = await import('../../lib/metrics/transport.js')
     const {runBench} = await import('../../lib/loadtest/index.js')
     const {apiKeyFor, checkModelService} = await import('../../lib/loadtest/cluster.js')
@@ -75,6 +81,7 @@ The API key comes from AIP_API_KEY or OPENAI_API_KEY and is never printed.`
         process.stderr.write(`\r${done}/${total} requests${failed ? `, ${failed} failed` : ''}${done === total ? '\n' : ''}`)
       },
     })
+    const gated = Object.keys(slo).length > 0 ? {...result, slo: checkSlo(result, slo)} : result
     this.print(renderBench(result))
     if (result.succeeded === 0) {
       const kinds = Object.entries(result.errors).map(([k, n]) => `${k}: ${n}`).join(', ')
@@ -82,7 +89,8 @@ The API key comes from AIP_API_KEY or OPENAI_API_KEY and is never printed.`
     } else if (result.failed > 0) {
       this.warn(`${result.failed} of ${result.requests} requests failed (${Object.entries(result.errors).map(([k, n]) => `${k}: ${n}`).join(', ')})`)
     }
-    return result
+    if ('slo' in gated && !gated.slo.passed) this.deferredError ??= sloError(gated.slo)
+    return gated
   }
 }
 

@@ -28,7 +28,7 @@ Like kubectl delete, undeploying is routine and does not prompt. It never delete
   async run(): Promise<DeleteModelResult> {
     const {args, flags} = await this.parse(ModelDelete)
     const cfg = this.config_(flags)
-    const client = await kubeClientFromConfig(cfg)
+    const client = await kubeClientFromConfig(cfg, undefined, (m) => this.warn(m))
     const timeoutMs = flags.timeout ? parseDuration(flags.timeout, '--timeout') : (cfg.durationMs('timeout') ?? 15 * 60_000)
     const progress = this.jsonEnabled() ? undefined : this.interactive && process.stderr.isTTY ? await listrProgress() : lineProgress((l) => this.info(l))
     let result: DeleteModelResult

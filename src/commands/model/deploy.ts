@@ -5,7 +5,7 @@ import {stringify} from 'yaml'
 import {AipCommand} from '../../base-command.js'
 import {kubeFlags, waitFlags} from '../../flags.js'
 import {UsageError} from '../../lib/errors.js'
-import {deployModel, type DeployResult, kubeClientFromConfig, lineProgress, listrProgress, parseSource, renderOptionsFromConfig, resolveEntry} from '../../lib/deploy/index.js'
+import {checkDeployPrerequisites, deployModel, type DeployResult, kubeClientFromConfig, lineProgress, listrProgress, parseSource, renderOptionsFromConfig, resolveEntry} from '../../lib/deploy/index.js'
 import {parseDuration} from '../../lib/config/index.js'
 import {renderTable} from '../../lib/output/index.js'
 import {YAML_OUTPUT} from '../../lib/output/yaml.js'
@@ -84,7 +84,15 @@ Rerunning converges on the same objects (unchanged objects report "unchanged").`
     )
     const dryRun = (flags['dry-run'] as 'client' | 'server' | undefined) ?? (flags.output ? 'client' : undefined)
     const needsCluster = !(dryRun === 'client' && !flags.diff)
-    const client = needsCluster ? await kubeClientFromConfig(cfg, (r) => this.debugLog(`${r.method} ${r.path} -> ${r.status ?? r.error ?? ""} (${r.ms} ms)`)) : undefined
+    const render = renderOptionsFromConfig(cfg)
+    // every missing prerequisite (kubeconfig, bucket, the token Secret of a gated model) in one error
+    const client = await checkDeployPrerequisites({
+      entry,
+      bucket: render.bucket,
+      namespace: render.namespace,
+      needsCluster,
+      connect: () => kubeClientFromConfig(cfg, (r) => this.debugLog(`${r.method} ${r.path} -> ${r.status ?? r.error ?? ""} (${r.ms} ms)`), (m) => this.warn(m)),
+    })
     const timeoutMs = flags.timeout ? parseDuration(flags.timeout, '--timeout') : (cfg.durationMs('timeout') ?? 15 * 60_000)
     const quiet = Boolean(flags.output) || this.jsonEnabled()
     const progress = quiet ? undefined : this.interactive && process.stderr.isTTY ? await listrProgress() : lineProgress((l) => this.info(l))
@@ -92,7 +100,7 @@ Rerunning converges on the same objects (unchanged objects report "unchanged").`
     try {
       result = await deployModel({
         entry,
-        render: renderOptionsFromConfig(cfg),
+        render,
         skipFit: flags['skip-fit'],
         dryRun,
         diff: flags.diff,

@@ -14,13 +14,14 @@ export default class ModelPreload extends AipCommand {
   static override description = [
     'Resolves the revision to a commit sha and streams each file from the Hub straight into S3 multipart uploads',
     '(no temporary files, bounded memory), verifying sha256 against the Hub\'s LFS oid before completing each object.',
+    'Large files are read as several part-aligned byte ranges at once (up to --connections Hub connections in all).',
     'The weights land in s3://BUCKET/PREFIX/ORG--NAME/COMMIT/ and a marker .aip-preload.json is written there last.',
     'A rerun skips complete files and resumes unfinished uploads; --force uploads everything again.',
     'Set HF_TOKEN for gated or private repos, HF_ENDPOINT for a mirror.',
   ].join('\n')
   static override examples = [
     '<%= config.bin %> model preload hf:Qwen/Qwen2.5-0.5B-Instruct --bucket my-models',
-    '<%= config.bin %> model preload qwen2-5-7b-instruct --revision main --include "*.safetensors" --include "*.json"',
+    '<%= config.bin %> model preload qwen2.5-coder-7b-instruct --revision main --include "*.safetensors" --include "*.json"',
     'HF_TOKEN=hf_... <%= config.bin %> model preload hf:meta-llama/Llama-3.1-8B-Instruct --sse aws:kms --sse-kms-key-id alias/models',
     '<%= config.bin %> model preload hf:org/name --s3-endpoint http://127.0.0.1:9000 --json | jq -c \'select(.event=="progress")\'',
   ]
@@ -42,7 +43,8 @@ export default class ModelPreload extends AipCommand {
     'sse-kms-key-id': Flags.string({description: 'KMS key id/ARN/alias for --sse aws:kms (implies it)', helpGroup: 'S3'}),
     'storage-class': Flags.string({description: 'S3 storage class, e.g. STANDARD, INTELLIGENT_TIERING', helpGroup: 'S3'}),
     'part-size': Flags.string({description: 'multipart part size (5MiB..5GiB)', default: '8MiB', helpGroup: 'TUNING'}),
-    concurrency: Flags.integer({description: 'parts in flight across all files (memory ~ concurrency x part size)', default: 8, min: 1, max: 64, helpGroup: 'TUNING'}),
+    concurrency: Flags.integer({description: 'part buffers held across all files (memory ~ concurrency x part size; default 12, at least --connections)', min: 1, max: 128, helpGroup: 'TUNING'}),
+    connections: Flags.integer({description: 'Hub connections at once across all files; a large file is read as several part-aligned ranges at once', default: 12, min: 1, max: 64, helpGroup: 'TUNING'}),
     'file-concurrency': Flags.integer({description: 'files transferred at once', default: 4, min: 1, max: 32, helpGroup: 'TUNING'}),
   }
 
@@ -81,7 +83,8 @@ export default class ModelPreload extends AipCommand {
         exclude: flags.exclude,
         force: flags.force,
         partSize,
-        concurrency: flags.concurrency,
+        ...(flags.concurrency ? {concurrency: flags.concurrency} : {}),
+        connections: flags.connections,
         fileConcurrency: flags['file-concurrency'],
         ...(flags.sse || flags['sse-kms-key-id'] ? {sse: (flags.sse ?? 'aws:kms') as 'AES256' | 'aws:kms'} : {}),
         ...(flags['sse-kms-key-id'] ? {sseKmsKeyId: flags['sse-kms-key-id']} : {}),

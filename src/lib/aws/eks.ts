@@ -10,6 +10,7 @@ import type {Cluster, EKSClient, Nodegroup} from '@aws-sdk/client-eks'
 
 import {AipError, InterruptedError, NotFoundError, TimeoutError, UnauthorizedError, UnreachableError, UsageError, networkErrorCode} from '../errors.js'
 import {sleep as defaultSleep} from '../sleep.js'
+import {httpTimeouts} from '../http/timeouts.js'
 
 export interface EksClientOptions {
   region?: string
@@ -23,14 +24,14 @@ export async function createEksClient(opts: EksClientOptions): Promise<EKSClient
   if (!opts.region) {
     throw new UsageError('no AWS region set', {fix: 'pass --region (e.g. --region us-east-1), or set AWS_REGION or `aip config set region us-east-1`'})
   }
-  // the SDK's notice about Node 20 support ending in 2027 is not the CLI user's business on every run
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
   const {EKSClient} = await import('@aws-sdk/client-eks')
   return new EKSClient({
     region: opts.region,
     ...(opts.profile ? {profile: opts.profile} : {}),
     ...(opts.endpoint ? {endpoint: opts.endpoint} : {}),
     maxAttempts: 4,
+    // the HTTP timeout policy (lib/http/timeouts.ts): socketTimeout is the idle bound
+    requestHandler: {connectionTimeout: httpTimeouts().connectMs, socketTimeout: httpTimeouts().idleMs},
   })
 }
 

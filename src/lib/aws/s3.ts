@@ -11,6 +11,7 @@
 import type {S3Client} from '@aws-sdk/client-s3'
 
 import {AipError, networkErrorCode, NotFoundError, UnauthorizedError, UnreachableError} from '../errors.js'
+import {formatTimeout, httpTimeouts} from '../http/timeouts.js'
 
 export interface S3ClientOptions {
   region?: string
@@ -27,9 +28,6 @@ export interface S3ClientOptions {
 }
 
 export async function createS3Client(opts: S3ClientOptions = {}): Promise<S3Client> {
-  // The SDK warns on stderr under Node 20 ("will require node >=22 from 2027"): noise on every run
-  // of a CLI whose engines field already says what it supports. A user's explicit setting wins.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
   const [{S3Client}, http, https] = await Promise.all([
     import('@aws-sdk/client-s3'),
     import('node:http'),
@@ -48,8 +46,10 @@ export async function createS3Client(opts: S3ClientOptions = {}): Promise<S3Clie
     requestHandler: {
       httpAgent: new http.Agent({keepAlive: true, maxSockets}),
       httpsAgent: new https.Agent({keepAlive: true, maxSockets}),
-      requestTimeout: 300_000,
-      connectionTimeout: 10_000,
+      // the HTTP timeout policy (lib/http/timeouts.ts): socketTimeout is the idle bound (smithy's
+      // requestTimeout bounds a whole request and only warns by default: a long part upload is fine)
+      socketTimeout: httpTimeouts().idleMs,
+      connectionTimeout: httpTimeouts().connectMs,
     },
   })
 }
@@ -104,6 +104,13 @@ export function toS3Error(err: unknown, ctx: {bucket: string; key?: string; endp
   ) {
     return new UnauthorizedError(`access denied to ${what}${name && name !== 'Forbidden' ? ` (${name})` : ''}`, {
       fix: `use credentials allowed to ${action || 'read and write '}${what} (s3:GetObject, s3:PutObject, s3:ListBucket, s3:ListBucketMultipartUploads, s3:AbortMultipartUpload)`,
+      cause: err,
+    })
+  }
+  if (name === 'TimeoutError') {
+    // the SDK's connectionTimeout / requestTimeout (socket idle) of the timeout policy
+    return new UnreachableError(`S3${ctx.endpoint ? ` at ${ctx.endpoint}` : ''} did not answer: timed out after ${formatTimeout(httpTimeouts().idleMs)} (${action}${what})`.replace(' ()', ''), {
+      fix: 'check the network, --region and --s3-endpoint, or raise http-timeout (AIP_HTTP_TIMEOUT)',
       cause: err,
     })
   }

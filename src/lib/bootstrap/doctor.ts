@@ -57,11 +57,12 @@ export async function runDoctor(opts: DoctorOptions): Promise<Check[]> {
   const env = opts.env ?? process.env
   const checks: Check[] = []
   const nodeVersion = opts.nodeVersion ?? process.versions.node
-  const [maj, min] = nodeVersion.split('.').map(Number)
+  const [maj] = nodeVersion.split('.').map(Number)
+  // package.json engines: Node 22 or 24 LTS (Node 20 is end-of-life)
   checks.push(
-    maj! > 20 || (maj === 20 && min! >= 19)
+    maj! >= 22
       ? {name: 'node', status: 'ok', message: `Node ${nodeVersion}`}
-      : {name: 'node', status: 'fail', message: `Node ${nodeVersion} is too old`, fix: 'install Node 20.19 or newer'},
+      : {name: 'node', status: 'fail', message: `Node ${nodeVersion} is too old`, fix: 'install Node 22 or 24 LTS'},
   )
   const aws = which('aws', env)
   checks.push(aws ? {name: 'aws CLI', status: 'ok', message: aws} : {name: 'aws CLI', status: opts.eks ? 'fail' : 'warn', message: 'not on PATH: EKS kubeconfig contexts run `aws eks get-token`', fix: 'install AWS CLI v2 (https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html)'})

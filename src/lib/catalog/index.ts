@@ -1,37 +1,19 @@
-import {existsSync, readdirSync, readFileSync} from 'node:fs'
-import {basename, join, resolve} from 'node:path'
+import {existsSync, readFileSync} from 'node:fs'
+import {basename, join} from 'node:path'
 import {parseDocument} from 'yaml'
 
 import {NotFoundError, UsageError} from '../errors.js'
 import {suggest} from '../suggest.js'
 import {type CatalogEntry, CatalogEntrySchema, COMMIT_SHA, formatIssues} from './schema.js'
-import {templatesPath} from '../paths.js'
+import {compiledCatalog, matchEntry, resetStore, sortEntries, templateFiles, templatesDir} from './store.js'
 
 export * from './schema.js'
+export {templatesDir} from './store.js'
 
 /**
- * The model catalog: templates/models/*.yaml shipped with the package. Light on purpose (yaml + zod),
- * because `aip gpu-fit` loads it.
+ * The model catalog: templates/models/*.yaml shipped with the package, parsed (yaml) and validated
+ * (zod) here; the build compiles them into dist/catalog.json, which store.ts reads when current.
  */
-
-let templatesDirCache: string | undefined
-
-/**
- * templates/models of this package, found by walking up from this module (src/lib/catalog or
- * dist/lib/catalog), so it works from a checkout, from dist/ and from an npm-installed or linked package.
- */
-export function templatesDir(): string {
-  if (templatesDirCache) return templatesDirCache
-  const override = process.env.AIP_TEMPLATES_DIR
-  if (override) return resolve(override)
-  try {
-    templatesDirCache = templatesPath('models')
-    if (existsSync(templatesDirCache)) return templatesDirCache
-  } catch {
-    // fall through to the error below
-  }
-  throw new NotFoundError('the model catalog (templates/models) was not found next to the aip package', {fix: 'reinstall aip; the package must ship its templates/ folder'})
-}
 
 /** Parses and validates one template file; schema failures name the file, the field path and the reason. */
 export function loadTemplateFile(path: string): CatalogEntry {
@@ -68,12 +50,13 @@ let catalogCache: CatalogEntry[] | undefined
 
 /** Every catalog entry, sorted by name. A broken shipped template is a usage error naming it. */
 export function listCatalog(): CatalogEntry[] {
-  if (catalogCache) return catalogCache
-  const dir = templatesDir()
-  const files = readdirSync(dir)
-    .filter((f) => f.endsWith('.yaml') || f.endsWith('.yml'))
-    .sort()
-  const entries = files.map((f) => {
+  catalogCache ??= compiledCatalog() ?? parseCatalog(templatesDir())
+  return catalogCache
+}
+
+/** Parses and validates every template of `dir` (what the build compiles into dist/catalog.json). */
+export function parseCatalog(dir: string): CatalogEntry[] {
+  const entries = templateFiles(dir).map((f) => {
     const entry = loadTemplateFile(join(dir, f))
     const stem = basename(f).replace(/\.ya?ml$/, '')
     if (entry.name !== stem) {
@@ -81,8 +64,7 @@ export function listCatalog(): CatalogEntry[] {
     }
     return entry
   })
-  catalogCache = entries.sort((a, b) => a.name.localeCompare(b.name))
-  return catalogCache
+  return sortEntries(entries)
 }
 
 export function catalogNames(): string[] {
@@ -92,7 +74,7 @@ export function catalogNames(): string[] {
 /** One entry by name; unknown names are NotFoundError (exit 4) suggesting the closest names. */
 export function getCatalogEntry(name: string): CatalogEntry {
   const entries = listCatalog()
-  const hit = entries.find((e) => e.name === name) ?? entries.find((e) => e.name === name.toLowerCase() || e.hf.repo.toLowerCase() === name.toLowerCase())
+  const hit = matchEntry(entries, name)
   if (hit) return hit
   const names = entries.map((e) => e.name)
   const near = suggest(name, names, 3)
@@ -110,5 +92,5 @@ export function isPinned(entry: Pick<CatalogEntry, 'hf'>): boolean {
 /** For tests: forget cached catalog state. */
 export function resetCatalogCache(): void {
   catalogCache = undefined
-  templatesDirCache = undefined
+  resetStore()
 }

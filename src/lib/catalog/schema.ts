@@ -1,5 +1,7 @@
 import {z} from 'zod'
 
+import {DEFAULT_VLLM_IMAGE} from '../gpufit/vllm.js'
+
 /**
  * The schema of a model catalog entry (templates/models/*.yaml, or a user's `--template` file).
  * Only yaml + zod: gpu-fit and `--help` load this module, so it must stay light.
@@ -81,8 +83,10 @@ export const CatalogEntrySchema = z
     servedModelName: z.string().min(1).regex(/^[A-Za-z0-9][A-Za-z0-9._/:-]*$/, 'must be letters, digits and . _ / : -'),
     image: z
       .string()
-      .regex(/^[a-z0-9.\-/:]+:[A-Za-z0-9._-]+$|@sha256:[0-9a-f]{64}$/, 'must be an image with a pinned tag or digest, e.g. vllm/vllm-openai:v0.10.2')
-      .refine((s) => !s.endsWith(':latest'), 'must not use :latest (pin a version)'),
+      .regex(/^[a-z0-9.\-/:]+:[A-Za-z0-9._-]+$|@sha256:[0-9a-f]{64}$/, 'must be an image with a pinned tag or digest, e.g. vllm/vllm-openai:v0.31.0')
+      .refine((s) => !s.endsWith(':latest'), 'must not use :latest (pin a version)')
+      // aip's default vLLM image (pinned by tag and digest); gpu-fit models the vLLM it runs
+      .default(DEFAULT_VLLM_IMAGE),
     vllm: z
       .object({
         maxModelLen: positiveInt,

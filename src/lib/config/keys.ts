@@ -67,6 +67,7 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
   {key: 'gpu', description: 'default GPU type for gpu-fit and deploys', type: 'string', env: ['AIP_GPU']},
   {key: 'gpu-memory-utilization', description: 'fraction of GPU memory vLLM may use', type: 'number', env: ['AIP_GPU_MEMORY_UTILIZATION'], default: 0.9, validate: fraction},
   {key: 'timeout', description: 'default wait timeout (e.g. 15m)', type: 'duration', env: ['AIP_TIMEOUT'], default: '15m'},
+  {key: 'http-timeout', description: 'how long any HTTP peer (API server, Hub, S3, Prometheus, gateway) may stay silent, and an API server unreachable during a wait, before aip gives up (exit 5)', type: 'duration', env: ['AIP_HTTP_TIMEOUT'], default: '30s'},
 ]
 
 export const KEY_NAMES = CONFIG_KEYS.map((k) => k.key)

@@ -6,9 +6,9 @@ import type {AipConfig} from '../config/index.js'
 import type {KubeClient, RequestInfo} from '../kube/index.js'
 import {prometheusUrlFromService, type RenderOptions} from '../render/index.js'
 
-export async function kubeClientFromConfig(cfg: AipConfig, onRequest?: (r: RequestInfo) => void): Promise<KubeClient> {
+export async function kubeClientFromConfig(cfg: AipConfig, onRequest?: (r: RequestInfo) => void, onNotice?: (message: string) => void): Promise<KubeClient> {
   const {createKubeClient} = await import('../kube/index.js')
-  return createKubeClient({kubeconfig: cfg.string('kubeconfig'), context: cfg.string('context'), namespace: cfg.string('namespace'), onRequest})
+  return createKubeClient({kubeconfig: cfg.string('kubeconfig'), context: cfg.string('context'), namespace: cfg.string('namespace'), onRequest, onNotice})
 }
 
 export function renderOptionsFromConfig(cfg: AipConfig): Omit<RenderOptions, 'capabilities'> {

@@ -5,10 +5,10 @@
  */
 import type {CatalogEntry} from '../catalog/schema.js'
 import {isPinned} from '../catalog/index.js'
-import {AipError, InterruptedError, NotFoundError, UsageError} from '../errors.js'
+import {AipError, InterruptedError, NotFoundError, UnreachableError, UsageError} from '../errors.js'
 import type {ApplyResult, Diagnosis, DiffResult, KubeClient, KubeObject, RolloutResult} from '../kube/index.js'
 import {refString} from '../kube/types.js'
-import {type Capabilities, DEFAULT_HF_TOKEN_SECRET, endpointOf, objectName, PRELOAD_SERVICE_ACCOUNT, type RenderOptions, renderModel, SERVER_SERVICE_ACCOUNT, weightsLocation} from '../render/index.js'
+import {type Capabilities, endpointOf, objectName, PRELOAD_SERVICE_ACCOUNT, type RenderOptions, renderModel, SERVER_SERVICE_ACCOUNT, weightsLocation} from '../render/index.js'
 import {fitGate} from './fit-gate.js'
 import {type Progress, silentProgress} from './progress.js'
 
@@ -104,10 +104,10 @@ function remaining(deadline: number): number {
 /**
  * What the objects reference but `model deploy` does not create, checked before anything is applied
  * (a pod whose ServiceAccount or Secret is missing is never created: the deploy would only time out):
- * the ServiceAccounts `aip cluster bootstrap` creates with their S3 access, and for a gated repo the
- * Hugging Face token Secret `aip secret set hf-token` writes.
+ * the ServiceAccounts `aip cluster bootstrap` creates with their S3 access. (The Hugging Face token
+ * Secret of a gated model is checked with the other prerequisites, in prerequisites.ts.)
  */
-export async function preflight(c: KubeClient, entry: CatalogEntry, ns: string, render: Pick<RenderOptions, 'hfTokenSecret'>): Promise<void> {
+export async function preflight(c: KubeClient, _entry: CatalogEntry, ns: string): Promise<void> {
   const {getObject} = await import('../kube/index.js')
   for (const sa of [SERVER_SERVICE_ACCOUNT, PRELOAD_SERVICE_ACCOUNT]) {
     if (!(await getObject(c, {apiVersion: 'v1', kind: 'ServiceAccount', name: sa, namespace: ns}))) {
@@ -116,16 +116,7 @@ export async function preflight(c: KubeClient, entry: CatalogEntry, ns: string, 
       })
     }
   }
-  if (entry.hf.gated) {
-    const ref = render.hfTokenSecret ?? DEFAULT_HF_TOKEN_SECRET
-    const secret = await getObject(c, {apiVersion: 'v1', kind: 'Secret', name: ref.name, namespace: ns})
-    const data = (secret as {data?: Record<string, string>; stringData?: Record<string, string>} | undefined)
-    if (!secret || !(data?.data?.[ref.key] || data?.stringData?.[ref.key])) {
-      throw new NotFoundError(`${entry.hf.repo} is gated and Secret ${ns}/${ref.name}${secret ? ` has no key "${ref.key}"` : ' does not exist'}: the preload Job cannot download it`, {
-        fix: `run \`aip secret set hf-token -n ${ns}\` (reads $HF_TOKEN or prompts), after accepting the model's license on https://huggingface.co/${entry.hf.repo}`,
-      })
-    }
-  }
+  // the HF token Secret of a gated model: checked with the other prerequisites (prerequisites.ts)
 }
 
 /** Ctrl-C (the signal) ends a deploy as InterruptedError (exit 130) whatever was in flight. */
@@ -214,7 +205,7 @@ async function deployModelInner(opts: DeployOptions): Promise<DeployResult> {
   }
 
   // 4. what the objects need but deploy does not create: fail here, before anything is applied
-  await preflight(c, entry, ns, opts.render)
+  await preflight(c, entry, ns)
 
   // A Job that failed stays Failed (its pod template is immutable and the controller does not
   // retry past backoffLimit): remove it so this run recreates it, and the rerun converges.
@@ -257,7 +248,7 @@ async function deployModelInner(opts: DeployOptions): Promise<DeployResult> {
     preloadStep.succeed(`weights in ${weightsLocation({bucket: opts.render.bucket, prefix: opts.render.prefix, repo: entry.hf.repo, revision: entry.hf.revision}).display}`)
   } catch (error) {
     if (opts.signal?.aborted) throw interruptedWait(entry.name)
-    preloadStep.fail(`preload job ${jobName} did not complete`)
+    preloadStep.fail(error instanceof UnreachableError ? `preload job ${jobName}: lost the API server while waiting` : `preload job ${jobName} did not complete`)
     throw error
   }
   const depName = objectName(entry.name)
@@ -294,7 +285,7 @@ async function deployModelInner(opts: DeployOptions): Promise<DeployResult> {
   } catch (error) {
     // Ctrl-C is not a failed rollout: say only that the wait was interrupted
     if (opts.signal?.aborted) throw interruptedWait(entry.name)
-    rolloutStep.fail(`${depName} did not become available`)
+    rolloutStep.fail(error instanceof UnreachableError ? `${depName}: lost the API server while waiting` : `${depName} did not become available`)
     if (definite && !opts.signal?.aborted) {
       throw new AipError('FAILED', `deployment ${ns}/${depName} cannot become ready: ${definite.message}`, {fix: kube.fixFor(definite), details: {diagnosis: definite}, cause: error})
     }

@@ -3,7 +3,7 @@
  * found by label (aip.dev/model), never by name guessing; deleting never touches the weights in S3.
  */
 import {listCatalog} from '../catalog/index.js'
-import {NotFoundError} from '../errors.js'
+import {NotFoundError, UnreachableError} from '../errors.js'
 import type {Diagnosis, KubeClient, KubeObject, ObjectRef} from '../kube/index.js'
 import {COMPONENT_LABEL, MODEL_LABEL, aipSelector, formatSelector} from '../kube/labels.js'
 import {refString} from '../kube/types.js'
@@ -221,7 +221,8 @@ export async function deleteModel(
   try {
     await kube.waitForDeleted(client, refs, {timeoutMs: opts.timeoutMs, signal: opts.signal, onProgress: (p) => waitStep.update(`${p.remaining.length} remaining: ${p.remaining.slice(0, 3).join(', ')}`)})
   } catch (error) {
-    waitStep.fail('objects remain')
+    if (opts.signal?.aborted) throw error // Ctrl-C: only "interrupted"
+    waitStep.fail(error instanceof UnreachableError ? 'lost the API server while waiting' : 'objects remain')
     throw error
   }
   waitStep.succeed(`${name} is gone from ${namespace} (weights in S3 are kept)`)

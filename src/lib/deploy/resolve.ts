@@ -6,9 +6,11 @@
 import {type CatalogEntry, CatalogEntrySchema, type CatalogEntryInput, formatIssues, getCatalogEntry, GPU_TYPES, type GpuType, loadTemplateFile} from '../catalog/index.js'
 import {UsageError} from '../errors.js'
 import type {HubClient} from '../hub/index.js'
+import {DEFAULT_VLLM_IMAGE} from '../gpufit/vllm.js'
 import {closest} from '../suggest.js'
 
-export const DEFAULT_VLLM_IMAGE = 'vllm/vllm-openai:v0.10.2'
+// The image aip deploys has one owner: gpufit models the vLLM it runs (src/lib/gpufit/vllm.ts).
+export {DEFAULT_VLLM_IMAGE} from '../gpufit/vllm.js'
 
 export type DeploySource = {kind: 'catalog'; name: string} | {kind: 'template'; path: string} | {kind: 'hf'; repo: string}
 

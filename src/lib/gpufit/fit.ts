@@ -1,15 +1,18 @@
 /**
- * The memory model: weights + KV cache + runtime overhead against each GPU, as vLLM budgets it.
+ * The memory model: weights + KV cache + runtime overhead against each GPU, as the vLLM release
+ * modelled budgets it (vllm.ts).
  *
- * vLLM (V1) profiles one forward pass, then gives the KV cache what is left of
- * `gpu_memory_utilization x total memory` after weights, the activation peak and non-torch memory;
- * it refuses to start when one max-model-len sequence does not fit. KV pages are 16-token blocks;
+ * vLLM (V1) profiles one forward pass and the sampler, then gives the KV cache what is left of
+ * `gpu_memory_utilization x total memory` (as CUDA reports it) after weights, the activation peak,
+ * non-torch memory and (v0.21+) CUDA graphs; it refuses to start when one max-model-len sequence
+ * does not fit, and dies when the later sampler warm-up does not fit what is left. KV pages are 16-token blocks;
  * sliding-window layers hold at most `window - 1 + max_num_batched_tokens` tokens per request
  * (vLLM SlidingWindowSpec.max_memory_usage_bytes); MLA layers cache one latent vector
  * (kv_lora_rank + qk_rope_head_dim) per token, replicated on every tensor-parallel rank.
  */
 import type {LayerAttention, ModelSpec} from './arch.js'
 import {type GpuType, GPUS, instancesFor} from './gpus.js'
+import {CUDA_CONTEXT_BYTES, cudaGraphBytes, nonTorchBytes, type VllmProfile, WARMUP_SLACK_FRACTION} from './vllm.js'
 
 const GiB = 1024 ** 3
 export const BLOCK_SIZE = 16
@@ -17,37 +20,63 @@ export const TP_DEGREES = [1, 2, 4, 8] as const
 
 export interface FitSettings {
   gpuMemoryUtilization: number
-  /** Tokens per sequence to plan for. */
+  /** Tokens per sequence to plan for (vLLM --max-model-len). */
   maxModelLen: number
-  /** Explicit concurrency (--max-num-seqs), or undefined for vLLM's default batch size. */
+  /** vLLM --max-num-seqs, or undefined for vLLM's default for the GPU; sizes the sampler warm-up. */
   maxNumSeqs?: number
+  /** vLLM --max-num-batched-tokens, or undefined for vLLM's default for the GPU. */
+  maxNumBatchedTokens?: number
+  /** Planning target: this many sequences of max-model-len must fit at once (default 1, as vLLM requires). */
+  minConcurrency?: number
   /** Bytes per KV element (2 for bf16/fp16, 1 for fp8). */
   kvBytes: number
   enforceEager?: boolean
+  /** The memory behaviour of the vLLM release modelled. */
+  profile: VllmProfile
 }
 
 export interface Overhead {
+  /** Torch peak increase of vLLM's profile run: the larger of the forward pass and the sampler. */
   activationBytes: number
+  forwardBytes: number
+  samplerBytes: number
+  /** CUDA graph memory (estimated); taken from the KV budget only where cudaGraphSubtracted. */
   cudaGraphBytes: number
+  cudaGraphSubtracted: boolean
+  /** Non-torch memory increase (cuBLAS workspaces; NCCL and custom all-reduce buffers with TP > 1). */
   frameworkBytes: number
   maxNumBatchedTokens: number
   samplerSeqs: number
+  /** What the sampler warm-up after KV allocation needs, and what is free then. */
+  warmupNeedBytes: number
+  warmupFreeBytes: number
+  /** What is taken from the budget besides weights. */
   totalBytes: number
 }
+
+/** Why a row fits or not, as vLLM would answer at start-up. */
+export type Verdict = 'fits' | 'tight' | 'invalid' | 'no-kv-cache' | 'max-model-len' | 'warmup-oom' | 'concurrency'
 
 export interface GpuFit {
   gpu: string
   description: string
   memoryBytes: number
+  /** Total memory as CUDA reports it to vLLM. */
+  cudaMemoryBytes: number
   tp: number
   valid: boolean
   fits: boolean
+  verdict: Verdict
   reason?: string
+  /** Set on a fit with under 1 GiB to spare. */
+  note?: string
   budgetBytes: number
   weightsPerGpuBytes: number
   overhead: Overhead
   kvAvailablePerGpuBytes: number
   kvPerSequenceBytes: number
+  /** KV memory (or warm-up headroom) left over once the planned sequences fit; negative when they do not. */
+  spareBytes: number
   /** Longest context each of `concurrency` sequences can reach. */
   maxContext: number
   concurrency: number
@@ -106,30 +135,56 @@ export function kvSummary(attn: LayerAttention[], kvBytes: number): KvSummary {
 }
 
 /**
- * vLLM's defaults depend on the GPU: on devices with >= 70 GiB the OpenAI server batches 8192
- * tokens and up to 1024 sequences, on smaller ones 2048 tokens and 256 sequences
- * (vllm/engine/arg_utils.py, _set_default_args).
+ * vLLM's scheduler defaults for the OpenAI server depend on the GPU: devices with >= 70 GiB (other
+ * than A100s) batch 8192 tokens and up to 1024 sequences, others 2048 tokens and 256 sequences
+ * (vllm/engine/arg_utils.py _set_default_args; tests/engine/test_arg_utils.py
+ * test_defaults_with_usage_context).
  */
-function engineDefaults(memoryBytes: number): {batchedTokens: number; seqs: number} {
-  return memoryBytes >= 70 * GiB ? {batchedTokens: 8192, seqs: 1024} : {batchedTokens: 2048, seqs: 256}
+export function engineDefaults(gpu: {cudaMemoryBytes: number; largeDefaults?: boolean}): {batchedTokens: number; seqs: number} {
+  const large = gpu.largeDefaults ?? gpu.cudaMemoryBytes >= 70 * GiB
+  return large ? {batchedTokens: 8192, seqs: 1024} : {batchedTokens: 2048, seqs: 256}
 }
 
 /**
- * Runtime overhead per rank: the profiled activation peak (hidden states and MLP intermediates of
- * one batch of max_num_batched_tokens, plus fp32 logits and probabilities of the sampler warm-up
- * over max_num_seqs), CUDA graphs (about 0.5 GiB captured, none with --enforce-eager) and
- * non-torch memory (CUDA context, cuBLAS workspaces; NCCL buffers with tp > 1).
+ * Runtime memory per rank as vLLM's start-up measures it (see vllm.ts for the sources): the torch
+ * peak of the profile run (the forward pass over max_num_batched_tokens, hidden states and MLP or
+ * fused-MoE intermediates, or the sampler over min(max_num_seqs, max_num_batched_tokens) rows of
+ * the full vocabulary, whichever is larger), non-torch memory, CUDA graphs, and the sampler warm-up
+ * that runs after the KV cache is allocated.
  */
-export function overhead(spec: ModelSpec, gpu: {memoryBytes: number}, tp: number, s: FitSettings, actBytes: number): Overhead {
-  const d = engineDefaults(gpu.memoryBytes)
-  const T = d.batchedTokens
+export function overhead(spec: ModelSpec, gpu: {cudaMemoryBytes: number; largeDefaults?: boolean}, tp: number, s: FitSettings, actBytes: number): Overhead {
+  const d = engineDefaults(gpu)
+  const T = s.maxNumBatchedTokens ?? d.batchedTokens
   const seqs = s.maxNumSeqs ?? d.seqs
+  const rows = Math.min(seqs, T)
+  const p = s.profile
   const H = spec.hiddenSize
-  const mlp = intermediatePerToken(spec)
-  const activationBytes = T * actBytes * (4 * H + (3 * mlp) / tp) + seqs * spec.vocabSize * 4 * 2
-  const cudaGraphBytes = s.enforceEager ? 0 : 0.5 * GiB
-  const frameworkBytes = 0.5 * GiB + (tp > 1 ? 0.5 * GiB : 0)
-  return {activationBytes, cudaGraphBytes, frameworkBytes, maxNumBatchedTokens: T, samplerSeqs: seqs, totalBytes: activationBytes + cudaGraphBytes + frameworkBytes}
+  const forwardBytes = T * actBytes * (4 * H + (3 * intermediatePerToken(spec)) / tp)
+  const unit = rows * spec.vocabSize * 4
+  const samplerBytes = p.samplerProfileCopies * unit
+  const activationBytes = Math.max(forwardBytes, samplerBytes)
+  // gpt-oss raises the largest CUDA graph capture size to 1024 (model_executor/models/config.py)
+  const cudaGraph = cudaGraphBytes(spec.modelType === 'gpt_oss', s.enforceEager)
+  const frameworkBytes = nonTorchBytes(p, tp)
+  const subtracted = p.subtractsCudaGraphs ? cudaGraph : 0
+  // After the KV cache takes its share, what is free is the part of the GPU outside the budget
+  // (less the CUDA context and, where not budgeted, the captured graphs) plus the profile's
+  // activation peak, which was budgeted and released.
+  const warmupNeedBytes = p.warmupSamplerCopies * unit + WARMUP_SLACK_FRACTION * gpu.cudaMemoryBytes
+  const warmupFreeBytes = (1 - s.gpuMemoryUtilization) * gpu.cudaMemoryBytes - CUDA_CONTEXT_BYTES + activationBytes - (p.subtractsCudaGraphs ? 0 : cudaGraph)
+  return {
+    activationBytes,
+    forwardBytes,
+    samplerBytes,
+    cudaGraphBytes: cudaGraph,
+    cudaGraphSubtracted: p.subtractsCudaGraphs,
+    frameworkBytes,
+    maxNumBatchedTokens: T,
+    samplerSeqs: rows,
+    warmupNeedBytes,
+    warmupFreeBytes,
+    totalBytes: activationBytes + frameworkBytes + subtracted,
+  }
 }
 
 const intermediateCache = new WeakMap<ModelSpec, number>()
@@ -179,35 +234,65 @@ export function validTp(spec: ModelSpec, tp: number): string | undefined {
 export function evaluate(spec: ModelSpec, weightBytes: number, gpu: GpuType, tp: number, s: FitSettings, actBytes: number, modelMax: number): GpuFit {
   const invalid = validTp(spec, tp)
   const instances = instancesFor(gpu, tp)
-  const budget = gpu.memoryBytes * s.gpuMemoryUtilization
+  const budget = gpu.cudaMemoryBytes * s.gpuMemoryUtilization
   const weightsPer = weightBytes / tp
   const oh = overhead(spec, gpu, tp, s, actBytes)
   const kvAvail = budget - weightsPer - oh.totalBytes
   const T = oh.maxNumBatchedTokens
   const perSeq = sequenceKvBytes(spec.attention, s.maxModelLen, tp, s.kvBytes, T)
-  const concurrency = s.maxNumSeqs ?? 1
+  const concurrency = s.minConcurrency ?? 1
   const maxContext = maxContextFor(spec, kvAvail, concurrency, tp, s, T, modelMax)
   const maxConcurrency = kvAvail > 0 && perSeq > 0 ? Math.floor(kvAvail / perSeq) : 0
+  const warmupSpare = oh.warmupFreeBytes - oh.warmupNeedBytes
+  const spare = Math.min(kvAvail - perSeq * concurrency, warmupSpare)
+  let verdict: Verdict = 'fits'
   let reason: string | undefined
-  if (invalid) reason = invalid
-  else if (instances.length === 0 && gpu.instances.length > 0) reason = `no AWS instance type carries ${tp} ${gpu.name} GPUs`
-  else if (kvAvail <= 0) reason = `weights (${fmt(weightsPer)}) and overhead (${fmt(oh.totalBytes)}) exceed the ${fmt(budget)} budget (${s.gpuMemoryUtilization} x ${fmt(gpu.memoryBytes)})`
-  else if (maxConcurrency < concurrency) {
-    reason = `KV cache needs ${fmt(perSeq * concurrency)} for ${concurrency} sequence${concurrency > 1 ? 's' : ''} of ${s.maxModelLen} tokens; ${fmt(kvAvail)} is left after weights ${fmt(weightsPer)} and overhead ${fmt(oh.totalBytes)}`
+  const noInstance = instances.length === 0 && gpu.instances.length > 0
+  if (invalid) {
+    verdict = 'invalid'
+    reason = invalid
+  } else if (noInstance) {
+    verdict = 'invalid'
+    reason = `no AWS instance type carries ${tp} ${gpu.name} GPUs`
+  } else if (kvAvail <= 0) {
+    // vLLM: "No available memory for the cache blocks. Try increasing gpu_memory_utilization"
+    verdict = 'no-kv-cache'
+    reason = `vLLM refuses to start: weights (${fmt(weightsPer)}) and overhead (${fmt(oh.totalBytes)}) leave no KV cache in the ${fmt(budget)} budget (${s.gpuMemoryUtilization} x ${fmt(gpu.cudaMemoryBytes)})`
+  } else if (perSeq > kvAvail) {
+    // vLLM kv_cache_utils.check_enough_kv_cache_memory: one max-model-len request must fit
+    verdict = 'max-model-len'
+    reason = `vLLM refuses to start: one ${s.maxModelLen}-token sequence needs ${fmt(perSeq)} of KV cache; ${fmt(kvAvail)} is left after weights ${fmt(weightsPer)} and overhead ${fmt(oh.totalBytes)}`
+  } else if (warmupSpare < 0) {
+    verdict = 'warmup-oom'
+    reason = `vLLM starts, then runs out of memory warming up the sampler with ${oh.samplerSeqs} dummy requests: it needs ${fmt(oh.warmupNeedBytes)}, ${fmt(Math.max(0, oh.warmupFreeBytes))} is free after the KV cache takes its ${fmt(kvAvail)}`
+  } else if (maxConcurrency < concurrency) {
+    verdict = 'concurrency'
+    reason = `KV cache holds ${maxConcurrency} sequence${maxConcurrency === 1 ? '' : 's'} of ${s.maxModelLen} tokens (${fmt(kvAvail)} after weights ${fmt(weightsPer)} and overhead ${fmt(oh.totalBytes)}); --min-concurrency ${concurrency} needs ${fmt(perSeq * concurrency)}`
+  }
+  let note: string | undefined
+  if (verdict === 'fits' && spare < GiB) {
+    verdict = 'tight'
+    note = warmupSpare < kvAvail - perSeq * concurrency
+      ? `tight: the sampler warm-up over ${oh.samplerSeqs} sequences leaves ${fmt(warmupSpare)} of GPU memory to spare`
+      : `tight: ${fmt(spare)} of KV cache to spare`
   }
   return {
     gpu: gpu.name,
     description: gpu.description,
     memoryBytes: gpu.memoryBytes,
+    cudaMemoryBytes: gpu.cudaMemoryBytes,
     tp,
-    valid: !invalid && !(instances.length === 0 && gpu.instances.length > 0),
-    fits: reason === undefined,
+    valid: !invalid && !noInstance,
+    fits: verdict === 'fits' || verdict === 'tight',
+    verdict,
     reason,
+    note,
     budgetBytes: budget,
     weightsPerGpuBytes: weightsPer,
     overhead: oh,
     kvAvailablePerGpuBytes: Math.max(0, kvAvail),
     kvPerSequenceBytes: perSeq,
+    spareBytes: spare,
     maxContext,
     concurrency,
     maxConcurrency,

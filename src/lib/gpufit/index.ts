@@ -8,10 +8,13 @@ import {type Json, type ModelSpec, specFromConfig} from './arch.js'
 import {canonicalDtype, dtypeBytes} from './dtypes.js'
 import {evaluate, type FitSettings, type GpuFit, kvSummary, type KvSummary, type Overhead, sequenceKvBytes, TP_DEGREES, validTp} from './fit.js'
 import {findGpu, GPUS, type GpuType} from './gpus.js'
-import {weightsFromSpec, weightsFromTensors, type WeightReport} from './weights.js'
+import {validateConfig} from './validate.js'
+import {resolveVllm} from './vllm.js'
+import {residentExtraBytes, weightsFromSpec, weightsFromTensors, type WeightReport} from './weights.js'
 
 export {specFromConfig} from './arch.js'
 export {findGpu, GPUS, gpuNames} from './gpus.js'
+export {DEFAULT_VLLM_IMAGE, resolveVllm, versionOfImage} from './vllm.js'
 
 export interface TensorHeader {
   name: string
@@ -30,14 +33,27 @@ export interface AnalyzeInput {
   gpuMemoryBytes?: number
   tp?: number
   maxModelLen?: number
+  /** vLLM --max-num-seqs (sizes the sampler warm-up); default: vLLM's for the GPU. */
   maxNumSeqs?: number
+  /** vLLM --max-num-batched-tokens; default: vLLM's for the GPU. */
+  maxNumBatchedTokens?: number
+  /** Planning target: this many sequences of max-model-len must fit at once (default 1). */
+  minConcurrency?: number
   kvCacheDtype?: string
   gpuMemoryUtilization?: number
   dtype?: string
   enforceEager?: boolean
+  /** vLLM --quantization: fp8 (or bitsandbytes) quantizes an unquantized checkpoint while loading. */
+  quantization?: string
+  /** The image model deploy will run (its tag names the vLLM version modelled). */
+  image?: string
+  /** The vLLM version to model, for a plain estimate or an image whose tag names none. */
+  vllmVersion?: string
 }
 
 export interface GpuFitReport {
+  /** The vLLM release whose start-up memory accounting was modelled. */
+  vllm: {version: string; image: string | null; source: 'image' | 'flag' | 'default'; era: string; covers: string}
   model: {
     architecture: string
     modelType: string
@@ -49,9 +65,9 @@ export interface GpuFitReport {
     multimodal: boolean
   }
   parameters: {total: number; active: number; embedding: number; vision: number; mtp: number; source: 'config' | 'safetensors'}
-  weights: {bytes: number; byDtype: Record<string, number>; source: 'config' | 'safetensors'}
+  weights: {bytes: number; byDtype: Record<string, number>; source: 'config' | 'safetensors'; /** On the GPU, with the kernels' padding. */ gpuBytes: number}
   kvCache: KvSummary & {dtype: string; bytesPerSequence: number; maxModelLen: number}
-  settings: {gpuMemoryUtilization: number; maxModelLen: number; maxNumSeqs: number | null; kvCacheDtype: string; tp: number | null}
+  settings: {gpuMemoryUtilization: number; maxModelLen: number; maxNumSeqs: number | null; maxNumBatchedTokens: number | null; minConcurrency: number; kvCacheDtype: string; quantization: string | null; tp: number | null}
   gpus: GpuFit[]
   gate?: Gate
   warnings: string[]
@@ -89,10 +105,44 @@ function servingDtype(spec: ModelSpec, flag: string | undefined, warnings: strin
   return ['BF16', 'F16'].includes(c) ? c : 'BF16'
 }
 
+/** vLLM method names that load the same checkpoint format (quantization/__init__.py, the *_marlin kernels). */
+const SAME_METHOD: Record<string, string> = {awq_marlin: 'awq', gptq_marlin: 'gptq', gptq_marlin_24: 'gptq', fbgemm_fp8: 'fp8', 'compressed_tensors': 'compressed-tensors'}
+
+/**
+ * --quantization as vLLM takes it: a quantized checkpoint must name the same method (vLLM refuses a
+ * mismatch: "Quantization method specified in the model config ... does not match"), an unquantized
+ * one can be quantized while loading to fp8 (linear layers to one byte per weight, embeddings and
+ * lm_head kept) or bitsandbytes (4-bit NF4).
+ */
+export function withQuantization(spec: ModelSpec, flag: string | undefined, where: string, warnings: string[] = []): ModelSpec {
+  if (flag === undefined) return spec
+  const q = flag.trim().toLowerCase()
+  if (!/^[a-z0-9_-]+$/.test(q)) throw new UsageError(`invalid --quantization "${flag}"`, {fix: 'use a vLLM method name such as fp8, awq, gptq or bitsandbytes'})
+  const norm = (m: string) => SAME_METHOD[m] ?? m
+  if (spec.quantization) {
+    const method = String(spec.quantization.quant_method ?? spec.quantization.quant_algo ?? '').toLowerCase()
+    if (norm(method) !== norm(q)) {
+      throw new UsageError(`${where} is quantized with ${method || 'an unnamed method'}; vLLM refuses --quantization ${q} for it`, {fix: `drop --quantization, or pass --quantization ${method}`})
+    }
+    return spec
+  }
+  // on the fly: fp8 (and ptpc_fp8, per-token-per-channel fp8) to one byte per linear weight
+  if (q === 'fp8' || q === 'ptpc_fp8') return {...spec, quantization: {quant_method: 'fp8', activation_scheme: 'dynamic'}}
+  if (q === 'bitsandbytes') return {...spec, quantization: {quant_method: 'bitsandbytes', load_in_4bit: true, bnb_4bit_quant_type: 'nf4'}}
+  if (PRE_QUANTIZED_ONLY.has(norm(q))) {
+    throw new UsageError(`--quantization ${q} needs a checkpoint quantized with ${q}; ${where} is not quantized`, {fix: 'vLLM quantizes an unquantized checkpoint only to fp8 or bitsandbytes: use --quantization fp8, or a pre-quantized checkpoint'})
+  }
+  warnings.push(`--quantization ${q} is not modelled: weights counted at the checkpoint dtype`)
+  return spec
+}
+
+/** Methods that read a checkpoint already quantized in that format (vLLM cannot produce them while loading). */
+const PRE_QUANTIZED_ONLY = new Set(['awq', 'gptq', 'compressed-tensors', 'modelopt', 'modelopt_fp4', 'mxfp4', 'gguf', 'aqlm', 'quark', 'auto-round', 'nvfp4', 'marlin'])
+
 function positive(name: string, v: number | undefined, max = Number.MAX_SAFE_INTEGER): void {
   if (v === undefined) return
   if (!Number.isFinite(v) || !Number.isInteger(v) || v <= 0 || v > max) {
-    throw new UsageError(`--${name} must be a positive integer${max < Number.MAX_SAFE_INTEGER ? ` up to ${max}` : ''}, got ${v}`, {fix: `pass a value such as --${name} ${name === 'tp' ? 2 : name === 'max-num-seqs' ? 16 : 8192}`})
+    throw new UsageError(`--${name} must be a positive integer${max < Number.MAX_SAFE_INTEGER ? ` up to ${max}` : ''}, got ${v}`, {fix: `pass a value such as --${name} ${name === 'tp' ? 2 : name === 'max-num-seqs' ? 16 : name === 'min-concurrency' ? 4 : 8192}`})
   }
 }
 
@@ -100,6 +150,8 @@ function positive(name: string, v: number | undefined, max = Number.MAX_SAFE_INT
 export function analyze(input: AnalyzeInput): GpuFitReport {
   positive('max-model-len', input.maxModelLen, 16 * 1024 * 1024)
   positive('max-num-seqs', input.maxNumSeqs, 65536)
+  positive('max-num-batched-tokens', input.maxNumBatchedTokens, 16 * 1024 * 1024)
+  positive('min-concurrency', input.minConcurrency, 65536)
   positive('tp', input.tp, 64)
   const util = input.gpuMemoryUtilization ?? 0.9
   if (!Number.isFinite(util) || util <= 0 || util > 1) {
@@ -109,7 +161,10 @@ export function analyze(input: AnalyzeInput): GpuFitReport {
     // a bare number is bytes: "--gpu-memory 24" is almost surely 24 GiB meant
     throw new UsageError(`--gpu-memory of ${input.gpuMemoryBytes} bytes is not a GPU's memory (1 GiB to 16 TiB)`, {fix: 'give the size with a unit, e.g. --gpu-memory 24GiB or 80GB'})
   }
-  const spec = specFromConfig(input.config, input.where)
+  const warnings: string[] = []
+  const vllm = resolveVllm({image: input.image, vllmVersion: input.vllmVersion}, warnings)
+  validateConfig(input.config, input.where)
+  const spec = withQuantization(specFromConfig(input.config, input.where), input.quantization, input.where ?? 'config.json', warnings)
   // Without a gate, an invalid degree is bad input (the table would be empty); the gate answers it
   // as "does not fit" with the reason (exit 3), as for any other setting vLLM cannot serve.
   if (input.tp !== undefined && !input.gpu && input.gpuMemoryBytes === undefined) {
@@ -119,7 +174,7 @@ export function analyze(input: AnalyzeInput): GpuFitReport {
       throw new UsageError(`--tp ${input.tp}: ${bad} (vLLM refuses to start)`, {fix: `use --tp ${ok.join(', ')}`})
     }
   }
-  const warnings = [...spec.warnings]
+  warnings.unshift(...spec.warnings)
   const dtype = servingDtype(spec, input.dtype, warnings)
   const kvName = (input.kvCacheDtype ?? 'auto').toLowerCase()
   const kvBytes = kvName === 'auto' ? dtypeBytes(dtype)! : KV_DTYPES[kvName]
@@ -159,13 +214,23 @@ export function analyze(input: AnalyzeInput): GpuFitReport {
     throw new UsageError('the config has no max_position_embeddings, so the context length is unknown', {fix: 'pass --max-model-len'})
   }
   const cap = Math.max(modelMax ?? maxModelLen, maxModelLen)
-  const settings: FitSettings = {gpuMemoryUtilization: util, maxModelLen, maxNumSeqs: input.maxNumSeqs, kvBytes, enforceEager: input.enforceEager}
+  const settings: FitSettings = {
+    gpuMemoryUtilization: util,
+    maxModelLen,
+    maxNumSeqs: input.maxNumSeqs,
+    maxNumBatchedTokens: input.maxNumBatchedTokens,
+    minConcurrency: input.minConcurrency,
+    kvBytes,
+    enforceEager: input.enforceEager,
+    profile: vllm.profile,
+  }
   const actBytes = dtypeBytes(dtype)!
 
   let gpus: GpuType[]
   if (input.gpuMemoryBytes !== undefined) {
     const name = input.gpu ?? `custom-${Math.round(input.gpuMemoryBytes / 1024 ** 3)}gib`
-    gpus = [{name, description: `custom GPU with ${(input.gpuMemoryBytes / 1024 ** 3).toFixed(1)} GiB`, memoryBytes: input.gpuMemoryBytes, instances: []}]
+    // --gpu-memory is the total CUDA reports (what vLLM's budget multiplies)
+    gpus = [{name, description: `custom GPU with ${(input.gpuMemoryBytes / 1024 ** 3).toFixed(1)} GiB`, memoryBytes: input.gpuMemoryBytes, cudaMemoryBytes: input.gpuMemoryBytes, largeDefaults: input.gpuMemoryBytes >= 70 * 1024 ** 3, instances: []}]
   } else if (input.gpu) {
     gpus = [findGpu(input.gpu)]
   } else {
@@ -173,10 +238,13 @@ export function analyze(input: AnalyzeInput): GpuFitReport {
   }
   const tps = input.tp ? [input.tp] : [...TP_DEGREES]
   const rows: GpuFit[] = []
-  for (const g of gpus) for (const tp of tps) rows.push(evaluate(spec, weights.bytes, g, tp, settings, actBytes, cap))
+  // what the weights take on the GPU: the checkpoint's bytes plus the kernels' padding
+  const gpuWeightBytes = weights.bytes + residentExtraBytes(spec)
+  for (const g of gpus) for (const tp of tps) rows.push(evaluate(spec, gpuWeightBytes, g, tp, settings, actBytes, cap))
 
   const kv = kvSummary(spec.attention, kvBytes)
   const report: GpuFitReport = {
+    vllm: {version: vllm.version, image: vllm.image, source: vllm.source, era: vllm.profile.era, covers: vllm.profile.covers},
     model: {
       architecture: spec.architecture,
       modelType: spec.modelType,
@@ -187,14 +255,23 @@ export function analyze(input: AnalyzeInput): GpuFitReport {
       multimodal: spec.vision,
     },
     parameters: {total: weights.total, active: weights.active, embedding: weights.embedding, vision: weights.vision, mtp: weights.mtp, source},
-    weights: {bytes: weights.bytes, byDtype: weights.byDtype, source},
+    weights: {bytes: weights.bytes, byDtype: weights.byDtype, source, gpuBytes: gpuWeightBytes},
     kvCache: {...kv, dtype: kvName === 'auto' ? dtype.toLowerCase() : kvName, bytesPerSequence: sequenceKvBytes(spec.attention, maxModelLen, 1, kvBytes, 2048), maxModelLen},
-    settings: {gpuMemoryUtilization: util, maxModelLen, maxNumSeqs: input.maxNumSeqs ?? null, kvCacheDtype: kvName, tp: input.tp ?? null},
+    settings: {
+      gpuMemoryUtilization: util,
+      maxModelLen,
+      maxNumSeqs: input.maxNumSeqs ?? null,
+      maxNumBatchedTokens: input.maxNumBatchedTokens ?? null,
+      minConcurrency: input.minConcurrency ?? 1,
+      kvCacheDtype: kvName,
+      quantization: input.quantization ?? null,
+      tp: input.tp ?? null,
+    },
     gpus: rows,
     warnings,
   }
   if (input.gpu || input.gpuMemoryBytes !== undefined) {
-    report.gate = gate(spec, weights.bytes, gpus[0]!, input.tp ?? 1, settings, actBytes, cap, rows)
+    report.gate = gate(spec, gpuWeightBytes, gpus[0]!, input.tp ?? 1, settings, actBytes, cap, rows)
   }
   return report
 }
@@ -208,9 +285,25 @@ function gate(spec: ModelSpec, weightBytes: number, gpu: GpuType, tp: number, s:
   const g: Gate = {gpu: gpu.name, tp, maxModelLen: s.maxModelLen, fits: result.fits, reason: result.reason, alternatives: [], result}
   if (result.fits) return g
   const alts = g.alternatives
-  if (result.valid && result.kvAvailablePerGpuBytes > 0 && result.maxContext >= 16) {
+  if (result.valid && result.verdict !== 'warmup-oom' && result.kvAvailablePerGpuBytes > 0 && result.maxContext >= 16) {
     const ctx = roundContext(result.maxContext)
     if (ctx > 0) alts.push({change: `--max-model-len ${ctx}`, fits: true, maxContext: ctx})
+  }
+  if (result.verdict === 'warmup-oom') {
+    for (const u of [0.9, 0.85, 0.8]) {
+      if (u >= s.gpuMemoryUtilization) continue
+      if (evaluate(spec, weightBytes, gpu, tp, {...s, gpuMemoryUtilization: u}, actBytes, cap).fits) {
+        alts.push({change: `--gpu-memory-utilization ${u}`, fits: true})
+        break
+      }
+    }
+    const seqs = [512, 256, 128, 64].filter((n) => n < result.overhead.samplerSeqs)
+    for (const n of seqs) {
+      if (evaluate(spec, weightBytes, gpu, tp, {...s, maxNumSeqs: n}, actBytes, cap).fits) {
+        alts.push({change: `--max-num-seqs ${n}`, fits: true})
+        break
+      }
+    }
   }
   if (s.kvBytes > 1) {
     const r = evaluate(spec, weightBytes, gpu, tp, {...s, kvBytes: 1}, actBytes, cap)
@@ -230,7 +323,11 @@ function gate(spec: ModelSpec, weightBytes: number, gpu: GpuType, tp: number, s:
   }
   const bigger = [...GPUS].sort((a, b) => a.memoryBytes - b.memoryBytes).find((x) => x.memoryBytes > gpu.memoryBytes && evaluate(spec, weightBytes, x, tp, s, actBytes, cap).fits)
   if (bigger) alts.push({change: `--gpu ${bigger.name}`, fits: true, instances: instancesFor(bigger, tp)})
-  g.suggestion = alts.length > 0 ? alts.map((a) => (a.change.startsWith('--max-model-len') ? `${a.change.slice(2)} fits` : `${a.change} fits`)).join('; or ') : 'no setting of this GPU fits; try a quantized checkpoint or a larger GPU'
+  // real flags, and the context agrees with the table's MAX CTX (which it rounds down to a multiple of 1024)
+  g.suggestion =
+    alts.length > 0
+      ? alts.map((a) => (a.change.startsWith('--max-model-len') && result.maxContext !== a.maxContext ? `${a.change} fits (MAX CTX ${result.maxContext}, rounded down)` : `${a.change} fits`)).join('; or ')
+      : 'no setting of this GPU fits; try a quantized checkpoint or a larger GPU'
   return g
 }
 
@@ -248,6 +345,12 @@ export interface FitCheckInput {
   kvCacheDtype?: string
   gpuMemoryUtilization?: number
   dtype?: string
+  quantization?: string
+  maxNumBatchedTokens?: number
+  enforceEager?: boolean
+  /** The image the deploy renders: the gate models the vLLM it runs. */
+  image?: string
+  minConcurrency?: number
 }
 
 export function checkFit(input: FitCheckInput): {fits: boolean; reason?: string; suggestion?: string; report: GpuFitReport} {
@@ -276,6 +379,7 @@ export function fitAnnotations(report: GpuFitReport): Record<string, string> {
     'aip.dev/gpu-fit-kv-available-bytes': String(Math.round(r.kvAvailablePerGpuBytes)),
     'aip.dev/gpu-fit-max-concurrency': String(r.maxConcurrency),
     'aip.dev/gpu-fit-gpu-memory-utilization': String(report.settings.gpuMemoryUtilization),
+    'aip.dev/gpu-fit-vllm-version': report.vllm.version,
   }
 }
 

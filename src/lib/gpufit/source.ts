@@ -17,7 +17,7 @@ export interface ModelSource {
   tensors?: TensorHeader[]
   revision?: string
   /** Defaults a catalog entry carries (GPU, max-model-len...) for reference. */
-  catalog?: {gpu: string; gpuCount: number; maxModelLen: number; maxNumSeqs: number}
+  catalog?: {gpu: string; gpuCount: number; maxModelLen: number; maxNumSeqs: number; image: string; quantization?: string}
 }
 
 export interface HubLike {
@@ -115,22 +115,29 @@ export async function loadModelSource(model: string, opts: {revision?: string; h
   if (m.startsWith('hf:')) return fromHub(m.slice(3), opts.revision, await hubOf(opts), warn)
   const looksLikePath = m.startsWith('.') || m.startsWith('/') || m.startsWith('~') || m.endsWith('.json') || existsSync(m)
   if (looksLikePath) return fromPath(m.startsWith('~') ? join(process.env.HOME ?? '', m.slice(1)) : m)
-  const {getCatalogEntry, catalogNames} = await import('../catalog/index.js')
+  // the compiled catalog (no YAML parser or schema library to load) when current, else the full parse
+  const {findCompiledEntry} = await import('../catalog/store.js')
+  const getCatalogEntry = async (name: string) => findCompiledEntry(name) ?? (await import('../catalog/index.js')).getCatalogEntry(name)
   if (REPO_RE.test(m)) {
     // A catalog entry may be named by its Hub repo id; otherwise go to the Hub.
     try {
-      const e = getCatalogEntry(m)
+      const e = await getCatalogEntry(m)
       return catalogSource(e)
     } catch {
       return fromHub(m, opts.revision, await hubOf(opts), warn)
     }
   }
-  void catalogNames
-  return catalogSource(getCatalogEntry(m))
+  return catalogSource(await getCatalogEntry(m))
 }
 
-function catalogSource(e: {name: string; config: unknown; hf: {revision: string}; gpu: {type: string; count: number}; vllm: {maxModelLen: number; maxNumSeqs: number}}): ModelSource {
-  return {kind: 'catalog', name: e.name, config: e.config, revision: e.hf.revision, catalog: {gpu: e.gpu.type, gpuCount: e.gpu.count, maxModelLen: e.vllm.maxModelLen, maxNumSeqs: e.vllm.maxNumSeqs}}
+function catalogSource(e: {name: string; config: unknown; image: string; hf: {revision: string}; gpu: {type: string; count: number}; vllm: {maxModelLen: number; maxNumSeqs: number; quantization?: string}}): ModelSource {
+  return {
+    kind: 'catalog',
+    name: e.name,
+    config: e.config,
+    revision: e.hf.revision,
+    catalog: {gpu: e.gpu.type, gpuCount: e.gpu.count, maxModelLen: e.vllm.maxModelLen, maxNumSeqs: e.vllm.maxNumSeqs, image: e.image, quantization: e.vllm.quantization},
+  }
 }
 
 async function hubOf(opts: {hub?: () => Promise<HubLike>}): Promise<HubLike> {

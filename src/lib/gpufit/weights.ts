@@ -224,3 +224,24 @@ export function weightsFromTensors(
   }
   return r
 }
+
+/**
+ * Bytes the weights take on the GPU beyond the checkpoint's: vLLM's MXFP4 MoE kernels on Hopper
+ * and older pad the experts' hidden dimension to a multiple of 256 when they lay the weights out
+ * (model_executor/layers/quantization/mxfp4.py): gpt-oss's 2880 becomes 3072, 6.7% more expert
+ * memory. vLLM's reports agree: gpt-oss-20b's 12.8 GiB of checkpoint weights take 13.47-13.64 GiB,
+ * gpt-oss-120b's 60.8 GiB take 64.38 GiB (test/fixtures/vllm-startup/cases.json).
+ */
+export function residentExtraBytes(spec: ModelSpec, warnings: string[] = []): number {
+  const scheme = quantScheme(spec.quantization, warnings)
+  if (!scheme || scheme.label !== 'mxfp4') return 0
+  const H = spec.hiddenSize
+  const padded = Math.ceil(H / 256) * 256
+  if (padded === H) return 0
+  let extra = 0
+  for (const t of spec.tensors) {
+    if (t.mtp || t.role !== 'expert' || t.shape.length !== 2) continue
+    extra += scheme.bytes(t.shape[0]!, t.shape[1]!) * t.count * (padded / H - 1)
+  }
+  return extra
+}

@@ -4,18 +4,15 @@
  * The Hub's own code comes in the `X-Error-Code` header.
  */
 import {AipError, NotFoundError, UnauthorizedError} from '../errors.js'
+import {errorMessageOf} from '../http/body.js'
 import type {Ctx, ErrorSource} from './types.js'
 
 /** The error for a non-2xx answer of the Hub at `hub.endpoint` (`hub.token`: whether a token was sent). */
 export async function hubErrorFor(res: ErrorSource, ctx: Ctx, hub: {endpoint: string; token?: string; retries: number}): Promise<AipError> {
   let message = ''
   try {
-    const text = await res.text()
-    try {
-      message = String((JSON.parse(text) as {error?: unknown}).error ?? '')
-    } catch {
-      message = text.slice(0, 200)
-    }
+    // {"error": "..."} from the Hub, {"error": {"message": ...}} from proxies and mirrors
+    message = errorMessageOf(await res.text())
   } catch {
     // ignore
   }

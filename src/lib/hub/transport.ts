@@ -4,11 +4,23 @@
  * node:http(s) with keep-alive agents for bulk bytes. Non-2xx answers become typed errors (errors.ts).
  */
 import {AipError, networkErrorCode, UnreachableError} from '../errors.js'
+import {fetchWithTimeouts, httpTimeouts, timeoutError} from '../http/timeouts.js'
 import {sleep} from '../sleep.js'
 import {hubErrorFor} from './errors.js'
 import type {Ctx, ErrorSource, HubClientOptions} from './types.js'
 
-const STREAM_IDLE_MS = 120_000
+/** Our own idle timeout fired (lib/http/timeouts.ts): the peer already had the whole bound, so no retry. */
+function timedOut(err: unknown): boolean {
+  return networkErrorCode(err) === 'ETIMEDOUT' && /timed out after/.test(String((err as Error)?.message))
+}
+
+function unreachable(origin: string, err: unknown): UnreachableError {
+  const code = networkErrorCode(err)
+  return new UnreachableError(timedOut(err) ? `${(err as Error).message} (no answer)` : `cannot reach the Hugging Face Hub at ${origin}${code ? ` (${code})` : ''}`, {
+    fix: timedOut(err) ? 'the Hub or mirror accepts connections but does not answer: check HF_ENDPOINT and the network, or raise http-timeout (AIP_HTTP_TIMEOUT)' : 'offline? check the network, or set HF_ENDPOINT to a reachable Hub or mirror',
+    cause: err,
+  })
+}
 
 export function encodePath(path: string): string {
   return path.split('/').map(encodeURIComponent).join('/')
@@ -76,17 +88,14 @@ export class HubTransport {
       } catch (err) {
         if (signal?.aborted) throw signal.reason ?? err
         const code = networkErrorCode(err)
-        const transient = code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT'
+        const transient = code === 'ECONNRESET' || code === 'EPIPE' || (code === 'ETIMEDOUT' && !timedOut(err))
         if (transient && attempt < this.retries) {
           const waitMs = Math.min(this.maxRetryWaitMs, 200 * 2 ** (attempt - 1))
           this.onRetry?.({url: current, attempt, waitMs, reason: code ?? 'network error'})
           await sleep(waitMs, signal)
           continue
         }
-        throw new UnreachableError(`cannot reach the Hugging Face Hub at ${new URL(current).origin}${code ? ` (${code})` : ''}`, {
-          fix: 'offline? check the network, or set HF_ENDPOINT to a reachable Hub or mirror',
-          cause: err,
-        })
+        throw unreachable(new URL(current).origin, err)
       }
       const status = res.statusCode ?? 0
       const get = (name: string): string | null => {
@@ -128,8 +137,10 @@ export class HubTransport {
     const agent = u.protocol === 'https:' ? this.agents.https : this.agents.http
     return new Promise((resolve, reject) => {
       const req = mod.request(u, {method: 'GET', headers, agent, ...(signal ? {signal} : {})}, resolve)
-      // fetch (undici) gives up on a silent connection after 300 s; node:http waits forever unless told.
-      req.setTimeout(STREAM_IDLE_MS, () => req.destroy(Object.assign(new Error(`no data from ${u.origin} for ${STREAM_IDLE_MS / 1000} s`), {code: 'ETIMEDOUT'})))
+      // the timeout policy (lib/http/timeouts.ts): node:http waits forever on a silent peer unless
+      // told; the socket idle timeout covers connect, the response head and every body chunk
+      const {idleMs} = httpTimeouts()
+      req.setTimeout(idleMs, () => req.destroy(timeoutError(`the Hugging Face Hub at ${u.origin}`, idleMs)))
       req.on('error', reject)
       req.end()
     })
@@ -154,22 +165,19 @@ export class HubTransport {
       attempt++
       let res: Response
       try {
-        res = await this.fetchImpl(current, {...init, headers: {...this.authHeaders(current), ...(init.headers ?? {})}, redirect: 'manual'})
+        // the timeout policy: undici alone waits 300 s for response headers
+        res = await fetchWithTimeouts(this.fetchImpl, current, {...init, headers: {...this.authHeaders(current), ...(init.headers ?? {})}, redirect: 'manual'}, `the Hugging Face Hub at ${new URL(current).origin}`)
       } catch (err) {
         if (init.signal?.aborted) throw init.signal.reason ?? err
         const code = networkErrorCode(err)
-        const transient = code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET' || code === 'ETIMEDOUT'
+        const transient = code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET' || (code === 'ETIMEDOUT' && !timedOut(err))
         if (transient && attempt < this.retries) {
           const waitMs = Math.min(this.maxRetryWaitMs, 200 * 2 ** (attempt - 1))
           this.onRetry?.({url: current, attempt, waitMs, reason: code ?? 'network error'})
           await sleep(waitMs, init.signal ?? undefined)
           continue
         }
-        const origin = new URL(current).origin
-        throw new UnreachableError(`cannot reach the Hugging Face Hub at ${origin}${code ? ` (${code})` : ''}`, {
-          fix: 'offline? check the network, or set HF_ENDPOINT to a reachable Hub or mirror',
-          cause: err,
-        })
+        throw unreachable(new URL(current).origin, err)
       }
       if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
         await res.body?.cancel().catch(() => undefined)

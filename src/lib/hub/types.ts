@@ -2,6 +2,7 @@
 import type {Readable} from 'node:stream'
 
 import {UsageError} from '../errors.js'
+import {refuseUrlCredentials} from '../http/url.js'
 
 export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co'
 export const COMMIT_SHA_RE = /^[0-9a-f]{40}$/
@@ -15,6 +16,8 @@ export interface HubConfig {
 /** Endpoint: HF_ENDPOINT, else the `hf-endpoint` config value, else huggingface.co. Token: HF_TOKEN, else HUGGING_FACE_HUB_TOKEN. */
 export function hubConfigFromEnv(env: NodeJS.ProcessEnv = process.env, configValue?: string): HubConfig {
   const endpoint = (env.HF_ENDPOINT || configValue || DEFAULT_HF_ENDPOINT).replace(/\/+$/, '')
+  // a token belongs in HF_TOKEN, never in the URL (which ends up in manifests and messages)
+  if (URL.canParse(endpoint)) refuseUrlCredentials(new URL(endpoint), env.HF_ENDPOINT ? 'HF_ENDPOINT' : 'hf-endpoint')
   const token = env.HF_TOKEN || env.HUGGING_FACE_HUB_TOKEN || undefined
   return token ? {endpoint, token} : {endpoint}
 }

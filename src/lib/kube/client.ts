@@ -14,6 +14,7 @@ import type {Agent, IncomingMessage} from 'node:http'
 
 import {AipError, ConflictError, InterruptedError, networkErrorCode, NotFoundError, UnauthorizedError, UnreachableError, UsageError} from '../errors.js'
 import type {ApiResourceInfo, KindRef, KubeObject, KubeStatus, ObjectRef} from './types.js'
+import {formatTimeout, httpTimeouts, timeoutError} from '../http/timeouts.js'
 import {sleep} from '../sleep.js'
 
 export interface RetryOptions {
@@ -35,12 +36,25 @@ export interface KubeClientOptions {
   /** Environment to read KUBECONFIG/HOME/KUBERNETES_SERVICE_HOST from (default process.env). */
   env?: NodeJS.ProcessEnv
   retry?: RetryOptions
-  /** Timeout of one non-watch request (default 30000 ms). */
+  /** Idle timeout of one request (default: the HTTP timeout policy, lib/http/timeouts.ts). */
   requestTimeoutMs?: number
   /** Called after every HTTP response or network failure (for counting and --verbose). */
   onRequest?: (info: RequestInfo) => void
   /** The fix given when there is no kubeconfig or context (default: run aip cluster bootstrap). */
   missingFix?: string
+  /** Diagnostics for the user as they happen (the API server lost during a wait, and back). */
+  onNotice?: (message: string) => void
+}
+
+/**
+ * The state of the connection as waits see it, shared by every wait on one client: the first wait
+ * to lose the API server says so once, the first to get an answer again says it is back.
+ */
+export interface OutageTracker {
+  /** Records a failed attempt; returns how long the API server has been unreachable (ms). */
+  lost(error: Error): number
+  /** Records an answer from the API server. */
+  back(): void
 }
 
 export interface RequestInfo {
@@ -108,6 +122,8 @@ export interface KubeClient {
   invalidateDiscovery(): void
   /** Number of HTTP requests sent (attempts included). */
   readonly requestCount: number
+  /** Outage tracking for waits (absent on test doubles: waits then keep their own). */
+  readonly outage?: OutageTracker
 }
 
 /** Builds a client from kubeconfig/KUBECONFIG/in-cluster, as kubectl resolves them. */
@@ -186,6 +202,22 @@ class HttpKubeClient implements KubeClient {
   private count = 0
   private readonly retry: Required<RetryOptions>
   private authCache?: {agent?: Agent; headers: Record<string, string>; at: number}
+  private downSince?: number
+  readonly outage: OutageTracker = {
+    lost: (error) => {
+      const now = Date.now()
+      if (this.downSince === undefined) {
+        this.downSince = now
+        this.opts.onNotice?.(`lost the API server at ${this.server} (${networkErrorCode(error) ?? error.message}); retrying for up to ${formatTimeout(httpTimeouts().idleMs)}`)
+      }
+      return now - this.downSince
+    },
+    back: () => {
+      if (this.downSince === undefined) return
+      this.opts.onNotice?.(`the API server at ${this.server} answers again (after ${formatTimeout(Date.now() - this.downSince)})`)
+      this.downSince = undefined
+    },
+  }
 
   constructor(
     readonly kubeConfig: KubeConfig,
@@ -245,9 +277,11 @@ class HttpKubeClient implements KubeClient {
         res.on('end', () => resolve({status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8')}))
         res.on('error', reject)
       })
-      if (!opts.stream) {
-        req.setTimeout(this.opts.requestTimeoutMs ?? 30_000, () => req.destroy(Object.assign(new Error('request timed out'), {code: 'ETIMEDOUT'})))
-      }
+      // the timeout policy (lib/http/timeouts.ts): socket inactivity, connect included; a watch only
+      // until its response starts (then it is quiet by design between events and bookmarks)
+      const idleMs = this.opts.requestTimeoutMs ?? httpTimeouts().idleMs
+      req.setTimeout(idleMs, () => req.destroy(timeoutError(`the Kubernetes API at ${this.server}`, idleMs)))
+      if (opts.stream) req.once('response', () => req.setTimeout(0))
       req.on('error', reject)
       req.end(body)
     })
@@ -310,11 +344,16 @@ class HttpKubeClient implements KubeClient {
           if ((error as Error).name === 'AbortError' || signal?.aborted) throw new AbortError(new InterruptedError())
           const code = networkErrorCode(error)
           if (code) {
+            // our own idle timeout already waited the whole bound: not retried
+            const timedOut = code === 'ETIMEDOUT' && /timed out after/.test((error as Error).message)
             throw new RetryableError(
               String(code),
               undefined,
-              new UnreachableError(`cannot reach the Kubernetes API at ${this.server} (${code})`, {fix: 'check the cluster is running and the context is right (aip cluster status, --context)', cause: error}),
-              DOWN_CODES.has(String(code)) ? 3 : undefined,
+              new UnreachableError(timedOut ? `${(error as Error).message} (no answer)` : `cannot reach the Kubernetes API at ${this.server} (${code})`, {
+                fix: 'check the cluster is running and the context is right (aip cluster status, --context)',
+                cause: error,
+              }),
+              timedOut ? 1 : DOWN_CODES.has(String(code)) ? 3 : undefined,
             )
           }
           throw new AbortError(error as Error)

@@ -6,6 +6,7 @@
 import {setMaxListeners} from 'node:events'
 
 import {AipError, InterruptedError, NotFoundError, TimeoutError, UnreachableError} from '../errors.js'
+import {formatTimeout, httpTimeouts} from '../http/timeouts.js'
 import type {KubeClient} from './client.js'
 import {diagnoseWorkload, type Diagnosis, type KubeEventInfo} from './diagnose.js'
 import type {KubeObject, ObjectRef} from './types.js'
@@ -14,6 +15,8 @@ import {refString} from './types.js'
 export interface WaitOptions<P> {
   /** Give up after this long (TimeoutError, exit 7). Default 15 minutes. */
   timeoutMs?: number
+  /** Give up when the API server stays unreachable this long (UnreachableError, exit 5). Default: the HTTP timeout policy (30 s). */
+  outageMs?: number
   signal?: AbortSignal
   onProgress?: (p: P) => void
 }
@@ -28,9 +31,29 @@ export async function watchObjectUntil<R>(
   client: KubeClient,
   ref: ObjectRef,
   check: (obj: KubeObject | undefined) => Verdict<R>,
-  opts: {timeoutMs?: number; signal?: AbortSignal; onMessage?: (msg: string, obj: KubeObject | undefined) => void; describeTimeout?: (last: KubeObject | undefined, msg: string) => Promise<TimeoutError>},
+  opts: {timeoutMs?: number; outageMs?: number; signal?: AbortSignal; onMessage?: (msg: string, obj: KubeObject | undefined) => void; describeTimeout?: (last: KubeObject | undefined, msg: string) => Promise<TimeoutError>},
 ): Promise<R> {
   const timeoutMs = opts.timeoutMs ?? 15 * 60_000
+  const outageMs = opts.outageMs ?? httpTimeouts().idleMs
+  // when the API server went away (this wait's own view; the client's tracker says it to the user)
+  let downSince: number | undefined
+  let lastOutage: UnreachableError | undefined
+  const lostFor = (error: UnreachableError): number => {
+    const now = Date.now()
+    downSince ??= now
+    lastOutage = error
+    return Math.max(client.outage?.lost(error) ?? 0, now - downSince)
+  }
+  const answered = (): void => {
+    downSince = undefined
+    client.outage?.back()
+  }
+  const outageError = (downMs: number): UnreachableError =>
+    new UnreachableError(`lost the API server at ${client.server} for ${formatTimeout(downMs)} while waiting for ${refString(ref)}${lastOutage ? `: ${lastOutage.message}` : ''}`, {
+      fix: 'check the cluster and the network (aip cluster status), then rerun the command: it continues from the current state',
+      cause: lastOutage,
+      details: {outage: true, ref, downMs, lastState: lastMsg},
+    })
   const path = await client.pathFor({...ref, name: undefined})
   const fieldSelector = `metadata.name=${ref.name}`
   const internal = new AbortController()
@@ -65,6 +88,7 @@ export async function watchObjectUntil<R>(
       try {
         if (needList) {
           const list = await client.request<{metadata: {resourceVersion: string}; items: KubeObject[]}>('GET', path, {query: {fieldSelector}, signal: internal.signal})
+          answered()
           rv = list.metadata.resourceVersion
           const v = evaluate(list.items[0] ? {...list.items[0], apiVersion: ref.apiVersion, kind: ref.kind} : undefined)
           if (v.done) return v.value
@@ -95,12 +119,23 @@ export async function watchObjectUntil<R>(
           internal.signal,
         )
         failures = 0
+        answered()
         await stream.done
         if (result) return result.value
       } catch (error) {
         if (internal.signal.aborted) break
-        if (error instanceof UnreachableError || (error instanceof AipError && error.code === 'FAILED' && (error.details as {status?: number} | undefined)?.status === 410)) {
-          // The API server went away (or history expired): back off, then relist.
+        if (error instanceof UnreachableError) {
+          // The API server went away: say so (once, through the client), back off and relist; past
+          // the outage bound it is exit 5 naming the outage, never a stuck object or a timeout.
+          const downMs = lostFor(error)
+          if (downMs >= outageMs) throw outageError(downMs)
+          failures++
+          needList = true
+          await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** failures, Math.max(0, outageMs - downMs))))
+          continue
+        }
+        if (error instanceof AipError && error.code === 'FAILED' && (error.details as {status?: number} | undefined)?.status === 410) {
+          // history expired: relist
           failures++
           needList = true
           await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** failures)))
@@ -109,6 +144,7 @@ export async function watchObjectUntil<R>(
         throw error
       }
     }
+    if (timedOut && downSince !== undefined) throw outageError(Date.now() - downSince) // the deadline passed during an outage: the outage is the news
     if (timedOut) {
       throw opts.describeTimeout
         ? await opts.describeTimeout(last, lastMsg)

@@ -11,6 +11,7 @@ import {type Endpoint, httpStatusError} from '../metrics/transport.js'
 import {distribution, type Distribution} from './stats.js'
 import {type Api, prepareRequest, type RequestResult, runRequest} from './request.js'
 import {fetchTransport, nodeHttpTransport, type Transport} from './transport.js'
+import {formatTimeout, httpTimeouts} from '../http/timeouts.js'
 
 export interface BenchOptions {
   api: Api
@@ -85,11 +86,13 @@ export function makePrompt(n: number): string {
 export async function listModels(ep: Endpoint, apiKey?: string, signal?: AbortSignal): Promise<string[]> {
   let res: Response
   const fix = 'check --url (or that the model is deployed and ready) and AIP_API_KEY'
+  const timeout = AbortSignal.timeout(httpTimeouts().idleMs)
   try {
-    res = await ep.fetch(`${ep.base}/v1/models`, {headers: {accept: 'application/json', ...(apiKey ? {authorization: `Bearer ${apiKey}`} : {})}, signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(30_000)]) : AbortSignal.timeout(30_000)})
+    res = await ep.fetch(`${ep.base}/v1/models`, {headers: {accept: 'application/json', ...(apiKey ? {authorization: `Bearer ${apiKey}`} : {})}, signal: signal ? AbortSignal.any([signal, timeout]) : timeout})
   } catch (error) {
     if (signal?.aborted) throw signal.reason ?? error
     if (error instanceof AipError) throw error
+    if (timeout.aborted) throw new UnreachableError(`${ep.describe} timed out after ${formatTimeout(httpTimeouts().idleMs)} (no answer to GET /v1/models)`, {fix, cause: error})
     throw new UnreachableError(`cannot reach ${ep.describe} (${networkErrorCode(error) ?? (error as Error).message})`, {fix, cause: error})
   }
   const text = await res.text()

@@ -5,6 +5,7 @@ export interface Distribution {
   mean: number
   p50: number
   p90: number
+  p95: number
   p99: number
   max: number
 }
@@ -31,6 +32,7 @@ export function distribution(values: readonly number[]): Distribution | null {
     mean: s.reduce((a, b) => a + b, 0) / s.length,
     p50: percentile(s, 0.5),
     p90: percentile(s, 0.9),
+    p95: percentile(s, 0.95),
     p99: percentile(s, 0.99),
     max: s[s.length - 1]!,
   }

@@ -6,6 +6,7 @@
 import {AipError, networkErrorCode, UnreachableError, UsageError} from '../errors.js'
 import {type Endpoint, httpStatusError} from './transport.js'
 import {errorMessageOf} from '../http/body.js'
+import {formatTimeout, httpTimeouts} from '../http/timeouts.js'
 
 export interface PromSample {
   labels: Record<string, string>
@@ -35,7 +36,7 @@ export class PrometheusClient {
 
   constructor(
     readonly endpoint: Endpoint,
-    private readonly timeoutMs = 15_000,
+    private readonly timeoutMs = httpTimeouts().idleMs,
   ) {}
 
   get describe(): string {
@@ -61,7 +62,7 @@ export class PrometheusClient {
       if (opts.signal?.aborted) throw opts.signal.reason ?? error
       if (error instanceof AipError) throw error
       if (timeout.aborted) {
-        throw new UnreachableError(`Prometheus at ${this.describe} did not answer within ${Math.round(this.timeoutMs / 1000)}s`, {fix, cause: error})
+        throw new UnreachableError(`Prometheus at ${this.describe} timed out after ${formatTimeout(this.timeoutMs)} (no answer)`, {fix, cause: error})
       }
       const code = networkErrorCode(error) ?? (error as Error).message
       throw new UnreachableError(`cannot reach Prometheus at ${this.describe} (${code})`, {fix, cause: error})

@@ -12,6 +12,7 @@ import type {RequestOptions} from 'node:https'
 
 import {AipError, NotFoundError, UnauthorizedError, UsageError} from '../errors.js'
 import {errorMessageOf} from '../http/body.js'
+import {httpTimeouts, timeoutError} from '../http/timeouts.js'
 import {refuseUrlCredentials, withoutCredentials} from '../http/url.js'
 
 /** The subset of `fetch` the callers use. Node's global fetch satisfies it. */
@@ -134,6 +135,10 @@ export async function serviceProxyEndpoint(ref: ServiceRef, access: KubeAccess =
         resolve(new Response(body, {status: status < 200 ? 502 : status, headers: h}))
       })
       req.on('error', reject)
+      // the timeout policy (lib/http/timeouts.ts) until the answer starts; the caller bounds the body
+      const {idleMs} = httpTimeouts()
+      req.setTimeout(idleMs, () => req.destroy(timeoutError(`the Kubernetes API at ${server}`, idleMs)))
+      req.once('response', () => req.setTimeout(0))
       const signal = init.signal
       if (signal) {
         if (signal.aborted) req.destroy(signal.reason as Error)

@@ -39,6 +39,8 @@ export interface RunContext extends S3Io {
   partSize: number
   /** Parts held in memory at once (each at most partSize bytes, as the socket's chunks). */
   slots: Slots
+  /** Hub connections open at once (taken after a memory slot, never the other way round). */
+  connections: Slots
   sse: Record<string, string>
   storage: {StorageClass?: never}
   /** Bytes done (for progress events). */
@@ -47,7 +49,8 @@ export interface RunContext extends S3Io {
   withRetry<T>(fn: () => Promise<T>, ctx: RetryCtx): Promise<T>
   metadataFor(p: Planned, sha256?: string, blob?: string): Record<string, string>
   verify(p: Planned, sha256: string, size: number, blob?: string): void
-  newReader(p: Planned): HubFileReader
+  /** A reader of the file, or of its bytes [range.start, range.end). */
+  newReader(p: Planned, range?: {start: number; end: number}): HubFileReader
 }
 
 export function s3Io(opts: PreloadOptions, deps: {hub: HubClient; s3: S3Client}, S3: S3Module): S3Io {
@@ -78,7 +81,7 @@ export function s3Io(opts: PreloadOptions, deps: {hub: HubClient; s3: S3Client},
   return {opts, S3, s3, hub, ...(signal ? {signal} : {}), emit, send, s3err, checkAbort, deleteIfPresent}
 }
 
-export function runContext(io: S3Io, pRetryModule: PRetry, run: {commit: string; partSize: number; slots: Slots; sse: Record<string, string>; storage: {StorageClass?: never}; doneBytes: number}): RunContext {
+export function runContext(io: S3Io, pRetryModule: PRetry, run: {commit: string; partSize: number; slots: Slots; connections: Slots; sse: Record<string, string>; storage: {StorageClass?: never}; doneBytes: number}): RunContext {
   const {opts, signal, emit, s3err, checkAbort, hub} = io
   const {default: pRetry, AbortError} = pRetryModule
   const {commit} = run
@@ -120,9 +123,17 @@ export function runContext(io: S3Io, pRetryModule: PRetry, run: {commit: string;
 
   const verify = (p: Planned, sha256: string, size: number, blob?: string) => verifyFile(p, {sha256, size, ...(blob ? {blob} : {})}, `${opts.repo}/${p.sib.rfilename}@${commit}`)
 
-  const newReader = (p: Planned) =>
-    new HubFileReader(hub, opts.repo, p.sib.rfilename, commit, p.sib.size, opts.streamRetries ?? 5, signal, (attempt, offset, reason) =>
-      emit({event: 'retry', path: p.sib.rfilename, what: 'hub-stream', attempt, offset, reason}),
+  const newReader = (p: Planned, range?: {start: number; end: number}) =>
+    new HubFileReader(
+      hub,
+      opts.repo,
+      p.sib.rfilename,
+      commit,
+      p.sib.size,
+      opts.streamRetries ?? 5,
+      signal,
+      (attempt, offset, reason) => emit({event: 'retry', path: p.sib.rfilename, what: 'hub-stream', attempt, offset, reason}),
+      range,
     )
-  return {...io, commit, partSize: run.partSize, slots: run.slots, sse: run.sse, storage: run.storage, counters: {doneBytes: run.doneBytes}, AbortError, withRetry, metadataFor, verify, newReader}
+  return {...io, commit, partSize: run.partSize, slots: run.slots, connections: run.connections, sse: run.sse, storage: run.storage, counters: {doneBytes: run.doneBytes}, AbortError, withRetry, metadataFor, verify, newReader}
 }

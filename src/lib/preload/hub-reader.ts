@@ -1,18 +1,21 @@
-/** Reading one Hub file for the preload: sequential, resuming a dropped connection with Range. */
+/** Reading a Hub file (or one byte range of it) for the preload, resuming a dropped connection with Range. */
 import {AipError, networkErrorCode} from '../errors.js'
 import type {HubClient} from '../hub/index.js'
 
 /**
- * Sequential reader over a Hub file that survives dropped connections: on a stream error it reopens
- * the file with `Range: bytes=OFFSET-` and continues, up to `retries` times in a row. Chunks are the
- * socket's own Buffers (node:http), handed on without copying.
+ * Sequential reader over a Hub file, or over the bytes [range.start, range.end) of it, that survives
+ * dropped connections: on a stream error it reopens with `Range: bytes=OFFSET-` (`bytes=OFFSET-LAST`
+ * for a range) and continues, up to `retries` times in a row. Chunks are the socket's own Buffers
+ * (node:http), handed on without copying.
  */
 export class HubFileReader {
   private iter?: AsyncIterator<Buffer>
   private stream?: import('node:stream').Readable
   private leftover?: Buffer
-  /** Bytes received from the network so far (the offset to resume at). */
-  private received = 0
+  /** The file offset reached so far (where to resume). */
+  private received: number
+  /** Where this reader stops (exclusive): the range's end, else the file's size. */
+  private readonly limit: number
   private failures = 0
   private closed = false
   constructor(
@@ -24,10 +27,19 @@ export class HubFileReader {
     private readonly retries: number,
     private readonly signal: AbortSignal | undefined,
     private readonly onRetry: (attempt: number, offset: number, reason: string) => void,
-  ) {}
+    private readonly range?: {start: number; end: number},
+  ) {
+    this.received = range?.start ?? 0
+    this.limit = range?.end ?? size
+  }
 
   private async open(): Promise<void> {
-    const f = await this.hub.streamFile(this.repo, this.path, this.commit, {start: this.received, signal: this.signal})
+    const f = await this.hub.streamFile(this.repo, this.path, this.commit, {start: this.received, ...(this.range ? {end: this.limit - 1} : {}), signal: this.signal})
+    if (this.range && f.status !== 206 && !(this.received === 0 && this.limit === this.size)) {
+      // RFC 9110 lets a server ignore Range and send the whole file (200): not the bytes asked for.
+      f.stream.destroy()
+      throw new AipError('FAILED', `the Hub ignored a Range request for ${this.repo}/${this.path}`, {fix: 'use a Hub endpoint that supports HTTP Range requests, or pass --connections 1'})
+    }
     this.stream = f.stream
     this.iter = f.stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>
   }
@@ -46,7 +58,7 @@ export class HubFileReader {
         if (!this.iter) await this.open()
         const {done, value} = await this.iter!.next()
         if (done) {
-          if (this.received < this.size) throw Object.assign(new Error(`stream ended at ${this.received} of ${this.size} bytes`), {code: 'ECONNRESET'})
+          if (this.received < this.limit) throw Object.assign(new Error(`stream ended at ${this.received} of ${this.limit} bytes`), {code: 'ECONNRESET'})
           return undefined
         }
         const chunk = Buffer.isBuffer(value) ? value : Buffer.from(value as Uint8Array)

@@ -3,7 +3,10 @@
  *
  * Transport: the Hub is read over node:http(s) (HubClient.streamFile, keep-alive), so file bytes
  * arrive as the socket's own Buffers; they are hashed as they arrive and handed to S3 as they are
- * (a part body is a Readable over its list of chunks), never copied into part buffers.
+ * (a part body is a Readable over its list of chunks), never copied into part buffers. LFS files
+ * are read as part-aligned byte ranges, several at once over separate connections (ranges.ts), from
+ * a global budget of `connections`: a CDN edge paces each connection, so one per file would bound
+ * the copy (issue 18).
  *
  * Three ways up, by file:
  *  - LFS files up to `singlePutMax` (64 MiB at the default 8 MiB part size or larger; the part size when a
@@ -15,9 +18,9 @@
  *    git blob sha1), then one PutObject with Content-MD5.
  *  - Larger files: a multipart upload of `partSize` parts, resumable part by part.
  *
- * Memory: at most `concurrency` parts (default 8 x 8 MiB) are held at once across all files; the
- * next part waits for a free slot, so backpressure from S3 reaches the Hub socket. Streaming PUTs
- * hold only what is in flight on their two sockets.
+ * Memory: at most `concurrency` part-size buffers (default 12 x 8 MiB) are held at once across all
+ * files, each range taking one before it takes a connection; the next range waits for a free slot,
+ * so backpressure from S3 reaches the Hub sockets. Flat in the model's size.
  *
  * Verification: sha256 of the streamed bytes against the Hub's LFS oid (git blob sha1 and size for
  * small non-LFS files) BEFORE CompleteMultipartUpload / before the last byte of a PutObject; a
@@ -28,20 +31,21 @@
  * A rerun skips objects whose size and sha256 match, continues an unfinished multipart upload
  * (ListMultipartUploads + ListParts: the Hub stream is read again for the sha256, but parts whose
  * size and MD5 ETag match are not uploaded again; MD5 is computed only for such candidate parts), and
- * aborts stale duplicates. A dropped Hub stream resumes at its byte offset with Range.
+ * aborts stale duplicates and uploads cut with another part size. A dropped Hub connection resumes
+ * at its byte offset with Range, inside its range.
  *
  * Retries: S3 requests with stream bodies get a fresh body per SDK attempt (freshBodyPerAttempt),
  * so the SDK's own retries apply to them too; a streaming PutObject retried starts its file over.
  *
  * By concern: plan.ts (commit, files, what is already complete), put.ts (single-object uploads),
- * multipart.ts (multipart upload and resume), verify.ts (size, sha256, git blob), hub-reader.ts (Hub reads), s3-body.ts (memory slots,
- * request bodies), context.ts (what the steps share); this file runs the steps in order and writes
- * the marker.
+ * multipart.ts (multipart upload and resume), verify.ts (size, sha256, git blob), ranges.ts
+ * (parallel ranged reads), hub-reader.ts (one resumable Hub read), s3-body.ts (memory slots, request
+ * bodies), context.ts (what the steps share); this file runs the steps in order and writes the marker.
  */
 import {AipError, InterruptedError} from '../errors.js'
 import {runContext, s3Io} from './context.js'
 import {type PreloadMarker, type PreloadMarkerFile, MARKER_SCHEMA} from './layout.js'
-import {multipart} from './multipart.js'
+import {abortUnfinished, multipart} from './multipart.js'
 import {planPreload} from './plan.js'
 import {bufferedPut, streamPut} from './put.js'
 import {Slots} from './s3-body.js'
@@ -52,6 +56,23 @@ export {ChecksumMismatchError} from './verify.js'
 export type {PreloadDeps, PreloadEvent, PreloadFileResult, PreloadOptions, PreloadResult} from './types.js'
 
 export async function runPreload(opts: PreloadOptions, deps: PreloadDeps): Promise<PreloadResult> {
+  const state = {files: 0, filesDone: 0}
+  try {
+    return await run(opts, deps, state)
+  } catch (err) {
+    const signal = opts.signal
+    if (signal?.aborted && (signal.reason instanceof InterruptedError || err instanceof InterruptedError)) {
+      // What an interrupted run leaves is meant to be picked up again: say so.
+      const done = state.files ? ` after ${state.filesDone} of ${state.files} files` : ''
+      throw new InterruptedError(`preload of ${opts.repo} interrupted${done}; no marker was written, the unfinished uploads are kept`, {
+        fix: 'rerun the same command to resume: complete files are skipped and the parts already uploaded are reused',
+      })
+    }
+    throw err
+  }
+}
+
+async function run(opts: PreloadOptions, deps: PreloadDeps, state: {files: number; filesDone: number}): Promise<PreloadResult> {
   const started = Date.now()
   const S3 = await import('@aws-sdk/client-s3')
   const {default: pLimit} = await import('p-limit')
@@ -59,17 +80,18 @@ export async function runPreload(opts: PreloadOptions, deps: PreloadDeps): Promi
   const {signal, emit, send, s3err, checkAbort} = io
 
   // 1-3. The Hub's commit and files, the bucket, what is already complete.
-  const {revision, commit, sel, loc, refLoc, partSize, concurrency, singlePutMax, planned, skip, totalBytes, skipBytes} = await planPreload(io)
+  const {revision, commit, sel, loc, refLoc, partSize, concurrency, connections, singlePutMax, planned, skip, totalBytes, skipBytes} = await planPreload(io)
   const sse = {
     ...(opts.sse ? {ServerSideEncryption: opts.sse} : {}),
     ...(opts.sseKmsKeyId ? {SSEKMSKeyId: opts.sseKmsKeyId, ServerSideEncryption: 'aws:kms' as const} : {}),
   }
   const storage = opts.storageClass ? {StorageClass: opts.storageClass as never} : {}
-  const ctx = runContext(io, await import('p-retry'), {commit, partSize, slots: new Slots(concurrency), sse, storage, doneBytes: skipBytes})
+  const ctx = runContext(io, await import('p-retry'), {commit, partSize, slots: new Slots(concurrency), connections: new Slots(connections), sse, storage, doneBytes: skipBytes})
   const {withRetry} = ctx
 
-  let filesDone = skip.length
-  const progress = () => emit({event: 'progress', bytes: ctx.counters.doneBytes, totalBytes, filesDone, files: planned.length})
+  state.files = planned.length
+  state.filesDone = skip.length
+  const progress = () => emit({event: 'progress', bytes: ctx.counters.doneBytes, totalBytes, filesDone: state.filesDone, files: planned.length})
   const results: PreloadFileResult[] = skip.map((p) => ({path: p.sib.rfilename, key: p.key, size: p.sib.size, sha256: p.sha256!, lfs: Boolean(p.sib.lfs), status: 'skipped', resumedBytes: 0}))
 
   // 4. Transfer: biggest files first so small ones fill the gaps.
@@ -85,9 +107,11 @@ export async function runPreload(opts: PreloadOptions, deps: PreloadDeps): Promi
           if (failure !== undefined || abortAll.signal.aborted) return
           checkAbort()
           try {
-            const r = p.sib.lfs && p.sib.size > 0 && p.sib.size <= singlePutMax ? await streamPut(ctx, p) : p.sib.size <= partSize && (p.sib.lfs || p.sib.size <= 64 * MiB) ? await bufferedPut(ctx, p) : await multipart(ctx, p)
+            const single = p.sib.lfs && p.sib.size > 0 && p.sib.size <= singlePutMax ? 'stream' : p.sib.size <= partSize && (p.sib.lfs || p.sib.size <= 64 * MiB) ? 'buffered' : undefined
+            if (single) await abortUnfinished(ctx, p)
+            const r = single === 'stream' ? await streamPut(ctx, p) : single === 'buffered' ? await bufferedPut(ctx, p) : await multipart(ctx, p)
             results.push(r)
-            filesDone++
+            state.filesDone++
           } catch (err) {
             failure ??= err
             abortAll.abort()

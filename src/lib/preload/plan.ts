@@ -3,13 +3,13 @@
  * size, and which objects already stand complete (size and x-amz-meta-sha256 match), so a rerun
  * skips them. Emits the `plan` and `file-skip` events and removes a marker that would no longer be true.
  */
-import {isNoSuchKey} from '../aws/s3.js'
+import {isNoSuchKey, isNotImplemented} from '../aws/s3.js'
 import {AipError, UsageError} from '../errors.js'
 import type {HubSibling} from '../hub/index.js'
 import type {S3Io} from './context.js'
 import {type WeightsLocation, weightsLocation, withCommit} from './layout.js'
 import {selectFiles} from './select.js'
-import {DEFAULT_PART_SIZE, MAX_PARTS, MiB, MIN_PART_SIZE, type Planned, SINGLE_PUT_MAX} from './types.js'
+import {DEFAULT_CONCURRENCY, DEFAULT_CONNECTIONS, DEFAULT_PART_SIZE, MAX_PARTS, MiB, MIN_PART_SIZE, type Planned, SINGLE_PUT_MAX} from './types.js'
 
 export interface Plan {
   revision: string
@@ -19,6 +19,7 @@ export interface Plan {
   refLoc: WeightsLocation
   partSize: number
   concurrency: number
+  connections: number
   singlePutMax: number
   planned: Planned[]
   skip: Planned[]
@@ -61,7 +62,9 @@ export async function planPreload(io: S3Io): Promise<Plan> {
   const maxSize = Math.max(...sel.files.map((f) => f.size!))
   let partSize = Math.max(MIN_PART_SIZE, opts.partSize ?? DEFAULT_PART_SIZE)
   if (Math.ceil(maxSize / partSize) > MAX_PARTS) partSize = Math.ceil(maxSize / MAX_PARTS / MiB) * MiB
-  const concurrency = Math.max(1, opts.concurrency ?? 8)
+  const connections = Math.max(1, opts.connections ?? DEFAULT_CONNECTIONS)
+  // At least one memory slot per connection, so every connection can be filling a part.
+  const concurrency = Math.max(1, opts.concurrency ?? Math.max(DEFAULT_CONCURRENCY, connections))
   // LFS files up to this size go up as one streaming PutObject (no completion rewrite, one request).
   const singlePutMax = opts.singlePutMax ?? (partSize >= DEFAULT_PART_SIZE ? SINGLE_PUT_MAX : partSize)
 
@@ -89,6 +92,10 @@ export async function planPreload(io: S3Io): Promise<Plan> {
       ),
     )
   }
+  // Unfinished multipart uploads under the prefix, listed once: multipart files resume the newest;
+  // files that now go up as one object (another --part-size) abort them.
+  const unfinished = await listUnfinished(io, loc.keyPrefix!)
+  if (unfinished) for (const p of planned) p.uploads = unfinished.get(p.key) ?? []
   const totalBytes = planned.reduce((a, p) => a + p.sib.size, 0)
   const skip = planned.filter((p) => p.status === 'skip')
   const skipBytes = skip.reduce((a, p) => a + p.sib.size, 0)
@@ -97,5 +104,36 @@ export async function planPreload(io: S3Io): Promise<Plan> {
 
   // A marker must never stand for a set that is being rewritten.
   if (skip.length < planned.length || opts.force) await io.deleteIfPresent(loc.markerKey!)
-  return {revision, commit, sel, loc, refLoc, partSize, concurrency, singlePutMax, planned, skip, totalBytes, skipBytes}
+  return {revision, commit, sel, loc, refLoc, partSize, concurrency, connections, singlePutMax, planned, skip, totalBytes, skipBytes}
+}
+
+/** Unfinished multipart uploads under `prefix` by key, newest first; undefined when the store cannot list them. */
+async function listUnfinished(io: S3Io, prefix: string): Promise<Map<string, Array<{uploadId: string; initiated?: Date}>> | undefined> {
+  const {opts, S3, send, s3err, signal} = io
+  const byKey = new Map<string, Array<{uploadId: string; initiated?: Date}>>()
+  try {
+    let keyMarker: string | undefined
+    let idMarker: string | undefined
+    for (;;) {
+      const page = await send<{Uploads?: Array<{Key?: string; UploadId?: string; Initiated?: Date}>; IsTruncated?: boolean; NextKeyMarker?: string; NextUploadIdMarker?: string}>(
+        new S3.ListMultipartUploadsCommand({Bucket: opts.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: idMarker}),
+        {key: prefix, action: 'list uploads of'},
+      )
+      for (const u of page.Uploads ?? []) {
+        if (!u.Key || !u.UploadId) continue
+        const list = byKey.get(u.Key) ?? []
+        list.push({uploadId: u.UploadId, ...(u.Initiated ? {initiated: u.Initiated} : {})})
+        byKey.set(u.Key, list)
+      }
+      if (!page.IsTruncated) break
+      keyMarker = page.NextKeyMarker
+      idMarker = page.NextUploadIdMarker
+    }
+  } catch (err) {
+    if (signal?.aborted) throw signal.reason
+    if (isNotImplemented(err)) return undefined // the store cannot list them: every upload starts afresh
+    throw s3err(err, {key: prefix, action: 'list uploads of'})
+  }
+  for (const list of byKey.values()) list.sort((a, b) => (b.initiated?.getTime() ?? 0) - (a.initiated?.getTime() ?? 0))
+  return byKey
 }

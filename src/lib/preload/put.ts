@@ -8,13 +8,13 @@ import {Readable} from 'node:stream'
 
 import {isNoSuchKey} from '../aws/s3.js'
 import type {RunContext} from './context.js'
-import type {HubFileReader} from './hub-reader.js'
+import {RangedReader} from './ranges.js'
 import {freshBodyPerAttempt, listBody, md5, unsignedPayload} from './s3-body.js'
 import type {Planned, PreloadFileResult} from './types.js'
 
 /** Small files whose sha256 is not known up front (non-LFS): read whole, verified, then one PutObject. */
 export async function bufferedPut(ctx: RunContext, p: Planned): Promise<PreloadFileResult> {
-  const {opts, S3, send, withRetry, emit, slots, signal, sse, storage, metadataFor, verify, newReader} = ctx
+  const {opts, S3, send, withRetry, emit, slots, connections, signal, sse, storage, metadataFor, verify, newReader} = ctx
   emit({event: 'file-start', path: p.sib.rfilename, size: p.sib.size, key: p.key, multipart: false, resumeParts: 0})
   await slots.acquire(signal)
   const reader = newReader(p)
@@ -22,10 +22,17 @@ export async function bufferedPut(ctx: RunContext, p: Planned): Promise<PreloadF
     const n = p.sib.size
     const hash = createHash('sha256')
     const blobHash = p.sib.lfs ? undefined : createHash('sha1').update(`blob ${n}\0`)
-    const chunks = await reader.take(n, (c) => {
-      hash.update(c)
-      blobHash?.update(c)
-    })
+    await connections.acquire(signal)
+    let chunks: Buffer[]
+    try {
+      chunks = await reader.take(n, (c) => {
+        hash.update(c)
+        blobHash?.update(c)
+      })
+    } finally {
+      reader.close()
+      connections.release()
+    }
     const sha256 = hash.digest('hex')
     const blob = blobHash?.digest('hex')
     verify(p, sha256, n, blob)
@@ -52,14 +59,15 @@ export async function bufferedPut(ctx: RunContext, p: Planned): Promise<PreloadF
 
 /**
  * LFS files up to singlePutMax: the Hub stream piped into one PutObject (its sha256, the LFS oid,
- * goes into the metadata up front). The body is hashed as it flows and its final chunk is held
+ * goes into the metadata up front). The file is read ahead as part-size ranges over several Hub
+ * connections at once (RangedReader) and handed on in order. The body is hashed as it flows and its final chunk is held
  * back until the sha256 matches: on a mismatch (or a Hub stream that keeps failing) the request is
  * destroyed before S3 has Content-Length bytes, so S3 stores nothing. A key some store kept
  * anyway (s3rver may write a cut-off body) is deleted when its size is wrong. Retries start the
  * file over (SDK attempts get a fresh Hub stream each): these files are small enough for that.
  */
 export async function streamPut(ctx: RunContext, p: Planned): Promise<PreloadFileResult> {
-  const {opts, S3, s3, send, s3err, withRetry, emit, signal, sse, storage, metadataFor, verify, newReader, AbortError} = ctx
+  const {opts, S3, s3, send, s3err, withRetry, emit, signal, sse, storage, metadataFor, verify, AbortError} = ctx
   emit({event: 'file-start', path: p.sib.rfilename, size: p.sib.size, key: p.key, multipart: false, resumeParts: 0})
   const n = p.sib.size
   const expected = p.sib.lfs!.sha256
@@ -70,9 +78,10 @@ export async function streamPut(ctx: RunContext, p: Planned): Promise<PreloadFil
     failed ??= err
     local.abort(err)
   }
-  const readers: HubFileReader[] = []
+  const readers: RangedReader[] = []
   const makeBody = (): Readable => {
-    const reader = newReader(p)
+    // read ahead as part-size ranges over several connections, handed on in order
+    const reader = new RangedReader(ctx, p, ctx.partSize)
     readers.push(reader)
     const hash = createHash('sha256')
     let got = 0

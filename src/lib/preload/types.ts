@@ -10,6 +10,18 @@ export const MIN_PART_SIZE = 5 * MiB
 /** LFS files up to this size (at the default part size or larger) go up as one streaming PutObject. */
 export const SINGLE_PUT_MAX = 64 * MiB
 export const MAX_PARTS = 10_000
+/**
+ * Hub connections open at once across all files (each large file is read as several part-aligned
+ * ranges at once). A CDN edge serves each connection at its own pace (a far or busy one ~10 MiB/s,
+ * the case hf_transfer and the Xet client exist for); 12 of them fill what S3 takes from one
+ * client here (bench/preload.mjs, throttled scenario) without being a burden on the Hub.
+ */
+export const DEFAULT_CONNECTIONS = 12
+/**
+ * Part buffers held at once across all files (a range being read holds one, a part going up too):
+ * 12 x 8 MiB keeps peak RSS near 250 MiB whatever the model size (bench/preload.mjs).
+ */
+export const DEFAULT_CONCURRENCY = 12
 
 export interface PreloadOptions {
   repo: string
@@ -23,8 +35,10 @@ export interface PreloadOptions {
   force?: boolean
   /** Part size in bytes (default 8 MiB, at least 5 MiB; raised for files over 10000 parts). */
   partSize?: number
-  /** Part buffers in flight across all files (default 8): memory is about concurrency x partSize. */
+  /** Part buffers held at once across all files (default 12, at least `connections`): memory is about concurrency x partSize. */
   concurrency?: number
+  /** Hub connections open at once across all files (default 12); parts of one file are read in parallel. */
+  connections?: number
   /**
    * LFS files of at most this many bytes go up as one streaming PutObject instead of a multipart
    * upload (default 64 MiB when partSize is at least the 8 MiB default, else partSize: a smaller
@@ -99,4 +113,6 @@ export interface Planned {
   key: string
   status?: 'skip'
   sha256?: string
+  /** Unfinished multipart uploads of the key, newest first (undefined: the store cannot list them). */
+  uploads?: Array<{uploadId: string; initiated?: Date}>
 }

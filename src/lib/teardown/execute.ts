@@ -17,6 +17,7 @@ import {refString} from '../kube/types.js'
 import {discoverKinds, isBookkeeping, isManaged, type ListableKind, listManaged, listNamespaceContent} from './inventory.js'
 import type {PhaseId, PlanItem, PlanPhase, TeardownPlan} from './plan.js'
 import {sleep} from '../sleep.js'
+import {httpTimeouts} from '../http/timeouts.js'
 
 export interface TeardownEvent {
   phase: PhaseId | 'verify'
@@ -33,8 +34,12 @@ export interface ExecuteOptions {
   /** Remove finalizers of objects still held after the wait (their controllers are gone). */
   forceFinalizers?: boolean
   signal?: AbortSignal
-  /** Phase retries while the API server is unreachable (default 3 attempts, 2 s doubling). */
-  reconnect?: {attempts: number; delayMs: number}
+  /**
+   * Phase retries while the API server is unreachable: until it has been away for `outageMs`
+   * (default: the HTTP timeout policy, 30 s) or after `attempts` (default: no limit), first
+   * retry after `delayMs` (default 1 s, doubling up to 5 s).
+   */
+  reconnect?: {attempts?: number; delayMs?: number; outageMs?: number}
   onEvent?: (e: TeardownEvent) => void
 }
 
@@ -110,22 +115,34 @@ class Executor {
     return {phases: results, leftovers: verify.leftovers, kept: this.plan.kept, verified: true}
   }
 
-  /** Reruns an idempotent phase while the API server is unreachable; then a clear exit-5 error. */
+  /**
+   * Reruns an idempotent phase while the API server is unreachable, saying so once as it happens
+   * (through the client's outage tracker, shared with the waits); past the outage bound a clear
+   * exit-5 error that says a rerun continues, never a stuck finalizer.
+   */
   private async withReconnect<T>(phase: PlanPhase, fn: () => Promise<T>): Promise<T> {
-    const attempts = this.o.reconnect?.attempts ?? 3
-    let delay = this.o.reconnect?.delayMs ?? 2000
+    const attempts = this.o.reconnect?.attempts ?? Number.POSITIVE_INFINITY
+    const outageMs = this.o.reconnect?.outageMs ?? httpTimeouts().idleMs
+    let delay = this.o.reconnect?.delayMs ?? 1000
+    let since: number | undefined
     for (let i = 1; ; i++) {
       try {
-        return await fn()
+        const r = await fn()
+        if (since !== undefined) this.client.outage?.back()
+        return r
       } catch (error) {
-        if (!(error instanceof UnreachableError) || phase.items.some((it) => it.target !== 'kube')) {
+        // a wait already gave the outage its whole bound (kube/wait.ts): no second round of retries
+        const waited = error instanceof UnreachableError && (error.details as {outage?: boolean} | undefined)?.outage === true
+        if (!(error instanceof UnreachableError) || waited || phase.items.some((it) => it.target !== 'kube')) {
           if (error instanceof UnreachableError) throw this.lost(phase, error)
           throw error
         }
-        if (i >= attempts) throw this.lost(phase, error)
-        this.emit(phase.id, 'progress', `API server unreachable (${error.message}); retrying in ${Math.round(delay / 1000)}s (${i}/${attempts - 1})`)
-        await sleep(delay, this.o.signal)
-        delay *= 2
+        since ??= Date.now()
+        const down = Math.max(this.client.outage?.lost(error) ?? 0, Date.now() - since)
+        if (i >= attempts || down >= outageMs) throw this.lost(phase, error)
+        if (!this.client.outage) this.emit(phase.id, 'progress', `API server unreachable (${error.message}); retrying`)
+        await sleep(Math.min(delay, Math.max(0, outageMs - down)), this.o.signal)
+        delay = Math.min(delay * 2, 5000)
       }
     }
   }
@@ -134,7 +151,7 @@ class Executor {
     return new UnreachableError(`lost the API during "${phase.title}": ${error.message}`, {
       fix: 'check the cluster (aip cluster status), then rerun `aip teardown`: it continues where it stopped',
       cause: error,
-      details: {phase: phase.id},
+      details: {...error.details, phase: phase.id},
     })
   }
 

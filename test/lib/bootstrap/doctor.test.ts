@@ -32,6 +32,11 @@ const base = {modelNamespace: 'aip-models', monitoringNamespace: 'monitoring'}
 const byName = (checks: Awaited<ReturnType<typeof runDoctor>>) => Object.fromEntries(checks.map((x) => [x.name, x]))
 
 describe('doctor', () => {
+  it('checks the runtime: Node 22 and 24 LTS pass, end-of-life Node 20 fails with the fix', async () => {
+    for (const v of ['22.12.0', '24.11.1']) expect(byName(await runDoctor({...base, nodeVersion: v, kubeClient: async () => c, env: {PATH: bin}})).node).toMatchObject({status: 'ok'})
+    expect(byName(await runDoctor({...base, nodeVersion: '20.19.5', kubeClient: async () => c, env: {PATH: bin}})).node).toMatchObject({status: 'fail', message: 'Node 20.19.5 is too old', fix: 'install Node 22 or 24 LTS'})
+  })
+
   it('finds tools on PATH', () => {
     expect(which('aws', {PATH: bin})).toBe(join(bin, 'aws'))
     expect(which('helm', {PATH: bin})).toBeUndefined()

@@ -148,7 +148,8 @@ describe('deployModel against the loopback API server', () => {
     const e = entry('mistral-7b-instruct-v0.3')
     const objs = renderModel(e, {...render, capabilities: {keda: true, serviceMonitor: true, prometheusRule: true}}).objects
     const svc = structuredClone(objs.find((o) => o.kind === 'Service')!) as any
-    svc.spec.ports[0].port = 9000
+    // Service ports merge by port+protocol: another value for a field of aip's port is a conflict
+    svc.spec.ports[0].targetPort = 9000
     await applyObjects(client, [svc], {fieldManager: 'helm'})
     const err = await failure(deploy(e))
     expect(err.exitCode).toBe(1)
@@ -157,7 +158,7 @@ describe('deployModel against the loopback API server', () => {
     expect(err.fix).toContain('--force-conflicts')
     const forced = await deploy(e, {force: true})
     expect(forced.result.objects.find((o) => o.kind === 'Service')?.action).toBe('configured')
-    expect(api.store.get('v1', 'Service', NS, 'mistral-7b-instruct-v0-3')!.spec.ports[0].port).toBe(8000)
+    expect(api.store.get('v1', 'Service', NS, 'mistral-7b-instruct-v0-3')!.spec.ports).toEqual([{name: 'http', port: 8000, targetPort: 'http', protocol: 'TCP'}])
   })
 
   it('a model that does not fit is stopped by the gpu-fit gate (exit 3) before any write', async () => {
@@ -180,25 +181,20 @@ describe('deployModel against the loopback API server', () => {
   })
 
   it('a gated model without the token Secret fails before anything is applied, naming `aip secret set hf-token`', async () => {
+    const {checkDeployPrerequisites} = await import('../../../src/lib/deploy/prerequisites.js')
     const e = entry('llama-guard-3-1b')
     expect(e.hf.gated).toBe(true)
     const ns = 'team-g'
     api.store.put({apiVersion: 'v1', kind: 'Namespace', metadata: {name: ns}})
-    for (const sa of ['aip-model-server', 'aip-preload']) api.store.put({apiVersion: 'v1', kind: 'ServiceAccount', metadata: {name: sa, namespace: ns}})
-    const inNs = () => api.store.all().filter((o: any) => o.metadata.namespace === ns).length
-    const err = await failure(deployModel({entry: e, render: {...render, namespace: ns}, client, wait: false}))
-    expect(err.exitCode).toBe(4)
-    expect(err.message).toContain('is gated and Secret team-g/aip-hf-token does not exist')
+    const check = () => checkDeployPrerequisites({entry: e, bucket: 'weights', namespace: ns, needsCluster: true, connect: async () => client})
+    const err = await failure(check())
+    expect(err.exitCode).toBe(2)
+    expect(err.message).toContain('is gated on the Hub (meta-llama/Llama-Guard-3-1B) and the Secret team-g/aip-hf-token holding its token does not exist')
     expect(err.fix).toContain('aip secret set hf-token -n team-g')
-    expect(inNs()).toBe(2) // the two ServiceAccounts: nothing applied
-    // a Secret without the key is no better
-    api.store.put({apiVersion: 'v1', kind: 'Secret', metadata: {name: 'aip-hf-token', namespace: ns}, data: {other: 'eA=='}})
-    expect((await failure(deployModel({entry: e, render: {...render, namespace: ns}, client, wait: false}))).message).toContain('has no key "token"')
-    expect(inNs()).toBe(3)
-    // with the Secret `aip secret set hf-token` writes, the deploy applies; a public model never needed it
+    expect(api.store.all().filter((o: any) => o.metadata.namespace === ns)).toEqual([])
+    // with the Secret `aip secret set hf-token` writes, the check passes
     api.store.put({apiVersion: 'v1', kind: 'Secret', metadata: {name: 'aip-hf-token', namespace: ns}, data: {token: Buffer.from('hf_x').toString('base64')}})
-    const ok = await deployModel({entry: e, render: {...render, namespace: ns}, client, wait: false})
-    expect(ok.objects.map((o) => o.kind)).toContain('Deployment')
+    expect(await check()).toBe(client)
   })
 
   it('a namespace without the bootstrap ServiceAccounts fails before anything is applied, naming bootstrap', async () => {

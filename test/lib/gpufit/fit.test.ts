@@ -19,10 +19,11 @@ function code(fn: () => unknown): number | undefined {
 }
 
 describe('the fit decision', () => {
-  it('budget = utilization x memory; KV gets what weights and overhead leave', () => {
+  it('budget = utilization x the total CUDA reports (79.19 GiB on an H100); KV gets what weights and overhead leave', () => {
     const r = analyze({config: load('qwen3-8b'), gpu: 'h100', tp: 1})
     const row = r.gate!.result
-    expect(row.budgetBytes).toBeCloseTo(81559 * 1024 ** 2 * 0.9, 0)
+    expect(row.budgetBytes).toBeCloseTo(81086 * 1024 ** 2 * 0.9, 0)
+    expect(row.cudaMemoryBytes / GiB).toBeCloseTo(79.19, 1)
     expect(row.kvAvailablePerGpuBytes).toBeCloseTo(row.budgetBytes - row.weightsPerGpuBytes - row.overhead.totalBytes, 0)
     expect(row.maxConcurrency).toBe(Math.floor(row.kvAvailablePerGpuBytes / row.kvPerSequenceBytes))
   })
@@ -32,7 +33,8 @@ describe('the fit decision', () => {
     expect(checkFit({config: cfg, gpu: 'l4', maxModelLen: 8192}).fits).toBe(true)
     const no = checkFit({config: cfg, gpu: 'l4', maxModelLen: 40960})
     expect(no.fits).toBe(false)
-    expect(no.reason).toMatch(/KV cache needs/)
+    expect(no.reason).toMatch(/vLLM refuses to start: one 40960-token sequence needs/)
+    expect(no.report.gate!.result.verdict).toBe('max-model-len')
     const m = /max-model-len (\d+) fits/.exec(no.suggestion ?? '')
     expect(m).not.toBeNull()
     const suggested = Number(m![1])
@@ -49,7 +51,8 @@ describe('the fit decision', () => {
   it('suggests more GPUs when the weights alone do not fit', () => {
     const r = checkFit({config: load('mixtral-8x7b'), gpu: 'h100', maxModelLen: 32768})
     expect(r.fits).toBe(false)
-    expect(r.reason).toMatch(/exceed/)
+    expect(r.reason).toMatch(/leave no KV cache/)
+    expect(r.report.gate!.result.verdict).toBe('no-kv-cache')
     expect(r.suggestion).toMatch(/--tp 2 fits/)
     expect(checkFit({config: load('mixtral-8x7b'), gpu: 'h100', tp: 2, maxModelLen: 32768}).fits).toBe(true)
   })
@@ -76,12 +79,21 @@ describe('the fit decision', () => {
     expect(r.gate!.reason).toMatch(/num_attention_heads 28 is not divisible/)
   })
 
-  it('--max-num-seqs makes the gate require that many full-length sequences', () => {
+  it('--min-concurrency makes the gate require that many full-length sequences; --max-num-seqs stays vLLM\'s setting', () => {
     const cfg = load('qwen3-8b')
     const one = analyze({config: cfg, gpu: 'a100-40gb', maxModelLen: 32768})
     expect(one.gate!.fits).toBe(true)
-    const many = analyze({config: cfg, gpu: 'a100-40gb', maxModelLen: 32768, maxNumSeqs: one.gate!.result.maxConcurrency + 1})
+    const n = one.gate!.result.maxConcurrency
+    expect(analyze({config: cfg, gpu: 'a100-40gb', maxModelLen: 32768, minConcurrency: n}).gate!.fits).toBe(true)
+    const many = analyze({config: cfg, gpu: 'a100-40gb', maxModelLen: 32768, minConcurrency: n + 1})
     expect(many.gate!.fits).toBe(false)
+    expect(many.gate!.result.verdict).toBe('concurrency')
+    expect(notFitError(many)!.exitCode).toBe(3)
+    // vLLM's --max-num-seqs sizes the sampler: fewer sequences, a smaller activation peak, more KV
+    const small = analyze({config: cfg, gpu: 'h100', vllmVersion: '0.10'}).gate!.result
+    const fewer = analyze({config: cfg, gpu: 'h100', vllmVersion: '0.10', maxNumSeqs: 64}).gate!.result
+    expect(fewer.overhead.samplerSeqs).toBe(64)
+    expect(fewer.kvAvailablePerGpuBytes).toBeGreaterThan(small.kvAvailablePerGpuBytes + 3 * GiB)
   })
 
   it('any GPU by memory size', () => {

@@ -334,6 +334,29 @@ describe('server-side apply: associative lists merge by key (containers/env by n
   })
 })
 
+describe('strategic merge patch: lists merge on their patch merge key', () => {
+  it('Service ports by port, container ports by containerPort, volumeMounts by mountPath; other lists are replaced', async () => {
+    const SMP = 'application/strategic-merge-patch+json'
+    expect((await req('POST', svcs, {apiVersion: 'v1', kind: 'Service', metadata: {name: 'smp'}, spec: {selector: {app: 'smp'}, ports: [{name: 'a', port: 80}, {name: 'b', port: 81}]}})).status).toBe(201)
+    const p = await req('PATCH', `${svcs}/smp`, {spec: {ports: [{port: 81, targetPort: 9081}]}}, SMP)
+    expect(p.status, JSON.stringify(p.body)).toBe(200)
+    expect(p.body.spec.ports).toEqual([
+      {name: 'a', port: 80, protocol: 'TCP', targetPort: 80},
+      {name: 'b', port: 81, protocol: 'TCP', targetPort: 9081},
+    ])
+    const d: any = deployment('smp', NS)
+    Object.assign(d.spec.template.spec, {volumes: [{name: 'v', emptyDir: {}}], tolerations: [{key: 'a', operator: 'Exists'}]})
+    Object.assign(d.spec.template.spec.containers[0], {ports: [{containerPort: 8000, name: 'http'}], volumeMounts: [{name: 'v', mountPath: '/a'}]})
+    expect((await req('POST', deps, d)).status).toBe(201)
+    const q = await req('PATCH', `${deps}/smp`, {spec: {template: {spec: {tolerations: [{key: 'b', operator: 'Exists'}], containers: [{name: 'vllm', ports: [{containerPort: 8000, name: 'api'}], volumeMounts: [{name: 'v', mountPath: '/a', readOnly: true}]}]}}}}, SMP)
+    expect(q.status, JSON.stringify(q.body)).toBe(200)
+    const c = q.body.spec.template.spec.containers[0]
+    expect(c.ports).toEqual([{containerPort: 8000, name: 'api', protocol: 'TCP'}])
+    expect(c.volumeMounts).toEqual([{name: 'v', mountPath: '/a', readOnly: true}])
+    expect(q.body.spec.template.spec.tolerations).toEqual([{key: 'b', operator: 'Exists'}])
+  })
+})
+
 describe('resourceVersion expiry by age', () => {
   it('a watch from a resourceVersion older than historyTtlMs is 410 Gone "too old resource version"', async () => {
     const a2 = await startKubeApiServer({historyTtlMs: 200, controllers: false})
@@ -343,7 +366,7 @@ describe('resourceVersion expiry by age', () => {
       const rv = c.body.metadata.resourceVersion
       await new Promise((res) => setTimeout(res, 300))
       await r2('POST', '/api/v1/namespaces/default/configmaps', {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'y'}})
-      const res = await fetch(`${a2.url}/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=${Number(rv) - 1}`)
+      const res = await a2.fetch(`/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=${Number(rv) - 1}`)
       const text = await res.text()
       const ev = JSON.parse(text.trim().split('\n')[0])
       expect(ev.type).toBe('ERROR')

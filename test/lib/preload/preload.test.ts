@@ -169,20 +169,23 @@ describe('runPreload', () => {
     await expectComplete(bucket)
   })
 
-  it('resumes a Hub stream dropped mid-file with a Range request from the byte offset', async () => {
+  it('resumes a Hub range dropped mid-way with a Range request from the byte offset to the end of that range', async () => {
     const bucket = await newBucket()
     const path = 'model-00001-of-00002.safetensors'
-    hub.dropConnection(path, 7 * MiB + 5, 1)
+    const size = 12 * MiB + 123
+    hub.dropConnection(path, 2 * MiB + 5, 1) // the first response of the file is cut after 2 MiB + 5 bytes
     const before = hub.contentRequests(path).length
     const o = opts(bucket)
     await runPreload(o, {hub: hubClient(), s3})
     const retry = o.events.find((e) => e.event === 'retry' && e.what === 'hub-stream')
     expect(retry).toMatchObject({path, what: 'hub-stream', attempt: 1})
     const offset = (retry as {offset: number}).offset
-    expect(offset).toBeGreaterThan(0)
+    expect(offset % (5 * MiB)).toBe(2 * MiB + 5)
+    const partStart = offset - (2 * MiB + 5)
     const reqs = hub.contentRequests(path).slice(before)
-    expect(reqs).toHaveLength(2)
-    expect(reqs[1]!.range).toBe(`bytes=${offset}-`)
+    // one ranged GET per 5 MiB part, plus the one that resumed the cut range
+    expect(reqs).toHaveLength(Math.ceil(size / (5 * MiB)) + 1)
+    expect(reqs.map((r) => r.range)).toContain(`bytes=${offset}-${Math.min(partStart + 5 * MiB, size) - 1}`)
     await expectComplete(bucket)
   })
 

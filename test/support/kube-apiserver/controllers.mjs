@@ -14,6 +14,13 @@ const rand5 = () => {
   for (const b of randomBytes(5)) s += a[b % a.length]
   return s
 }
+let lastNano = 0n
+const eventSuffix = () => {
+  let n = BigInt(Date.now()) * 1_000_000n
+  if (n <= lastNano) n = lastNano + 1n
+  lastNano = n
+  return n.toString(16)
+}
 const LB_FINALIZER = 'service.kubernetes.io/load-balancer-cleanup'
 
 export class Controllers {
@@ -140,7 +147,8 @@ export class Controllers {
     this.s.createInternal({
       apiVersion: 'v1',
       kind: 'Event',
-      metadata: {name: `${obj.metadata.name}.${randomBytes(8).toString('hex')}`, namespace: ns},
+      // client-go's recorder names events <object>.<UnixNano in hex>: a list sorts them by time
+      metadata: {name: `${obj.metadata.name}.${eventSuffix()}`, namespace: ns},
       involvedObject: {kind: obj.kind, namespace: obj.metadata.namespace, name: obj.metadata.name, uid: obj.metadata.uid, apiVersion: obj.apiVersion, resourceVersion: obj.metadata.resourceVersion},
       reason,
       message,

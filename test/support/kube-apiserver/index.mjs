@@ -930,7 +930,7 @@ ${namespace ? `    namespace: ${namespace}\n` : ''}current-context: ${name}
         if (ct === 'application/merge-patch+json') o = mergePatch(old, patch)
         else if (ct === 'application/strategic-merge-patch+json') {
           if (r.crd) throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`)
-          o = strategicMergePatch(old, patch)
+          o = strategicMergePatch(old, patch, '', this.listTypes(r))
         } else if (ct === 'application/json-patch+json') o = jsonPatch(old, patch)
         else throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`)
       } catch (e) {

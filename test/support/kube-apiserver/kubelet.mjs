@@ -30,6 +30,7 @@ export class Kubelet {
     const cur = this.c.get('v1', 'Pod', pod.metadata.namespace, pod.metadata.name)
     if (!cur || cur.metadata.uid !== pod.metadata.uid || cur.metadata.deletionTimestamp) return undefined
     const u = clone(cur)
+    u.status ??= {}
     fn(u)
     const w = this.c.update(u)
     this.c.podChanged(w)

@@ -25,31 +25,34 @@ export function mergePatch(target, patch) {
 }
 
 /**
- * Strategic merge patch, simplified: like a merge patch, except lists whose items are maps with a
- * `name` (containers, env, ports, volumes, volumeMounts) merge item by item on `name` (their
- * patchMergeKey in the Go types), `$patch: delete` in such an item removes it, and
- * metadata.finalizers merges as a set (patchStrategy "merge" in ObjectMeta).
- * A `null` list (e.g. {"metadata":{"finalizers":null}}) deletes the field.
+ * Strategic merge patch (apimachinery/pkg/util/strategicpatch): like a merge patch, except lists
+ * with a patch merge key merge item by item on it (containers, env and volumes by name, container
+ * ports by containerPort, Service ports by port, volumeMounts by mountPath: the first list-map key
+ * of `types`, see schema.mjs listTypes), `$patch: delete` in such an item removes it, and
+ * metadata.finalizers merges as a set. Other lists are replaced. Without `types`, lists of items
+ * with a `name` merge by name. A `null` list (e.g. {"metadata":{"finalizers":null}}) deletes the field.
  */
-export function strategicMergePatch(target, patch, path = '') {
+export function strategicMergePatch(target, patch, path = '', types, cur = types?.root()) {
   if (!isMap(patch)) return clone(patch)
   const out = isMap(target) ? clone(target) : {}
   for (const [k, v] of Object.entries(patch)) {
-    if (k === '$patch' || k.startsWith('$setElementOrder')) continue
+    if (k === '$patch' || k.startsWith('$setElementOrder') || k.startsWith('$retainKeys')) continue
     const p = `${path}.${k}`
+    const c = types?.field(cur, k)
+    const mergeKey = types ? types.mapKeys(c)?.[0] : 'name'
     if (v === null) delete out[k]
     else if (Array.isArray(v) && Array.isArray(out[k]) && p === '.metadata.finalizers') out[k] = [...new Set([...out[k], ...v])]
-    else if (Array.isArray(v) && Array.isArray(out[k]) && v.every((x) => isMap(x) && typeof x.name === 'string')) {
+    else if (Array.isArray(v) && Array.isArray(out[k]) && mergeKey && v.every((x) => isMap(x) && x[mergeKey] !== undefined)) {
       const list = out[k].map((x) => clone(x))
       for (const item of v) {
-        const i = list.findIndex((x) => isMap(x) && x.name === item.name)
+        const i = list.findIndex((x) => isMap(x) && x[mergeKey] === item[mergeKey])
         if (item.$patch === 'delete') {
           if (i >= 0) list.splice(i, 1)
-        } else if (i >= 0) list[i] = strategicMergePatch(list[i], item, p)
+        } else if (i >= 0) list[i] = strategicMergePatch(list[i], item, p, types, types?.item(c))
         else list.push(clone(item))
       }
       out[k] = list
-    } else out[k] = strategicMergePatch(out[k], v, p)
+    } else out[k] = strategicMergePatch(out[k], v, p, types, c)
   }
   return out
 }

@@ -130,6 +130,9 @@ export class Scheduler {
       }
       if (!o.spec?.nodeName && !o.metadata.deletionTimestamp && !isTerminal(o) && (o.spec?.schedulerName ?? 'default-scheduler') === 'default-scheduler') {
         if (ev.type === 'ADDED') this.enqueue(o.metadata.namespace, o.metadata.name)
+      } else if (ev.type === 'ADDED' && o.spec?.nodeName && !isTerminal(o) && !o.status?.containerStatuses) {
+        // created bound (spec.nodeName set, as DaemonSet and static pods are): the node's kubelet runs it
+        this.c.kubelet.run(o)
       } else if (ev.old && !isTerminal(ev.old) && isTerminal(o) && o.spec?.nodeName) this.retryPending() // resources freed
       return
     }

@@ -315,7 +315,6 @@ const LIST_MAP_KEYS = {
   'V1Container.env': ['name'],
   'V1Container.volumeMounts': ['mountPath'],
   'V1Container.volumeDevices': ['devicePath'],
-  'V1Container.resizePolicy': ['resourceName'],
   'V1ServiceSpec.ports': ['port', 'protocol'],
   'V1ObjectMeta.ownerReferences': ['uid'],
 }

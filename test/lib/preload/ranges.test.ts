@@ -1,0 +1,216 @@
+// Parallel ranged reads within a file (issue 18) and reruns after an interruption (issue 12):
+// the loopback Hub serves each connection at a fixed rate and records how many responses of a file
+// it serves at once.
+import {CreateBucketCommand, ListPartsCommand, type S3Client} from '@aws-sdk/client-s3'
+import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
+
+import {type AipError, InterruptedError} from '../../../src/lib/errors.js'
+import {HubClient} from '../../../src/lib/hub/index.js'
+import {ChecksumMismatchError, MARKER_NAME, type PreloadEvent, type PreloadOptions, runPreload} from '../../../src/lib/preload/index.js'
+import {HubServer, seededBytes} from '../../support/hub-server.js'
+import {bucketContents, S3rverHandle, s3rverClient} from '../../support/s3rver.js'
+
+const MiB = 1024 * 1024
+const REPO = 'acme/ranged'
+const A = 'model-00001-of-00002.safetensors'
+const B = 'model-00002-of-00002.safetensors'
+const FILES = {
+  'config.json': JSON.stringify({model_type: 'llama'}),
+  [A]: {size: 20 * MiB + 1, seed: 31},
+  [B]: {size: 20 * MiB + 3, seed: 32},
+}
+const SIZE: Record<string, number> = {[A]: 20 * MiB + 1, [B]: 20 * MiB + 3}
+const SEED: Record<string, number> = {[A]: 31, [B]: 32}
+
+let hub: HubServer
+let s3h: S3rverHandle
+let s3: S3Client
+let commit: string
+let n = 0
+
+beforeAll(async () => {
+  hub = await HubServer.start()
+  commit = hub.addRepo(REPO, {files: FILES}).commit
+  s3h = await S3rverHandle.start()
+  s3 = await s3rverClient(s3h)
+})
+afterAll(async () => {
+  await hub?.stop()
+  await s3h?.stop()
+})
+afterEach(() => {
+  hub.clearFaults()
+  hub.resetConcurrency()
+})
+
+async function newBucket(): Promise<string> {
+  const name = `r${++n}-${Date.now().toString(36)}`
+  await s3.send(new CreateBucketCommand({Bucket: name}))
+  return name
+}
+function opts(bucket: string, extra: Partial<PreloadOptions> = {}): PreloadOptions & {events: PreloadEvent[]} {
+  const events: PreloadEvent[] = []
+  return {repo: REPO, bucket, prefix: 'models', partSize: 5 * MiB, aipVersion: 'test', onEvent: (e) => events.push(e), events, ...extra}
+}
+const client = () => new HubClient({endpoint: hub.url, maxRetryWaitMs: 20})
+const root = `models/acme--ranged/`
+const key = (p: string) => `${root}${commit}/${p}`
+/** The part-aligned ranges of a file: bytes=start-last for each partSize part. */
+const partRanges = (size: number, partSize: number) => Array.from({length: Math.ceil(size / partSize)}, (_, i) => `bytes=${i * partSize}-${Math.min((i + 1) * partSize, size) - 1}`)
+
+async function expectComplete(bucket: string) {
+  const c = await bucketContents(s3, bucket)
+  for (const p of [A, B]) expect(c.get(key(p))?.equals(seededBytes(SIZE[p]!, SEED[p]!)), p).toBe(true)
+  const marker = JSON.parse(c.get(key(MARKER_NAME))!.toString())
+  const files = hub.repos.get(REPO)!.commits.get(commit)!
+  for (const f of marker.files as Array<{path: string; sha256: string}>) expect(f.sha256, f.path).toBe(files.get(f.path)!.sha256)
+}
+async function expectNothingComplete(bucket: string) {
+  const c = await bucketContents(s3, bucket)
+  expect([...c.keys()].filter((k) => k.endsWith(MARKER_NAME) || k.includes('/refs/'))).toEqual([])
+  return c
+}
+/** Aborts the run once `after` parts of file A are uploaded. */
+function interruptAfter(after: number): {signal: AbortSignal; afterPart: PreloadOptions['afterPart']} {
+  const ac = new AbortController()
+  let parts = 0
+  return {
+    signal: ac.signal,
+    afterPart: ({path}) => {
+      if (path === A && ++parts === after) ac.abort(new InterruptedError())
+    },
+  }
+}
+
+describe('preload: ranged reads within a file', () => {
+  it('reads each large file as part-aligned ranges over several connections at once, within the global --connections budget', async () => {
+    const bucket = await newBucket()
+    hub.throttle(16 * MiB) // per connection: one connection alone would take ~1.3 s per file
+    const before = {a: hub.contentRequests(A).length, b: hub.contentRequests(B).length}
+    const o = opts(bucket, {connections: 3, concurrency: 8, fileConcurrency: 2})
+    const r = await runPreload(o, {hub: client(), s3})
+    // several Range requests of one file were being served at the same time...
+    expect(hub.rangeConcurrency(A)).toBeGreaterThanOrEqual(2)
+    expect(hub.rangeConcurrency(B)).toBeGreaterThanOrEqual(2)
+    // ...and never more than the budget across all files
+    expect(hub.rangeConcurrency()).toBe(3)
+    // one GET per part, each exactly the part's bytes
+    expect(hub.contentRequests(A).slice(before.a).map((q) => q.range).sort()).toEqual(partRanges(SIZE[A]!, 5 * MiB).sort())
+    expect(hub.contentRequests(B).slice(before.b).map((q) => q.range).sort()).toEqual(partRanges(SIZE[B]!, 5 * MiB).sort())
+    expect(r.files.find((f) => f.path === A)).toMatchObject({status: 'uploaded', sha256: hub.repos.get(REPO)!.commits.get(commit)!.get(A)!.sha256})
+    await expectComplete(bucket)
+  })
+
+  it('files that go up as one streamed PutObject are read ahead as ranges too, handed on in order', async () => {
+    const bucket = await newBucket()
+    hub.throttle(16 * MiB)
+    const o = opts(bucket, {partSize: 8 * MiB, connections: 3, concurrency: 8, fileConcurrency: 1}) // 20 MiB files: one PutObject each at 8 MiB parts
+    await runPreload(o, {hub: client(), s3})
+    expect(o.events.filter((e) => e.event === 'file-start' && e.multipart)).toEqual([])
+    expect(hub.rangeConcurrency(A)).toBe(3)
+    expect(hub.contentRequests(A).slice(-3).map((q) => q.range).sort()).toEqual(partRanges(SIZE[A]!, 8 * MiB).sort())
+    expect(await s3h.pendingUploads(bucket)).toEqual([])
+    await expectComplete(bucket)
+  })
+
+  it('a wrong byte in one range of a streamed PutObject: cut short, no object, nothing marked complete', async () => {
+    const bucket = await newBucket()
+    hub.corruptFile(A, 17 * MiB + 3) // the third 8 MiB range
+    const err = (await runPreload(opts(bucket, {partSize: 8 * MiB, connections: 3, fileConcurrency: 1}), {hub: client(), s3}).catch((e: unknown) => e)) as AipError
+    expect(err).toBeInstanceOf(ChecksumMismatchError)
+    const c = await expectNothingComplete(bucket)
+    expect(c.has(key(A))).toBe(false)
+  })
+
+  it('with --connections 1 a file is read one range at a time', async () => {
+    const bucket = await newBucket()
+    hub.throttle(64 * MiB)
+    await runPreload(opts(bucket, {connections: 1, concurrency: 4, fileConcurrency: 2}), {hub: client(), s3})
+    expect(hub.rangeConcurrency()).toBe(1)
+    await expectComplete(bucket)
+  })
+
+  it('a Hub that returns one wrong byte in one range: verification fails, the upload is aborted, nothing is marked complete', async () => {
+    const bucket = await newBucket()
+    hub.corruptFile(A, 13 * MiB + 7) // inside the third 5 MiB range
+    const err = (await runPreload(opts(bucket, {connections: 4, concurrency: 8, fileConcurrency: 1}), {hub: client(), s3}).catch((e: unknown) => e)) as AipError
+    expect(err).toBeInstanceOf(ChecksumMismatchError)
+    expect(err.exitCode).toBe(1)
+    expect(err.message).toContain(`checksum mismatch for ${REPO}/${A}`)
+    const c = await expectNothingComplete(bucket)
+    expect(c.has(key(A))).toBe(false)
+    expect((await s3h.pendingUploads(bucket)).filter((u) => u.key === key(A))).toEqual([])
+  })
+
+  it('a rerun after an interruption reuses every part already uploaded (ListParts), whichever ranges finished first', async () => {
+    const bucket = await newBucket()
+    hub.throttle(32 * MiB)
+    const stop = interruptAfter(3)
+    const err = await runPreload(opts(bucket, {connections: 4, concurrency: 4, fileConcurrency: 1, ...stop}), {hub: client(), s3}).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(InterruptedError)
+    await expectNothingComplete(bucket)
+    const pending = (await s3h.pendingUploads(bucket)).filter((u) => u.key === key(A))
+    expect(pending).toHaveLength(1)
+    // Parts S3 has whole (an UploadPart cut off by the interruption may have left a short one).
+    const listed = await s3.send(new ListPartsCommand({Bucket: bucket, Key: key(A), UploadId: pending[0]!.uploadId}))
+    const whole = (listed.Parts ?? []).filter((p) => p.Size === Math.min(5 * MiB, SIZE[A]! - (p.PartNumber! - 1) * 5 * MiB))
+    const kept = whole.length
+    expect(kept).toBeGreaterThanOrEqual(3)
+    hub.clearFaults()
+    const o = opts(bucket)
+    const r = await runPreload(o, {hub: client(), s3})
+    const parts = o.events.filter((e): e is Extract<PreloadEvent, {event: 'part'}> => e.event === 'part' && e.path === A)
+    expect(parts.filter((e) => e.reused).map((e) => e.partNumber).sort()).toEqual(whole.map((p) => p.PartNumber).sort())
+    expect(parts.filter((e) => !e.reused)).toHaveLength(5 - kept)
+    const a = r.files.find((f) => f.path === A)!
+    expect(a.status).toBe('resumed')
+    expect(a.resumedBytes).toBe(parts.filter((e) => e.reused).reduce((x, e) => x + e.bytes, 0))
+    expect(await s3h.pendingUploads(bucket)).toEqual([])
+    await expectComplete(bucket)
+  })
+})
+
+describe('preload: a rerun with another --part-size', () => {
+  async function interrupted(bucket: string) {
+    const stop = interruptAfter(1)
+    const err = await runPreload(opts(bucket, {partSize: 5 * MiB, concurrency: 1, fileConcurrency: 1, ...stop}), {hub: client(), s3}).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(InterruptedError)
+    const pending = await s3h.pendingUploads(bucket)
+    expect(pending.map((u) => u.key)).toEqual([key(A)])
+    return pending[0]!.uploadId
+  }
+
+  it('aborts the old multipart upload when the file now goes up as one object', async () => {
+    const bucket = await newBucket()
+    const uploadId = await interrupted(bucket)
+    const o = opts(bucket, {partSize: 8 * MiB}) // at 8 MiB parts, files up to 64 MiB go up as one streamed PutObject
+    await runPreload(o, {hub: client(), s3})
+    expect(o.events).toContainEqual(expect.objectContaining({event: 'abort-upload', path: A, uploadId}))
+    expect(await s3h.pendingUploads(bucket)).toEqual([])
+    await expectComplete(bucket)
+  })
+
+  it('aborts the old multipart upload and starts a new one when its parts were cut with another size', async () => {
+    const bucket = await newBucket()
+    const uploadId = await interrupted(bucket)
+    const o = opts(bucket, {partSize: 6 * MiB})
+    const r = await runPreload(o, {hub: client(), s3})
+    expect(o.events).toContainEqual(expect.objectContaining({event: 'abort-upload', path: A, uploadId, reason: expect.stringContaining('another part size')}))
+    expect(r.files.find((f) => f.path === A)).toMatchObject({status: 'uploaded', resumedBytes: 0})
+    expect(await s3h.pendingUploads(bucket)).toEqual([])
+    await expectComplete(bucket)
+  })
+})
+
+describe('preload: interrupted', () => {
+  it('says that a rerun resumes (one line and a Fix), and keeps the unfinished upload', async () => {
+    const bucket = await newBucket()
+    const stop = interruptAfter(1)
+    const err = (await runPreload(opts(bucket, {concurrency: 1, fileConcurrency: 1, ...stop}), {hub: client(), s3}).catch((e: unknown) => e)) as AipError
+    expect(err).toBeInstanceOf(InterruptedError)
+    expect(err.exitCode).toBe(130)
+    expect(err.message).toMatch(new RegExp(`^preload of ${REPO} interrupted after \\d of 3 files; no marker was written, the unfinished uploads are kept$`))
+    expect(err.fix).toBe('rerun the same command to resume: complete files are skipped and the parts already uploaded are reused')
+    expect((await s3h.pendingUploads(bucket)).map((u) => u.key)).toEqual([key(A)])
+  })
+})
