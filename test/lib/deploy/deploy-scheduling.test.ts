@@ -39,7 +39,7 @@ describe('deployModel when nothing can schedule', () => {
   it('a preload Job whose pod no node takes times out naming FailedScheduling and the untolerated taint', async () => {
     const err = await failure(deployModel({entry: getCatalogEntry('qwen2.5-coder-1.5b'), render, client, wait: true, timeoutMs: 1500}))
     expect(err.exitCode).toBe(7)
-    expect(err.message).toMatch(/^timed out after 2s waiting for Job\/aip-models\/qwen2-5-coder-1-5b-preload-\S+: pod qwen2-5-coder-1-5b-preload-\S+ is Pending, FailedScheduling: 0\/1 nodes are available: 1 node\(s\) had untolerated taint \{nvidia\.com\/gpu: true\}\. preemption: 0\/1 nodes are available: 1 Preemption is not helpful for scheduling\.$/)
+    expect(err.message).toMatch(/^timed out after \d+s waiting for Job\/aip-models\/qwen2-5-coder-1-5b-preload-\S+: pod qwen2-5-coder-1-5b-preload-\S+ is Pending, FailedScheduling: 0\/1 nodes are available: 1 node\(s\) had untolerated taint \{nvidia\.com\/gpu: true\}\. preemption: 0\/1 nodes are available: 1 Preemption is not helpful for scheduling\.$/)
     expect(err.fix).toMatch(/no node fits the pod/)
     expect((err.details as any).diagnosis).toMatchObject({reason: 'Unschedulable'})
   })
