@@ -20,3 +20,8 @@ export const waitFlags = {
 export const yesFlag = {
   yes: Flags.boolean({char: 'y', description: 'answer yes to confirmations (required without a TTY)', default: false}),
 }
+
+/** How commands reach the gateway's admin API (LiteLLM). The master key: AIP_GATEWAY_MASTER_KEY or the Secret. */
+export const gatewayFlags = {
+  'gateway-url': Flags.string({description: 'gateway base URL (e.g. http://127.0.0.1:4000 with kubectl port-forward -n aip-gateway svc/litellm 4000:4000); default: its load balancer address', helpGroup: 'GATEWAY'}),
+}

@@ -83,6 +83,17 @@ Nothing outside the plan is deleted: objects created after it was shown and obje
     }
     await this.confirm(clusterName, flags.yes)
 
+    // The gateway first: its registrations go before the models they point at (verified on every
+    // replica). Best effort: the gateway itself may be going in this teardown, or be down already.
+    try {
+      const {deregisterAll, gatewayOptionsFromConfig} = await import('../lib/gateway/index.js')
+      const g = await deregisterAll({...gatewayOptionsFromConfig(cfg, client, this.signal), timeoutMs: 60_000})
+      if (!('skipped' in g) && g.length) this.info(`✔ gateway: ${g.length} model(s) deregistered`)
+    } catch (error) {
+      if (this.signal.aborted) throw error
+      this.warn(`gateway models not deregistered: ${(error as Error).message}`)
+    }
+
     let step = 0
     const total = plan.phases.length
     const result = await executeTeardown(plan, {

@@ -42,6 +42,7 @@ $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoint
     irsa: Flags.boolean({description: 'give pods S3 access through IRSA (OIDC provider + role annotations) instead of EKS Pod Identity', default: false, helpGroup: 'S3 ACCESS'}),
     'skip-access': Flags.boolean({description: 'leave the bucket, IAM roles and Pod Identity to you', default: false, helpGroup: 'S3 ACCESS'}),
     'gpu-nodegroup': Flags.string({description: 'a managed GPU node group, INSTANCE-TYPE:MIN-MAX, e.g. g6e.xlarge:0-2 (needs --node-role-arn)'}),
+    gateway: Flags.boolean({description: 'also install the gateway (aip gateway install with its defaults; tenants become gateway teams)', default: false}),
     'role-arn': Flags.string({description: '--create: IAM role of the EKS control plane', helpGroup: 'CREATE'}),
     'node-role-arn': Flags.string({description: '--create: IAM role of the nodes (Auto Mode node role, or the node groups\' role)', helpGroup: 'CREATE'}),
     compute: Flags.string({description: '--create: auto-mode (EKS Auto Mode) or nodegroups (a managed system node group)', options: ['auto-mode', 'nodegroups'], default: 'auto-mode', helpGroup: 'CREATE'}),
@@ -60,7 +61,7 @@ $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoint
     '<%= config.bin %> cluster bootstrap --skip-eks --context kind-dev --install-addons',
   ]
 
-  async run(): Promise<BootstrapResult> {
+  async run(): Promise<BootstrapResult & {gateway?: unknown}> {
     const {flags} = await this.parse(ClusterBootstrap)
     const cfg = this.config_({region: flags.region, profile: flags.profile, kubeconfig: flags.kubeconfig, context: flags.context, namespace: flags.namespace, timeout: flags.timeout, cluster: flags.name})
     const {runBootstrap, parseTenant} = await import('../../lib/bootstrap/index.js')
@@ -169,6 +170,7 @@ $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoint
       onEvent: (e) => this.progress(e, started),
     })
     this.render(result)
+    if (flags.gateway) return {...result, gateway: await this.installGateway(result, tenants.map((t) => t.name), flags['dry-run'], timeoutMs)}
     return result
   }
 
@@ -195,6 +197,26 @@ $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoint
       this.debugLog(`${url}: ${(error as Error).message}`)
       return []
     }
+  }
+
+  /** --gateway: `aip gateway install` with its defaults on the context bootstrap just wrote or used. */
+  private async installGateway(r: BootstrapResult, teams: string[], dryRun: boolean, timeoutMs: number) {
+    const cfg = this.config_()
+    const {createKubeClient} = await import('../../lib/kube/index.js')
+    const {installGateway} = await import('../../lib/gateway/install.js')
+    const client = await createKubeClient({kubeconfig: r.kubeconfig?.path ?? cfg.string('kubeconfig'), context: r.kubeconfig?.context ?? r.context ?? cfg.string('context')})
+    this.info('› gateway    installing LiteLLM in ' + (cfg.string('gateway-namespace') ?? 'aip-gateway'))
+    const {manifests: _m, ...g} = await installGateway(client, {
+      render: {namespace: cfg.string('gateway-namespace') ?? 'aip-gateway', exposure: {kind: 'loadbalancer', internal: false}},
+      teams,
+      dryRun,
+      timeoutMs,
+      masterKey: process.env.AIP_GATEWAY_MASTER_KEY || undefined,
+      url: cfg.string('gateway-url'),
+      signal: this.signal,
+    })
+    this.info(`✔ gateway    ${g.objects.length} objects; ${g.ready ? `${g.ready.ready}/${g.ready.desired} replicas ready` : 'not waited'}${g.url ? `; ${g.url}` : ''}${g.teams.length ? `; teams ${g.teams.map((t) => t.team).join(', ')}` : ''}`)
+    return g
   }
 
   private progress(e: BootstrapEvent, started: number): void {

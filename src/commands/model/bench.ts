@@ -2,9 +2,9 @@ import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 
 import {AipCommand} from '../../base-command.js'
-import {kubeFlags} from '../../flags.js'
+import {gatewayFlags, kubeFlags} from '../../flags.js'
 import {parseDuration} from '../../lib/config/index.js'
-import {AipError, UsageError} from '../../lib/errors.js'
+import {AipError, UnauthorizedError, UsageError} from '../../lib/errors.js'
 import type {BenchResult, Distribution} from '../../lib/loadtest/index.js'
 import type {SloReport} from '../../lib/loadtest/slo.js'
 import {renderKeyValues, renderTable} from '../../lib/output/index.js'
@@ -12,7 +12,7 @@ import {renderKeyValues, renderTable} from '../../lib/output/index.js'
 export default class ModelBench extends AipCommand {
   static override summary = 'Load-test an OpenAI-compatible model endpoint: TTFT, inter-token latency, tokens/s, latency percentiles, errors'
   static override description = `Sends --requests chat or completions requests with at most --concurrency in flight and reports what the endpoint delivers.
-Target: --url BASE (e.g. http://localhost:8000) or NAME, a model deployed by aip, reached through the Kubernetes API server's service proxy (Service NAME, port "http", namespace -n/config namespace).
+Target: --url BASE (e.g. http://localhost:8000) or NAME, a model deployed by aip: through the gateway when one is installed (--via gateway: its public URL or --gateway-url, the model's public name, the key from AIP_API_KEY), else (--via service) through the Kubernetes API server's service proxy (Service NAME, port "http", namespace -n/config namespace).
 The API key comes from AIP_API_KEY or OPENAI_API_KEY and is never printed.`
   static override examples = [
     '<%= config.bin %> model bench qwen3-8b',
@@ -33,6 +33,8 @@ The API key comes from AIP_API_KEY or OPENAI_API_KEY and is never printed.`
     'max-tokens': Flags.integer({description: 'max_tokens per request', default: 128, min: 1}),
     stream: Flags.boolean({description: 'stream responses (needed for TTFT and inter-token latency)', default: true, allowNo: true}),
     'request-timeout': Flags.string({description: 'per-request timeout', default: '120s'}),
+    via: Flags.string({description: 'how NAME is reached: gateway (its URL, with AIP_API_KEY) or service (the API server\'s service proxy); default gateway when one is installed', options: ['gateway', 'service']}),
+    'gateway-url': gatewayFlags['gateway-url'],
     'max-error-rate': Flags.string({description: 'CI gate: exit 1 when more than this share of requests fail, e.g. 0.01 or 1%', helpGroup: 'GATE'}),
     'max-ttft-p95': Flags.string({description: 'CI gate: exit 1 when the 95th percentile time to first token exceeds this, e.g. 500ms or 2s', helpGroup: 'GATE'}),
     kubeconfig: kubeFlags.kubeconfig,
@@ -51,12 +53,33 @@ The API key comes from AIP_API_KEY or OPENAI_API_KEY and is never printed.`
     const {runBench} = await import('../../lib/loadtest/index.js')
     const {apiKeyFor, checkModelService} = await import('../../lib/loadtest/cluster.js')
     const envKey = process.env.AIP_API_KEY || process.env.OPENAI_API_KEY || undefined
+    if (flags.via && flags.url) throw new UsageError('--via applies to a model NAME, not to --url', {fix: 'drop --via, or give NAME instead of --url'})
     let ep
+    let model = flags.model
     if (flags.url) {
       ep = directEndpoint(flags.url.replace(/\/v1\/?$/, ''), '--url')
     } else {
-      const cfg = this.config_({kubeconfig: flags.kubeconfig, context: flags.context, namespace: flags.namespace})
-      ep = await checkModelService(args.name!, {namespace: cfg.string('namespace') ?? 'aip-models', kubeconfig: cfg.string('kubeconfig'), context: cfg.string('context')}, this.signal)
+      const cfg = this.config_({kubeconfig: flags.kubeconfig, context: flags.context, namespace: flags.namespace, 'gateway-url': flags['gateway-url']})
+      const namespace = cfg.string('namespace') ?? 'aip-models'
+      let route: {url: string; servedName: string} | undefined
+      if (flags.via !== 'service') {
+        const {kubeClientFromConfig} = await import('../../lib/deploy/context.js')
+        const {gatewayOptionsFromConfig, gatewayRouteFor} = await import('../../lib/gateway/index.js')
+        // without a usable kubeconfig and no explicit --via, the service path reports what is missing
+        const client = await kubeClientFromConfig(cfg).catch((error: unknown) => {
+          if (flags.via === 'gateway') throw error
+          return undefined
+        })
+        if (client) route = await gatewayRouteFor(gatewayOptionsFromConfig(cfg, client, this.signal), namespace, args.name!)
+        if (!route && flags.via === 'gateway') throw new UsageError(`--via gateway: no gateway is installed in ${cfg.string('gateway-namespace') ?? 'aip-gateway'}`, {fix: 'install one (aip gateway install), or use --via service'})
+      }
+      if (route) {
+        if (!envKey) throw new UnauthorizedError('benchmarking through the gateway needs an API key', {fix: 'create one (aip key create --team TEAM --models ...) and set AIP_API_KEY; or --via service'})
+        ep = directEndpoint(route.url)
+        model ??= route.servedName
+      } else {
+        ep = await checkModelService(args.name!, {namespace, kubeconfig: cfg.string('kubeconfig'), context: cfg.string('context')}, this.signal)
+      }
     }
     const {apiKey, warning} = apiKeyFor(ep, envKey)
     if (warning) this.warn(warning)
@@ -64,7 +87,7 @@ The API key comes from AIP_API_KEY or OPENAI_API_KEY and is never printed.`
     let lastShown = 0
     const result = await runBench(ep, {
       api: flags.api as 'chat' | 'completions',
-      model: flags.model,
+      model,
       concurrency: flags.concurrency,
       requests: flags.requests,
       promptTokens: flags['prompt-tokens'],

@@ -3,10 +3,12 @@ import * as Flags from '@oclif/core/flags'
 import {stringify} from 'yaml'
 
 import {AipCommand} from '../../base-command.js'
-import {kubeFlags, waitFlags} from '../../flags.js'
-import {UsageError} from '../../lib/errors.js'
+import {gatewayFlags, kubeFlags, waitFlags} from '../../flags.js'
+import {AipError, UsageError} from '../../lib/errors.js'
 import {checkDeployPrerequisites, deployModel, type DeployResult, kubeClientFromConfig, lineProgress, listrProgress, parseSource, renderOptionsFromConfig, resolveEntry} from '../../lib/deploy/index.js'
-import {parseDuration} from '../../lib/config/index.js'
+import {type AipConfig, parseDuration} from '../../lib/config/index.js'
+import type {Progress} from '../../lib/deploy/progress.js'
+import type {KubeClient} from '../../lib/kube/index.js'
 import {renderTable} from '../../lib/output/index.js'
 import {YAML_OUTPUT} from '../../lib/output/yaml.js'
 
@@ -54,9 +56,11 @@ Rerunning converges on the same objects (unchanged objects report "unchanged").`
     diff: Flags.boolean({description: 'show what would change against the live objects; apply nothing', default: false}),
     output: Flags.string({char: 'o', description: 'print the rendered objects only (implies --dry-run=client unless --dry-run=server)', options: ['yaml', 'json']}),
     'force-conflicts': Flags.boolean({description: 'take over fields another field manager owns (server-side apply force)', default: false}),
+    gateway: Flags.boolean({description: 'register the model with the gateway when one is installed (verified on every replica)', default: true, allowNo: true, helpGroup: 'GATEWAY'}),
+    ...gatewayFlags,
   }
 
-  async run(): Promise<Omit<DeployResult, 'manifests'> | DeployResult> {
+  async run(): Promise<(Omit<DeployResult, 'manifests'> | DeployResult) & {gateway?: unknown}> {
     const {args, flags} = await this.parse(ModelDeploy)
     const cfg = this.config_(flags)
     if (flags.output && flags.diff) throw new UsageError('-o and --diff cannot be combined', {fix: 'use -o yaml to print the objects, or --diff to compare them with the cluster'})
@@ -97,7 +101,14 @@ Rerunning converges on the same objects (unchanged objects report "unchanged").`
     const quiet = Boolean(flags.output) || this.jsonEnabled()
     const progress = quiet ? undefined : this.interactive && process.stderr.isTTY ? await listrProgress() : lineProgress((l) => this.info(l))
     let result: DeployResult
+    let gateway: unknown
     try {
+      // the gateway is checked before anything is applied: a name conflict or an unreachable
+      // gateway stops the deploy with the cluster unchanged
+      if (flags.gateway && client && !dryRun && !flags.diff) {
+        const {gatewayOptionsFromConfig, precheckRegistration} = await import('../../lib/gateway/index.js')
+        await precheckRegistration(gatewayOptionsFromConfig(cfg, client, this.signal), render.namespace, entry.name, entry.servedModelName)
+      }
       result = await deployModel({
         entry,
         render,
@@ -112,6 +123,7 @@ Rerunning converges on the same objects (unchanged objects report "unchanged").`
         client,
         warn: (t) => this.warn(t),
       })
+      if (result.mode === 'apply' && flags.gateway && client) gateway = await this.register(cfg, client, result, progress)
     } finally {
       await progress?.close()
     }
@@ -135,9 +147,27 @@ Rerunning converges on the same objects (unchanged objects report "unchanged").`
         ]),
       )
       if (result.mode === 'apply') this.print(result.waited ? `${entry.name} is serving at ${result.endpoint} (model "${entry.servedModelName}")` : `${entry.name} applied; follow it with: aip model status ${entry.name}`)
+      const g = gateway as {action?: string; servedName?: string; replicas?: string[]} | undefined
+      if (g?.action) this.print(`gateway: "${g.servedName}" ${g.action}, served by ${g.replicas?.length ?? 0} replica(s)`)
     }
     const {manifests: _m, ...summary} = result
-    return summary
+    return gateway ? {...summary, gateway} : summary
+  }
+
+  /** After the rollout: the gateway serves the model on every replica (when a gateway is installed). */
+  private async register(cfg: AipConfig, client: KubeClient, result: DeployResult, progress: Progress | undefined) {
+    const {gatewayOptionsFromConfig, registerDeployed} = await import('../../lib/gateway/index.js')
+    const step = progress?.step(`register ${result.servedModelName} with the gateway`)
+    try {
+      const r = await registerDeployed(gatewayOptionsFromConfig(cfg, client, this.signal), result.namespace, result.model)
+      if ('skipped' in r) step?.succeed(`gateway: ${r.skipped}`)
+      else step?.succeed(`gateway: "${r.servedName}" ${r.action}, served by ${r.replicas.length} replica(s)`)
+      return r
+    } catch (error) {
+      step?.fail('gateway registration failed')
+      if (!(error instanceof AipError)) throw error
+      throw new AipError(error.code, `${result.model} is deployed, but the gateway did not take it: ${error.message}`, {fix: `${error.fix ? `${error.fix}; then ` : ''}rerun \`aip model deploy\` or \`aip gateway reconcile\``, details: error.details, cause: error})
+    }
   }
 
   private async hub(endpoint: string | undefined) {

@@ -43,8 +43,8 @@ export default class ModelPreload extends AipCommand {
     'sse-kms-key-id': Flags.string({description: 'KMS key id/ARN/alias for --sse aws:kms (implies it)', helpGroup: 'S3'}),
     'storage-class': Flags.string({description: 'S3 storage class, e.g. STANDARD, INTELLIGENT_TIERING', helpGroup: 'S3'}),
     'part-size': Flags.string({description: 'multipart part size (5MiB..5GiB)', default: '8MiB', helpGroup: 'TUNING'}),
-    concurrency: Flags.integer({description: 'part buffers held across all files (memory ~ concurrency x part size; default 12, at least --connections)', min: 1, max: 128, helpGroup: 'TUNING'}),
-    connections: Flags.integer({description: 'Hub connections at once across all files; a large file is read as several part-aligned ranges at once', default: 12, min: 1, max: 64, helpGroup: 'TUNING'}),
+    concurrency: Flags.integer({description: 'part buffers held across all files (memory ~ concurrency x part size; default 10, at least --connections)', min: 1, max: 128, helpGroup: 'TUNING'}),
+    connections: Flags.integer({description: 'Hub connections at once across all files; a large file is read as several part-aligned ranges at once', default: 10, min: 1, max: 64, helpGroup: 'TUNING'}),
     'file-concurrency': Flags.integer({description: 'files transferred at once', default: 4, min: 1, max: 32, helpGroup: 'TUNING'}),
   }
 

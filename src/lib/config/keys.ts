@@ -55,6 +55,7 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
   {key: 'context', description: 'kubeconfig context', type: 'string', env: ['AIP_CONTEXT']},
   {key: 'namespace', description: 'namespace for model workloads', type: 'string', env: ['AIP_NAMESPACE'], default: 'aip-models', validate: dnsLabel},
   {key: 'gateway-namespace', description: 'namespace allowed to call model endpoints', type: 'string', env: ['AIP_GATEWAY_NAMESPACE'], default: 'aip-gateway', validate: dnsLabel},
+  {key: 'gateway-url', description: 'gateway (LiteLLM) base URL for admin calls, e.g. a port-forward (default: its load balancer / route address)', type: 'url', env: ['AIP_GATEWAY_URL']},
   {key: 'monitoring-namespace', description: 'namespace where Prometheus runs', type: 'string', env: ['AIP_MONITORING_NAMESPACE'], default: 'monitoring', validate: dnsLabel},
   {key: 'bucket', description: 'S3 bucket that holds model weights', type: 'string', env: ['AIP_BUCKET'], validate: bucketName},
   {key: 'prefix', description: 'S3 key prefix under which models are stored', type: 'string', env: ['AIP_PREFIX'], default: 'models'},

@@ -107,11 +107,21 @@ export async function serviceProxyEndpoint(ref: ServiceRef, access: KubeAccess =
   }
   const server = cluster.server.replace(/\/+$/, '')
   const base = server + serviceProxyPath(ref)
+  const doFetch = await kubeConfigFetch(kc)
+  return {base, fetch: doFetch, describe: `service ${ref.namespace}/${ref.name}:${ref.port} via ${server}`, server}
+}
+
+/**
+ * A fetch that sends each request with a loaded KubeConfig's credentials (token, exec plugin,
+ * client certificate, CA) to the API server: for its service and pod proxies. Responses stream.
+ */
+export async function kubeConfigFetch(kc: import('@kubernetes/client-node').KubeConfig): Promise<FetchLike> {
   const http = await import('node:http')
   const https = await import('node:https')
   const {Readable} = await import('node:stream')
+  const server = kc.getCurrentCluster()?.server?.replace(/\/+$/, '') ?? '(no server)'
 
-  const doFetch: FetchLike = async (url, init = {}) => {
+  return async (url, init = {}) => {
     const u = new URL(url)
     const headers: Record<string, string> = {}
     new Headers(init.headers).forEach((v, k) => {
@@ -121,7 +131,7 @@ export async function serviceProxyEndpoint(ref: ServiceRef, access: KubeAccess =
     try {
       await kc.applyToHTTPSOptions(opts)
     } catch (error) {
-      throw new UnauthorizedError(`cannot apply kubeconfig credentials: ${(error as Error).message}`, {fix: 'check the kubeconfig user (e.g. `aws eks update-kubeconfig`), or pass --prometheus URL', cause: error})
+      throw new UnauthorizedError(`cannot apply kubeconfig credentials: ${(error as Error).message}`, {fix: 'check the kubeconfig user (e.g. `aws eks update-kubeconfig`)', cause: error})
     }
     const mod = u.protocol === 'https:' ? https : http
     return new Promise<Response>((resolve, reject) => {
@@ -154,7 +164,6 @@ export async function serviceProxyEndpoint(ref: ServiceRef, access: KubeAccess =
       req.end()
     })
   }
-  return {base, fetch: doFetch, describe: `service ${ref.namespace}/${ref.name}:${ref.port} via ${server}`, server}
 }
 
 /** Maps a non-2xx status from a proxied or direct endpoint to the error table. */

@@ -12,7 +12,7 @@ const PATTERNS: RegExp[] = [
   /(X-Amz-Signature=)[0-9a-f]+/gi,
 ]
 
-const SECRET_ENV = ['HF_TOKEN', 'HUGGING_FACE_HUB_TOKEN', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_ACCESS_KEY_ID', 'AIP_API_KEY', 'OPENAI_API_KEY']
+const SECRET_ENV = ['HF_TOKEN', 'HUGGING_FACE_HUB_TOKEN', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_ACCESS_KEY_ID', 'AIP_API_KEY', 'OPENAI_API_KEY', 'AIP_GATEWAY_MASTER_KEY']
 
 export function redact(text: string, env: NodeJS.ProcessEnv = process.env): string {
   let out = text

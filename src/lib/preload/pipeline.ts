@@ -18,7 +18,7 @@
  *    git blob sha1), then one PutObject with Content-MD5.
  *  - Larger files: a multipart upload of `partSize` parts, resumable part by part.
  *
- * Memory: at most `concurrency` part-size buffers (default 12 x 8 MiB) are held at once across all
+ * Memory: at most `concurrency` part-size buffers (default 10 x 8 MiB) are held at once across all
  * files, each range taking one before it takes a connection; the next range waits for a free slot,
  * so backpressure from S3 reaches the Hub sockets. Flat in the model's size.
  *

@@ -13,15 +13,17 @@ export const MAX_PARTS = 10_000
 /**
  * Hub connections open at once across all files (each large file is read as several part-aligned
  * ranges at once). A CDN edge serves each connection at its own pace (a far or busy one ~10 MiB/s,
- * the case hf_transfer and the Xet client exist for); 12 of them fill what S3 takes from one
- * client here (bench/preload.mjs, throttled scenario) without being a burden on the Hub.
+ * the case hf_transfer and the Xet client exist for); 10 of them (~100 MiB/s at 10 MiB/s each) match
+ * what S3 takes from one client here (bench/preload.mjs, throttled scenario) without being a burden
+ * on the Hub, and fit a laptop's and the in-cluster Job's memory (see DEFAULT_CONCURRENCY).
  */
-export const DEFAULT_CONNECTIONS = 12
+export const DEFAULT_CONNECTIONS = 10
 /**
  * Part buffers held at once across all files (a range being read holds one, a part going up too):
- * 12 x 8 MiB keeps peak RSS near 250 MiB whatever the model size (bench/preload.mjs).
+ * 10 x 8 MiB keeps peak RSS under 300 MiB whatever the model size (12 reached 288 MiB with the
+ * 4 GiB repo of bench/preload.mjs).
  */
-export const DEFAULT_CONCURRENCY = 12
+export const DEFAULT_CONCURRENCY = 10
 
 export interface PreloadOptions {
   repo: string
@@ -35,9 +37,9 @@ export interface PreloadOptions {
   force?: boolean
   /** Part size in bytes (default 8 MiB, at least 5 MiB; raised for files over 10000 parts). */
   partSize?: number
-  /** Part buffers held at once across all files (default 12, at least `connections`): memory is about concurrency x partSize. */
+  /** Part buffers held at once across all files (default 10, at least `connections`): memory is about concurrency x partSize. */
   concurrency?: number
-  /** Hub connections open at once across all files (default 12); parts of one file are read in parallel. */
+  /** Hub connections open at once across all files (default 10); parts of one file are read in parallel. */
   connections?: number
   /**
    * LFS files of at most this many bytes go up as one streaming PutObject instead of a multipart

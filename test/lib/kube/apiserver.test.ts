@@ -1,7 +1,7 @@
 // Tests of the loopback API server itself, over plain fetch (and client-node's own API classes).
 import {readFileSync} from 'node:fs'
 import {createServer, type IncomingHttpHeaders} from 'node:http'
-import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
+import {afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished} from 'vitest'
 
 import {aipGpuNode, systemNode} from '../../support/kube-apiserver/nodes.mjs'
 import {deployment, http, namespace, startKubeApiServer, type KubeApiServer} from './helpers.js'
@@ -389,6 +389,7 @@ describe('namespace lifecycle', () => {
     const ns = 'doomed'
     await req('POST', '/api/v1/namespaces', namespace(ns))
     api.stuckFinalizer('Service', 'service.kubernetes.io/load-balancer-cleanup')
+    onTestFinished(() => api.stuckFinalizer('Service', 'service.kubernetes.io/load-balancer-cleanup', false))
     await req('POST', `/api/v1/namespaces/${ns}/services`, {apiVersion: 'v1', kind: 'Service', metadata: {name: 'lb'}, spec: {type: 'LoadBalancer', ports: [{port: 80}]}})
     await req('POST', `/apis/apps/v1/namespaces/${ns}/deployments`, deployment('d', ns))
     await api.waitFor((s) => !!s.get('v1', 'Service', ns, 'lb')?.status?.loadBalancer?.ingress?.[0]?.hostname)
@@ -398,10 +399,16 @@ describe('namespace lifecycle', () => {
     const create = await req('POST', `/api/v1/namespaces/${ns}/configmaps`, {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'late'}})
     expect(create.status).toBe(403)
     expect(create.body.message).toBe('configmaps "late" is forbidden: unable to create new content in namespace doomed because it is being terminated')
-    await api.waitFor((s) => (s.get('v1', 'Namespace', undefined, ns)?.status?.conditions ?? []).some((c: any) => c.type === 'NamespaceFinalizersRemaining' && c.status === 'True'))
+    // The namespace controller rewrites its conditions on every pass; the Deployment's pods are
+    // Terminating for their grace period first, so wait for the pass where only the Service is left.
+    const onlyService = 'Some resources are remaining: services. has 1 resource instances'
+    await api.waitFor((s) => {
+      const cs: any[] = s.get('v1', 'Namespace', undefined, ns)?.status?.conditions ?? []
+      return cs.some((c) => c.type === 'NamespaceFinalizersRemaining' && c.status === 'True') && cs.some((c) => c.type === 'NamespaceContentRemaining' && c.message === onlyService)
+    }, 30_000)
     const n = api.store.get('v1', 'Namespace', undefined, ns)!
     const conds = Object.fromEntries(n.status.conditions.map((c: any) => [c.type, c]))
-    expect(conds.NamespaceContentRemaining.message).toBe('Some resources are remaining: services. has 1 resource instances')
+    expect(conds.NamespaceContentRemaining.message).toBe(onlyService)
     expect(conds.NamespaceFinalizersRemaining.message).toBe('Some content in the namespace has finalizers remaining: service.kubernetes.io/load-balancer-cleanup in 1 resource instances')
     expect(api.store.list('apps/v1', 'Deployment', ns)).toHaveLength(0)
     api.stuckFinalizer('Service', 'service.kubernetes.io/load-balancer-cleanup', false)

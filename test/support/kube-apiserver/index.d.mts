@@ -185,6 +185,8 @@ export interface KubeApiServer {
   setPodLogs(namespace: string, podPrefix: string, text: string): void
   /** where the service proxy sends requests for Service `name` port `port` (name or number): a loopback URL */
   setServiceBackend(namespace: string, name: string, port: string | number, target: string): void
+  /** where the pod proxy sends requests for pod `name` port `port` (number): a loopback URL */
+  setPodBackend(namespace: string, name: string, port: string | number, target: string): void
   /** simulated controller: clear `finalizer` from objects of `kind` after delayMs once they are being deleted */
   clearFinalizerAfter(kind: string, finalizer: string, delayMs: number): void
   /** never clear `finalizer` on `kind` (overrides the built-in LB cleanup too) */

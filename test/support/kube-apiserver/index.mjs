@@ -127,6 +127,7 @@ class KubeApiServer {
     this.sockets = new Set()
     this.podLogs = []
     this.serviceBackends = []
+    this.podBackends = []
     this.contextName = opts.contextName ?? 'aip-test'
     const handler = (req, res) => this.handle(req, res)
     this.http = tls ? createHttpsServer({cert: tls.cert, key: tls.key}, handler) : createHttpServer(handler)
@@ -327,6 +328,7 @@ ${namespace ? `    namespace: ${namespace}\n` : ''}current-context: ${name}
       setJobBehavior: (ns, name, b) => this.controllers.setJobBehavior(ns, name, b),
       setPodLogs: (ns, prefix, text) => this.podLogs.unshift({ns, prefix, text}),
       setServiceBackend: (ns, name, port, target) => this.serviceBackends.unshift({ns, name, port: String(port), target}),
+      setPodBackend: (ns, name, port, target) => this.podBackends.unshift({ns, name, port: String(port), target}),
       clearFinalizerAfter: (kind, fin, ms) => this.controllers.clearFinalizerAfter(kind, fin, ms),
       stuckFinalizer: (kind, fin, on = true) => this.controllers.stuckFinalizer(kind, fin, on),
       waitFor: (pred, timeoutMs = 10_000) =>
@@ -838,6 +840,7 @@ ${namespace ? `    namespace: ${namespace}\n` : ''}current-context: ${name}
 
     if (sub === 'log' && r.kind === 'Pod' && req.method === 'GET') return this.podLog(req, res, url, r, ns, name)
     if (sub === 'proxy' && r.kind === 'Service' && name) return this.serviceProxy(req, res, url, r, ns, name)
+    if (sub === 'proxy' && r.kind === 'Pod' && name) return this.podProxy(req, res, url, r, ns, name)
 
     if (sub === 'scale' && name && r.subresources.includes('scale')) return this.scale(req, res, url, r, ns, name, dryRun)
     if (sub && !r.subresources.includes(sub)) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource')
@@ -1197,6 +1200,44 @@ ${namespace ? `    namespace: ${namespace}\n` : ''}current-context: ${name}
     if (!backend) throw new ApiError(503, 'ServiceUnavailable', `no endpoints available for service "${rawName}"`)
     const marker = `/proxy`
     const at = url.pathname.indexOf(marker, url.pathname.indexOf(`/services/${rawName}`))
+    const path = url.pathname.slice(at + marker.length) || '/'
+    const target = new URL(backend.target)
+    const headers = {...req.headers, host: target.host}
+    delete headers.authorization
+    const up = httpRequest({host: target.hostname, port: target.port, method: req.method, path: path + url.search, headers}, (ur) => {
+      res.writeHead(ur.statusCode ?? 502, ur.headers)
+      ur.pipe(res)
+      ur.on('end', () => this.record(req, url, ur.statusCode ?? 502, false))
+    })
+    up.on('error', (e) => {
+      if (res.headersSent) return void res.destroy()
+      this.send(req, res, url, 503, new ApiError(503, 'ServiceUnavailable', `error trying to reach service: ${e.code ?? e.message}`).toStatus())
+    })
+    res.on('close', () => up.destroy())
+    req.pipe(up)
+  }
+
+  /**
+   * The pod proxy, /api/v1/namespaces/{ns}/pods/[scheme:]{name}[:{port}]/proxy/{path}
+   * (pkg/registry/core/pod/strategy.go ResourceLocation): the pod must exist (404) and have an IP
+   * (else 503 `address not allowed` / no podIP); the port defaults to the first container port.
+   * Headers pass on without the caller's Authorization, like the service proxy. A test names the
+   * backend of each pod: setPodBackend().
+   */
+  podProxy(req, res, url, r, ns, rawName) {
+    const segs = rawName.split(':')
+    const [podName, port] = segs.length === 3 ? [segs[1], segs[2]] : segs.length === 2 && /^https?$/.test(segs[0]) ? [segs[1], ''] : [segs[0], segs[1] ?? '']
+    const pod = this.store.getR(r, ns, podName)
+    if (!pod) throw this.notFound(r, podName)
+    if (!pod.status?.podIP) throw new ApiError(503, 'ServiceUnavailable', `pod ${podName} does not have an IP address`)
+    const first = (pod.spec?.containers ?? []).flatMap((c) => c.ports ?? [])[0]
+    const want = port || String(first?.containerPort ?? '')
+    const named = (pod.spec?.containers ?? []).flatMap((c) => c.ports ?? []).find((p) => p.name === want)
+    const portNum = named ? String(named.containerPort) : want
+    const backend = this.podBackends.find((b) => b.ns === ns && b.name === podName && b.port === portNum)
+    if (!backend) throw new ApiError(503, 'ServiceUnavailable', `error trying to reach service: dial tcp ${pod.status.podIP}:${portNum}: connect: connection refused`)
+    const marker = `/proxy`
+    const at = url.pathname.indexOf(marker, url.pathname.indexOf(`/pods/${rawName}`))
     const path = url.pathname.slice(at + marker.length) || '/'
     const target = new URL(backend.target)
     const headers = {...req.headers, host: target.host}

@@ -148,9 +148,10 @@ function validateContainers(list, path, volumes, errs, {init = false} = {}) {
 }
 
 /** ValidatePodSpec (the parts aip's manifests exercise). */
-export function validatePodSpec(spec, path, errs, {restartPolicies} = {}) {
+export function validatePodSpec(spec, path, errs, {restartPolicies, claimTemplates = []} = {}) {
   if (!isMap(spec)) return
-  const volumes = new Set()
+  // a StatefulSet's pods also mount its volumeClaimTemplates by name (pkg/apis/apps/validation)
+  const volumes = new Set(claimTemplates)
   ;(Array.isArray(spec.volumes) ? spec.volumes : []).forEach((v, i) => {
     if (!isMap(v)) return
     if (!v.name) errs.push(required(fieldPath([...path, 'volumes', i, 'name'])))
@@ -207,7 +208,8 @@ function validateWorkload(r, spec, errs, {restartPolicies, needsSelector = true,
   }
   if (isMap(spec.template)) {
     validateLabels(spec.template.metadata?.labels, 'spec.template.metadata.labels', errs)
-    validatePodSpec(spec.template.spec, ['spec', 'template', 'spec'], errs, {restartPolicies})
+    const claimTemplates = (Array.isArray(spec.volumeClaimTemplates) ? spec.volumeClaimTemplates : []).map((t) => t?.metadata?.name).filter(Boolean)
+    validatePodSpec(spec.template.spec, ['spec', 'template', 'spec'], errs, {restartPolicies, claimTemplates})
   }
   if (spec.revisionHistoryLimit !== undefined && spec.revisionHistoryLimit < 0) errs.push(invalid('spec.revisionHistoryLimit', spec.revisionHistoryLimit, MSG.nonNegative))
   if (spec.minReadySeconds !== undefined && spec.minReadySeconds < 0) errs.push(invalid('spec.minReadySeconds', spec.minReadySeconds, MSG.nonNegative))

@@ -1,0 +1,10 @@
+/** The LiteLLM gateway: install, connection, model registration, reconcile, keys. */
+export * from './admin.js'
+export * from './connect.js'
+export * from './context.js'
+export * from './install.js'
+export * from './keys.js'
+export * from './reconcile.js'
+export * from './registry.js'
+export * from './render.js'
+export * from './sync.js'

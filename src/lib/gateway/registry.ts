@@ -1,0 +1,230 @@
+/**
+ * Which models the gateway serves, kept equal to what is deployed. The cluster is the truth: every
+ * aip model server (Deployment labelled managed-by=aip, component=server) is one LiteLLM
+ * deployment with a model id derived from its namespace and name, `api_base` = its in-cluster
+ * Service, and its served model name as the public name.
+ *
+ * LiteLLM keeps models in its database and each replica in an in-memory router it reloads from the
+ * database on an interval; a change made through one replica reaches the others later, and a
+ * replica that misses it keeps serving a deleted model (the field's top complaint). So every change
+ * here is verified by asking each replica on its own (connect.ts) until all agree or time runs out.
+ */
+import {AipError, ConflictError, TimeoutError} from '../errors.js'
+import type {KubeClient, KubeObject} from '../kube/index.js'
+import {COMPONENT_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, MODEL_LABEL} from '../kube/labels.js'
+import {sleep} from '../sleep.js'
+import type {LitellmAdmin, LitellmModel} from './admin.js'
+import type {GatewayConnection, Replica} from './connect.js'
+
+const VLLM_PORT = 8000
+export const ID_PREFIX = 'aip:'
+
+/** The deterministic LiteLLM model id of a deployed model: `aip:<namespace>:<name>`. */
+export function modelId(namespace: string, name: string): string {
+  return `${ID_PREFIX}${namespace}:${name}`
+}
+
+export function isAipModel(m: Pick<LitellmModel, 'model_info'>): boolean {
+  return m.model_info.id.startsWith(ID_PREFIX)
+}
+
+/** `aip:ns:name` -> {namespace, name}. */
+export function parseModelId(id: string): {namespace: string; name: string} | undefined {
+  const m = /^aip:([^:]+):(.+)$/.exec(id)
+  return m ? {namespace: m[1]!, name: m[2]!} : undefined
+}
+
+export interface DesiredModel {
+  id: string
+  namespace: string
+  /** aip model name (aip.dev/model) */
+  name: string
+  /** the public name: vLLM's --served-model-name */
+  servedName: string
+  apiBase: string
+}
+
+/** The LiteLLM deployment aip registers for a model. */
+export function toLitellm(d: DesiredModel): LitellmModel {
+  return {
+    model_name: d.servedName,
+    // vLLM's OpenAI-compatible server: LiteLLM's hosted_vllm provider (docs.litellm.ai/docs/providers/vllm)
+    litellm_params: {model: `hosted_vllm/${d.servedName}`, api_base: d.apiBase},
+    model_info: {id: d.id, mode: 'chat', aip_namespace: d.namespace, aip_model: d.name, managed_by: 'aip'},
+  }
+}
+
+/** What aip compares to decide an update: public name, provider model and api_base. */
+export function sameRegistration(a: LitellmModel, b: LitellmModel): boolean {
+  return a.model_name === b.model_name && a.litellm_params.model === b.litellm_params.model && (a.litellm_params.api_base ?? '').replace(/\/+$/, '') === (b.litellm_params.api_base ?? '').replace(/\/+$/, '')
+}
+
+/** The served model name of a model server Deployment (the env aip renders, else the vLLM arg). */
+export function servedNameOf(dep: KubeObject): string {
+  const c = ((dep.spec as {template?: {spec?: {containers?: Array<{name: string; env?: Array<{name: string; value?: string}>; args?: string[]}>}}} | undefined)?.template?.spec?.containers ?? [])[0]
+  const env = c?.env?.find((e) => e.name === 'AIP_SERVED_MODEL')?.value
+  if (env) return env
+  const args = c?.args ?? []
+  const i = args.indexOf('--served-model-name')
+  return i >= 0 && args[i + 1] ? args[i + 1]! : (dep.metadata.labels?.[MODEL_LABEL] ?? dep.metadata.name)
+}
+
+export function desiredFromDeployment(dep: KubeObject): DesiredModel {
+  const namespace = dep.metadata.namespace!
+  const name = dep.metadata.labels?.[MODEL_LABEL] ?? dep.metadata.name
+  // the Service carries the Deployment's name (render/server.ts renderService)
+  return {id: modelId(namespace, name), namespace, name, servedName: servedNameOf(dep), apiBase: `http://${dep.metadata.name}.${namespace}.svc:${VLLM_PORT}/v1`}
+}
+
+/** Every aip model server in the cluster (all namespaces), as the gateway should serve them. */
+export async function desiredModels(client: KubeClient, signal?: AbortSignal): Promise<DesiredModel[]> {
+  const {listByLabels} = await import('../kube/index.js')
+  const deps = await listByLabels(client, [{apiVersion: 'apps/v1', kind: 'Deployment'}], `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE},${COMPONENT_LABEL}=server`, {allNamespaces: true, signal})
+  return deps.filter((d) => !d.metadata.deletionTimestamp).map(desiredFromDeployment).sort((a, b) => a.id.localeCompare(b.id))
+}
+
+export interface VerifyOptions {
+  /** How long replicas may take to agree (default 60 s; LiteLLM reloads from its DB on an interval). */
+  timeoutMs?: number
+  pollMs?: number
+  signal?: AbortSignal
+}
+
+export interface ReplicaCheck {
+  pods: string[]
+  /** Replicas that did not agree in time. */
+  lagging: string[]
+}
+
+/**
+ * Polls every replica until `ok(models of that replica)` holds on all of them. A replica that
+ * cannot be reached counts as lagging until it answers (a restarting pod reloads from the DB).
+ */
+export async function verifyOnReplicas(conn: Pick<GatewayConnection, 'replicas' | 'admin'>, what: string, ok: (models: LitellmModel[]) => boolean, opts: VerifyOptions = {}): Promise<ReplicaCheck> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 60_000)
+  let replicas: Replica[] = []
+  let pending = new Set<string>()
+  let lastError: unknown
+  // no ready pod to ask on its own (all restarting): the admin endpoint is the one view there is
+  const list = async (): Promise<Replica[]> => {
+    const r = await conn.replicas(opts.signal)
+    return r.length > 0 ? r : [{pod: conn.admin.describe, admin: conn.admin}]
+  }
+  for (let first = true; ; first = false) {
+    if (first || pending.size > 0) {
+      replicas = await list()
+      if (first) pending = new Set(replicas.map((r) => r.pod))
+      else pending = new Set(replicas.map((r) => r.pod).filter((p) => pending.has(p)))
+    }
+    await Promise.all(
+      replicas
+        .filter((r) => pending.has(r.pod))
+        .map(async (r) => {
+          try {
+            if (ok(await r.admin.models(opts.signal))) pending.delete(r.pod)
+          } catch (error) {
+            if (error instanceof AipError && error.code === 'UNAUTHORIZED') throw error
+            lastError = error
+          }
+        }),
+    )
+    if (pending.size === 0) return {pods: replicas.map((r) => r.pod), lagging: []}
+    if (Date.now() >= deadline) break
+    await sleep(Math.min(opts.pollMs ?? 500, Math.max(1, deadline - Date.now())), opts.signal)
+  }
+  const lagging = [...pending]
+  throw new TimeoutError(`${what}: not on every gateway replica after ${Math.round((opts.timeoutMs ?? 60_000) / 1000)}s (still differing: ${lagging.join(', ')})${lastError ? `; last error: ${(lastError as Error).message}` : ''}`, {
+    fix: 'rerun the command (it converges) or `aip gateway reconcile`; a replica that never catches up: kubectl -n aip-gateway rollout restart deploy/litellm',
+    details: {lagging},
+  })
+}
+
+/** Every model any ready replica serves, by id (a replica's router may differ from the DB). */
+export async function observedModels(conn: GatewayConnection, signal?: AbortSignal): Promise<{byId: Map<string, LitellmModel>; perReplica: Array<{pod: string; ids: string[]}>}> {
+  const replicas = await conn.replicas(signal)
+  const byId = new Map<string, LitellmModel>()
+  const perReplica: Array<{pod: string; ids: string[]}> = []
+  const lists = replicas.length > 0 ? await Promise.all(replicas.map(async (r) => ({pod: r.pod, models: await r.admin.models(signal)}))) : [{pod: '(admin endpoint)', models: await conn.admin.models(signal)}]
+  for (const l of lists) {
+    perReplica.push({pod: l.pod, ids: l.models.map((m) => m.model_info.id)})
+    for (const m of l.models) if (!byId.has(m.model_info.id)) byId.set(m.model_info.id, m)
+  }
+  return {byId, perReplica}
+}
+
+/** Another registration serving the same public name (from another namespace, or not aip's). */
+export function conflictFor(d: DesiredModel, registered: Iterable<LitellmModel>): LitellmModel | undefined {
+  for (const m of registered) if (m.model_name === d.servedName && m.model_info.id !== d.id) return m
+  return undefined
+}
+
+export function conflictError(d: DesiredModel, other: LitellmModel): ConflictError {
+  const owner = parseModelId(other.model_info.id)
+  const where = owner ? `model ${owner.name} in namespace ${owner.namespace}` : `a registration aip does not manage (id ${other.model_info.id})`
+  return new ConflictError(`the gateway already serves the model name "${d.servedName}" from ${where}; not overwriting it with ${d.namespace}/${d.name}`, {
+    fix: owner ? `give this deploy another public name (--served-name), or remove the other one first (aip model delete ${owner.name} -n ${owner.namespace})` : 'give this deploy another public name (--served-name), or delete that registration in LiteLLM',
+    details: {servedName: d.servedName, existing: other.model_info.id, wanted: d.id},
+  })
+}
+
+export interface RegisterResult {
+  id: string
+  servedName: string
+  action: 'created' | 'updated' | 'unchanged'
+  replicas: string[]
+}
+
+/** Registers (or updates) one model and waits until every replica serves it. Idempotent. */
+export async function registerModel(conn: GatewayConnection, d: DesiredModel, opts: VerifyOptions = {}): Promise<RegisterResult> {
+  const want = toLitellm(d)
+  const {byId, perReplica} = await observedModels(conn, opts.signal)
+  const other = conflictFor(d, byId.values())
+  if (other) throw conflictError(d, other)
+  const have = byId.get(d.id)
+  const everywhere = perReplica.every((r) => r.ids.includes(d.id))
+  let action: RegisterResult['action'] = 'unchanged'
+  // A replica's router is a cache of the database: one that still lists the model proves nothing
+  // about the database (it may hold a model deleted elsewhere), so a partial or different view is
+  // written again: update, or add when the database lacks it (and the other way round).
+  if (!have) action = await addOrUpdate(conn.admin, want, 'add', opts.signal)
+  else if (!sameRegistration(have, want) || !everywhere) action = await addOrUpdate(conn.admin, want, 'update', opts.signal)
+  const check = await verifyOnReplicas(conn, `model ${d.servedName} (${d.id})`, (ms) => ms.some((m) => m.model_info.id === d.id && sameRegistration(m, want)), opts)
+  return {id: d.id, servedName: d.servedName, action, replicas: check.pods}
+}
+
+const ALREADY = /already exists|unique constraint/i
+const MISSING = /not found/i
+
+async function addOrUpdate(admin: LitellmAdmin, m: LitellmModel, first: 'add' | 'update', signal?: AbortSignal): Promise<'created' | 'updated'> {
+  try {
+    if (first === 'add') await admin.addModel(m, signal)
+    else await admin.updateModel(m, signal)
+    return first === 'add' ? 'created' : 'updated'
+  } catch (error) {
+    const msg = (error as Error).message
+    if (first === 'add' && ALREADY.test(msg)) {
+      await admin.updateModel(m, signal)
+      return 'updated'
+    }
+    if (first === 'update' && MISSING.test(msg)) {
+      await admin.addModel(m, signal)
+      return 'created'
+    }
+    throw error
+  }
+}
+
+export interface DeregisterResult {
+  id: string
+  action: 'deleted' | 'absent'
+  replicas: string[]
+}
+
+/** Removes one model and waits until no replica serves it. Idempotent. */
+export async function deregisterModel(conn: GatewayConnection, id: string, opts: VerifyOptions = {}): Promise<DeregisterResult> {
+  const deleted = await conn.admin.deleteModel(id, opts.signal)
+  const check = await verifyOnReplicas(conn, `removal of model ${id}`, (ms) => !ms.some((m) => m.model_info.id === id), opts)
+  return {id, action: deleted ? 'deleted' : 'absent', replicas: check.pods}
+}
+
+export type {LitellmAdmin}
