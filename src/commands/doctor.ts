@@ -31,6 +31,7 @@ export default class Doctor extends AipCommand {
     const {kubeconfigFile, eksEndpoint} = await import('../lib/bootstrap/config.js')
     const region = cfg.string('region')
     const checks = await runDoctor({
+      bucket: cfg.string('bucket'),
       kubeClient: async () => {
         const {createKubeClient} = await import('../lib/kube/index.js')
         return createKubeClient({kubeconfig: kubeconfigFile(cfg), context: cfg.string('context'), retry: {retries: 1}})

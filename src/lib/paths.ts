@@ -28,7 +28,7 @@ export function packageRoot(): string {
   throw new Error('cannot find the aip package root (package.json with templates/)')
 }
 
-/** templates/<kind> of the package (kind: models | platform). */
-export function templatesPath(kind: 'models' | 'platform'): string {
+/** templates/<kind> of the package (kind: models | platform | jobs). */
+export function templatesPath(kind: 'models' | 'platform' | 'jobs'): string {
   return join(packageRoot(), 'templates', kind)
 }

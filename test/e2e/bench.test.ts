@@ -5,6 +5,7 @@ import {isolatedEnv, runCli} from '../support/cli.js'
 import {type KubeApiServer, startKubeApiServer} from '../support/kube-apiserver/index.mjs'
 import {aipCluster} from '../support/kube-apiserver/nodes.mjs'
 import {type OpenAIServer, startOpenAIServer} from '../support/openai-server.js'
+import {putModelNamespace} from '../support/model-namespace.js'
 
 describe('aip model bench', () => {
   let ok: OpenAIServer
@@ -68,7 +69,7 @@ describe('aip model bench', () => {
   it('NAME: a model deployed by aip, through the API server\'s service proxy (its Service, port "http")', async () => {
     const api: KubeApiServer = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 20}, jobBehavior: {outcome: 'succeed', delayMs: 10}, nodes: aipCluster(['g6.xlarge'])})
     try {
-      api.store.put({apiVersion: 'v1', kind: 'Namespace', metadata: {name: 'aip-models'}})
+      putModelNamespace(api, 'aip-models', {hfToken: 'hf_e2e'})
       const kenv = {...env, KUBECONFIG: api.kubeconfigPath, AIP_BUCKET: 'weights'}
       const deployed = await runCli(['model', 'deploy', 'qwen2.5-coder-1.5b', '--skip-fit', '--json'], {env: kenv})
       expect(deployed.code, deployed.stderr).toBe(0)

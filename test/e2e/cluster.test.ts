@@ -5,6 +5,8 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {parse} from 'yaml'
 
 import {type EksServer, startEksServer} from '../support/eks-server.mjs'
+import {type IamServer, startIamServer} from '../support/iam-server.mjs'
+import {S3RVER_CREDENTIALS, S3rverHandle} from '../support/s3rver.mjs'
 import {isolatedEnv, runCli} from '../support/cli.js'
 import {writeFakeAws} from '../support/kube-apiserver/exec-credential.mjs'
 import {type KubeApiServer, startKubeApiServer} from '../support/kube-apiserver/index.mjs'
@@ -12,14 +14,20 @@ import {aipGpuNode, systemNode} from '../support/kube-apiserver/nodes.mjs'
 
 let api: KubeApiServer
 let eks: EksServer
+let iam: IamServer
+let s3h: S3rverHandle
 let fakeBin: string
 
 const awsEnv = (extra: NodeJS.ProcessEnv = {}) =>
   isolatedEnv({
     PATH: `${fakeBin}:${process.env.PATH}`,
     AIP_EKS_ENDPOINT: eks.endpoint,
-    AWS_ACCESS_KEY_ID: 'AKIDTEST',
-    AWS_SECRET_ACCESS_KEY: 'secret-test',
+    // bootstrap's S3 access: IAM and STS (the SDK reads these), the bucket on s3rver
+    AWS_ENDPOINT_URL_IAM: iam.endpoint,
+    AWS_ENDPOINT_URL_STS: iam.endpoint,
+    AIP_S3_ENDPOINT: s3h.endpoint,
+    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
     AWS_EC2_METADATA_DISABLED: 'true',
     AIP_EKS_POLL_MS: '10',
     ...extra,
@@ -34,10 +42,14 @@ beforeAll(async () => {
   const aws = writeFakeAws()
   api.addToken(aws.token, {name: 'arn:aws:sts::123456789012:assumed-role/dev/session', groups: ['system:masters']})
   fakeBin = aws.dir
+  iam = await startIamServer()
+  s3h = await S3rverHandle.start()
 })
 afterAll(async () => {
   await api.stop()
   await eks.stop()
+  await iam.stop()
+  await s3h.stop()
 })
 
 describe('aip cluster bootstrap', () => {
@@ -53,7 +65,7 @@ describe('aip cluster bootstrap', () => {
     expect(out.status).toBe('ok')
     expect(out.result.dryRun).toBe(true)
     expect(out.result.objects.find((o: {kind: string}) => o.kind === 'Namespace').action).toBe('create')
-    expect(out.result.addons.map((a: {name: string}) => a.name)).toEqual(['keda', 'prometheus-operator', 'nvidia-device-plugin', 'karpenter'])
+    expect(out.result.addons.map((a: {name: string}) => a.name)).toEqual(['keda', 'prometheus-operator', 'nvidia-device-plugin', 'dcgm-exporter', 'karpenter'])
   })
 
   it('--skip-eks applies the platform base, and a rerun changes nothing', async () => {
@@ -73,7 +85,7 @@ describe('aip cluster bootstrap', () => {
   it('EKS mode: describes the cluster, merges a 0600 kubeconfig context with an exec plugin, applies the base', async () => {
     // a named profile with static keys (as ~/.aws/credentials holds them)
     const awsDir = mkdtempSync(join(tmpdir(), 'aip-aws-'))
-    writeFileSync(join(awsDir, 'credentials'), '[dev]\naws_access_key_id = AKIDDEV\naws_secret_access_key = dev-secret\n')
+    writeFileSync(join(awsDir, 'credentials'), `[dev]\naws_access_key_id = ${S3RVER_CREDENTIALS.accessKeyId}\naws_secret_access_key = ${S3RVER_CREDENTIALS.secretAccessKey}\n`)
     writeFileSync(join(awsDir, 'config'), '[profile dev]\nregion = us-east-1\n')
     const env = awsEnv({AWS_SHARED_CREDENTIALS_FILE: join(awsDir, 'credentials'), AWS_CONFIG_FILE: join(awsDir, 'config'), AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: ''})
     const kubeDir = join(env.HOME!, '.kube')
@@ -105,7 +117,7 @@ describe('aip cluster bootstrap', () => {
   it('EKS --dry-run: describes only; a missing cluster with --create is planned, nothing written', async () => {
     const env = awsEnv()
     const before = eks.requests.length
-    const r = await runCli(['cluster', 'bootstrap', '--name', 'later', '--region', 'us-east-1', '--create', '--dry-run', '--role-arn', 'arn:aws:iam::1:role/eks', '--node-role-arn', 'arn:aws:iam::1:role/node', '--subnet', 'a', '--subnet', 'b'], {env})
+    const r = await runCli(['cluster', 'bootstrap', '--name', 'later', '--region', 'us-east-1', '--create', '--dry-run', '--role-arn', 'arn:aws:iam::1:role/eks', '--node-role-arn', 'arn:aws:iam::1:role/node', '--subnet', 'a', '--subnet', 'b', '--public-access-cidrs', '203.0.113.7/32'], {env})
     expect(r.code, r.stderr).toBe(0)
     expect(r.stdout).toContain('later (us-east-1): does not exist; would be created')
     expect(eks.requests.slice(before).every((q) => q.method === 'GET')).toBe(true)
@@ -117,10 +129,65 @@ describe('aip cluster bootstrap', () => {
     expect(existsSync(join(env.HOME!, '.kube', 'config'))).toBe(false)
   })
 
+  it('--create --dry-run --json lists the Auto Mode cluster, bucket, IAM roles, Pod Identity associations and add-ons; writes nothing', async () => {
+    const env = awsEnv()
+    const before = {eks: eks.requests.length, iam: iam.requests.length}
+    const r = await runCli(
+      ['cluster', 'bootstrap', '--name', 'planned', '--region', 'us-east-1', '--create', '--dry-run', '--json', '--tenant', 'team-a=2', '--gpu', 'l40s', '--role-arn', 'arn:aws:iam::123456789012:role/eks', '--node-role-arn', 'arn:aws:iam::123456789012:role/node', '--subnet', 'subnet-a', '--subnet', 'subnet-b', '--public-access-cidrs', '203.0.113.7/32'],
+      {env},
+    )
+    expect(r.code, r.stderr).toBe(0)
+    const out = JSON.parse(r.stdout).result
+    expect(out.cluster).toMatchObject({name: 'planned', plannedCreate: true, autoMode: true})
+    expect(out.access.bucket).toMatchObject({name: 'planned-weights-123456789012-us-east-1', action: 'create'})
+    expect(out.access.roles.map((x: any) => [x.name, x.access, x.action])).toEqual([['aip-planned-model-server', 'read', 'create'], ['aip-planned-preload', 'read-write', 'create']])
+    expect(out.access.podIdentityAgent).toEqual({name: 'eks-pod-identity-agent', action: 'built-in'}) // Auto Mode runs the agent
+    expect(out.access.associations.map((x: any) => `${x.namespace}/${x.serviceAccount}:${x.action}`)).toEqual(['aip-models/aip-model-server:create', 'aip-models/aip-preload:create', 'team-a/aip-model-server:create', 'team-a/aip-preload:create'])
+    expect(out.gpuPool.provisioner).toBe('auto-mode')
+    expect(out.gpuPool.objects.map((o: any) => `${o.kind}/${o.name}:${o.action}`)).toEqual(['NodePool/aip-gpu:apply'])
+    expect(out.objects.map((o: any) => o.kind)).toEqual(expect.arrayContaining(['Namespace', 'ServiceAccount', 'Role', 'ResourceQuota']))
+    expect(out.addons).toEqual([]) // no cluster to detect them in yet
+    // reads only
+    expect(eks.requests.slice(before.eks).every((q) => q.method === 'GET')).toBe(true)
+    expect(iam.requests.slice(before.iam).map((q) => q.action).every((a) => /^(Get|List)/.test(a))).toBe(true)
+    expect(eks.clusters.has('planned')).toBe(false)
+    // 0.0.0.0/0 is warned about
+    const open = await runCli(['cluster', 'bootstrap', '--name', 'planned', '--region', 'us-east-1', '--create', '--dry-run', '--role-arn', 'arn:aws:iam::1:role/eks', '--node-role-arn', 'arn:aws:iam::1:role/node', '--subnet', 'a', '--subnet', 'b', '--public-access-cidrs', '0.0.0.0/0'], {env})
+    expect(open.code, open.stderr).toBe(0)
+    expect(open.stderr).toContain('0.0.0.0/0 opens the cluster API endpoint to the whole internet')
+    // without the flag and without a way to learn the caller's address: the flag is required
+    const none = await runCli(['cluster', 'bootstrap', '--name', 'planned', '--region', 'us-east-1', '--create', '--dry-run', '--role-arn', 'arn:aws:iam::1:role/eks', '--node-role-arn', 'arn:aws:iam::1:role/node', '--subnet', 'a', '--subnet', 'b'], {env: {...env, AIP_CHECKIP_URL: 'http://127.0.0.1:9/'}})
+    expect(none.code).toBe(2)
+    expect(none.stderr).toContain('--public-access-cidrs')
+  })
+
+  it('a real run on an existing cluster sets up the bucket, roles, agent and associations, records the bucket; the second run changes nothing', async () => {
+    const env = awsEnv()
+    const first = await runCli(['cluster', 'bootstrap', '--name', 'prod', '--region', 'us-east-1', '--tenant', 'team-b=1', '--json'], {env})
+    expect(first.code, first.stderr).toBe(0)
+    const a = JSON.parse(first.stdout).result
+    expect(a.access.bucket).toMatchObject({name: 'prod-weights-123456789012-us-east-1'})
+    expect(a.access.podIdentityAgent.action).toMatch(/created|unchanged/)
+    expect(eks.associations('prod').map((x) => `${x.namespace}/${x.serviceAccount}->${x.roleArn}`).sort()).toEqual(
+      ['aip-models/aip-model-server->arn:aws:iam::123456789012:role/aip-prod-model-server', 'aip-models/aip-preload->arn:aws:iam::123456789012:role/aip-prod-preload', 'team-b/aip-model-server->arn:aws:iam::123456789012:role/aip-prod-model-server', 'team-b/aip-preload->arn:aws:iam::123456789012:role/aip-prod-preload'].sort(),
+    )
+    expect(JSON.parse(iam.roles.get('aip-prod-preload')!.trust).Statement[0].Principal).toEqual({Service: 'pods.eks.amazonaws.com'})
+    expect(readFileSync(a.config.file, 'utf8')).toContain('bucket: prod-weights-123456789012-us-east-1')
+    const eksWrites = eks.requests.length
+    const iamWrites = iam.requests.filter((q) => !/^(Get|List)/.test(q.action)).length
+    const second = await runCli(['cluster', 'bootstrap', '--name', 'prod', '--region', 'us-east-1', '--tenant', 'team-b=1', '--json'], {env})
+    expect(second.code, second.stderr).toBe(0)
+    const b = JSON.parse(second.stdout).result
+    expect(eks.requests.slice(eksWrites).filter((q) => q.method !== 'GET')).toEqual([])
+    expect(iam.requests.filter((q) => !/^(Get|List)/.test(q.action)).length).toBe(iamWrites)
+    const actions = [b.access.bucket.action, ...b.access.bucket.settings.map((x: any) => x.action), ...b.access.roles.flatMap((x: any) => [x.action, x.policyAction]), b.access.podIdentityAgent.action, ...b.access.associations.map((x: any) => x.action), ...b.objects.map((o: any) => o.action)]
+    expect(actions.filter((x) => !['unchanged', 'unsupported'].includes(x))).toEqual([])
+  })
+
   it('--create creates the cluster and its system node group, waiting for ACTIVE', async () => {
     const env = awsEnv()
     const r = await runCli(
-      ['cluster', 'bootstrap', '--name', 'fresh', '--region', 'us-east-1', '--create', '--role-arn', 'arn:aws:iam::1:role/eks', '--node-role-arn', 'arn:aws:iam::1:role/node', '--subnet', 'subnet-a', '--subnet', 'subnet-b', '--json'],
+      ['cluster', 'bootstrap', '--name', 'fresh', '--region', 'us-east-1', '--create', '--compute', 'nodegroups', '--role-arn', 'arn:aws:iam::1:role/eks', '--node-role-arn', 'arn:aws:iam::1:role/node', '--subnet', 'subnet-a', '--subnet', 'subnet-b', '--public-access-cidrs', '203.0.113.7/32', '--json'],
       {env},
     )
     expect(r.code, r.stderr).toBe(0)

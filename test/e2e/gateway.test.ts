@@ -6,6 +6,7 @@ import {GATEWAY_NS, type GatewayPeers, startGatewayPeers} from '../support/gatew
 import {startLiteLLM} from '../support/litellm-server.mjs'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-apiserver/index.mjs'
 import {aipCluster} from '../support/kube-apiserver/nodes.mjs'
+import {putModelNamespace} from '../support/model-namespace.js'
 
 let api: KubeApiServer
 let peers: GatewayPeers
@@ -18,6 +19,8 @@ const onEveryReplica = (name: string) => peers.litellm.replicas.map((r) => r.mod
 beforeAll(async () => {
   // system nodes for the gateway (and the preload Jobs' scratch disk); L40S for qwen3-8b, L4 for qwen2.5-coder-1.5b
   api = await startKubeApiServer({namespaces: ['default', 'kube-system', 'aip-models', 'team-b'], deploymentBehavior: {mode: 'ready', readyDelayMs: 30}, nodes: aipCluster({'g6e.xlarge': 2, 'g6.xlarge': 1}, {systemNodes: 2, systemRootVolumeGiB: 100})})
+  // what `aip cluster bootstrap` leaves in the model namespaces (the ServiceAccounts model deploy checks)
+  for (const ns of ['aip-models', 'team-b']) putModelNamespace(api, ns)
   const kenv = isolatedEnv({KUBECONFIG: api.kubeconfigPath, AIP_BUCKET: 'weights'})
   const r = await runCli(['gateway', 'install', '--json'], {env: kenv})
   expect(r.code, r.stderr).toBe(0)

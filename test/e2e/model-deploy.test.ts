@@ -9,17 +9,17 @@ import {HubServer} from '../support/hub-server.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-apiserver/index.mjs'
 import {aipCluster} from '../support/kube-apiserver/nodes.mjs'
 import {ptyMissingReason, runInPty} from '../support/pty.js'
+import {putModelNamespace} from '../support/model-namespace.js'
 
 const NS = 'aip-models'
 let api: KubeApiServer
 let env: NodeJS.ProcessEnv
 
 beforeAll(async () => {
-  // L4 nodes of aip's NodePool (no L40S: qwen3-8b cannot schedule), a system node with room for an 8B preload's scratch disk
-  api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 50}, jobBehavior: {outcome: 'succeed', delayMs: 20}, nodes: aipCluster({'g6.xlarge': 2}, {systemRootVolumeGiB: 100})})
-  api.store.put({apiVersion: 'v1', kind: 'Namespace', metadata: {name: NS}})
-  // the Hub token the preload Job of a gated model (llama-guard-3-1b) reads, as a real cluster needs it
-  api.store.put({apiVersion: 'v1', kind: 'Secret', metadata: {name: 'aip-hf-token', namespace: NS}, data: {token: Buffer.from('hf_test').toString('base64')}})
+  // L4 nodes of aip's NodePool (no L40S: qwen3-8b cannot schedule) and a default system node
+  // (m6i.large, 20 GiB root disk): the preload Job streams, it needs no scratch disk
+  api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 50}, jobBehavior: {outcome: 'succeed', delayMs: 20}, nodes: aipCluster({'g6.xlarge': 2})})
+  putModelNamespace(api, NS, {hfToken: 'hf_e2e'})
   api.registerCrd({group: 'keda.sh', version: 'v1alpha1', kind: 'ScaledObject'})
   env = isolatedEnv({KUBECONFIG: api.kubeconfigPath, AIP_BUCKET: 'weights'})
 })
@@ -32,6 +32,37 @@ function json(stdout: string): any {
 }
 
 describe('aip model deploy | list | status | delete (built CLI against the loopback API server)', () => {
+  it('a gated model without the HF token Secret fails before applying, naming `aip secret set hf-token`, which writes it without echoing it', async () => {
+    const ns = 'team-s'
+    putModelNamespace(api, ns)
+    const TOKEN = 'hf_SecretE2EtokenZZZZZZZZZZZZ'
+    const r = await runCli(['model', 'deploy', 'llama-3.1-8b-instruct', '-n', ns, '--json'], {env})
+    expect(r.code, r.stdout + r.stderr).toBe(2)
+    const e = json(r.stdout).error
+    expect(e.message).toContain('is gated on the Hub (meta-llama/Llama-3.1-8B-Instruct) and the Secret team-s/aip-hf-token holding its token does not exist')
+    expect(e.fix).toContain('aip secret set hf-token -n team-s')
+    expect(api.store.all().filter((o: any) => o.metadata.namespace === ns && !['ServiceAccount'].includes(o.kind))).toEqual([])
+    // no $HF_TOKEN and no terminal: exit 2 naming the variable
+    const none = await runCli(['secret', 'set', 'hf-token', '-n', ns], {env})
+    expect(none.code).toBe(2)
+    expect(none.stderr).toContain('HF_TOKEN')
+    // from $HF_TOKEN: written, never printed
+    const set = await runCli(['secret', 'set', 'hf-token', '-n', ns, '--json'], {env: {...env, HF_TOKEN: TOKEN}})
+    expect(set.code, set.stderr).toBe(0)
+    expect(json(set.stdout).result).toEqual({secret: 'aip-hf-token', namespace: ns, key: 'token', action: 'created'})
+    expect(set.stdout + set.stderr).not.toContain(TOKEN)
+    expect(Buffer.from(api.store.get('v1', 'Secret', ns, 'aip-hf-token')!.data.token, 'base64').toString()).toBe(TOKEN)
+    // --stdin replaces it; the same value again is unchanged
+    const piped = await runCli(['secret', 'set', 'hf-token', '-n', ns, '--stdin'], {env, input: `${TOKEN}2\n`})
+    expect(piped.code, piped.stderr).toBe(0)
+    expect(piped.stdout).toContain('Secret team-s/aip-hf-token (key token) configured')
+    expect(piped.stdout + piped.stderr).not.toContain(TOKEN)
+    // now the deploy applies
+    const ok = await runCli(['model', 'deploy', 'llama-3.1-8b-instruct', '-n', ns, '--no-wait', '--json'], {env})
+    expect(ok.code, ok.stderr).toBe(0)
+    expect(api.store.get('apps/v1', 'Deployment', ns, 'llama-3-1-8b-instruct')).toBeDefined()
+  })
+
   it('deploys a catalog model, waits for the rollout, prints only JSON with --json', async () => {
     const r = await runCli(['model', 'deploy', 'qwen2.5-coder-1.5b', '--json'], {env})
     expect(r.code, r.stderr).toBe(0)
@@ -50,7 +81,7 @@ describe('aip model deploy | list | status | delete (built CLI against the loopb
     const r = await runCli(['model', 'deploy', 'qwen2.5-coder-1.5b'], {env})
     expect(r.code, r.stderr).toBe(0)
     const rows = r.stdout.split('\n').filter((l) => /^(ServiceAccount|NetworkPolicy|Job|Service|Deployment|PodDisruptionBudget|ScaledObject)\s/.test(l))
-    expect(rows.length).toBe(8)
+    expect(rows.length).toBe(7) // no ServiceAccount: the shared ones are bootstrap's
     expect(rows.every((l) => /\sunchanged$/.test(l))).toBe(true)
     expect(r.stdout).toContain('is serving at http://qwen2-5-coder-1-5b.aip-models.svc:8000/v1')
     expect(r.stderr).toContain('✔ gpu-fit: fits on 1x l4')
@@ -103,7 +134,7 @@ describe('aip model deploy | list | status | delete (built CLI against the loopb
     const r = await runCli(['model', 'deploy', 'llama-3.1-8b-instruct', '-o', 'yaml'], {env: isolatedEnv({AIP_BUCKET: 'weights'})})
     expect(r.code, r.stderr).toBe(0)
     const docs = parseAllDocuments(r.stdout).map((d) => d.toJS())
-    expect(docs.map((d) => d.kind)).toEqual(['ServiceAccount', 'NetworkPolicy', 'NetworkPolicy', 'Job', 'Service', 'Deployment', 'PodDisruptionBudget', 'ScaledObject', 'ServiceMonitor', 'PrometheusRule'])
+    expect(docs.map((d) => d.kind)).toEqual(['NetworkPolicy', 'NetworkPolicy', 'Job', 'Service', 'Deployment', 'PodDisruptionBudget', 'ScaledObject', 'ServiceMonitor', 'PrometheusRule'])
     expect(docs.every((d) => d.metadata.labels['aip.dev/model'] === 'llama-3.1-8b-instruct')).toBe(true)
   })
 

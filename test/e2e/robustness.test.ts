@@ -13,6 +13,7 @@ import {spawn} from 'node:child_process'
 
 import {BIN, isolatedEnv, ROOT, runCli, type CliResult} from '../support/cli.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-apiserver/index.mjs'
+import {putModelNamespace} from '../support/model-namespace.js'
 import {aipCluster} from '../support/kube-apiserver/nodes.mjs'
 import {startOpenAIServer} from '../support/openai-server.js'
 import {applyObjects, modelLabels} from '../../src/lib/kube/index.js'
@@ -228,8 +229,9 @@ describe('interrupted and cut-off waits', () => {
   let api: KubeApiServer
   const NS = 'aip-models'
   const start = async (): Promise<NodeJS.ProcessEnv> => {
+    // the scheduler needs nodes: a system node for the preload Job, an L4 node for the server
     api = await startKubeApiServer({deploymentBehavior: {mode: 'none'}, jobBehavior: {outcome: 'succeed', delayMs: 20}, nodes: aipCluster(['g6.xlarge'])})
-    api.store.put({apiVersion: 'v1', kind: 'Namespace', metadata: {name: NS}})
+    putModelNamespace(api, NS, {hfToken: 'hf_e2e'})
     closers.push(() => api.stop())
     return isolatedEnv({KUBECONFIG: api.kubeconfigPath, AIP_BUCKET: 'weights'})
   }
@@ -393,11 +395,11 @@ describe('model deploy reports every missing prerequisite at once', () => {
   it('a gated model without the token Secret and no bucket: both named; with them it deploys', async () => {
     const api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 20}})
     closers.push(() => api.stop())
-    api.store.put({apiVersion: 'v1', kind: 'Namespace', metadata: {name: 'aip-models'}})
+    putModelNamespace(api, 'aip-models')
     const env = isolatedEnv({KUBECONFIG: api.kubeconfigPath})
     const r = await runCli(['model', 'deploy', 'llama-guard-3-1b', '--no-wait'], {env})
     expectOneError(r, 2, /2 prerequisites are missing: \(1\) no S3 bucket .*; \(2\) llama-guard-3-1b is gated on the Hub \(meta-llama\/Llama-Guard-3-1B\) and the Secret aip-models\/aip-hf-token holding its token does not exist$/)
-    expect(r.stderr).toContain('kubectl create secret generic aip-hf-token -n aip-models --from-literal=token="$HF_TOKEN"')
+    expect(r.stderr).toContain('aip secret set hf-token -n aip-models')
     expect(api.requests.filter((q) => q.method !== 'GET')).toEqual([])
     api.store.put({apiVersion: 'v1', kind: 'Secret', metadata: {name: 'aip-hf-token', namespace: 'aip-models'}, data: {token: Buffer.from('hf_x').toString('base64')}})
     const ok = await runCli(['model', 'deploy', 'llama-guard-3-1b', '--no-wait'], {env: {...env, AIP_BUCKET: 'weights'}})

@@ -3,18 +3,20 @@ import * as Flags from '@oclif/core/flags'
 import {AipCommand} from '../../base-command.js'
 import {awsFlags, kubeFlags, waitFlags} from '../../flags.js'
 import type {BootstrapEvent, BootstrapResult} from '../../lib/bootstrap/index.js'
+import {configPaths, writeConfigKey} from '../../lib/config/index.js'
 import {parseDuration} from '../../lib/config/parse.js'
 import {UsageError} from '../../lib/errors.js'
 import {formatDuration, renderKeyValues, renderTable} from '../../lib/output/index.js'
 
 export default class ClusterBootstrap extends AipCommand {
   static override summary = 'Create or adopt the EKS cluster, write its kubeconfig context, and apply the aip platform base'
-  static override description = `Steps (each idempotent: an interrupted run, rerun, continues):
-  1. EKS: DescribeCluster; with --create, CreateCluster + the system node group, waiting for ACTIVE.
+  static override description = `Steps (each idempotent: an interrupted run, rerun, continues; a finished one, rerun, changes nothing):
+  1. EKS: DescribeCluster; with --create, CreateCluster as EKS Auto Mode (--compute nodegroups: a classic cluster with a managed system node group), public endpoint limited to --public-access-cidrs, waiting for ACTIVE; --gpu-nodegroup TYPE:MIN-MAX adds a managed GPU node group.
   2. kubeconfig: write or merge a context whose credentials come from \`aws eks get-token\` (exec plugin; no secret is written), file mode 0600.
-  3. Platform base (server-side apply, field manager aip): the model namespace (Pod Security restricted, default-deny network policy with DNS), tenant namespaces (--tenant NAME[=GPUS], or config \`tenants\`: ResourceQuota with requests.nvidia.com/gpu, LimitRange, Role/RoleBinding for group aip:tenant:NAME, default-deny + DNS).
-  4. Add-ons: reports KEDA, the Prometheus operator, the NVIDIA device plugin and Karpenter; --install-addons installs the missing ones with \`helm upgrade --install\`.
-  5. Karpenter GPU NodePool (karpenter.sh/v1, GPU limit --gpu-limit, nvidia.com/gpu NoSchedule taint) and EC2NodeClass, only when Karpenter's CRDs exist.
+  3. S3 access: the weights bucket (--bucket, default <cluster>-weights-<account>-<region>; Block Public Access, SSE-S3 or --kms-key, a rule aborting incomplete multipart uploads; recorded as config \`bucket\`), IAM roles aip-<cluster>-model-server (read) and aip-<cluster>-preload (read-write) on s3://BUCKET/PREFIX/, and EKS Pod Identity (the eks-pod-identity-agent add-on and one association per ServiceAccount and namespace) or, with --irsa, the OIDC provider and role annotations.
+  4. Platform base (server-side apply, field manager aip): the model namespace (Pod Security restricted, default-deny network policy with DNS, ServiceAccounts aip-model-server and aip-preload), tenant namespaces (--tenant NAME[=GPUS], or config \`tenants\`: ResourceQuota with requests.nvidia.com/gpu, LimitRange, a Role allowing what \`aip model deploy\` writes for group aip:tenant:NAME, the two ServiceAccounts, default-deny + DNS).
+  5. Add-ons: reports KEDA, the Prometheus operator, the NVIDIA device plugin, the DCGM exporter and Karpenter; --install-addons installs the missing ones with \`helm upgrade --install\` at pinned chart versions.
+  6. GPU NodePool (karpenter.sh/v1) for the --gpu types' instance types, GPU limit --gpu-limit, nvidia.com/gpu NoSchedule taint: on EKS Auto Mode's NodeClass, or with Karpenter's EC2NodeClass where Karpenter is installed.
 
 --skip-eks bootstraps the cluster of an existing kubeconfig context (any conformant Kubernetes; --kubeconfig/--context pick it).
 $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoints).`
@@ -33,10 +35,18 @@ $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoint
     'gpu-limit': Flags.integer({description: 'most GPUs the Karpenter NodePool may provision in total', default: 8, min: 0}),
     'capacity-type': Flags.string({description: 'capacity types of GPU nodes (repeatable)', options: ['on-demand', 'spot'], multiple: true}),
     'karpenter-node-role': Flags.string({description: 'IAM role of Karpenter GPU nodes (default KarpenterNodeRole-<cluster>)'}),
-    'install-addons': Flags.boolean({description: 'install missing add-ons (KEDA, kube-prometheus-stack, NVIDIA device plugin) with helm', default: false}),
+    'install-addons': Flags.boolean({description: 'install missing add-ons (KEDA, kube-prometheus-stack, NVIDIA device plugin, DCGM exporter) with helm, at pinned chart versions', default: false}),
+    gpu: Flags.string({description: 'GPU type the GPU NodePool provisions (repeatable; default: config gpu and the GPUs of the catalog models)', multiple: true}),
+    bucket: Flags.string({description: 'weights bucket to create or adopt (default: config bucket, else <cluster>-weights-<account>-<region>)', helpGroup: 'S3 ACCESS'}),
+    'kms-key': Flags.string({description: 'KMS key ARN for the bucket default encryption (default: SSE-S3)', helpGroup: 'S3 ACCESS'}),
+    irsa: Flags.boolean({description: 'give pods S3 access through IRSA (OIDC provider + role annotations) instead of EKS Pod Identity', default: false, helpGroup: 'S3 ACCESS'}),
+    'skip-access': Flags.boolean({description: 'leave the bucket, IAM roles and Pod Identity to you', default: false, helpGroup: 'S3 ACCESS'}),
+    'gpu-nodegroup': Flags.string({description: 'a managed GPU node group, INSTANCE-TYPE:MIN-MAX, e.g. g6e.xlarge:0-2 (needs --node-role-arn)'}),
     gateway: Flags.boolean({description: 'also install the gateway (aip gateway install with its defaults; tenants become gateway teams)', default: false}),
     'role-arn': Flags.string({description: '--create: IAM role of the EKS control plane', helpGroup: 'CREATE'}),
-    'node-role-arn': Flags.string({description: '--create: IAM role of the system node group', helpGroup: 'CREATE'}),
+    'node-role-arn': Flags.string({description: '--create: IAM role of the nodes (Auto Mode node role, or the node groups\' role)', helpGroup: 'CREATE'}),
+    compute: Flags.string({description: '--create: auto-mode (EKS Auto Mode) or nodegroups (a managed system node group)', options: ['auto-mode', 'nodegroups'], default: 'auto-mode', helpGroup: 'CREATE'}),
+    'public-access-cidrs': Flags.string({description: '--create: CIDRs allowed to reach the public API endpoint, comma-separated (default: your public IP/32)', helpGroup: 'CREATE'}),
     subnet: Flags.string({description: '--create: subnet id (repeat; at least two availability zones)', multiple: true, helpGroup: 'CREATE'}),
     'security-group': Flags.string({description: '--create: extra security group id (repeatable)', multiple: true, helpGroup: 'CREATE'}),
     'kubernetes-version': Flags.string({description: '--create: Kubernetes version (default: EKS default)', helpGroup: 'CREATE'}),
@@ -46,7 +56,8 @@ $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoint
   static override examples = [
     '<%= config.bin %> cluster bootstrap --name prod --region us-east-1 --dry-run',
     '<%= config.bin %> cluster bootstrap --name prod --region us-east-1 --tenant team-a=4 --tenant team-b=2',
-    '<%= config.bin %> cluster bootstrap --name prod --region us-east-1 --create --role-arn arn:aws:iam::123456789012:role/eks --node-role-arn arn:aws:iam::123456789012:role/eks-node --subnet subnet-a --subnet subnet-b',
+    '<%= config.bin %> cluster bootstrap --name prod --region us-east-1 --create --role-arn arn:aws:iam::123456789012:role/eks --node-role-arn arn:aws:iam::123456789012:role/eks-node --subnet subnet-a --subnet subnet-b --public-access-cidrs 203.0.113.7/32 --gpu l40s --dry-run --json',
+    '<%= config.bin %> cluster bootstrap --name prod --region us-east-1 --gpu-nodegroup g6e.xlarge:0-2 --node-role-arn arn:aws:iam::123456789012:role/eks-node',
     '<%= config.bin %> cluster bootstrap --skip-eks --context kind-dev --install-addons',
   ]
 
@@ -63,6 +74,12 @@ $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoint
     const region = cfg.string('region')
     const timeoutMs = parseDuration(String(cfg.get('timeout') ?? '15m'), '--timeout')
     if (flags['skip-eks'] && flags.create) throw new UsageError('--create and --skip-eks exclude each other', {fix: 'drop one of them'})
+    if (flags['skip-eks'] && flags['gpu-nodegroup']) throw new UsageError('--gpu-nodegroup needs EKS', {fix: 'drop --skip-eks, or create the node group with your own tooling'})
+    const {parseGpuNodegroup} = await import('../../lib/bootstrap/index.js')
+    const gpuNodegroup = flags['gpu-nodegroup'] ? parseGpuNodegroup(flags['gpu-nodegroup'], clusterName, flags['node-role-arn']) : undefined
+    // default: the GPUs the catalog's models use (and config gpu), so a catalog deploy finds a node
+    const {listCatalog} = await import('../../lib/catalog/index.js')
+    const gpuTypes = flags.gpu ?? [...new Set([...(cfg.string('gpu') ? [cfg.string('gpu')!] : []), ...listCatalog().map((e) => e.gpu.type)])]
 
     let eks: Parameters<typeof runBootstrap>[0]['eks']
     if (!flags['skip-eks']) {
@@ -82,14 +99,20 @@ $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoint
               subnetIds: flags.subnet ?? [],
               securityGroupIds: flags['security-group'],
               version: flags['kubernetes-version'],
-              systemNodegroup: {
-                name: `${clusterName}-system`,
-                nodeRoleArn: flags['node-role-arn'] ?? '',
-                instanceTypes: [flags['system-instance-type']],
-                minSize: 1,
-                desiredSize: flags['system-nodes'],
-                maxSize: Math.max(flags['system-nodes'], 3),
-              },
+              compute: flags.compute as 'auto-mode' | 'nodegroups',
+              autoModeNodeRoleArn: flags['node-role-arn'],
+              publicAccessCidrs: await this.publicAccessCidrs(flags['public-access-cidrs']),
+              systemNodegroup:
+                flags.compute === 'nodegroups'
+                  ? {
+                      name: `${clusterName}-system`,
+                      nodeRoleArn: flags['node-role-arn'] ?? '',
+                      instanceTypes: [flags['system-instance-type']],
+                      minSize: 1,
+                      desiredSize: flags['system-nodes'],
+                      maxSize: Math.max(flags['system-nodes'], 3),
+                    }
+                  : undefined,
             }
           : undefined,
       }
@@ -117,6 +140,28 @@ $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoint
         gpuLimit: flags['gpu-limit'],
         karpenterNodeRole: flags['karpenter-node-role'],
         capacityTypes: flags['capacity-type'] as Array<'on-demand' | 'spot'> | undefined,
+        gpuTypes,
+      },
+      access:
+        eks && !flags['skip-access']
+          ? {
+              bucket: flags.bucket ?? cfg.string('bucket'),
+              prefix: cfg.string('prefix'),
+              kmsKey: flags['kms-key'],
+              mode: flags.irsa ? 'irsa' : 'pod-identity',
+              clients: async () => {
+                const [{createS3Client}, {createIamClient, createStsClient}] = await Promise.all([import('../../lib/aws/s3.js'), import('../../lib/aws/iam.js')])
+                const aws = {region, profile: cfg.string('profile')}
+                return {s3: await createS3Client({...aws, endpoint: cfg.string('s3-endpoint')}), iam: await createIamClient(aws), sts: await createStsClient(aws)}
+              },
+            }
+          : undefined,
+      gpuNodegroup,
+      recordConfig: (key, value) => {
+        const file = configPaths().global
+        // a rerun with the same settings writes nothing
+        if (cfg.string(key) !== value) writeConfigKey(file, key, value)
+        return file
       },
       installAddons: flags['install-addons'],
       helmTimeout: `${Math.ceil(timeoutMs / 1000)}s`,
@@ -127,6 +172,31 @@ $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoint
     this.render(result)
     if (flags.gateway) return {...result, gateway: await this.installGateway(result, tenants.map((t) => t.name), flags['dry-run'], timeoutMs)}
     return result
+  }
+
+  /**
+   * --public-access-cidrs, else the caller's public address: asked of AWS's checkip service
+   * (https://checkip.amazonaws.com; $AIP_CHECKIP_URL overrides it). Offline there is no way to know
+   * the address the endpoint will see, so the flag is then required.
+   */
+  private async publicAccessCidrs(flag: string | undefined): Promise<string[]> {
+    if (flag) {
+      const cidrs = flag.split(',').map((c) => c.trim()).filter(Boolean)
+      if (cidrs.includes('0.0.0.0/0')) this.warn('--public-access-cidrs 0.0.0.0/0 opens the cluster API endpoint to the whole internet (authentication still applies); prefer your own address/32')
+      return cidrs
+    }
+    const url = process.env.AIP_CHECKIP_URL || 'https://checkip.amazonaws.com'
+    try {
+      const res = await fetch(url, {signal: AbortSignal.any([this.signal, AbortSignal.timeout(5000)])})
+      const ip = (await res.text()).trim()
+      if (!res.ok || !/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) throw new Error(`unexpected answer ${res.status}`)
+      this.info(`public endpoint limited to your address ${ip}/32 (from ${url}; pass --public-access-cidrs to choose)`)
+      return [`${ip}/32`]
+    } catch (error) {
+      // needed only when the cluster is created: the create spec check then asks for the flag (exit 2)
+      this.debugLog(`${url}: ${(error as Error).message}`)
+      return []
+    }
   }
 
   /** --gateway: `aip gateway install` with its defaults on the context bootstrap just wrote or used. */
@@ -162,15 +232,32 @@ $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoint
     if (r.cluster) head.push(['cluster', `${r.cluster.name} (${r.cluster.region}): ${r.cluster.plannedCreate ? 'does not exist; would be created' : r.cluster.status}${r.cluster.version ? `, Kubernetes ${r.cluster.version}` : ''}${r.cluster.created ? ' (created)' : ''}`])
     if (r.kubeconfig) head.push(['kubeconfig', `${r.kubeconfig.action} context ${r.kubeconfig.context} in ${r.kubeconfig.path}`])
     if (r.context) head.push(['context', r.context])
+    if (r.access) head.push(['bucket', `s3://${r.access.bucket.name} (${r.access.bucket.action}; ${r.access.bucket.settings.map((x) => `${x.setting} ${x.action}`).join(', ')})`])
+    if (r.config) head.push(['config', `bucket recorded in ${r.config.file}`])
     if (head.length) this.print(renderKeyValues(head))
+    if (r.access) {
+      const a = r.access
+      this.print(`\n${c.bold(`S3 access (${a.mode === 'irsa' ? 'IRSA' : 'EKS Pod Identity'})`)}`)
+      const rows = [
+        ...a.roles.map((x) => ({what: 'IAM role', name: `${x.name} (${x.access})`, action: x.action === x.policyAction ? x.action : `${x.action}, policy ${x.policyAction}`})),
+        ...(a.oidcProvider ? [{what: 'OIDC provider', name: a.oidcProvider.arn, action: a.oidcProvider.action}] : []),
+        ...(a.podIdentityAgent ? [{what: 'EKS add-on', name: a.podIdentityAgent.name, action: a.podIdentityAgent.action}] : []),
+        ...a.associations.map((x) => ({what: 'Pod Identity', name: `${x.namespace}/${x.serviceAccount} -> ${x.roleArn.split('/').pop()}`, action: x.action})),
+      ]
+      this.print(renderTable(rows, [
+        {header: 'kind', get: (x) => x.what},
+        {header: 'name', get: (x) => x.name},
+        {header: 'action', get: (x) => x.action},
+      ]))
+    }
     this.print(`\n${c.bold(r.dryRun ? 'Platform objects (dry run: nothing changed)' : 'Platform objects')}`)
-    this.print(renderTable([...r.objects, ...r.karpenter.objects], [
+    this.print(renderTable([...r.objects, ...r.gpuPool.objects], [
       {header: 'kind', get: (o) => o.kind},
       {header: 'namespace', get: (o) => o.namespace},
       {header: 'name', get: (o) => o.name},
       {header: 'action', get: (o) => o.action},
     ]))
-    if (!r.karpenter.installed) this.print(c.dim('Karpenter not installed: no GPU NodePool applied'))
+    if (r.gpuPool.provisioner === 'none') this.print(c.dim('neither EKS Auto Mode nor Karpenter: no GPU NodePool applied (GPU nodes from a node group: --gpu-nodegroup TYPE:MIN-MAX)'))
     if (r.addons.length) {
       this.print(`\n${c.bold('Add-ons')}`)
       this.print(renderTable(r.addons, [

@@ -46,6 +46,11 @@ export interface ClusterInfo {
   /** base64 PEM of the cluster CA (public data, not a secret). */
   certificateAuthority?: string
   createdAt?: string
+  /** EKS Auto Mode (computeConfig.enabled): built-in node pools, Pod Identity agent, GPU drivers. */
+  autoMode?: boolean
+  /** OIDC issuer URL (IRSA). */
+  oidcIssuer?: string
+  subnetIds?: string[]
 }
 
 export interface NodegroupInfo {
@@ -165,6 +170,9 @@ function toClusterInfo(c: Cluster, region: string): ClusterInfo {
     endpoint: c.endpoint,
     certificateAuthority: c.certificateAuthority?.data,
     createdAt: c.createdAt ? new Date(c.createdAt).toISOString() : undefined,
+    autoMode: c.computeConfig?.enabled === true,
+    oidcIssuer: c.identity?.oidc?.issuer,
+    subnetIds: c.resourcesVpcConfig?.subnetIds,
   }
 }
 
@@ -180,7 +188,7 @@ function toNodegroupInfo(n: Nodegroup): NodegroupInfo {
 }
 
 /** Calls `fn`, retrying throttling/5xx/network errors a few times with backoff. */
-async function withRetry<T>(fn: () => Promise<T>, ctx: Ctx, opts: Pick<WaitOptions, 'signal' | 'sleep'> & {attempts?: number; baseMs?: number}): Promise<T> {
+export async function withRetry<T>(fn: () => Promise<T>, ctx: Ctx, opts: Pick<WaitOptions, 'signal' | 'sleep'> & {attempts?: number; baseMs?: number}): Promise<T> {
   const sleep = opts.sleep ?? defaultSleep
   const attempts = opts.attempts ?? 5
   let last: unknown
@@ -213,6 +221,15 @@ export async function findCluster(client: EKSClient, name: string, region: strin
   }
 }
 
+export interface NodegroupSpec {
+  name: string
+  nodeRoleArn: string
+  instanceTypes: string[]
+  minSize: number
+  desiredSize: number
+  maxSize: number
+}
+
 export interface CreateClusterSpec {
   name: string
   region: string
@@ -222,25 +239,96 @@ export interface CreateClusterSpec {
   securityGroupIds?: string[]
   version?: string
   tags?: Record<string, string>
-  systemNodegroup: {
-    name: string
-    nodeRoleArn: string
-    instanceTypes: string[]
-    minSize: number
-    desiredSize: number
-    maxSize: number
-  }
+  /**
+   * auto-mode (default): EKS Auto Mode (computeConfig with the built-in general-purpose and system
+   * node pools, block storage, load balancing; the node role in `autoModeNodeRoleArn`); nodegroups:
+   * a classic cluster with a managed system node group.
+   */
+  compute: 'auto-mode' | 'nodegroups'
+  /** Auto Mode's node IAM role (computeConfig.nodeRoleArn). */
+  autoModeNodeRoleArn?: string
+  /** CIDRs allowed to reach the public endpoint (resourcesVpcConfig.publicAccessCidrs). */
+  publicAccessCidrs: string[]
+  systemNodegroup?: NodegroupSpec
+  /** --gpu-nodegroup TYPE:MIN-MAX: a managed GPU node group (NVIDIA AMI, nvidia.com/gpu taint). */
+  gpuNodegroup?: NodegroupSpec
 }
+
+const CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/
 
 /** Checks a create spec before any API call, naming the missing flag. */
 export function validateCreateSpec(spec: Partial<CreateClusterSpec> & {name: string}): asserts spec is CreateClusterSpec {
   if (!spec.region) throw new UsageError('--create needs a region', {fix: 'pass --region'})
-  if (!spec.roleArn) throw new UsageError('--create needs the cluster IAM role', {fix: 'pass --role-arn arn:aws:iam::ACCOUNT:role/NAME (a role trusted by eks.amazonaws.com)'})
+  if (!spec.roleArn) throw new UsageError('--create needs the cluster IAM role', {fix: 'pass --role-arn arn:aws:iam::ACCOUNT:role/NAME (a role trusted by eks.amazonaws.com; Auto Mode also needs sts:TagSession and the AmazonEKSCompute/BlockStorage/LoadBalancing/Networking policies)'})
   if (!spec.subnetIds || spec.subnetIds.length < 2) throw new UsageError('--create needs at least two subnets in different availability zones', {fix: 'pass --subnet subnet-aaa --subnet subnet-bbb'})
-  const ng = spec.systemNodegroup
-  if (!ng?.nodeRoleArn) throw new UsageError('--create needs the node IAM role for the system node group', {fix: 'pass --node-role-arn arn:aws:iam::ACCOUNT:role/NAME (a role trusted by ec2.amazonaws.com)'})
-  if (ng.minSize < 0 || ng.desiredSize < ng.minSize || ng.maxSize < ng.desiredSize || ng.maxSize < 1) {
-    throw new UsageError(`system node group sizes must satisfy 0 <= min <= desired <= max, max >= 1 (got ${ng.minSize}/${ng.desiredSize}/${ng.maxSize})`, {fix: 'correct --system-nodes'})
+  if (!spec.publicAccessCidrs?.length) {
+    throw new UsageError('--create needs the CIDRs allowed to reach the public endpoint, and your public address could not be found (https://checkip.amazonaws.com did not answer)', {
+      fix: 'pass --public-access-cidrs YOUR.IP/32 (the address the EKS endpoint sees: `curl https://checkip.amazonaws.com` where you have internet), comma-separated for several',
+    })
+  }
+  for (const c of spec.publicAccessCidrs) {
+    const m = CIDR.exec(c)
+    if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5]) > 32) throw new UsageError(`--public-access-cidrs: "${c}" is not an IPv4 CIDR`, {fix: 'pass e.g. 203.0.113.7/32'})
+  }
+  if (spec.compute === 'auto-mode' && !spec.autoModeNodeRoleArn) {
+    throw new UsageError('--create (EKS Auto Mode) needs the node IAM role', {fix: 'pass --node-role-arn arn:aws:iam::ACCOUNT:role/NAME (trusted by ec2.amazonaws.com, with AmazonEKSWorkerNodeMinimalPolicy and AmazonEC2ContainerRegistryPullOnly)'})
+  }
+  if (spec.compute === 'nodegroups' && !spec.systemNodegroup?.nodeRoleArn) {
+    throw new UsageError('--create needs the node IAM role for the system node group', {fix: 'pass --node-role-arn arn:aws:iam::ACCOUNT:role/NAME (a role trusted by ec2.amazonaws.com)'})
+  }
+  for (const ng of [spec.systemNodegroup, spec.gpuNodegroup]) {
+    if (!ng) continue
+    if (!ng.nodeRoleArn) throw new UsageError(`node group ${ng.name} needs a node IAM role`, {fix: 'pass --node-role-arn'})
+    if (ng.minSize < 0 || ng.desiredSize < ng.minSize || ng.maxSize < ng.desiredSize || ng.maxSize < 1) {
+      throw new UsageError(`node group ${ng.name} sizes must satisfy 0 <= min <= desired <= max, max >= 1 (got ${ng.minSize}/${ng.desiredSize}/${ng.maxSize})`, {fix: 'correct --system-nodes / --gpu-nodegroup TYPE:MIN-MAX'})
+    }
+  }
+}
+
+/** The CreateCluster request (request shape: https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateCluster.html). */
+export function createClusterInput(s: CreateClusterSpec): import('@aws-sdk/client-eks').CreateClusterRequest {
+  const auto = s.compute === 'auto-mode'
+  return {
+    name: s.name,
+    roleArn: s.roleArn,
+    version: s.version,
+    resourcesVpcConfig: {subnetIds: s.subnetIds, securityGroupIds: s.securityGroupIds, endpointPublicAccess: true, endpointPrivateAccess: true, publicAccessCidrs: s.publicAccessCidrs},
+    // Auto Mode needs the API (access entries) authentication mode
+    accessConfig: {authenticationMode: 'API_AND_CONFIG_MAP', bootstrapClusterCreatorAdminPermissions: true},
+    ...(auto
+      ? {
+          // Auto Mode: computeConfig, storageConfig.blockStorage and
+          // kubernetesNetworkConfig.elasticLoadBalancing all enabled together, no self-managed add-ons
+          computeConfig: {enabled: true, nodePools: ['general-purpose', 'system'], nodeRoleArn: s.autoModeNodeRoleArn},
+          storageConfig: {blockStorage: {enabled: true}},
+          kubernetesNetworkConfig: {elasticLoadBalancing: {enabled: true}},
+          bootstrapSelfManagedAddons: false,
+        }
+      : {}),
+    tags: {'app.kubernetes.io/managed-by': 'aip', ...s.tags},
+  }
+}
+
+/** CreateNodegroup for the system or the GPU node group. */
+export function createNodegroupInput(cluster: string, subnets: string[], ng: NodegroupSpec, role: 'system' | 'gpu'): import('@aws-sdk/client-eks').CreateNodegroupRequest {
+  return {
+    clusterName: cluster,
+    nodegroupName: ng.name,
+    nodeRole: ng.nodeRoleArn,
+    subnets,
+    instanceTypes: ng.instanceTypes,
+    scalingConfig: {minSize: ng.minSize, desiredSize: ng.desiredSize, maxSize: ng.maxSize},
+    labels: {'aip.dev/node-role': role},
+    ...(role === 'gpu'
+      ? {
+          // EKS-optimized AL2023 with the NVIDIA driver, container toolkit and device plugin
+          amiType: 'AL2023_x86_64_NVIDIA' as const,
+          // weights stream from S3, but the vLLM image alone is ~10 GB
+          diskSize: 200,
+          taints: [{key: 'nvidia.com/gpu', value: 'true', effect: 'NO_SCHEDULE' as const}],
+        }
+      : {}),
+    tags: {'app.kubernetes.io/managed-by': 'aip'},
   }
 }
 
@@ -248,19 +336,22 @@ export interface EnsureResult {
   cluster: ClusterInfo
   created: boolean
   nodegroupCreated: boolean
+  /** The first node group ensured (system, else GPU). */
   nodegroup?: NodegroupInfo
+  nodegroups: NodegroupInfo[]
 }
 
 /**
  * Makes the cluster exist and be ACTIVE. Without `create`, a missing cluster is NotFoundError
- * (exit 4) suggesting --create. With it: CreateCluster (ResourceInUse -> someone, e.g. an earlier
- * interrupted run, is creating it: wait instead), wait ACTIVE, then the system node group likewise.
+ * (exit 4) suggesting --create. With it: CreateCluster (EKS Auto Mode by default; ResourceInUse ->
+ * someone, e.g. an earlier interrupted run, is creating it: wait instead), wait ACTIVE, then the
+ * system node group (without Auto Mode) and the --gpu-nodegroup likewise.
  */
 export async function ensureCluster(
   client: EKSClient,
   name: string,
   region: string,
-  opts: WaitOptions & {create?: boolean; spec?: CreateClusterSpec},
+  opts: WaitOptions & {create?: boolean; spec?: CreateClusterSpec; gpuNodegroup?: NodegroupSpec},
 ): Promise<EnsureResult> {
   const sdk = await import('@aws-sdk/client-eks')
   const ctx: Ctx = {cluster: name, region}
@@ -276,21 +367,7 @@ export async function ensureCluster(
     validateCreateSpec(opts.spec)
     const s = opts.spec
     try {
-      await withRetry(
-        () =>
-          client.send(
-            new sdk.CreateClusterCommand({
-              name,
-              roleArn: s.roleArn,
-              version: s.version,
-              resourcesVpcConfig: {subnetIds: s.subnetIds, securityGroupIds: s.securityGroupIds, endpointPublicAccess: true, endpointPrivateAccess: true},
-              accessConfig: {authenticationMode: 'API_AND_CONFIG_MAP', bootstrapClusterCreatorAdminPermissions: true},
-              tags: {'app.kubernetes.io/managed-by': 'aip', ...s.tags},
-            }),
-          ),
-        ctx,
-        opts,
-      )
+      await withRetry(() => client.send(new sdk.CreateClusterCommand(createClusterInput(s))), ctx, opts)
       created = true
     } catch (err) {
       // ResourceInUse: created meanwhile (or by an interrupted run): wait for it instead.
@@ -300,38 +377,28 @@ export async function ensureCluster(
   }
   info = await waitForCluster(client, name, region, 'ACTIVE', opts)
 
+  // node groups: the system one of a --create without Auto Mode, and --gpu-nodegroup (also on an existing cluster)
+  const wanted: Array<{ng: NodegroupSpec; role: 'system' | 'gpu'}> = []
+  if (opts.create && opts.spec?.compute === 'nodegroups' && opts.spec.systemNodegroup) wanted.push({ng: opts.spec.systemNodegroup, role: 'system'})
+  const gpu = opts.gpuNodegroup ?? opts.spec?.gpuNodegroup
+  if (gpu) wanted.push({ng: gpu, role: 'gpu'})
   let nodegroupCreated = false
-  let nodegroup: NodegroupInfo | undefined
-  if (opts.create && opts.spec) {
-    const ng = opts.spec.systemNodegroup
-    nodegroup = await findNodegroup(client, name, ng.name, region, opts)
-    if (!nodegroup) {
+  const nodegroups: NodegroupInfo[] = []
+  for (const {ng, role} of wanted) {
+    let cur = await findNodegroup(client, name, ng.name, region, opts)
+    if (!cur) {
+      const subnets = opts.spec?.subnetIds ?? info.subnetIds ?? []
       try {
-        await withRetry(
-          () =>
-            client.send(
-              new sdk.CreateNodegroupCommand({
-                clusterName: name,
-                nodegroupName: ng.name,
-                nodeRole: ng.nodeRoleArn,
-                subnets: opts.spec!.subnetIds,
-                instanceTypes: ng.instanceTypes,
-                scalingConfig: {minSize: ng.minSize, desiredSize: ng.desiredSize, maxSize: ng.maxSize},
-                labels: {'aip.dev/node-role': 'system'},
-                tags: {'app.kubernetes.io/managed-by': 'aip'},
-              }),
-            ),
-          {...ctx, nodegroup: ng.name},
-          opts,
-        )
+        await withRetry(() => client.send(new sdk.CreateNodegroupCommand(createNodegroupInput(name, subnets, ng, role))), {...ctx, nodegroup: ng.name}, opts)
         nodegroupCreated = true
       } catch (err) {
         if (!(err instanceof AipError && errName(err.cause) === 'ResourceInUseException')) throw err
       }
     }
-    nodegroup = await waitForNodegroup(client, name, ng.name, region, 'ACTIVE', opts)
+    cur = await waitForNodegroup(client, name, ng.name, region, 'ACTIVE', opts)
+    nodegroups.push(cur)
   }
-  return {cluster: info, created, nodegroupCreated, nodegroup}
+  return {cluster: info, created, nodegroupCreated, nodegroup: nodegroups[0], nodegroups}
 }
 
 type Target = 'ACTIVE' | 'DELETED'

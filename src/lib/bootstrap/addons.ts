@@ -1,13 +1,16 @@
 /**
  * Platform add-ons aip relies on but does not own: KEDA (scale to zero), the Prometheus operator
- * (ServiceMonitors, PrometheusRules; kube-prometheus-stack) and the NVIDIA device plugin
- * (nvidia.com/gpu). Detected through CRDs, Deployments and DaemonSets; installed on request with
- * `helm upgrade --install` (idempotent) through execa.
+ * (ServiceMonitors, PrometheusRules; kube-prometheus-stack), the NVIDIA device plugin
+ * (nvidia.com/gpu) and NVIDIA's DCGM exporter (the GPU metrics `aip metrics tail` reads, scraped
+ * through the chart's monitoring.coreos.com ServiceMonitor). Detected through CRDs, Deployments and
+ * DaemonSets; installed on request with `helm upgrade --install` (idempotent) through execa, at the
+ * chart versions pinned in ADDON_CHARTS (the one table to bump, deliberately, after testing).
  */
 import {AipError, NotFoundError} from '../errors.js'
+import {GPUS} from '../gpufit/gpus.js'
 import {crdExists, type KubeClient, type KubeObject} from '../kube/index.js'
 
-export type AddonName = 'keda' | 'prometheus-operator' | 'nvidia-device-plugin' | 'karpenter'
+export type AddonName = 'keda' | 'prometheus-operator' | 'nvidia-device-plugin' | 'dcgm-exporter' | 'karpenter'
 
 export interface AddonStatus {
   name: AddonName
@@ -33,8 +36,26 @@ export interface HelmChart {
   chart: string
   repo: string
   namespace: string
+  /** Pinned chart version (--version): an unpinned install takes whatever is newest that day. */
+  version: string
   /** --set values */
   set: Record<string, string>
+  /** --set-json values (structured ones: affinity, tolerations) */
+  setJson?: Record<string, unknown>
+}
+
+/** Chart, repository and pinned version of every add-on aip installs (helm search repo NAME --versions). */
+export const ADDON_CHARTS = {
+  keda: {chart: 'keda', repo: 'https://kedacore.github.io/charts', version: '2.17.0'},
+  'prometheus-operator': {chart: 'kube-prometheus-stack', repo: 'https://prometheus-community.github.io/helm-charts', version: '70.0.0'},
+  'nvidia-device-plugin': {chart: 'nvidia-device-plugin', repo: 'https://nvidia.github.io/k8s-device-plugin', version: '0.17.1'},
+  'dcgm-exporter': {chart: 'dcgm-exporter', repo: 'https://nvidia.github.io/dcgm-exporter/helm-charts', version: '3.6.1'},
+} as const
+
+/** GPU nodes: the instance types gpu-fit's table knows (every provisioner sets the label). */
+function gpuNodeAffinity(): Record<string, unknown> {
+  const types = [...new Set(GPUS.flatMap((g) => g.instances.map((i) => i.type)))]
+  return {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{matchExpressions: [{key: 'node.kubernetes.io/instance-type', operator: 'In', values: types}]}]}}}
 }
 
 export function addonDefs(monitoringNamespace: string): AddonDef[] {
@@ -43,7 +64,7 @@ export function addonDefs(monitoringNamespace: string): AddonDef[] {
       name: 'keda',
       crds: [{group: 'keda.sh', kind: 'ScaledObject'}],
       workload: {kind: 'Deployment', match: /^keda-operator$/},
-      helm: {release: 'keda', chart: 'keda', repo: 'https://kedacore.github.io/charts', namespace: 'keda', set: {}},
+      helm: {release: 'keda', ...ADDON_CHARTS.keda, namespace: 'keda', set: {}},
       missingHint: 'models get an HPA instead of scale-to-zero',
     },
     {
@@ -55,8 +76,7 @@ export function addonDefs(monitoringNamespace: string): AddonDef[] {
       workload: {kind: 'Deployment', match: /prometheus-operator$|^kube-prometheus-stack-operator$/},
       helm: {
         release: 'kube-prometheus-stack',
-        chart: 'kube-prometheus-stack',
-        repo: 'https://prometheus-community.github.io/helm-charts',
+        ...ADDON_CHARTS['prometheus-operator'],
         namespace: monitoringNamespace,
         // pick up ServiceMonitors/PrometheusRules from every release (aip's are not labelled release=...)
         set: {
@@ -71,8 +91,29 @@ export function addonDefs(monitoringNamespace: string): AddonDef[] {
       name: 'nvidia-device-plugin',
       crds: [],
       workload: {kind: 'DaemonSet', match: /nvidia-device-plugin/},
-      helm: {release: 'nvidia-device-plugin', chart: 'nvidia-device-plugin', repo: 'https://nvidia.github.io/k8s-device-plugin', namespace: 'nvidia-device-plugin', set: {}},
+      helm: {
+        release: 'nvidia-device-plugin',
+        ...ADDON_CHARTS['nvidia-device-plugin'],
+        namespace: 'nvidia-device-plugin',
+        set: {},
+        // only GPU nodes, which carry the nvidia.com/gpu taint
+        setJson: {affinity: gpuNodeAffinity(), tolerations: [{key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule'}]},
+      },
       missingHint: 'nodes advertise no nvidia.com/gpu: GPU pods stay Pending (EKS GPU AMIs with the NVIDIA add-on include it)',
+    },
+    {
+      name: 'dcgm-exporter',
+      crds: [],
+      workload: {kind: 'DaemonSet', match: /dcgm-exporter/},
+      helm: {
+        release: 'dcgm-exporter',
+        ...ADDON_CHARTS['dcgm-exporter'],
+        namespace: monitoringNamespace,
+        // the chart's ServiceMonitor (monitoring.coreos.com/v1), scraped by kube-prometheus-stack
+        set: {'serviceMonitor.enabled': 'true', 'serviceMonitor.interval': '15s'},
+        setJson: {affinity: gpuNodeAffinity(), tolerations: [{key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule'}]},
+      },
+      missingHint: 'no GPU metrics (DCGM_FI_*): `aip metrics tail` shows no GPU utilisation or memory',
     },
     {
       name: 'karpenter',
@@ -154,8 +195,9 @@ export const execaHelm: HelmRunner = async (args, opts) => {
 }
 
 export function helmArgs(chart: HelmChart, kube: {kubeconfig?: string; context?: string}, timeout = '10m'): string[] {
-  const args = ['upgrade', '--install', chart.release, chart.chart, '--repo', chart.repo, '--namespace', chart.namespace, '--create-namespace', '--wait', '--timeout', timeout]
+  const args = ['upgrade', '--install', chart.release, chart.chart, '--repo', chart.repo, '--version', chart.version, '--namespace', chart.namespace, '--create-namespace', '--wait', '--timeout', timeout]
   for (const [k, v] of Object.entries(chart.set)) args.push('--set', `${k}=${v}`)
+  for (const [k, v] of Object.entries(chart.setJson ?? {})) args.push('--set-json', `${k}=${JSON.stringify(v)}`)
   if (kube.kubeconfig) args.push('--kubeconfig', kube.kubeconfig)
   if (kube.context) args.push('--kube-context', kube.context)
   return args

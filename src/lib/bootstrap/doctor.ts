@@ -13,6 +13,7 @@ import {AipError} from '../errors.js'
 import type {KubeClient} from '../kube/client.js'
 import type {KubeObject} from '../kube/types.js'
 import {detectAddons} from './addons.js'
+import {PRELOAD_SERVICE_ACCOUNT, SERVER_SERVICE_ACCOUNT} from '../render/common.js'
 
 export interface Check {
   name: string
@@ -27,6 +28,8 @@ export interface DoctorOptions {
   eks?: {client: () => Promise<EKSClient>; name: string; region: string}
   modelNamespace: string
   monitoringNamespace: string
+  /** The weights bucket from config (named in the S3 access check). */
+  bucket?: string
   env?: NodeJS.ProcessEnv
   nodeVersion?: string
 }
@@ -96,6 +99,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<Check[]> {
       throw error
     })
     checks.push(ns ? {name: 'platform', status: 'ok', message: `namespace ${opts.modelNamespace} present`} : {name: 'platform', status: 'warn', message: `namespace ${opts.modelNamespace} missing`, fix: 'run `aip cluster bootstrap`'})
+    if (ns) checks.push(await s3AccessCheck(client, opts))
     for (const a of await detectAddons(client, opts.monitoringNamespace)) {
       checks.push({name: a.name, status: a.state === 'healthy' ? 'ok' : 'warn', message: a.message, ...(a.state !== 'healthy' && a.installable ? {fix: '`aip cluster bootstrap --install-addons`'} : {})})
     }
@@ -110,4 +114,44 @@ export async function runDoctor(opts: DoctorOptions): Promise<Check[]> {
     checks.push(fromError('cluster checks', error))
   }
   return checks
+}
+
+/**
+ * S3 access of the model namespace's pods: both ServiceAccounts exist, and each is either annotated
+ * for IRSA or has an EKS Pod Identity association (read from the EKS API, with the role it names).
+ * This checks the wiring, not a live read: doctor changes nothing, so it starts no pod to GET an
+ * object (the preload Job's first request is that test; its log names a missing association).
+ */
+async function s3AccessCheck(client: KubeClient, opts: DoctorOptions): Promise<Check> {
+  const name = 'S3 access'
+  const ns = opts.modelNamespace
+  const where = opts.bucket ? `s3://${opts.bucket}` : 'the weights bucket'
+  const {getObject} = await import('../kube/index.js')
+  const sas = await Promise.all([SERVER_SERVICE_ACCOUNT, PRELOAD_SERVICE_ACCOUNT].map(async (sa) => ({sa, obj: await getObject(client, {apiVersion: 'v1', kind: 'ServiceAccount', name: sa, namespace: ns})})))
+  const missing = sas.filter((x) => !x.obj).map((x) => x.sa)
+  if (missing.length) return {name, status: 'fail', message: `ServiceAccount(s) ${missing.join(', ')} missing in ${ns}: model pods cannot reach ${where}`, fix: 'run `aip cluster bootstrap`'}
+  const irsa = sas.map((x) => x.obj!.metadata.annotations?.['eks.amazonaws.com/role-arn'])
+  if (irsa.every(Boolean)) return {name, status: 'ok', message: `IRSA: ${sas.map((x, i) => `${x.sa} -> ${irsa[i]!.split('/').pop()}`).join(', ')} (wiring checked; no pod is started to read ${where})`}
+  if (!opts.eks) return {name, status: 'warn', message: `not EKS: cannot check how ${SERVER_SERVICE_ACCOUNT}/${PRELOAD_SERVICE_ACCOUNT} in ${ns} get credentials for ${where}`}
+  try {
+    const eks = await opts.eks.client()
+    const {listPodIdentityAssociations} = await import('../aws/podidentity.js')
+    const {DescribePodIdentityAssociationCommand} = await import('@aws-sdk/client-eks')
+    const found = await listPodIdentityAssociations(eks, opts.eks.name, opts.eks.region, {namespace: ns})
+    const parts: string[] = []
+    const without: string[] = []
+    for (const {sa} of sas) {
+      const a = found.find((x) => x.serviceAccount === sa)
+      if (!a) {
+        without.push(sa)
+        continue
+      }
+      const d = await eks.send(new DescribePodIdentityAssociationCommand({clusterName: opts.eks.name, associationId: a.associationId}))
+      parts.push(`${sa} -> ${d.association?.roleArn?.split('/').pop() ?? '?'}`)
+    }
+    if (without.length) return {name, status: 'fail', message: `no EKS Pod Identity association for ${without.map((s) => `${ns}/${s}`).join(', ')}: its pods get AccessDenied on ${where}`, fix: 'run `aip cluster bootstrap` (it creates the roles and associations)'}
+    return {name, status: 'ok', message: `EKS Pod Identity: ${parts.join(', ')} (associations checked; no pod is started to read ${where})`}
+  } catch (error) {
+    return fromError(name, error)
+  }
 }

@@ -1,8 +1,10 @@
 /**
- * `aip cluster bootstrap`: make the cluster exist (EKS, optional), write/merge its kubeconfig
- * context, apply the platform base with server-side apply, add the Karpenter GPU NodePool when
- * Karpenter is installed, and report (optionally install) the add-ons. Every step is idempotent, so
- * a rerun after an interruption continues where the last one stopped.
+ * `aip cluster bootstrap`: make the cluster exist (EKS, optional; Auto Mode by default with
+ * --create), write/merge its kubeconfig context, set up the weights bucket and the pods' S3 access
+ * (IAM roles + EKS Pod Identity, or IRSA), apply the platform base with server-side apply, report
+ * (optionally install) the add-ons, and add a GPU NodePool where a provisioner takes one (EKS Auto
+ * Mode, or a self-installed Karpenter). Every step is idempotent, so a rerun after an interruption
+ * continues where the last one stopped, and a rerun of a finished bootstrap changes nothing.
  */
 import type {EKSClient} from '@aws-sdk/client-eks'
 import {setMaxListeners} from 'node:events'
@@ -10,18 +12,27 @@ import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {type ClusterInfo, type CreateClusterSpec, ensureCluster, findCluster, type WaitOptions as EksWaitOptions} from '../aws/eks.js'
+import type {IAMClient} from '@aws-sdk/client-iam'
+import type {S3Client} from '@aws-sdk/client-s3'
+import type {STSClient} from '@aws-sdk/client-sts'
+
+import {defaultBucketName} from '../aws/bucket.js'
+import {type ClusterInfo, type CreateClusterSpec, ensureCluster, findCluster, type NodegroupInfo, type NodegroupSpec, validateCreateSpec, type WaitOptions as EksWaitOptions} from '../aws/eks.js'
+import {callerAccount} from '../aws/iam.js'
 import {writeKubeconfig, type WriteResult} from '../aws/kubeconfig.js'
-import {AipError, UnauthorizedError, UnreachableError} from '../errors.js'
+import {AipError, UnauthorizedError, UnreachableError, UsageError} from '../errors.js'
+import {GPUS} from '../gpufit/gpus.js'
 import type {KubeClient, KubeObject} from '../kube/index.js'
 import {refString} from '../kube/types.js'
 import {type AddonStatus, addonDefs, detectAddons, execaHelm, type HelmRunner, helmArgs} from './addons.js'
+import {type AccessMode, type AccessResult, ensureAccess} from './access.js'
 import {type PlatformOptions, renderPlatform} from './platform.js'
 
+export * from './access.js'
 export * from './addons.js'
 export * from './platform.js'
 
-export type StepName = 'cluster' | 'kubeconfig' | 'platform' | 'karpenter' | 'addons'
+export type StepName = 'cluster' | 'kubeconfig' | 'access' | 'platform' | 'addons' | 'gpu-pool'
 
 export interface BootstrapEvent {
   step: StepName
@@ -48,7 +59,21 @@ export interface BootstrapOptions {
   }
   /** Builds the Kubernetes client for a kubeconfig file and context. */
   kubeClient: (opts: {kubeconfig?: string; context?: string}) => Promise<KubeClient>
-  platform: Omit<PlatformOptions, 'cluster'>
+  /** The weights bucket and the pods' S3 access (EKS mode only). */
+  access?: {
+    /** --bucket / config; default <cluster>-weights-<account>-<region>. */
+    bucket?: string
+    prefix?: string
+    kmsKey?: string
+    mode: AccessMode
+    /** Built lazily (the SDKs cost start-up time); tests pass mocks or loopback clients. */
+    clients: () => Promise<{s3: S3Client; iam: IAMClient; sts: STSClient}>
+  }
+  /** --gpu-nodegroup TYPE:MIN-MAX: a managed GPU node group (EKS mode). */
+  gpuNodegroup?: NodegroupSpec
+  /** Records settings (the bucket) in the user's config; returns the file written. */
+  recordConfig?: (key: string, value: string) => string
+  platform: Omit<PlatformOptions, 'cluster' | 'serviceAccountRoles'>
   installAddons?: boolean
   helm?: HelmRunner
   helmTimeout?: string
@@ -68,10 +93,17 @@ export interface ObjectAction {
 
 export interface BootstrapResult {
   dryRun: boolean
-  cluster?: {name: string; region: string; status: string; version?: string; endpoint?: string; created: boolean; plannedCreate?: boolean}
+  cluster?: {name: string; region: string; status: string; version?: string; endpoint?: string; created: boolean; plannedCreate?: boolean; autoMode?: boolean; nodegroups?: NodegroupInfo[]}
   kubeconfig?: {path: string; context: string; action: WriteResult['action'] | 'would-write'}
   context?: string
+  /** Bucket, IAM roles, Pod Identity agent and associations (or IRSA provider): EKS mode. */
+  access?: AccessResult
+  /** Settings written to the user's config (not in a dry run). */
+  config?: {file: string; keys: Record<string, string>}
   objects: ObjectAction[]
+  /** The GPU NodePool: on EKS Auto Mode's NodeClass, on a self-installed Karpenter, or none. */
+  gpuPool: {provisioner: 'auto-mode' | 'karpenter' | 'none'; gpuTypes: string[]; objects: ObjectAction[]}
+  /** Kept for scripts reading it: whether Karpenter's own CRDs (EC2NodeClass) exist. */
   karpenter: {installed: boolean; objects: ObjectAction[]}
   addons: Array<AddonStatus & {action?: 'installed' | 'would-install' | 'none'}>
 }
@@ -84,8 +116,10 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRes
   const emit = (step: StepName, status: BootstrapEvent['status'], message: string) => opts.onEvent?.({step, status, message})
   const dryRun = Boolean(opts.dryRun)
   if (opts.signal) setMaxListeners(0, opts.signal)
-  const result: BootstrapResult = {dryRun, objects: [], karpenter: {installed: false, objects: []}, addons: []}
-  const rendered = renderPlatform({...opts.platform, cluster: opts.clusterName})
+  const gpuTypes = opts.platform.gpuTypes?.length ? opts.platform.gpuTypes : ['l40s']
+  const result: BootstrapResult = {dryRun, objects: [], gpuPool: {provisioner: 'none', gpuTypes, objects: []}, karpenter: {installed: false, objects: []}, addons: []}
+  // rendered once up front: bad input (tenants, GPU names) fails before anything is created
+  let rendered = renderPlatform({...opts.platform, cluster: opts.clusterName})
 
   // 1. cluster
   let cluster: ClusterInfo | undefined
@@ -102,21 +136,27 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRes
           // the same NotFoundError the real run would give
           await ensureCluster(opts.eks.client, opts.clusterName, region, {create: false, signal: opts.signal})
         }
+        // the same usage errors a real --create would give, before anything is listed
+        if (!cluster && opts.eks.spec) validateCreateSpec(opts.eks.spec)
         result.cluster = cluster
           ? {name: cluster.name, region, status: cluster.status, version: cluster.version, endpoint: cluster.endpoint, created: false}
-          : {name: opts.clusterName, region, status: 'MISSING', created: false, plannedCreate: true}
-        emit('cluster', 'done', cluster ? `exists (${cluster.status}, Kubernetes ${cluster.version ?? '?'})` : `would create cluster and node group ${opts.eks.spec?.systemNodegroup.name ?? ''}`)
+          : {name: opts.clusterName, region, status: 'MISSING', created: false, plannedCreate: true, autoMode: opts.eks.spec?.compute === 'auto-mode'}
+        if (cluster) result.cluster!.autoMode = cluster.autoMode
+        const planned = opts.eks.spec?.compute === 'auto-mode' ? 'an EKS Auto Mode cluster' : `the cluster and node group ${opts.eks.spec?.systemNodegroup?.name ?? ''}`
+        emit('cluster', 'done', cluster ? `exists (${cluster.status}, Kubernetes ${cluster.version ?? '?'}${cluster.autoMode ? ', Auto Mode' : ''})` : `would create ${planned}${opts.gpuNodegroup ? ` and GPU node group ${opts.gpuNodegroup.name}` : ''}`)
+        if (cluster && opts.gpuNodegroup) emit('cluster', 'progress', `would ensure GPU node group ${opts.gpuNodegroup.name} (${opts.gpuNodegroup.instanceTypes.join(',')} ${opts.gpuNodegroup.minSize}-${opts.gpuNodegroup.maxSize})`)
       } else {
         const r = await ensureCluster(opts.eks.client, opts.clusterName, region, {
           ...opts.eks.wait,
           create: opts.eks.create,
           spec: opts.eks.spec,
+          gpuNodegroup: opts.gpuNodegroup,
           signal: opts.signal,
           onProgress: (p) => emit('cluster', 'progress', `${p.resource} ${p.name}: ${p.status}${p.message ? ` (${p.message})` : ''}`),
         })
         cluster = r.cluster
-        result.cluster = {name: cluster.name, region, status: cluster.status, version: cluster.version, endpoint: cluster.endpoint, created: r.created}
-        emit('cluster', 'done', `${r.created ? 'created' : 'exists'}: ${cluster.status}, Kubernetes ${cluster.version ?? '?'}${r.nodegroup ? `; node group ${r.nodegroup.name} ${r.nodegroup.status}` : ''}`)
+        result.cluster = {name: cluster.name, region, status: cluster.status, version: cluster.version, endpoint: cluster.endpoint, created: r.created, autoMode: cluster.autoMode, ...(r.nodegroups.length ? {nodegroups: r.nodegroups} : {})}
+        emit('cluster', 'done', `${r.created ? 'created' : 'exists'}: ${cluster.status}, Kubernetes ${cluster.version ?? '?'}${cluster.autoMode ? ', Auto Mode' : ''}${r.nodegroups.map((n) => `; node group ${n.name} ${n.status}`).join('')}`)
       }
 
       // 2. kubeconfig
@@ -149,7 +189,50 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRes
       emit('cluster', 'skipped', `using the existing kubeconfig context${context ? ` ${context}` : ''} (--skip-eks)`)
     }
 
-    // 3. platform base
+    // 3. weights bucket and the pods' S3 access (IAM + Pod Identity / IRSA)
+    if (opts.eks && opts.access) {
+      const a = opts.access
+      const region = opts.region!
+      emit('access', 'start', `weights bucket and S3 access (${a.mode === 'irsa' ? 'IRSA' : 'EKS Pod Identity'})`)
+      const clients = await a.clients()
+      const {account} = await callerAccount(clients.sts)
+      const bucket = a.bucket ?? defaultBucketName(opts.clusterName, account, region)
+      const autoMode = Boolean(result.cluster?.autoMode)
+      result.access = await ensureAccess({
+        cluster: opts.clusterName,
+        region,
+        account,
+        clusterExists: Boolean(cluster),
+        autoMode,
+        oidcIssuer: cluster?.oidcIssuer,
+        bucket,
+        prefix: a.prefix,
+        kmsKey: a.kmsKey,
+        namespaces: [opts.platform.modelNamespace, ...opts.platform.tenants.map((t) => t.name)],
+        mode: a.mode,
+        clients: {s3: clients.s3, iam: clients.iam, eks: opts.eks.client},
+        dryRun,
+        signal: opts.signal,
+      })
+      const acc = result.access
+      emit('access', 'progress', `bucket s3://${acc.bucket.name}: ${acc.bucket.action}; ${acc.bucket.settings.map((x) => `${x.setting} ${x.action}`).join(', ')}`)
+      for (const r of acc.roles) emit('access', 'progress', `IAM role ${r.name} (${r.access}): ${r.action}, policy ${r.policyAction}`)
+      if (acc.podIdentityAgent) emit('access', 'progress', `add-on ${acc.podIdentityAgent.name}: ${acc.podIdentityAgent.action}`)
+      for (const x of acc.associations) emit('access', 'progress', `Pod Identity ${x.namespace}/${x.serviceAccount} -> ${x.roleArn.split('/').pop()}: ${x.action}`)
+      const changes = [acc.bucket.action, ...acc.bucket.settings.map((x) => x.action), ...acc.roles.flatMap((r) => [r.action, r.policyAction]), acc.podIdentityAgent?.action, ...acc.associations.map((x) => x.action), acc.oidcProvider?.action].filter((x) => x && !['unchanged', 'built-in', 'unsupported'].includes(x))
+      emit('access', 'done', `${changes.length} ${dryRun ? 'to change' : 'changed'} (bucket ${acc.bucket.name}, ${acc.roles.length} roles, ${acc.associations.length} associations)`)
+      if (Object.keys(acc.serviceAccountRoles).length > 0) rendered = renderPlatform({...opts.platform, cluster: opts.clusterName, serviceAccountRoles: acc.serviceAccountRoles})
+      if (!dryRun && opts.recordConfig) {
+        const file = opts.recordConfig('bucket', acc.bucket.name)
+        result.config = {file, keys: {bucket: acc.bucket.name}}
+      }
+    } else if (opts.eks) {
+      emit('access', 'skipped', 'S3 access left to you (--skip-access): aip-model-server needs read and aip-preload write access to the weights bucket')
+    } else {
+      emit('access', 'skipped', 'not EKS (--skip-eks): give aip-model-server read and aip-preload write access to the weights bucket yourself')
+    }
+
+    // 4. platform base
     let client: KubeClient | undefined
     if (!(dryRun && opts.eks && !cluster)) {
       try {
@@ -171,9 +254,12 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRes
     const changed = result.objects.filter((o) => o.action !== 'unchanged').length
     emit('platform', 'done', `${result.objects.length} objects, ${changed} ${dryRun ? 'to change' : 'changed'}`)
 
-    // 4. add-ons
-    emit('addons', 'start', 'detecting KEDA, Prometheus operator, NVIDIA device plugin, Karpenter')
-    let addons: AddonStatus[] = client ? await detectAddons(client, opts.platform.monitoringNamespace) : []
+    // 5. add-ons (EKS Auto Mode nodes carry the NVIDIA device plugin and Karpenter themselves)
+    const {crdExists} = await import('../kube/index.js')
+    const autoMode = Boolean(result.cluster?.autoMode) || (client ? await crdExists(client, 'eks.amazonaws.com', 'NodeClass') : false)
+    emit('addons', 'start', `detecting ${addonDefs(opts.platform.monitoringNamespace).map((d) => d.name).join(', ')}`)
+    const detect = async (c: KubeClient) => (await detectAddons(c, opts.platform.monitoringNamespace)).map((a) => (autoMode ? builtIntoAutoMode(a) : a))
+    let addons: AddonStatus[] = client ? await detect(client) : []
     const defs = addonDefs(opts.platform.monitoringNamespace)
     result.addons = addons.map((a) => ({...a, action: 'none' as const}))
     if (opts.installAddons && client) {
@@ -190,33 +276,47 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRes
       }
       if (todo.length > 0 && !dryRun) {
         client.invalidateDiscovery()
-        addons = await detectAddons(client, opts.platform.monitoringNamespace)
+        addons = await detect(client)
       }
       result.addons = addons.map((a) => ({...a, action: todo.some((t) => t.name === a.name) ? (dryRun ? ('would-install' as const) : ('installed' as const)) : ('none' as const)}))
     }
     for (const a of result.addons) emit('addons', 'progress', `${a.name}: ${a.state} (${a.message})`)
     emit('addons', 'done', result.addons.map((a) => `${a.name} ${a.state}`).join(', ') || 'not checked (no cluster)')
 
-    // 5. Karpenter GPU NodePool, only when Karpenter's CRDs exist
-    const karp = result.addons.find((a) => a.name === 'karpenter')
-    const {crdExists} = await import('../kube/index.js')
+    // 6. GPU NodePool: on EKS Auto Mode's NodeClass, or a self-installed Karpenter's EC2NodeClass.
+    // Auto Mode also serves karpenter.sh NodePools, so Karpenter counts only with its EC2NodeClass.
+    const plannedAuto = Boolean(result.cluster?.plannedCreate && result.cluster.autoMode)
     const karpenterCrds = client ? (await crdExists(client, 'karpenter.sh', 'NodePool')) && (await crdExists(client, 'karpenter.k8s.aws', 'EC2NodeClass')) : false
     result.karpenter.installed = karpenterCrds
-    if (!karpenterCrds) {
-      emit('karpenter', 'skipped', `Karpenter CRDs not found${karp ? ` (${karp.message})` : ''}: no GPU NodePool applied`)
+    // an Auto Mode cluster serves karpenter.sh NodePools; one that does not (yet) gets none applied
+    const nodePoolCrd = client ? await crdExists(client, 'karpenter.sh', 'NodePool') : false
+    const provisioner = plannedAuto || (autoMode && (nodePoolCrd || !client)) ? 'auto-mode' : karpenterCrds ? 'karpenter' : 'none'
+    result.gpuPool.provisioner = provisioner
+    const poolObjects = provisioner === 'auto-mode' ? rendered.autoMode : provisioner === 'karpenter' ? rendered.karpenter : []
+    const what = `NodePool aip-gpu (${gpuTypes.join(', ')}; GPU limit ${opts.platform.gpuLimit})`
+    if (provisioner === 'none') {
+      const karp = result.addons.find((a) => a.name === 'karpenter')
+      emit('gpu-pool', 'skipped', `neither EKS Auto Mode nor Karpenter${karp ? ` (${karp.message})` : ''}: no GPU NodePool; GPU nodes come from a node group (--gpu-nodegroup TYPE:MIN-MAX)`)
     } else if (dryRun) {
-      result.karpenter.objects = await planObjects(client, rendered.karpenter, emit)
-      emit('karpenter', 'done', `would apply NodePool aip-gpu (GPU limit ${opts.platform.gpuLimit})`)
+      result.gpuPool.objects = await planObjects(client, poolObjects, emit)
+      emit('gpu-pool', 'done', `would apply ${what} on ${provisioner === 'auto-mode' ? 'EKS Auto Mode' : 'Karpenter'}`)
     } else {
       const {applyObjects} = await import('../kube/index.js')
-      const applied = await applyObjects(client!, rendered.karpenter, {signal: opts.signal})
-      result.karpenter.objects = applied.map((r) => ({ref: refString(r.ref), kind: r.ref.kind, name: r.ref.name, namespace: r.ref.namespace, action: r.action}))
-      emit('karpenter', 'done', `NodePool aip-gpu (GPU limit ${opts.platform.gpuLimit}): ${applied.find((r) => r.ref.kind === 'NodePool')?.action}`)
+      const applied = await applyObjects(client!, poolObjects, {signal: opts.signal})
+      result.gpuPool.objects = applied.map((r) => ({ref: refString(r.ref), kind: r.ref.kind, name: r.ref.name, namespace: r.ref.namespace, action: r.action}))
+      emit('gpu-pool', 'done', `${what} on ${provisioner === 'auto-mode' ? 'EKS Auto Mode' : 'Karpenter'}: ${applied.find((r) => r.ref.kind === 'NodePool')?.action}`)
     }
+    if (provisioner === 'karpenter') result.karpenter.objects = result.gpuPool.objects
   } finally {
     if (tmpDir) rmSync(tmpDir, {recursive: true, force: true})
   }
   return result
+}
+
+/** EKS Auto Mode runs the NVIDIA device plugin and Karpenter as part of its nodes, not as workloads. */
+function builtIntoAutoMode(a: AddonStatus): AddonStatus {
+  if (a.name !== 'nvidia-device-plugin' && a.name !== 'karpenter') return a
+  return {...a, state: 'healthy', installable: false, message: 'built into EKS Auto Mode'}
 }
 
 /** Dry run: what applying would do, from a server-side diff when the cluster answers. */
@@ -246,4 +346,22 @@ async function planObjects(client: KubeClient | undefined, objects: KubeObject[]
     }
     throw error
   }
+}
+
+/**
+ * --gpu-nodegroup INSTANCE-TYPE:MIN-MAX (g6e.xlarge:0-2): a managed node group of a GPU instance
+ * type gpu-fit's table knows (so `model deploy` selects it), starting at MIN nodes.
+ */
+export function parseGpuNodegroup(spec: string, cluster: string, nodeRoleArn: string | undefined): NodegroupSpec {
+  const m = /^([a-z0-9-]+\.[a-z0-9-]+):(\d+)-(\d+)$/.exec(spec.trim())
+  const fix = 'pass INSTANCE-TYPE:MIN-MAX, e.g. --gpu-nodegroup g6e.xlarge:0-2'
+  if (!m) throw new UsageError(`--gpu-nodegroup "${spec}" is not INSTANCE-TYPE:MIN-MAX`, {fix})
+  const [, type, min, max] = m as unknown as [string, string, string, string]
+  const known = GPUS.flatMap((g) => g.instances.map((i) => ({type: i.type, gpu: g.name})))
+  if (!known.some((k) => k.type === type)) {
+    throw new UsageError(`--gpu-nodegroup: ${type} is not a GPU instance type aip knows`, {fix: `use one of gpu-fit's (\`aip gpu-fit --help\`), e.g. ${known.filter((k) => k.type.endsWith('.xlarge')).map((k) => k.type).join(', ')}`})
+  }
+  if (Number(min) > Number(max) || Number(max) < 1) throw new UsageError(`--gpu-nodegroup ${spec}: MIN must be <= MAX and MAX >= 1`, {fix})
+  if (!nodeRoleArn) throw new UsageError('--gpu-nodegroup needs the node IAM role', {fix: 'pass --node-role-arn arn:aws:iam::ACCOUNT:role/NAME (trusted by ec2.amazonaws.com, with AmazonEKSWorkerNodePolicy, AmazonEC2ContainerRegistryReadOnly, AmazonEKS_CNI_Policy)'})
+  return {name: `${cluster}-gpu-${type.replace(/\./g, '-')}`.slice(0, 63), nodeRoleArn, instanceTypes: [type], minSize: Number(min), desiredSize: Number(min), maxSize: Number(max)}
 }

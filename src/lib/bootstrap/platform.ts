@@ -7,10 +7,14 @@ import {join} from 'node:path'
 import {parseAllDocuments} from 'yaml'
 
 import {AipError, NotFoundError, UsageError} from '../errors.js'
+import {findGpu} from '../gpufit/gpus.js'
 import {COMPONENT_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, PART_OF_LABEL} from '../kube/labels.js'
 import type {KubeObject} from '../kube/types.js'
 import {isDns1123Label} from '../names.js'
 import {templatesPath} from '../paths.js'
+import {DEFAULT_HF_TOKEN_SECRET} from '../render/common.js'
+import {MODEL_KINDS} from '../render/index.js'
+import {INSTANCE_TYPE_LABEL} from '../render/server.js'
 
 export const PLATFORM_COMPONENT = 'platform'
 export const TENANT_LABEL = 'aip.dev/tenant'
@@ -32,14 +36,20 @@ export interface PlatformOptions {
   /** IAM role of Karpenter-launched nodes (default KarpenterNodeRole-<cluster>). */
   karpenterNodeRole?: string
   capacityTypes?: Array<'on-demand' | 'spot'>
+  /** GPU types the GPU NodePool provisions (gpu-fit names; default l40s). */
+  gpuTypes?: string[]
+  /** IRSA: ServiceAccount name -> IAM role ARN (eks.amazonaws.com/role-arn). */
+  serviceAccountRoles?: Record<string, string>
   templatesDir?: string
 }
 
 export interface PlatformObjects {
   /** Namespaces, quotas, limits, RBAC, network policies: always applied. */
   base: KubeObject[]
-  /** EC2NodeClass + NodePool: applied only when Karpenter's CRDs exist. */
+  /** EC2NodeClass + NodePool: applied only where a self-installed Karpenter runs. */
   karpenter: KubeObject[]
+  /** NodePool on Auto Mode's NodeClass: applied only on EKS Auto Mode. */
+  autoMode: KubeObject[]
 }
 
 const RESERVED = new Set(['default', 'kube-system', 'kube-public', 'kube-node-lease'])
@@ -83,6 +93,12 @@ function label(o: KubeObject, extra: Record<string, string> = {}): KubeObject {
   return o
 }
 
+/** IRSA: the role a ServiceAccount's pods assume (Pod Identity needs no annotation). */
+function annotateRole(o: KubeObject, roles: Record<string, string> | undefined): void {
+  const arn = o.kind === 'ServiceAccount' ? roles?.[o.metadata.name] : undefined
+  if (arn) o.metadata.annotations = {...o.metadata.annotations, 'eks.amazonaws.com/role-arn': arn}
+}
+
 function nsSelectorName(o: KubeObject, from: string, to: string): void {
   // rewrite namespaceSelector matchLabels kubernetes.io/metadata.name values that name a default namespace
   const walk = (v: unknown): void => {
@@ -115,6 +131,7 @@ export function renderPlatform(opts: PlatformOptions): PlatformObjects {
     else o.metadata.namespace = opts.modelNamespace
     nsSelectorName(o, 'aip-gateway', opts.gatewayNamespace)
     nsSelectorName(o, 'monitoring', opts.monitoringNamespace)
+    annotateRole(o, opts.serviceAccountRoles)
     base.push(label(o))
   }
   for (const t of opts.tenants) {
@@ -125,14 +142,27 @@ export function renderPlatform(opts: PlatformOptions): PlatformObjects {
         const spec = o.spec as {hard: Record<string, string>}
         spec.hard['requests.nvidia.com/gpu'] = String(t.gpus)
       }
+      if (o.kind === 'Role') o.rules = tenantRoleRules()
       if (o.kind === 'RoleBinding') {
         const subjects = o.subjects as Array<{kind: string; name: string}>
         for (const s of subjects) if (s.kind === 'Group') s.name = `aip:tenant:${t.name}`
       }
+      annotateRole(o, opts.serviceAccountRoles)
       base.push(label(o, {[TENANT_LABEL]: t.name}))
     }
   }
 
+  // the instance types of the requested GPUs: gpu-fit's table is the one owner (as for model deploy)
+  const gpuTypes = opts.gpuTypes?.length ? opts.gpuTypes : ['l40s']
+  const instanceTypes = [...new Set(gpuTypes.flatMap((g) => findGpu(g).instances.map((i) => i.type)))]
+  const pool = (o: KubeObject) => {
+    const spec = o.spec as {limits: Record<string, string>; template: {spec: {requirements: Array<{key: string; values: string[]}>}}}
+    spec.limits['nvidia.com/gpu'] = String(opts.gpuLimit)
+    for (const r of spec.template.spec.requirements) {
+      if (r.key === INSTANCE_TYPE_LABEL) r.values = instanceTypes
+      if (r.key === 'karpenter.sh/capacity-type' && opts.capacityTypes?.length) r.values = [...opts.capacityTypes]
+    }
+  }
   const karpenter: KubeObject[] = []
   for (const o of loadTemplate(dir, 'gpu-nodepool.yaml')) {
     if (o.kind === 'EC2NodeClass') {
@@ -140,15 +170,38 @@ export function renderPlatform(opts: PlatformOptions): PlatformObjects {
       spec.role = opts.karpenterNodeRole ?? `KarpenterNodeRole-${opts.cluster}`
       for (const t of [...spec.subnetSelectorTerms, ...spec.securityGroupSelectorTerms]) t.tags['karpenter.sh/discovery'] = opts.cluster
     }
-    if (o.kind === 'NodePool') {
-      const spec = o.spec as {limits: Record<string, string>; template: {spec: {requirements: Array<{key: string; values: string[]}>}}}
-      spec.limits['nvidia.com/gpu'] = String(opts.gpuLimit)
-      if (opts.capacityTypes?.length) {
-        const req = spec.template.spec.requirements.find((r) => r.key === 'karpenter.sh/capacity-type')
-        if (req) req.values = [...opts.capacityTypes]
-      }
-    }
+    if (o.kind === 'NodePool') pool(o)
     karpenter.push(label(o))
   }
-  return {base, karpenter}
+  const autoMode: KubeObject[] = []
+  for (const o of loadTemplate(dir, 'gpu-nodepool-automode.yaml')) {
+    if (o.kind === 'NodePool') pool(o)
+    autoMode.push(label(o))
+  }
+  return {base, karpenter, autoMode}
 }
+
+/**
+ * The tenant Role: exactly the kinds `aip model deploy` writes (get/list/watch to diff and wait,
+ * create/patch/update for server-side apply, delete for `model delete` and a failed Job's rerun),
+ * what deploy, status and delete read (pods, logs, events, quota, the ServiceAccounts), and the HF
+ * token Secret `aip secret set hf-token` writes (create cannot be limited to a name in RBAC).
+ */
+export function tenantRoleRules(): Array<{apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[]}> {
+  const byGroup = new Map<string, string[]>()
+  for (const k of MODEL_KINDS) {
+    if (!k.written) continue
+    const group = k.apiVersion.includes('/') ? k.apiVersion.split('/')[0]! : ''
+    byGroup.set(group, [...(byGroup.get(group) ?? []), k.resource])
+  }
+  const write = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete']
+  return [
+    ...[...byGroup].map(([g, resources]) => ({apiGroups: [g], resources, verbs: write})),
+    {apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'delete']},
+    {apiGroups: [''], resources: ['pods/log', 'events', 'resourcequotas', 'limitranges', 'serviceaccounts'], verbs: ['get', 'list', 'watch']},
+    {apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['get', 'list', 'watch']},
+    {apiGroups: [''], resources: ['secrets'], resourceNames: [DEFAULT_HF_TOKEN_SECRET.name], verbs: ['get', 'update', 'patch']},
+    {apiGroups: [''], resources: ['secrets'], verbs: ['create']},
+  ]
+}
+

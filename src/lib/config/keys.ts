@@ -64,6 +64,7 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
   {key: 'prometheus-url', description: 'Prometheus base URL (default: reach it through the cluster)', type: 'url', env: ['AIP_PROMETHEUS_URL']},
   {key: 'prometheus-service', description: 'Prometheus service as NAMESPACE/NAME:PORT for in-cluster access', type: 'string', env: ['AIP_PROMETHEUS_SERVICE'], default: 'monitoring/prometheus-operated:9090'},
   {key: 'tenants', description: 'tenant namespaces for cluster bootstrap, NAME[=GPUS] comma-separated (--tenant wins)', type: 'string', env: ['AIP_TENANTS'], validate: tenantList},
+  {key: 'preload-image', description: 'image of the preload Job (python3; default a pinned python slim image)', type: 'string', env: ['AIP_PRELOAD_IMAGE']},
   {key: 'gpu', description: 'default GPU type for gpu-fit and deploys', type: 'string', env: ['AIP_GPU']},
   {key: 'gpu-memory-utilization', description: 'fraction of GPU memory vLLM may use', type: 'number', env: ['AIP_GPU_MEMORY_UTILIZATION'], default: 0.9, validate: fraction},
   {key: 'timeout', description: 'default wait timeout (e.g. 15m)', type: 'duration', env: ['AIP_TIMEOUT'], default: '15m'},

@@ -24,5 +24,6 @@ export function renderOptionsFromConfig(cfg: AipConfig): Omit<RenderOptions, 'ca
     hfEndpoint: cfg.string('hf-endpoint'),
     prometheusUrl: prometheusUrlFromService(cfg.string('prometheus-service'), monitoring),
     gpuMemoryUtilization: cfg.number('gpu-memory-utilization'),
+    preloadImage: cfg.string('preload-image'),
   }
 }

@@ -8,7 +8,7 @@ import {isPinned} from '../catalog/index.js'
 import {AipError, InterruptedError, NotFoundError, UnreachableError, UsageError} from '../errors.js'
 import type {ApplyResult, Diagnosis, DiffResult, KubeClient, KubeObject, RolloutResult} from '../kube/index.js'
 import {refString} from '../kube/types.js'
-import {type Capabilities, endpointOf, objectName, type RenderOptions, renderModel, weightsLocation} from '../render/index.js'
+import {type Capabilities, endpointOf, objectName, PRELOAD_SERVICE_ACCOUNT, type RenderOptions, renderModel, SERVER_SERVICE_ACCOUNT, weightsLocation} from '../render/index.js'
 import {fitGate} from './fit-gate.js'
 import {type Progress, silentProgress} from './progress.js'
 
@@ -101,6 +101,24 @@ function remaining(deadline: number): number {
   return Math.max(1, deadline - Date.now())
 }
 
+/**
+ * What the objects reference but `model deploy` does not create, checked before anything is applied
+ * (a pod whose ServiceAccount or Secret is missing is never created: the deploy would only time out):
+ * the ServiceAccounts `aip cluster bootstrap` creates with their S3 access. (The Hugging Face token
+ * Secret of a gated model is checked with the other prerequisites, in prerequisites.ts.)
+ */
+export async function preflight(c: KubeClient, _entry: CatalogEntry, ns: string): Promise<void> {
+  const {getObject} = await import('../kube/index.js')
+  for (const sa of [SERVER_SERVICE_ACCOUNT, PRELOAD_SERVICE_ACCOUNT]) {
+    if (!(await getObject(c, {apiVersion: 'v1', kind: 'ServiceAccount', name: sa, namespace: ns}))) {
+      throw new NotFoundError(`ServiceAccount ${ns}/${sa} does not exist (it carries the pods' S3 access)`, {
+        fix: `run \`aip cluster bootstrap\`${ns === 'aip-models' ? '' : ` (with --tenant ${ns} for a tenant namespace)`}: it creates the ServiceAccounts and their IAM access`,
+      })
+    }
+  }
+  // the HF token Secret of a gated model: checked with the other prerequisites (prerequisites.ts)
+}
+
 /** Ctrl-C (the signal) ends a deploy as InterruptedError (exit 130) whatever was in flight. */
 export async function deployModel(opts: DeployOptions): Promise<DeployResult> {
   try {
@@ -185,6 +203,9 @@ async function deployModelInner(opts: DeployOptions): Promise<DeployResult> {
       objects: d.objects.map((o) => ({kind: o.ref.kind, name: o.ref.name, namespace: o.ref.namespace, action: o.action === 'unchanged' ? 'unchanged' : o.action})),
     }
   }
+
+  // 4. what the objects need but deploy does not create: fail here, before anything is applied
+  await preflight(c, entry, ns)
 
   // A Job that failed stays Failed (its pod template is immutable and the controller does not
   // retry past backoffLimit): remove it so this run recreates it, and the rerun converges.

@@ -7,7 +7,7 @@ import {NotFoundError, UnreachableError} from '../errors.js'
 import type {Diagnosis, KubeClient, KubeObject, ObjectRef} from '../kube/index.js'
 import {COMPONENT_LABEL, MODEL_LABEL, aipSelector, formatSelector} from '../kube/labels.js'
 import {refString} from '../kube/types.js'
-import {MODEL_KINDS, VLLM_PORT} from '../render/index.js'
+import {GPU_TYPE_ANNOTATION, MODEL_KINDS, VLLM_PORT} from '../render/index.js'
 import {closest} from '../suggest.js'
 import {scalingStatus, type ScalingStatus} from './idle.js'
 import {type Progress, silentProgress} from './progress.js'
@@ -54,9 +54,11 @@ function endpointFor(dep: KubeObject): string {
 function gpuOf(dep: KubeObject): string | undefined {
   const d = dep as unknown as DeploymentShape
   const n = d.spec?.template?.spec?.containers?.[0]?.resources?.limits?.['nvidia.com/gpu']
+  const annotated = dep.metadata.annotations?.[GPU_TYPE_ANNOTATION]
+  // Deployments rendered before the annotation carried Karpenter's GPU-name affinity
   const exprs = JSON.stringify(d.spec?.template?.spec?.affinity ?? {})
   const m = /"instance-gpu-name","operator":"In","values":\["([^"]+)"/.exec(exprs.replace(/karpenter\.k8s\.aws\//g, ''))
-  return n ? `${n}x ${m?.[1] ?? 'gpu'}` : undefined
+  return n ? `${n}x ${annotated ?? m?.[1] ?? 'gpu'}` : undefined
 }
 
 async function serverDeployments(client: KubeClient, namespace: string | undefined, model?: string): Promise<KubeObject[]> {

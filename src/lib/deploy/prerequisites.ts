@@ -55,7 +55,7 @@ export async function checkDeployPrerequisites(input: PrerequisiteInput): Promis
     if (!found) {
       missing.push(
         new UsageError(`${input.entry.name} is gated on the Hub (${input.entry.hf.repo}) and the Secret ${input.namespace}/${secret.name} holding its token does not exist`, {
-          fix: `kubectl create secret generic ${secret.name} -n ${input.namespace} --from-literal=${secret.key}="$HF_TOKEN" (a token with access to ${input.entry.hf.repo})`,
+          fix: `run \`aip secret set hf-token -n ${input.namespace}\` (reads $HF_TOKEN or prompts; a token with access to ${input.entry.hf.repo}: accept its license on the Hub)`,
         }),
       )
     }

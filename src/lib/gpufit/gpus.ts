@@ -1,7 +1,10 @@
 /**
  * GPUs aip knows: the memory nvidia-smi reports ("Total"), the smaller total CUDA reports to vLLM
- * (torch.cuda.mem_get_info, what gpu_memory_utilization multiplies), and the AWS instance types that
- * carry them.
+ * (torch.cuda.mem_get_info, what gpu_memory_utilization multiplies), and every AWS instance type
+ * that carries them (the GPU count per instance, from https://aws.amazon.com/ec2/instance-types/
+ * accelerated computing): `model deploy` selects nodes by `node.kubernetes.io/instance-type` from
+ * this list, and bootstrap's GPU NodePools and node groups use it, so a type missing here is a node
+ * the model never lands on.
  */
 import {UsageError} from '../errors.js'
 import {suggest} from '../suggest.js'
@@ -32,10 +35,10 @@ export interface GpuType {
 const MiB = 1024 * 1024
 
 export const GPUS: readonly GpuType[] = [
-  {name: 't4', description: 'NVIDIA T4 16 GB', memoryBytes: 15360 * MiB, cudaMemoryBytes: 15104 * MiB, largeDefaults: false, instances: [{type: 'g4dn.xlarge', gpus: 1}, {type: 'g4dn.12xlarge', gpus: 4}, {type: 'g4dn.metal', gpus: 8}]},
-  {name: 'l4', description: 'NVIDIA L4 24 GB', memoryBytes: 23034 * MiB, cudaMemoryBytes: 22579 * MiB, largeDefaults: false, instances: [{type: 'g6.xlarge', gpus: 1}, {type: 'g6.12xlarge', gpus: 4}, {type: 'g6.48xlarge', gpus: 8}]},
-  {name: 'a10g', description: 'NVIDIA A10G 24 GB', memoryBytes: 23028 * MiB, cudaMemoryBytes: 22518 * MiB, largeDefaults: false, instances: [{type: 'g5.xlarge', gpus: 1}, {type: 'g5.12xlarge', gpus: 4}, {type: 'g5.48xlarge', gpus: 8}]},
-  {name: 'l40s', description: 'NVIDIA L40S 48 GB', memoryBytes: 46068 * MiB, cudaMemoryBytes: 45556 * MiB, largeDefaults: false, instances: [{type: 'g6e.xlarge', gpus: 1}, {type: 'g6e.12xlarge', gpus: 4}, {type: 'g6e.48xlarge', gpus: 8}]},
+  {name: 't4', description: 'NVIDIA T4 16 GB', memoryBytes: 15360 * MiB, cudaMemoryBytes: 15104 * MiB, largeDefaults: false, instances: [{type: 'g4dn.xlarge', gpus: 1}, {type: 'g4dn.2xlarge', gpus: 1}, {type: 'g4dn.4xlarge', gpus: 1}, {type: 'g4dn.8xlarge', gpus: 1}, {type: 'g4dn.16xlarge', gpus: 1}, {type: 'g4dn.12xlarge', gpus: 4}, {type: 'g4dn.metal', gpus: 8}]},
+  {name: 'l4', description: 'NVIDIA L4 24 GB', memoryBytes: 23034 * MiB, cudaMemoryBytes: 22579 * MiB, largeDefaults: false, instances: [{type: 'g6.xlarge', gpus: 1}, {type: 'g6.2xlarge', gpus: 1}, {type: 'g6.4xlarge', gpus: 1}, {type: 'g6.8xlarge', gpus: 1}, {type: 'g6.16xlarge', gpus: 1}, {type: 'g6.12xlarge', gpus: 4}, {type: 'g6.24xlarge', gpus: 4}, {type: 'g6.48xlarge', gpus: 8}, {type: 'gr6.4xlarge', gpus: 1}, {type: 'gr6.8xlarge', gpus: 1}]},
+  {name: 'a10g', description: 'NVIDIA A10G 24 GB', memoryBytes: 23028 * MiB, cudaMemoryBytes: 22518 * MiB, largeDefaults: false, instances: [{type: 'g5.xlarge', gpus: 1}, {type: 'g5.2xlarge', gpus: 1}, {type: 'g5.4xlarge', gpus: 1}, {type: 'g5.8xlarge', gpus: 1}, {type: 'g5.16xlarge', gpus: 1}, {type: 'g5.12xlarge', gpus: 4}, {type: 'g5.24xlarge', gpus: 4}, {type: 'g5.48xlarge', gpus: 8}]},
+  {name: 'l40s', description: 'NVIDIA L40S 48 GB', memoryBytes: 46068 * MiB, cudaMemoryBytes: 45556 * MiB, largeDefaults: false, instances: [{type: 'g6e.xlarge', gpus: 1}, {type: 'g6e.2xlarge', gpus: 1}, {type: 'g6e.4xlarge', gpus: 1}, {type: 'g6e.8xlarge', gpus: 1}, {type: 'g6e.16xlarge', gpus: 1}, {type: 'g6e.12xlarge', gpus: 4}, {type: 'g6e.24xlarge', gpus: 4}, {type: 'g6e.48xlarge', gpus: 8}]},
   {name: 'a100-40gb', description: 'NVIDIA A100 40 GB', memoryBytes: 40960 * MiB, cudaMemoryBytes: 40338 * MiB, largeDefaults: false, instances: [{type: 'p4d.24xlarge', gpus: 8}]},
   {name: 'a100-80gb', description: 'NVIDIA A100 80 GB', memoryBytes: 81920 * MiB, cudaMemoryBytes: 81050 * MiB, largeDefaults: false, instances: [{type: 'p4de.24xlarge', gpus: 8}]},
   {name: 'h100', description: 'NVIDIA H100 80 GB', memoryBytes: 81559 * MiB, cudaMemoryBytes: 81086 * MiB, largeDefaults: true, instances: [{type: 'p5.4xlarge', gpus: 1}, {type: 'p5.48xlarge', gpus: 8}]},

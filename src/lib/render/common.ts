@@ -37,12 +37,22 @@ export interface RenderOptions {
   prometheusUrl: string
   /** vLLM --gpu-memory-utilization when the entry does not set one (config, default 0.9). */
   gpuMemoryUtilization?: number
-  /** IAM role for IRSA on the model's ServiceAccount (S3 read; the preload Job also writes). */
-  serviceAccountRoleArn?: string
+  /** Image of the preload Job (config `preload-image`; default a pinned python slim image). */
+  preloadImage?: string
   capabilities: Capabilities
 }
 
 export const DEFAULT_HF_TOKEN_SECRET = {name: 'aip-hf-token', key: 'token'}
+
+/**
+ * One ServiceAccount per privilege, created by `aip cluster bootstrap` in the model and tenant
+ * namespaces with their EKS Pod Identity associations (or IRSA role annotations): model servers
+ * read the weights, the preload Job writes them. Shared by every model of a namespace, so `model
+ * deploy` references them and never applies them (a per-model account would need an AWS call per
+ * deploy, and an apply by the same field manager would drop bootstrap's IRSA annotation).
+ */
+export const SERVER_SERVICE_ACCOUNT = 'aip-model-server'
+export const PRELOAD_SERVICE_ACCOUNT = 'aip-preload'
 export const VLLM_PORT = 8000
 export const RUN_AS_USER = 1000
 
@@ -119,23 +129,4 @@ export function cacheEnv(): Array<Record<string, unknown>> {
     {name: 'VLLM_NO_USAGE_STATS', value: '1'},
     {name: 'DO_NOT_TRACK', value: '1'},
   ]
-}
-
-/** Rough size of the weights from config.json (for the preload Job's scratch disk). */
-export function approxWeightBytes(config: CatalogEntry['config']): number {
-  const h = config.hidden_size
-  const layers = config.num_hidden_layers
-  const heads = config.num_attention_heads
-  const kv = config.num_key_value_heads ?? heads
-  const headDim = config.head_dim ?? Math.floor(h / heads)
-  const attn = h * heads * headDim * 2 + h * kv * headDim * 2
-  const mlp = 3 * h * config.intermediate_size
-  const emb = config.vocab_size * h * (config.tie_word_embeddings ? 1 : 2)
-  const bytes = config.torch_dtype === 'float32' ? 4 : 2
-  return (layers * (attn + mlp) + emb) * bytes
-}
-
-/** Bytes -> a Kubernetes quantity in Gi, rounded up. */
-export function giQuantity(bytes: number): string {
-  return `${Math.max(1, Math.ceil(bytes / 2 ** 30))}Gi`
 }

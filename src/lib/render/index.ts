@@ -10,7 +10,7 @@ import {renderPrometheusRule, renderServiceMonitor} from './monitoring.js'
 import {renderPreloadNetworkPolicy, renderServerNetworkPolicy} from './network.js'
 import {renderPreloadJob} from './preload.js'
 import {renderHpa, renderScaledObject} from './scaling.js'
-import {renderDeployment, renderPodDisruptionBudget, renderService, renderServiceAccount} from './server.js'
+import {renderDeployment, renderPodDisruptionBudget, renderService} from './server.js'
 
 export * from './common.js'
 export * from './monitoring.js'
@@ -40,7 +40,6 @@ export function renderModel(entry: CatalogEntry, opts: RenderOptions, extras: Re
   const preloadJob = renderPreloadJob(entry, opts)
   const deployment = renderDeployment(entry, opts, extras.podAnnotations)
   const objects: KubeObject[] = [
-    renderServiceAccount(entry, opts),
     renderServerNetworkPolicy(entry, opts),
     renderPreloadNetworkPolicy(entry, opts),
     preloadJob,
@@ -61,18 +60,23 @@ export function renderModel(entry: CatalogEntry, opts: RenderOptions, extras: Re
   return {objects, preloadJob, deployment, skipped}
 }
 
-/** Kinds aip may create for a model (for list/status/delete by label). */
+/**
+ * Kinds aip may create for a model (for list/status/delete by label), with their resource names:
+ * the tenant Role (src/lib/bootstrap/platform.ts) grants exactly these. ServiceAccount: deploys
+ * before the shared aip-model-server/aip-preload accounts made one per model; delete still removes
+ * those, deploy no longer writes them.
+ */
 export const MODEL_KINDS = [
-  {apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule'},
-  {apiVersion: 'monitoring.coreos.com/v1', kind: 'ServiceMonitor'},
-  {apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject'},
-  {apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler'},
-  {apiVersion: 'policy/v1', kind: 'PodDisruptionBudget'},
-  {apiVersion: 'apps/v1', kind: 'Deployment'},
-  {apiVersion: 'v1', kind: 'Service'},
-  {apiVersion: 'batch/v1', kind: 'Job'},
-  {apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy'},
-  {apiVersion: 'v1', kind: 'ServiceAccount'},
+  {apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule', resource: 'prometheusrules', written: true},
+  {apiVersion: 'monitoring.coreos.com/v1', kind: 'ServiceMonitor', resource: 'servicemonitors', written: true},
+  {apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', resource: 'scaledobjects', written: true},
+  {apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', resource: 'horizontalpodautoscalers', written: true},
+  {apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', resource: 'poddisruptionbudgets', written: true},
+  {apiVersion: 'apps/v1', kind: 'Deployment', resource: 'deployments', written: true},
+  {apiVersion: 'v1', kind: 'Service', resource: 'services', written: true},
+  {apiVersion: 'batch/v1', kind: 'Job', resource: 'jobs', written: true},
+  {apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', resource: 'networkpolicies', written: true},
+  {apiVersion: 'v1', kind: 'ServiceAccount', resource: 'serviceaccounts', written: false},
 ] as const
 
 /** `prometheus-service` config (NAMESPACE/NAME:PORT) -> in-cluster URL. */

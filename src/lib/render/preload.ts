@@ -1,8 +1,26 @@
+import {readFileSync} from 'node:fs'
+import {join} from 'node:path'
+
 import type {CatalogEntry} from '../catalog/schema.js'
 import type {KubeObject} from '../kube/types.js'
-import {approxWeightBytes, cacheEnv, containerSecurityContext, DEFAULT_HF_TOKEN_SECRET, giQuantity, labelsFor, meta, objectName, podSecurityContext, type RenderOptions, s3Env, shortHash} from './common.js'
-import {PRELOAD_SCRIPT} from './scripts.js'
+import {templatesPath} from '../paths.js'
+import {DEFAULT_EXCLUDE, DEFAULT_INCLUDE} from '../preload/select.js'
+import {containerSecurityContext, DEFAULT_HF_TOKEN_SECRET, labelsFor, meta, objectName, podSecurityContext, PRELOAD_SERVICE_ACCOUNT, type RenderOptions, s3Env, shortHash} from './common.js'
 import {weightsLocation} from './weights.js'
+
+/**
+ * A small python3 image for the preload Job: the script needs only the standard library, and the
+ * vLLM image (~10 GB unpacked per layer set) would not even fit the 20 GiB root disk of a default
+ * EKS system node. Pinned; from ECR Public (no Docker Hub pull limits on EKS). `preload-image`
+ * config overrides it.
+ */
+export const DEFAULT_PRELOAD_IMAGE = 'public.ecr.aws/docker/library/python:3.12.8-slim-bookworm'
+
+let script: string | undefined
+/** templates/jobs/preload.py: Hub -> S3 streaming, stdlib only (tested for real in test/lib/render/preload-script.test.ts). */
+export function preloadScript(): string {
+  return (script ??= readFileSync(join(templatesPath('jobs'), 'preload.py'), 'utf8'))
+}
 
 /**
  * Name of the preload Job. A Job's `spec.template` is immutable (kube-apiserver answers 422
@@ -35,52 +53,55 @@ export function preloadItems(entry: CatalogEntry, opts: Pick<RenderOptions, 'buc
   }))
 }
 
+/**
+ * The preload Job streams every file from the Hub into S3 (multipart, at most
+ * (AIP_UPLOAD_PARALLEL + 1) x AIP_PART_BYTES in memory: 160 MiB), so it needs no scratch disk: it
+ * requests 1 GiB of ephemeral storage (logs, /tmp) and fits a default system node (m6i.large, 20 GiB
+ * root disk). It runs under its own ServiceAccount (aip-preload: S3 read-write through its Pod
+ * Identity association), never the server's (read only).
+ */
 export function renderPreloadJob(entry: CatalogEntry, opts: RenderOptions): KubeObject {
   const secret = opts.hfTokenSecret ?? DEFAULT_HF_TOKEN_SECRET
-  const scratchBytes = approxWeightBytes(entry.config) * 1.15 + 2 * 2 ** 30
-  const scratch = giQuantity(scratchBytes)
-  // emptyDirs count against the pod's ephemeral-storage: scratch + cache + tmp.
-  const disk = giQuantity(scratchBytes + 4 * 2 ** 30)
   const env: Array<Record<string, unknown>> = [
     {name: 'AIP_BUCKET', value: opts.bucket},
     {name: 'AIP_PRELOAD_ITEMS', value: JSON.stringify(preloadItems(entry, opts))},
-    {name: 'HF_HUB_ENABLE_HF_TRANSFER', value: '1'},
+    // the file selection of `aip model preload` (src/lib/preload/select.ts owns it)
+    {name: 'AIP_INCLUDE', value: JSON.stringify(DEFAULT_INCLUDE)},
+    {name: 'AIP_EXCLUDE', value: JSON.stringify(DEFAULT_EXCLUDE)},
+    {name: 'AIP_PART_BYTES', value: String(32 * 2 ** 20)},
+    {name: 'AIP_UPLOAD_PARALLEL', value: '4'},
     // The token is referenced from a Secret, never written into the manifest. Optional for public
-    // repos, so a missing Secret does not block them; gated repos fail with the Hub's 401 instead.
+    // repos, so a missing Secret does not block them; `model deploy` checks it exists for gated ones.
     {name: 'HF_TOKEN', valueFrom: {secretKeyRef: {name: secret.name, key: secret.key, optional: !entry.hf.gated}}},
     ...(opts.hfEndpoint && opts.hfEndpoint !== 'https://huggingface.co' ? [{name: 'HF_ENDPOINT', value: opts.hfEndpoint}] : []),
     ...s3Env(opts),
-    ...cacheEnv(),
+    {name: 'HOME', value: '/tmp'},
+    {name: 'TMPDIR', value: '/tmp'},
+    {name: 'PYTHONDONTWRITEBYTECODE', value: '1'},
+    {name: 'PYTHONUNBUFFERED', value: '1'},
   ]
   const template = {
     metadata: {labels: labelsFor(entry, 'preload')},
     spec: {
       restartPolicy: 'Never',
-      serviceAccountName: objectName(entry.name),
+      serviceAccountName: PRELOAD_SERVICE_ACCOUNT,
+      // Pod Identity and IRSA inject their own projected token volume; the API token is not needed
       automountServiceAccountToken: false,
       enableServiceLinks: false,
       securityContext: podSecurityContext(),
       containers: [
         {
           name: 'preload',
-          image: entry.image,
+          image: opts.preloadImage ?? DEFAULT_PRELOAD_IMAGE,
           imagePullPolicy: 'IfNotPresent',
-          command: ['python3', '-c', PRELOAD_SCRIPT],
+          command: ['python3', '-c', preloadScript()],
           env,
-          resources: {requests: {cpu: '1', memory: '2Gi', 'ephemeral-storage': disk}, limits: {memory: '4Gi', 'ephemeral-storage': disk}},
+          resources: {requests: {cpu: '500m', memory: '512Mi', 'ephemeral-storage': '1Gi'}, limits: {memory: '1Gi', 'ephemeral-storage': '2Gi'}},
           securityContext: containerSecurityContext(),
-          volumeMounts: [
-            {name: 'scratch', mountPath: '/scratch'},
-            {name: 'cache', mountPath: '/cache'},
-            {name: 'tmp', mountPath: '/tmp'},
-          ],
+          volumeMounts: [{name: 'tmp', mountPath: '/tmp'}],
         },
       ],
-      volumes: [
-        {name: 'scratch', emptyDir: {sizeLimit: scratch}},
-        {name: 'cache', emptyDir: {sizeLimit: '2Gi'}},
-        {name: 'tmp', emptyDir: {sizeLimit: '2Gi'}},
-      ],
+      volumes: [{name: 'tmp', emptyDir: {sizeLimit: '512Mi'}}],
     },
   }
   return {

@@ -1,6 +1,7 @@
 /**
- * Small Python programs run inside the vLLM image (it ships python3, boto3 and huggingface_hub, so
- * no extra image is pulled). They are constants: every input arrives through environment variables
+ * Small Python programs run inside the vLLM image (its Dockerfile installs boto3 with the Run:ai
+ * streamer's S3 extra, so no extra image is pulled). The preload Job's program is
+ * templates/jobs/preload.py (standard library only: it runs in a small image on a system node). They are constants: every input arrives through environment variables
  * that the typed builders set, so nothing is templated into code.
  *
  * S3 layout (same as `aip model preload`, src/lib/preload/layout.ts):
@@ -56,40 +57,6 @@ try:
 except Exception as e:
     print('not ready: %s' % e); sys.exit(1)
 `.trim()
-
-/**
- * Preload Job: for each item (the model, then LoRA adapters) skips at once when the marker of the
- * revision's commit exists; otherwise resolves the revision on the Hub, downloads that commit
- * (HF_TOKEN from a Secret when the repo is gated), uploads every file with its sha256, writes the
- * marker last (so a partial copy never looks complete) and then refs/REVISION for a branch.
- */
-export const PRELOAD_SCRIPT = `${S3_PRELUDE}
-import hashlib, datetime
-for it in json.loads(os.environ['AIP_PRELOAD_ITEMS']):
-    key, rev = it['modelKey'], it['revision']
-    commit = commit_of(key, rev)
-    if commit and present(key + '/' + commit + '/' + MARKER):
-        print('present: s3://%s/%s/%s (skipping %s@%s)' % (bucket, key, commit, it['repo'], rev)); continue
-    from huggingface_hub import HfApi, snapshot_download
-    if not commit: commit = HfApi().model_info(it['repo'], revision=rev).sha
-    patterns = ['*.json', '*.safetensors', '*.model', '*.txt', '*.tiktoken', '*.jinja', '*.py', 'tokenizer*', 'tekken*']
-    local = snapshot_download(it['repo'], revision=commit, local_dir='/scratch/' + key.replace('/', '_'), allow_patterns=patterns)
-    files, total = [], 0
-    for root, dirs, names in os.walk(local):
-        dirs[:] = [d for d in dirs if not d.startswith('.')]
-        for n in names:
-            full = os.path.join(root, n); rel = os.path.relpath(full, local); h = hashlib.sha256()
-            with open(full, 'rb') as f:
-                for chunk in iter(lambda: f.read(1 << 24), b''): h.update(chunk)
-            size = os.path.getsize(full); total += size
-            s3.upload_file(full, bucket, key + '/' + commit + '/' + rel)
-            files.append({'path': rel, 'size': size, 'sha256': h.hexdigest(), 'lfs': rel.endswith('.safetensors')})
-    marker = {'schema': 'aip.dev/preload/v1', 'repo': it['repo'], 'revision': rev, 'commit': commit, 'files': sorted(files, key=lambda f: f['path']),
-              'totalBytes': total, 'include': patterns, 'exclude': [], 'completedAt': datetime.datetime.utcnow().isoformat() + 'Z', 'aipVersion': 'preload-job'}
-    s3.put_object(Bucket=bucket, Key=key + '/' + commit + '/' + MARKER, ContentType='application/json', Body=json.dumps(marker).encode())
-    if not SHA.match(rev): s3.put_object(Bucket=bucket, Key=key + '/refs/' + rev, ContentType='text/plain', Body=commit.encode())
-    print('preloaded %d files (%d bytes) of %s@%s to s3://%s/%s/%s/' % (len(files), total, it['repo'], commit, bucket, key, commit))
-`
 
 /**
  * Init container of the server: blocks until the weights are completely in S3 (marker present), so a

@@ -1,34 +1,33 @@
-import type {CatalogEntry, GpuType} from '../catalog/schema.js'
+import type {CatalogEntry} from '../catalog/schema.js'
+import {UsageError} from '../errors.js'
+import {findGpu, instancesFor} from '../gpufit/gpus.js'
 import type {KubeObject} from '../kube/types.js'
-import {cacheEnv, containerSecurityContext, meta, objectName, podSecurityContext, type RenderOptions, s3Env, serverSelector, VLLM_PORT, labelsFor} from './common.js'
+import {cacheEnv, containerSecurityContext, labelsFor, meta, objectName, podSecurityContext, type RenderOptions, s3Env, SERVER_SERVICE_ACCOUNT, serverSelector, VLLM_PORT} from './common.js'
 import {ADAPTER_SYNC_SCRIPT, READINESS_SCRIPT, SERVE_RESOLVED_SCRIPT, WAIT_FOR_WEIGHTS_SCRIPT} from './scripts.js'
 import {weightsLocation} from './weights.js'
 
-/**
- * Karpenter's well-known node labels for the GPU (set on every node it launches, whatever the
- * NodePool): the model lands on the GPU its entry names. A100 40/80 GB share a name, so memory
- * (MiB per GPU) tells them apart.
- */
-export const GPU_NODE_REQUIREMENTS: Record<GpuType, Array<{key: string; operator: 'In'; values: string[]}>> = {
-  l4: [{key: 'karpenter.k8s.aws/instance-gpu-name', operator: 'In', values: ['l4']}],
-  a10g: [{key: 'karpenter.k8s.aws/instance-gpu-name', operator: 'In', values: ['a10g']}],
-  l40s: [{key: 'karpenter.k8s.aws/instance-gpu-name', operator: 'In', values: ['l40s']}],
-  'a100-40gb': [
-    {key: 'karpenter.k8s.aws/instance-gpu-name', operator: 'In', values: ['a100']},
-    {key: 'karpenter.k8s.aws/instance-gpu-memory', operator: 'In', values: ['40960']},
-  ],
-  'a100-80gb': [
-    {key: 'karpenter.k8s.aws/instance-gpu-name', operator: 'In', values: ['a100']},
-    {key: 'karpenter.k8s.aws/instance-gpu-memory', operator: 'In', values: ['81920']},
-  ],
-  h100: [{key: 'karpenter.k8s.aws/instance-gpu-name', operator: 'In', values: ['h100']}],
-  h200: [{key: 'karpenter.k8s.aws/instance-gpu-name', operator: 'In', values: ['h200']}],
-  b200: [{key: 'karpenter.k8s.aws/instance-gpu-name', operator: 'In', values: ['b200']}],
-}
-
-/** The GPU NodePool's label (templates/platform/gpu-nodepool.yaml). */
-export const GPU_POOL_SELECTOR = {'aip.dev/node-role': 'gpu'}
+/** GPU nodes of every provisioner carry this taint (aip's NodePools and --gpu-nodegroup set it; EKS Auto Mode and the NVIDIA GPU AMIs' convention). */
 export const GPU_TOLERATIONS = [{key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule'}]
+
+export const INSTANCE_TYPE_LABEL = 'node.kubernetes.io/instance-type'
+/** The GPU type a Deployment was rendered for (`model list` shows it). */
+export const GPU_TYPE_ANNOTATION = 'aip.dev/gpu'
+
+/**
+ * Node requirements for the entry's GPU: the well-known `node.kubernetes.io/instance-type` label,
+ * which the kubelet sets on every node (managed node groups, EKS Auto Mode, Karpenter, self-managed),
+ * In the instance types that carry at least `count` of that GPU, from gpu-fit's GPU table (the one
+ * owner of that knowledge). Karpenter's `karpenter.k8s.aws/instance-gpu-name` exists only on
+ * Karpenter nodes, Auto Mode's `eks.amazonaws.com/instance-gpu-name` only on Auto Mode nodes.
+ */
+export function gpuNodeRequirements(gpu: {type: string; count: number}): Array<{key: string; operator: 'In'; values: string[]}> {
+  const g = findGpu(gpu.type)
+  const types = instancesFor(g, gpu.count)
+  if (types.length === 0) {
+    throw new UsageError(`no AWS instance type carries ${gpu.count} ${g.name} GPUs`, {fix: `use at most ${Math.max(...g.instances.map((i) => i.gpus))} GPUs per replica (--gpus), or another --gpu`})
+  }
+  return [{key: INSTANCE_TYPE_LABEL, operator: 'In', values: types}]
+}
 
 /**
  * `vllm serve` arguments from the entry. The first is the weights' s3:// URI for a pinned revision;
@@ -164,7 +163,7 @@ export function renderDeployment(entry: CatalogEntry, opts: RenderOptions, podAn
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: meta(entry, opts, 'server', name, {'aip.dev/hf-repo': entry.hf.repo, 'aip.dev/hf-revision': entry.hf.revision}),
+    metadata: meta(entry, opts, 'server', name, {'aip.dev/hf-repo': entry.hf.repo, 'aip.dev/hf-revision': entry.hf.revision, [GPU_TYPE_ANNOTATION]: entry.gpu.type}),
     spec: {
       // No `replicas`: the autoscaler (ScaledObject or HPA, always rendered) owns it. Applying it
       // would reset a scaled-out model to the floor on every `aip model deploy`; left out, a new
@@ -180,13 +179,13 @@ export function renderDeployment(entry: CatalogEntry, opts: RenderOptions, podAn
           annotations: {'aip.dev/hf-revision': entry.hf.revision, 'aip.dev/weights': weights.display, ...podAnnotations},
         },
         spec: {
-          serviceAccountName: name,
+          serviceAccountName: SERVER_SERVICE_ACCOUNT,
           automountServiceAccountToken: false,
           enableServiceLinks: false,
           terminationGracePeriodSeconds: 60,
           securityContext: podSecurityContext(),
-          nodeSelector: {...GPU_POOL_SELECTOR},
-          affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{matchExpressions: GPU_NODE_REQUIREMENTS[entry.gpu.type]}]}}},
+          nodeSelector: {'kubernetes.io/os': 'linux'},
+          affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: {nodeSelectorTerms: [{matchExpressions: gpuNodeRequirements(entry.gpu)}]}}},
           tolerations: GPU_TOLERATIONS,
           initContainers,
           containers: [container],
@@ -208,11 +207,6 @@ export function renderService(entry: CatalogEntry, opts: RenderOptions): KubeObj
       ports: [{name: 'http', port: VLLM_PORT, targetPort: 'http', protocol: 'TCP'}],
     },
   }
-}
-
-export function renderServiceAccount(entry: CatalogEntry, opts: RenderOptions): KubeObject {
-  const annotations = opts.serviceAccountRoleArn ? {'eks.amazonaws.com/role-arn': opts.serviceAccountRoleArn} : undefined
-  return {apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(entry, opts, 'server', undefined, annotations), automountServiceAccountToken: false}
 }
 
 export function renderPodDisruptionBudget(entry: CatalogEntry, opts: RenderOptions): KubeObject {

@@ -285,6 +285,10 @@ export async function buildTeardownPlan(opts: PlanOptions): Promise<TeardownPlan
         items: [{target: 'eks', ref: {apiVersion: 'eks.amazonaws.com', kind: 'Cluster', name: opts.clusterName}, detail: `${cluster.status}, Kubernetes ${cluster.version ?? '?'}, ${opts.eks.region}`}],
       })
     }
+    // Pod Identity associations go with the cluster; the IAM roles bootstrap made for them do not
+    const {roleNames} = await import('../bootstrap/access.js')
+    const roles = roleNames(opts.clusterName)
+    kept.push({what: `IAM roles ${roles.server}, ${roles.preload}`, reason: 'bootstrap made them for the pods\' S3 access; IAM is left alone (aws iam delete-role-policy --policy-name aip-weights, then aws iam delete-role)'})
   }
 
   // buckets: never, unless --delete-bucket names one exactly

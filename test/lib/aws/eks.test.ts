@@ -44,6 +44,8 @@ const spec: CreateClusterSpec = {
   region: 'us-east-1',
   roleArn: 'arn:aws:iam::123:role/eks',
   subnetIds: ['subnet-a', 'subnet-b'],
+  compute: 'nodegroups',
+  publicAccessCidrs: ['203.0.113.7/32'],
   systemNodegroup: {name: 'aip-system', nodeRoleArn: 'arn:aws:iam::123:role/node', instanceTypes: ['m6i.large'], minSize: 1, desiredSize: 2, maxSize: 3},
 }
 
@@ -146,11 +148,48 @@ describe('ensureCluster', () => {
     const create = eks.commandCalls(CreateClusterCommand)[0]!.args[0].input
     expect(create).toMatchObject({name: 'aip', roleArn: spec.roleArn, resourcesVpcConfig: {subnetIds: spec.subnetIds}})
     const ng = eks.commandCalls(CreateNodegroupCommand)[0]!.args[0].input
-    expect(ng).toMatchObject({clusterName: 'aip', nodegroupName: 'aip-system', nodeRole: spec.systemNodegroup.nodeRoleArn, scalingConfig: {minSize: 1, desiredSize: 2, maxSize: 3}})
+    expect(ng).toMatchObject({clusterName: 'aip', nodegroupName: 'aip-system', nodeRole: spec.systemNodegroup!.nodeRoleArn, scalingConfig: {minSize: 1, desiredSize: 2, maxSize: 3}})
     const statuses = progress.filter((p) => p.resource === 'cluster').map((p) => p.status)
     expect(statuses).toContain('CREATING')
     expect(statuses.at(-1)).toBe('ACTIVE')
     expect(progress.filter((p) => p.resource === 'nodegroup').map((p) => p.status)).toEqual(['CREATING', 'ACTIVE'])
+  })
+
+  it('--create defaults to EKS Auto Mode: the CreateCluster shape AWS documents, no system node group; a GPU node group with the NVIDIA AMI and taint', async () => {
+    eks.on(DescribeClusterCommand).rejectsOnce(notFound()).resolves({cluster: {...active, computeConfig: {enabled: true}}, ...meta})
+    eks.on(CreateClusterCommand).resolves({cluster: {...active, status: 'CREATING'}, ...meta})
+    eks
+      .on(DescribeNodegroupCommand)
+      .rejectsOnce(new ResourceNotFoundException({message: 'No node group found', $metadata: {}}))
+      .resolves({nodegroup: {nodegroupName: 'aip-gpu-g6e-xlarge', status: 'ACTIVE'}, ...meta})
+    eks.on(CreateNodegroupCommand).resolves({...meta})
+    const auto: CreateClusterSpec = {...spec, compute: 'auto-mode', autoModeNodeRoleArn: 'arn:aws:iam::123:role/auto-node', systemNodegroup: undefined}
+    const gpuNodegroup = {name: 'aip-gpu-g6e-xlarge', nodeRoleArn: 'arn:aws:iam::123:role/node', instanceTypes: ['g6e.xlarge'], minSize: 0, desiredSize: 0, maxSize: 2}
+    const r = await ensureCluster(client, 'aip', 'us-east-1', {...fast, create: true, spec: auto, gpuNodegroup})
+    expect(r.cluster.autoMode).toBe(true)
+    // https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateCluster.html: Auto Mode needs
+    // computeConfig, storageConfig.blockStorage and kubernetesNetworkConfig.elasticLoadBalancing enabled together
+    const create = eks.commandCalls(CreateClusterCommand)[0]!.args[0].input
+    expect(create).toMatchObject({
+      computeConfig: {enabled: true, nodePools: ['general-purpose', 'system'], nodeRoleArn: 'arn:aws:iam::123:role/auto-node'},
+      storageConfig: {blockStorage: {enabled: true}},
+      kubernetesNetworkConfig: {elasticLoadBalancing: {enabled: true}},
+      bootstrapSelfManagedAddons: false,
+      resourcesVpcConfig: {publicAccessCidrs: ['203.0.113.7/32'], endpointPublicAccess: true, endpointPrivateAccess: true},
+      accessConfig: {authenticationMode: 'API_AND_CONFIG_MAP'},
+    })
+    const ngs = eks.commandCalls(CreateNodegroupCommand).map((c) => c.args[0].input)
+    expect(ngs).toHaveLength(1)
+    expect(ngs[0]).toMatchObject({nodegroupName: 'aip-gpu-g6e-xlarge', instanceTypes: ['g6e.xlarge'], amiType: 'AL2023_x86_64_NVIDIA', taints: [{key: 'nvidia.com/gpu', value: 'true', effect: 'NO_SCHEDULE'}], scalingConfig: {minSize: 0, desiredSize: 0, maxSize: 2}})
+  })
+
+  it('the create spec is checked before any call: public access CIDRs, the Auto Mode node role', async () => {
+    eks.on(DescribeClusterCommand).rejects(notFound())
+    const bad = async (s: Partial<CreateClusterSpec>) => (await ensureCluster(client, 'aip', 'us-east-1', {...fast, create: true, spec: {...spec, ...s} as CreateClusterSpec}).catch((e: unknown) => e)) as AipError
+    expect((await bad({publicAccessCidrs: []})).fix).toContain('--public-access-cidrs')
+    expect((await bad({publicAccessCidrs: ['1.2.3.4']})).message).toContain('not an IPv4 CIDR')
+    expect((await bad({compute: 'auto-mode', autoModeNodeRoleArn: undefined})).fix).toContain('--node-role-arn')
+    expect(eks.commandCalls(CreateClusterCommand)).toHaveLength(0)
   })
 
   it('ResourceInUse while creating (an interrupted earlier run) waits instead of failing', async () => {

@@ -3,7 +3,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {type BootstrapEvent, type BootstrapOptions, execaHelm, runBootstrap} from '../../../src/lib/bootstrap/index.js'
+import {ADDON_CHARTS, type BootstrapEvent, type BootstrapOptions, execaHelm, runBootstrap} from '../../../src/lib/bootstrap/index.js'
+import {findGpu} from '../../../src/lib/gpufit/gpus.js'
 import {clusterStatus} from '../../../src/lib/bootstrap/status.js'
 import {AipError, InterruptedError, NotFoundError} from '../../../src/lib/errors.js'
 import type {KubeClient} from '../../../src/lib/kube/index.js'
@@ -56,6 +57,56 @@ describe('runBootstrap against an API server', () => {
     expect(pool.spec.limits['nvidia.com/gpu']).toBe('16')
     expect(pool.metadata.labels!['app.kubernetes.io/managed-by']).toBe('aip')
     expect(api.store.get('karpenter.k8s.aws/v1', 'EC2NodeClass', undefined, 'aip-gpu')!.spec.role).toBe('KarpenterNodeRole-prod')
+    // the requested GPUs' instance types from gpu-fit's table, not Karpenter-only GPU labels
+    expect(second.gpuPool.provisioner).toBe('karpenter')
+    expect(pool.spec.template.spec.requirements).toContainEqual({key: 'node.kubernetes.io/instance-type', operator: 'In', values: findGpu('l40s').instances.map((i) => i.type)})
+    expect(JSON.stringify(pool.spec)).not.toContain('instance-gpu')
+  })
+
+  it('EKS Auto Mode (its NodeClass CRD): the GPU NodePool on NodeClass default for the --gpu types; device plugin and Karpenter count as built in', async () => {
+    api.registerCrd({group: 'karpenter.sh', version: 'v1', kind: 'NodePool', namespaced: false})
+    api.registerCrd({group: 'eks.amazonaws.com', version: 'v1', kind: 'NodeClass', namespaced: false})
+    const r = await runBootstrap(opts({platform: {...opts().platform, gpuTypes: ['l40s', 'l4'], gpuLimit: 4}}))
+    expect(r.gpuPool.provisioner).toBe('auto-mode')
+    expect(r.karpenter.installed).toBe(false)
+    const pool = api.store.get('karpenter.sh/v1', 'NodePool', undefined, 'aip-gpu')!
+    expect(pool.spec.template.spec.nodeClassRef).toEqual({group: 'eks.amazonaws.com', kind: 'NodeClass', name: 'default'})
+    expect(pool.spec.template.spec.taints).toEqual([{key: 'nvidia.com/gpu', value: 'true', effect: 'NoSchedule'}])
+    expect(pool.spec.limits['nvidia.com/gpu']).toBe('4')
+    const types = pool.spec.template.spec.requirements.find((x: any) => x.key === 'node.kubernetes.io/instance-type').values
+    expect(types).toEqual(expect.arrayContaining(['g6e.xlarge', 'g6e.12xlarge', 'g6.xlarge', 'gr6.4xlarge']))
+    expect(types).not.toContain('g5.xlarge')
+    expect(Object.fromEntries(r.addons.map((a) => [a.name, a.message]))).toMatchObject({'nvidia-device-plugin': 'built into EKS Auto Mode', karpenter: 'built into EKS Auto Mode'})
+    const again = await runBootstrap(opts({platform: {...opts().platform, gpuTypes: ['l40s', 'l4'], gpuLimit: 4}}))
+    expect([...again.objects, ...again.gpuPool.objects].every((o) => o.action === 'unchanged')).toBe(true)
+  })
+
+  it('model and tenant namespaces get the two ServiceAccounts; the tenant Role allows exactly what model deploy writes', async () => {
+    await runBootstrap(opts())
+    for (const ns of ['aip-models', 'team-a']) {
+      for (const sa of ['aip-model-server', 'aip-preload']) expect(api.store.get('v1', 'ServiceAccount', ns, sa)?.automountServiceAccountToken).toBe(false)
+    }
+    const role = api.store.get('rbac.authorization.k8s.io/v1', 'Role', 'team-a', 'aip-tenant-edit')!
+    const can = (group: string, resource: string, verb: string, name?: string) =>
+      role.rules.some((r: any) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes(verb) && (!r.resourceNames || (name && r.resourceNames.includes(name))))
+    // every kind a deploy renders, with the verbs server-side apply, diff, wait and delete use
+    const {renderModel} = await import('../../../src/lib/render/index.js')
+    const {getCatalogEntry} = await import('../../../src/lib/catalog/index.js')
+    const objs = renderModel(getCatalogEntry('qwen3-8b'), {namespace: 'team-a', gatewayNamespace: 'g', monitoringNamespace: 'm', bucket: 'b', prefix: 'models', prometheusUrl: 'http://p', capabilities: {keda: true, serviceMonitor: true, prometheusRule: true}}).objects
+    const noKeda = renderModel(getCatalogEntry('qwen3-8b'), {namespace: 'team-a', gatewayNamespace: 'g', monitoringNamespace: 'm', bucket: 'b', prefix: 'models', prometheusUrl: 'http://p', capabilities: {keda: false, serviceMonitor: false, prometheusRule: false}}).objects
+    const plural: Record<string, string> = {NetworkPolicy: 'networkpolicies', Job: 'jobs', Service: 'services', Deployment: 'deployments', PodDisruptionBudget: 'poddisruptionbudgets', ScaledObject: 'scaledobjects', ServiceMonitor: 'servicemonitors', PrometheusRule: 'prometheusrules', HorizontalPodAutoscaler: 'horizontalpodautoscalers'}
+    for (const o of [...objs, ...noKeda]) {
+      const group = o.apiVersion.includes('/') ? o.apiVersion.split('/')[0]! : ''
+      for (const verb of ['get', 'create', 'patch', 'delete']) expect(can(group, plural[o.kind]!, verb), `${verb} ${o.kind}`).toBe(true)
+    }
+    // reads for status/diagnosis and the deploy preflight; the HF token Secret by name only
+    expect(can('', 'pods/log', 'get')).toBe(true)
+    expect(can('', 'serviceaccounts', 'get')).toBe(true)
+    expect(can('', 'serviceaccounts', 'create')).toBe(false)
+    expect(can('', 'secrets', 'get', 'aip-hf-token')).toBe(true)
+    expect(can('', 'secrets', 'get', 'other')).toBe(false)
+    // nothing else: no StatefulSets, ConfigMaps, CronJobs, RBAC
+    for (const [g, r] of [['apps', 'statefulsets'], ['', 'configmaps'], ['batch', 'cronjobs'], ['rbac.authorization.k8s.io', 'roles']]) expect(can(g!, r!, 'create')).toBe(false)
   })
 
   it('dry run diffs against the cluster and changes nothing', async () => {
@@ -118,16 +169,27 @@ describe('runBootstrap against an API server', () => {
         const ds = api.store.get('apps/v1', 'DaemonSet', 'nvidia-device-plugin', 'nvidia-device-plugin-daemonset')!
         api.store.put({...ds, status: {desiredNumberScheduled: 2, numberReady: 2}})
       }
+      if (args[2] === 'dcgm-exporter') {
+        api.store.put({apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: {name: 'dcgm-exporter', namespace: 'monitoring'}, spec: {selector: {matchLabels: {a: 'd'}}, template: {metadata: {labels: {a: 'd'}}, spec: {containers: [{name: 'd', image: 'd'}]}}}, status: {desiredNumberScheduled: 1, numberReady: 1}})
+      }
       return ''
     }
     const r = await runBootstrap(opts({installAddons: true, helm, kubeconfig: {path: api.kubeconfigPath, context: api.contextName}}))
-    expect(calls.map((a) => a[2]).sort()).toEqual(['kube-prometheus-stack', 'nvidia-device-plugin'])
+    // the Prometheus operator (ServiceMonitor CRD) before the DCGM exporter whose chart creates a ServiceMonitor
+    expect(calls.map((a) => a[2])).toEqual(['kube-prometheus-stack', 'nvidia-device-plugin', 'dcgm-exporter'])
+    // every chart at the version pinned in the one table
+    for (const c of calls) expect(c[c.indexOf('--version') + 1]).toBe(Object.values(ADDON_CHARTS).find((x) => x.chart === c[3])!.version)
+    const dcgm = calls.find((a) => a[2] === 'dcgm-exporter')!
+    expect(dcgm).toEqual(expect.arrayContaining(['--repo', 'https://nvidia.github.io/dcgm-exporter/helm-charts', 'serviceMonitor.enabled=true']))
+    const affinity = JSON.parse(dcgm[dcgm.findIndex((x) => x.startsWith('affinity='))]!.slice('affinity='.length))
+    expect(affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0]).toMatchObject({key: 'node.kubernetes.io/instance-type', operator: 'In'})
+    expect(dcgm).toContain('tolerations=[{"key":"nvidia.com/gpu","operator":"Exists","effect":"NoSchedule"}]')
     const prom = calls.find((a) => a[2] === 'kube-prometheus-stack')!
     expect(prom.slice(0, 6)).toEqual(['upgrade', '--install', 'kube-prometheus-stack', 'kube-prometheus-stack', '--repo', 'https://prometheus-community.github.io/helm-charts'])
     expect(prom).toEqual(expect.arrayContaining(['--namespace', 'monitoring', '--create-namespace', '--wait', '--kube-context', 'aip-test', '--kubeconfig', api.kubeconfigPath]))
     expect(prom).toContain('prometheus.prometheusSpec.serviceMonitorSelectorNilUsesHelmValues=false')
     const state = Object.fromEntries(r.addons.map((a) => [a.name, [a.state, a.action]]))
-    expect(state).toEqual({keda: ['healthy', 'none'], 'prometheus-operator': ['healthy', 'installed'], 'nvidia-device-plugin': ['healthy', 'installed'], karpenter: ['missing', 'none']})
+    expect(state).toEqual({keda: ['healthy', 'none'], 'prometheus-operator': ['healthy', 'installed'], 'nvidia-device-plugin': ['healthy', 'installed'], 'dcgm-exporter': ['healthy', 'installed'], karpenter: ['missing', 'none']})
   })
 
   it('helm missing from PATH: NotFoundError naming how to install it', async () => {

@@ -3,6 +3,9 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
+import {DescribeClusterCommand, DescribePodIdentityAssociationCommand, EKSClient, ListPodIdentityAssociationsCommand} from '@aws-sdk/client-eks'
+import {mockClient} from 'aws-sdk-client-mock'
+
 import {runBootstrap} from '../../../src/lib/bootstrap/index.js'
 import {runDoctor, which} from '../../../src/lib/bootstrap/doctor.js'
 import {NotFoundError} from '../../../src/lib/errors.js'
@@ -55,6 +58,26 @@ describe('doctor', () => {
     const checks = byName(await runDoctor({...base, kubeClient: async () => c, env: {PATH: bin}}))
     expect(checks.platform!.status).toBe('ok')
     expect(checks['GPU nodes']).toMatchObject({status: 'ok', message: '4 GPUs allocatable'})
+  })
+
+  it('S3 access: the ServiceAccounts and their Pod Identity associations (wiring checked, no pod started); a missing association fails naming bootstrap', async () => {
+    await runBootstrap({clusterName: 'aip', kubeconfig: {}, kubeClient: async () => c, platform: {...base, gatewayNamespace: 'aip-gateway', tenants: [], gpuLimit: 4}})
+    const eks = new EKSClient({region: 'us-east-1', credentials: {accessKeyId: 'x', secretAccessKey: 'y'}})
+    const m = mockClient(eks)
+    m.on(DescribeClusterCommand).resolves({cluster: {name: 'aip', status: 'ACTIVE', version: '1.32'}})
+    const assoc = [{namespace: 'aip-models', serviceAccount: 'aip-model-server', associationId: 'a-1', roleArn: 'arn:aws:iam::1:role/aip-aip-model-server'}]
+    m.on(ListPodIdentityAssociationsCommand).callsFake(async (i) => ({associations: assoc.filter((a) => a.namespace === i.namespace).map(({roleArn: _r, ...a}) => a)}))
+    m.on(DescribePodIdentityAssociationCommand).callsFake(async (i) => ({association: assoc.find((a) => a.associationId === i.associationId)}))
+    const run = async () => byName(await runDoctor({...base, bucket: 'w', kubeClient: async () => c, env: {PATH: bin}, eks: {client: async () => eks, name: 'aip', region: 'us-east-1'}}))
+    const missing = (await run())['S3 access']!
+    expect(missing).toMatchObject({status: 'fail', fix: expect.stringContaining('aip cluster bootstrap')})
+    expect(missing.message).toContain('no EKS Pod Identity association for aip-models/aip-preload')
+    assoc.push({namespace: 'aip-models', serviceAccount: 'aip-preload', associationId: 'a-2', roleArn: 'arn:aws:iam::1:role/aip-aip-preload'})
+    const ok = (await run())['S3 access']!
+    expect(ok).toMatchObject({status: 'ok'})
+    expect(ok.message).toBe('EKS Pod Identity: aip-model-server -> aip-aip-model-server, aip-preload -> aip-aip-preload (associations checked; no pod is started to read s3://w)')
+    // without EKS (--skip-eks) it says it cannot tell
+    expect((await runDoctor({...base, kubeClient: async () => c, env: {PATH: bin}})).find((x) => x.name === 'S3 access')!.status).toBe('warn')
   })
 
   it('an unreachable API server and a missing kubeconfig fail with their fixes', async () => {

@@ -54,6 +54,10 @@ afterAll(async () => {
 beforeEach(() => {
   api.faults.clear()
   if (!api.store.get('v1', 'Namespace', undefined, NS)) api.store.put({apiVersion: 'v1', kind: 'Namespace', metadata: {name: NS}})
+  // what `aip cluster bootstrap` creates in the model namespace
+  for (const sa of ['aip-model-server', 'aip-preload']) if (!api.store.get('v1', 'ServiceAccount', NS, sa)) api.store.put({apiVersion: 'v1', kind: 'ServiceAccount', metadata: {name: sa, namespace: NS}})
+  // and `aip secret set hf-token` (gated catalog models need it)
+  if (!api.store.get('v1', 'Secret', NS, 'aip-hf-token')) api.store.put({apiVersion: 'v1', kind: 'Secret', metadata: {name: 'aip-hf-token', namespace: NS}, data: {token: Buffer.from('hf_test').toString('base64')}})
 })
 
 describe('deployModel against the loopback API server', () => {
@@ -88,7 +92,7 @@ describe('deployModel against the loopback API server', () => {
     client.invalidateDiscovery()
     const e = entry('qwen3-8b')
     const first = await deploy(e)
-    expect(first.result.objects.map((o) => o.kind)).toEqual(['ServiceAccount', 'NetworkPolicy', 'NetworkPolicy', 'Job', 'Service', 'Deployment', 'PodDisruptionBudget', 'ScaledObject', 'ServiceMonitor', 'PrometheusRule'])
+    expect(first.result.objects.map((o) => o.kind)).toEqual(['NetworkPolicy', 'NetworkPolicy', 'Job', 'Service', 'Deployment', 'PodDisruptionBudget', 'ScaledObject', 'ServiceMonitor', 'PrometheusRule'])
     expect(first.result.fit.annotations?.['aip.dev/gpu-fit-fits']).toBe('true')
     const dep = api.store.get('apps/v1', 'Deployment', NS, 'qwen3-8b')!
     expect(dep.spec.template.metadata.annotations['aip.dev/gpu-fit-gpu']).toBe('l40s')
@@ -136,7 +140,7 @@ describe('deployModel against the loopback API server', () => {
     api.clearRequests()
     const r = await deployModel({entry: entry('qwen3-8b'), render, dryRun: 'client'})
     expect(r.mode).toBe('dry-run-client')
-    expect(r.manifests.length).toBe(10)
+    expect(r.manifests.length).toBe(9)
     expect(api.requests.length).toBe(0)
   })
 
@@ -174,6 +178,33 @@ describe('deployModel against the loopback API server', () => {
     expect(err.exitCode).toBe(4)
     expect(err.message).toContain('namespace "nope"')
     expect(err.fix).toContain('aip cluster bootstrap')
+  })
+
+  it('a gated model without the token Secret fails before anything is applied, naming `aip secret set hf-token`', async () => {
+    const {checkDeployPrerequisites} = await import('../../../src/lib/deploy/prerequisites.js')
+    const e = entry('llama-guard-3-1b')
+    expect(e.hf.gated).toBe(true)
+    const ns = 'team-g'
+    api.store.put({apiVersion: 'v1', kind: 'Namespace', metadata: {name: ns}})
+    const check = () => checkDeployPrerequisites({entry: e, bucket: 'weights', namespace: ns, needsCluster: true, connect: async () => client})
+    const err = await failure(check())
+    expect(err.exitCode).toBe(2)
+    expect(err.message).toContain('is gated on the Hub (meta-llama/Llama-Guard-3-1B) and the Secret team-g/aip-hf-token holding its token does not exist')
+    expect(err.fix).toContain('aip secret set hf-token -n team-g')
+    expect(api.store.all().filter((o: any) => o.metadata.namespace === ns)).toEqual([])
+    // with the Secret `aip secret set hf-token` writes, the check passes
+    api.store.put({apiVersion: 'v1', kind: 'Secret', metadata: {name: 'aip-hf-token', namespace: ns}, data: {token: Buffer.from('hf_x').toString('base64')}})
+    expect(await check()).toBe(client)
+  })
+
+  it('a namespace without the bootstrap ServiceAccounts fails before anything is applied, naming bootstrap', async () => {
+    api.store.put({apiVersion: 'v1', kind: 'Namespace', metadata: {name: 'team-x'}})
+    const err = await failure(deployModel({entry: entry('qwen3-8b'), render: {...render, namespace: 'team-x'}, client, wait: false}))
+    expect(err.exitCode).toBe(4)
+    expect(err.message).toContain('ServiceAccount team-x/aip-model-server does not exist')
+    expect(err.fix).toContain('aip cluster bootstrap')
+    expect(err.fix).toContain('--tenant team-x')
+    expect(api.store.all().filter((o: any) => o.metadata.namespace === 'team-x')).toEqual([])
   })
 
   it('a failing preload Job fails the deploy (exit 1) with the pod message; the rerun converges', async () => {
@@ -215,8 +246,8 @@ describe('deployModel against the loopback API server', () => {
   })
 
   const stalls: Array<{mode: any; exit: number; expect: RegExp; extra?: (e: AipError) => void}> = [
-    // not a simulated mode: the scheduler finds no node with two L4s (every g6.xlarge has one)
-    {mode: {mode: 'Unschedulable'}, exit: 7, expect: /timed out .*FailedScheduling.*Insufficient nvidia\.com\/gpu/},
+    // not a simulated mode: two L4s need a 4- or 8-GPU g6 size, and no node's instance type matches
+    {mode: {mode: 'Unschedulable'}, exit: 7, expect: /timed out .*FailedScheduling.*didn't match Pod's node affinity/},
     {mode: {mode: 'ImagePullBackOff'}, exit: 7, expect: /timed out .*ImagePullBackOff/},
     {mode: {mode: 'OOMKilled', restartCount: 2}, exit: 1, expect: /cannot become ready: .*(OOMKilled|out of memory)/},
     {
@@ -277,9 +308,11 @@ describe('list, status, delete', () => {
     expect(r.waited).toBe(true)
     expect(r.weightsKept).toBe(true)
     expect(r.deleted[0]!.kind).toBe('ScaledObject')
-    expect(r.deleted.map((d) => d.kind)).toEqual(expect.arrayContaining(['Deployment', 'Job', 'Service', 'NetworkPolicy', 'ServiceAccount']))
+    expect(r.deleted.map((d) => d.kind)).toEqual(expect.arrayContaining(['Deployment', 'Job', 'Service', 'NetworkPolicy']))
     const left = api.store.all().filter((o: any) => o.metadata.labels?.['aip.dev/model'] === 'qwen3-8b')
     expect(left).toEqual([])
+    // the namespace's shared ServiceAccounts (bootstrap's) stay for the other models
+    expect(api.store.get('v1', 'ServiceAccount', NS, 'aip-model-server')).toBeDefined()
     const again = await failure(deleteModel(client, 'qwen3-8b', {namespace: NS}))
     expect(again.exitCode).toBe(4)
   })

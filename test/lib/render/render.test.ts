@@ -4,7 +4,16 @@ import {describe, expect, it} from 'vitest'
 import {getCatalogEntry, listCatalog} from '../../../src/lib/catalog/index.js'
 import type {CatalogEntry} from '../../../src/lib/catalog/schema.js'
 import type {KubeObject} from '../../../src/lib/kube/types.js'
-import {type Capabilities, prometheusUrlFromService, type RenderOptions, renderModel, vllmArgs, weightsLocation} from '../../../src/lib/render/index.js'
+import {findGpu, instancesFor} from '../../../src/lib/gpufit/gpus.js'
+import {DEFAULT_INCLUDE} from '../../../src/lib/preload/select.js'
+import {type Capabilities, DEFAULT_PRELOAD_IMAGE, prometheusUrlFromService, type RenderOptions, renderModel, vllmArgs, weightsLocation} from '../../../src/lib/render/index.js'
+
+/** Binary-suffixed Kubernetes quantities (Ki, Mi, Gi) in bytes. */
+function parseQuantity(q: string): number {
+  const m = /^(\d+)(Ki|Mi|Gi)?$/.exec(q)
+  if (!m) throw new Error(`unexpected quantity ${q}`)
+  return Number(m[1]) * ({Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30}[m[2] as 'Ki' | 'Mi' | 'Gi'] ?? 1)
+}
 
 const ALL: Capabilities = {keda: true, serviceMonitor: true, prometheusRule: true}
 const SECRET = 'hf_SuperSecretTokenValue1234567890'
@@ -89,13 +98,22 @@ describe('renderModel policy', () => {
     expect(c.resources.requests.cpu).toBe(e.resources.cpu)
     expect(c.resources.limits.cpu).toBeUndefined()
     expect(ps.tolerations).toContainEqual({key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule'})
-    expect(ps.nodeSelector).toEqual({'aip.dev/node-role': 'gpu'})
-    expect(JSON.stringify(ps.affinity)).toContain('"karpenter.k8s.aws/instance-gpu-name","operator":"In","values":["l40s"]')
+    // every provisioner's nodes carry node.kubernetes.io/instance-type; no Karpenter-only or aip-only labels
+    expect(ps.nodeSelector).toEqual({'kubernetes.io/os': 'linux'})
+    const terms = ps.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms
+    expect(terms).toEqual([{matchExpressions: [{key: 'node.kubernetes.io/instance-type', operator: 'In', values: instancesFor(findGpu('l40s'), 1)}]}])
+    expect(terms[0].matchExpressions[0].values).toEqual(expect.arrayContaining(['g6e.xlarge', 'g6e.2xlarge', 'g6e.12xlarge', 'g6e.48xlarge']))
+    expect(JSON.stringify(ps)).not.toMatch(/karpenter|aip\.dev\/node-role|instance-gpu-name/)
+    expect(ps.serviceAccountName).toBe('aip-model-server')
     expect(ps.volumes).toContainEqual({name: 'dshm', emptyDir: {medium: 'Memory', sizeLimit: '2Gi'}})
     expect(c.volumeMounts).toContainEqual({name: 'dshm', mountPath: '/dev/shm'})
     expect(c.securityContext.readOnlyRootFilesystem).toBe(true)
     const a100 = renderModel({...e, gpu: {type: 'a100-80gb', count: 2}}, opts()).deployment
-    expect(JSON.stringify((a100.spec as any).template.spec.affinity)).toContain('"values":["81920"]')
+    expect(JSON.stringify((a100.spec as any).template.spec.affinity)).toContain('"values":["p4de.24xlarge"]')
+    // two L40S per replica: only the 4- and 8-GPU sizes
+    const l40s2 = (renderModel({...e, gpu: {type: 'l40s', count: 2}}, opts()).deployment.spec as any).template.spec.affinity
+    expect(l40s2.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].values).toEqual(['g6e.12xlarge', 'g6e.24xlarge', 'g6e.48xlarge'])
+    expect(() => renderModel({...e, gpu: {type: 'h100', count: 16}}, opts())).toThrow(/no AWS instance type carries 16 h100 GPUs/)
     expect((a100.spec as any).template.spec.containers[0].args).toEqual(expect.arrayContaining(['--tensor-parallel-size', '2']))
   })
 
@@ -195,7 +213,7 @@ describe('renderModel policy', () => {
     const e = getCatalogEntry('qwen3-8b')
     const full = renderModel(e, opts())
     const kinds = full.objects.map((o) => o.kind)
-    expect(kinds).toEqual(['ServiceAccount', 'NetworkPolicy', 'NetworkPolicy', 'Job', 'Service', 'Deployment', 'PodDisruptionBudget', 'ScaledObject', 'ServiceMonitor', 'PrometheusRule'])
+    expect(kinds).toEqual(['NetworkPolicy', 'NetworkPolicy', 'Job', 'Service', 'Deployment', 'PodDisruptionBudget', 'ScaledObject', 'ServiceMonitor', 'PrometheusRule'])
     const so = full.objects.find((o) => o.kind === 'ScaledObject') as any
     expect(so.spec.minReplicaCount).toBe(e.scaling.minReplicas)
     expect(so.spec.cooldownPeriod).toBe(e.scaling.cooldownSeconds)
@@ -210,7 +228,7 @@ describe('renderModel policy', () => {
     expect(rule.spec.groups[0].rules[0].expr).toContain('histogram_quantile(0.95')
 
     const bare = renderModel(e, opts({keda: false, serviceMonitor: false, prometheusRule: false}))
-    expect(bare.objects.map((o) => o.kind)).toEqual(['ServiceAccount', 'NetworkPolicy', 'NetworkPolicy', 'Job', 'Service', 'Deployment', 'PodDisruptionBudget', 'HorizontalPodAutoscaler'])
+    expect(bare.objects.map((o) => o.kind)).toEqual(['NetworkPolicy', 'NetworkPolicy', 'Job', 'Service', 'Deployment', 'PodDisruptionBudget', 'HorizontalPodAutoscaler'])
     expect(bare.skipped.map((s) => s.kind)).toEqual(['ScaledObject', 'ServiceMonitor', 'PrometheusRule'])
     const hpa = bare.objects.at(-1) as any
     expect(hpa.spec.minReplicas).toBe(Math.max(1, e.scaling.minReplicas))
@@ -238,13 +256,28 @@ describe('renderModel policy', () => {
     const env = job.spec.template.spec.containers[0].env as Array<any>
     const items = JSON.parse(env.find((x: any) => x.name === 'AIP_PRELOAD_ITEMS').value)
     expect(items).toEqual([{repo: e.hf.repo, revision: e.hf.revision, modelKey: 'models/Qwen--Qwen3-8B'}])
-    expect(job.spec.template.spec.containers[0].command[2]).toContain("'aip.dev/preload/v1'")
-    expect(job.spec.template.spec.containers[0].command[2]).toContain('head_object')
+    const c = job.spec.template.spec.containers[0]
+    expect(c.command[2]).toContain("'aip.dev/preload/v1'")
+    // standard library only: no boto3 / huggingface_hub, so a small image runs it
+    expect(c.command[2]).not.toMatch(/^\s*(import|from)\s+(boto3|botocore|huggingface_hub)/m)
+    expect(c.image).toBe(DEFAULT_PRELOAD_IMAGE)
+    // its own ServiceAccount (S3 write), not the server's (read)
+    expect(job.spec.template.spec.serviceAccountName).toBe('aip-preload')
+    // streams: no scratch volume, a few GiB of ephemeral storage at most (fits a 20 GiB system node)
+    expect(job.spec.template.spec.volumes.map((v: any) => v.name)).toEqual(['tmp'])
+    expect(parseQuantity(c.resources.limits['ephemeral-storage'])).toBeLessThanOrEqual(2 * 2 ** 30)
+    expect(parseQuantity(c.resources.requests['ephemeral-storage'])).toBeLessThanOrEqual(2 * 2 ** 30)
+    expect(JSON.parse(env.find((x: any) => x.name === 'AIP_INCLUDE').value)).toEqual(DEFAULT_INCLUDE)
+    // a model of any size gets the same small Job
+    const big = renderModel({...e, config: {...e.config, num_hidden_layers: 400}}, opts()).preloadJob as any
+    expect(big.spec.template.spec.containers[0].resources).toEqual(c.resources)
     expect(renderModel(e, opts()).preloadJob.metadata.name).toBe(job.metadata.name)
     expect(renderModel({...e, hf: {...e.hf, revision: 'b'.repeat(40)}}, opts()).preloadJob.metadata.name).not.toBe(job.metadata.name)
-    // a Job's spec.template is immutable: anything that changes it (bucket, prefix, image) is a new name
-    const names = new Set([job.metadata.name, renderModel(e, opts(ALL, {bucket: 'other'})).preloadJob.metadata.name, renderModel(e, opts(ALL, {prefix: 'p2'})).preloadJob.metadata.name, renderModel({...e, image: 'vllm/vllm-openai:v9.9.9'}, opts()).preloadJob.metadata.name])
+    // a Job's spec.template is immutable: anything that changes it (bucket, prefix, preload image) is a new name
+    const names = new Set([job.metadata.name, renderModel(e, opts(ALL, {bucket: 'other'})).preloadJob.metadata.name, renderModel(e, opts(ALL, {prefix: 'p2'})).preloadJob.metadata.name, renderModel(e, opts(ALL, {preloadImage: 'python:3.13-slim'})).preloadJob.metadata.name])
     expect(names.size).toBe(4)
+    // the vLLM image is not the Job's: a new server image keeps the (completed) preload Job
+    expect(renderModel({...e, image: 'vllm/vllm-openai:v9.9.9'}, opts()).preloadJob.metadata.name).toBe(job.metadata.name)
     for (const n of names) expect(n).toMatch(/^qwen3-8b-preload-[0-9a-f]{8}$/)
   })
 
