@@ -8,6 +8,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {isolatedEnv, runCli} from '../support/cli.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-apiserver/index.mjs'
 import {aipCluster} from '../support/kube-apiserver/nodes.mjs'
+import {putModelNamespace} from '../support/model-namespace.js'
 
 const NS = 'aip-models'
 const MODEL = 'qwen2.5-coder-1.5b'
@@ -17,7 +18,7 @@ let env: NodeJS.ProcessEnv
 
 beforeAll(async () => {
   api = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 50}, jobBehavior: {outcome: 'succeed', delayMs: 20}, nodes: aipCluster({'g6.xlarge': 2}, {systemRootVolumeGiB: 100})})
-  api.store.put({apiVersion: 'v1', kind: 'Namespace', metadata: {name: NS}})
+  putModelNamespace(api, NS) // what cluster bootstrap leaves: the namespace and its ServiceAccounts
   api.registerCrd({group: 'keda.sh', version: 'v1alpha1', kind: 'ScaledObject'})
   env = isolatedEnv({KUBECONFIG: api.kubeconfigPath, AIP_BUCKET: 'weights'})
   const r = await runCli(['model', 'deploy', MODEL, '--json'], {env})
@@ -122,7 +123,7 @@ describe('aip model scale with an HPA (no KEDA installed)', () => {
   let env2: NodeJS.ProcessEnv
   beforeAll(async () => {
     api2 = await startKubeApiServer({deploymentBehavior: {mode: 'ready', readyDelayMs: 50}, jobBehavior: {outcome: 'succeed', delayMs: 20}, nodes: aipCluster({'g6.xlarge': 2}, {systemRootVolumeGiB: 100})})
-    api2.store.put({apiVersion: 'v1', kind: 'Namespace', metadata: {name: NS}})
+    putModelNamespace(api2, NS)
     env2 = isolatedEnv({KUBECONFIG: api2.kubeconfigPath, AIP_BUCKET: 'weights'})
     const r = await runCli(['model', 'deploy', MODEL, '--json'], {env: env2})
     expect(r.code, r.stderr).toBe(0)
