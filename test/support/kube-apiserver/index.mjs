@@ -1198,23 +1198,7 @@ ${namespace ? `    namespace: ${namespace}\n` : ''}current-context: ${name}
     const sp = port ? ports.find((p) => p.name === port || String(p.port) === port) : ports.length === 1 ? ports[0] : undefined
     const backend = sp && this.serviceBackends.find((b) => b.ns === ns && b.name === svcName && (b.port === sp.name || b.port === String(sp.port)))
     if (!backend) throw new ApiError(503, 'ServiceUnavailable', `no endpoints available for service "${rawName}"`)
-    const marker = `/proxy`
-    const at = url.pathname.indexOf(marker, url.pathname.indexOf(`/services/${rawName}`))
-    const path = url.pathname.slice(at + marker.length) || '/'
-    const target = new URL(backend.target)
-    const headers = {...req.headers, host: target.host}
-    delete headers.authorization
-    const up = httpRequest({host: target.hostname, port: target.port, method: req.method, path: path + url.search, headers}, (ur) => {
-      res.writeHead(ur.statusCode ?? 502, ur.headers)
-      ur.pipe(res)
-      ur.on('end', () => this.record(req, url, ur.statusCode ?? 502, false))
-    })
-    up.on('error', (e) => {
-      if (res.headersSent) return void res.destroy()
-      this.send(req, res, url, 503, new ApiError(503, 'ServiceUnavailable', `error trying to reach service: ${e.code ?? e.message}`).toStatus())
-    })
-    res.on('close', () => up.destroy())
-    req.pipe(up)
+    this.proxyTo(req, res, url, backend.target, `/services/${rawName}`)
   }
 
   /**
@@ -1236,10 +1220,19 @@ ${namespace ? `    namespace: ${namespace}\n` : ''}current-context: ${name}
     const portNum = named ? String(named.containerPort) : want
     const backend = this.podBackends.find((b) => b.ns === ns && b.name === podName && b.port === portNum)
     if (!backend) throw new ApiError(503, 'ServiceUnavailable', `error trying to reach service: dial tcp ${pod.status.podIP}:${portNum}: connect: connection refused`)
+    this.proxyTo(req, res, url, backend.target, `/pods/${rawName}`)
+  }
+
+  /**
+   * Forwards a proxied request (service or pod proxy) to `target`: the path after `/proxy`
+   * following `resourcePath`, the query, and every header but the caller's Authorization, which
+   * kube-apiserver's proxy consumes (staging/src/k8s.io/apimachinery/pkg/util/proxy). Responses stream.
+   */
+  proxyTo(req, res, url, targetUrl, resourcePath) {
     const marker = `/proxy`
-    const at = url.pathname.indexOf(marker, url.pathname.indexOf(`/pods/${rawName}`))
+    const at = url.pathname.indexOf(marker, url.pathname.indexOf(resourcePath))
     const path = url.pathname.slice(at + marker.length) || '/'
-    const target = new URL(backend.target)
+    const target = new URL(targetUrl)
     const headers = {...req.headers, host: target.host}
     delete headers.authorization
     const up = httpRequest({host: target.hostname, port: target.port, method: req.method, path: path + url.search, headers}, (ur) => {
