@@ -14,6 +14,9 @@
 // connection after K bytes of a file, corrupt a byte of a file, throttle each connection to a fixed
 // rate (like one CDN edge connection). Content responses are tracked per file: how many were being
 // served at once (rangeConcurrency), to show a client reads one file over several connections.
+// The content URLs `resolve` redirects to are signed like S3 presigned URLs (X-Amz-Date,
+// X-Amz-Expires: cdnUrlTtlSeconds, default 3600) and refused with 403 AccessDenied once expired or
+// revoked (revokeCdnUrls), as the real CDN refuses an expired signature.
 import {createHash} from 'node:crypto'
 import {createServer} from 'node:http'
 
@@ -131,6 +134,9 @@ export class HubServer {
     this.tokens = new Set()
     this.requests = []
     this.faults = {rate429: 0, retryAfter: '0', drops: new Map(), corrupt: new Map(), bytesPerSec: 0}
+    /** Lifetime of the signed content URLs, and their signing generation (revokeCdnUrls bumps it). */
+    this.cdnUrlTtlSeconds = 3600
+    this.cdnGeneration = 0
     /** Per file: content responses being served now, and the most at once. */
     this.serving = new Map()
     this.server = createServer((req, res) => {
@@ -211,6 +217,16 @@ export class HubServer {
     this.faults.bytesPerSec = bytesPerSec
   }
 
+  /** Every content URL handed out so far is refused from now on (403), as after a key rotation or expiry. */
+  revokeCdnUrls() {
+    this.cdnGeneration++
+  }
+
+  /** `resolve` requests for `path` (each one a round trip to the Hub before the CDN). */
+  resolveRequests(path) {
+    return this.requests.filter((r) => r.file === path && !r.content && r.url.includes('/resolve/'))
+  }
+
   /** Forget every fault (429s, drops, corruption, throttle). */
   clearFaults() {
     this.faults = {rate429: 0, retryAfter: '0', drops: new Map(), corrupt: new Map(), bytesPerSec: 0}
@@ -286,6 +302,13 @@ export class HubServer {
     if (m && (req.method === 'GET' || req.method === 'HEAD')) {
       rec.file = m[3]
       rec.content = true
+      const expired = this.signatureProblem(url.searchParams)
+      if (expired) {
+        rec.refused = true
+        res.writeHead(403, {'content-type': 'application/xml'})
+        res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>${expired}</Message></Error>`)
+        return
+      }
       const repo = this.repos.get(m[1])
       const f = repo?.commits.get(m[2])?.get(m[3])
       if (!f) return this.hubError(res, 404, 'EntryNotFound', 'Entry not found')
@@ -319,7 +342,8 @@ export class HubServer {
     const f = repo.commits.get(commit).get(file)
     if (!f) return this.hubError(res, 404, 'EntryNotFound', `${file} does not exist at revision ${rev}`)
     if (f.lfs) {
-      const location = `${this.url}/cdn/${id}/${commit}/${file.split('/').map(encodeURIComponent).join('/')}?X-Amz-Signature=loopback`
+      const amzDate = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+/, '')
+      const location = `${this.url}/cdn/${id}/${commit}/${file.split('/').map(encodeURIComponent).join('/')}?X-Amz-Date=${amzDate}&X-Amz-Expires=${this.cdnUrlTtlSeconds}&X-Amz-Signature=loopback${this.cdnGeneration}`
       res.writeHead(302, {
         location,
         'x-repo-commit': commit,
@@ -429,6 +453,17 @@ export class HubServer {
       }
     }
     res.end()
+  }
+
+  /** Why a content URL's signature is refused (expired, revoked), or undefined when it is good. */
+  signatureProblem(q) {
+    const sig = q.get('X-Amz-Signature')
+    if (sig !== `loopback${this.cdnGeneration}`) return 'The request signature we calculated does not match the signature you provided.'
+    const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(q.get('X-Amz-Date') ?? '')
+    const exp = Number(q.get('X-Amz-Expires'))
+    if (!m || !Number.isFinite(exp)) return 'Query-string authentication requires the X-Amz-Date and X-Amz-Expires parameters'
+    if (Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]) + exp * 1000 < Date.now()) return 'Request has expired'
+    return undefined
   }
 
   rangeNotSatisfiable(res, f) {

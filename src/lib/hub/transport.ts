@@ -38,6 +38,8 @@ function retryAfterMs(h: string | null): number | undefined {
 export interface NodeAnswer {
   res: import('node:http').IncomingMessage
   status: number
+  /** The URL that answered (after redirects). */
+  url: string
   get(name: string): string | null
 }
 
@@ -109,7 +111,7 @@ export class HubTransport {
         attempt = 0
         continue
       }
-      if (status >= 200 && status < 300) return {res, status, get}
+      if (status >= 200 && status < 300) return {res, status, get, url: current}
       if ((status === 429 || status >= 500) && attempt < this.retries) {
         res.resume()
         const waitMs = Math.min(this.maxRetryWaitMs, retryAfterMs(get('retry-after')) ?? 500 * 2 ** (attempt - 1))
