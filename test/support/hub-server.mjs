@@ -410,9 +410,16 @@ export class HubServer {
       c.max = Math.max(c.max, c.current)
       return c
     })
-    res.once('close', () => {
+    // served once the last byte is handed to the socket ('finish'), or the response is cut ('close'):
+    // a client that has read every byte may already be opening its next request
+    let counted = true
+    const done = () => {
+      if (!counted) return
+      counted = false
       for (const c of counters) c.current--
-    })
+    }
+    res.once('finish', done)
+    res.once('close', done)
     while (pos <= end) {
       if (res.destroyed) return
       let n = Math.min(chunkSize, end - pos + 1)

@@ -55,8 +55,12 @@ function opts(bucket: string, extra: Partial<PreloadOptions> = {}): PreloadOptio
 const client = () => new HubClient({endpoint: hub.url, maxRetryWaitMs: 20})
 const root = `models/acme--ranged/`
 const key = (p: string) => `${root}${commit}/${p}`
-/** The part-aligned ranges of a file: bytes=start-last for each partSize part. */
-const partRanges = (size: number, partSize: number) => Array.from({length: Math.ceil(size / partSize)}, (_, i) => `bytes=${i * partSize}-${Math.min((i + 1) * partSize, size) - 1}`)
+/** The ranges of a file: each partSize part cut into rangeSize ranges, as bytes=start-last. */
+function fileRanges(size: number, partSize: number, rangeSize: number): string[] {
+  const out: string[] = []
+  for (let p = 0; p < size; p += partSize) for (let s = p; s < Math.min(p + partSize, size); s += rangeSize) out.push(`bytes=${s}-${Math.min(s + rangeSize, p + partSize, size) - 1}`)
+  return out
+}
 
 async function expectComplete(bucket: string) {
   const c = await bucketContents(s3, bucket)
@@ -83,7 +87,7 @@ function interruptAfter(after: number): {signal: AbortSignal; afterPart: Preload
 }
 
 describe('preload: ranged reads within a file', () => {
-  it('reads each large file as part-aligned ranges over several connections at once, within the global --connections budget', async () => {
+  it('reads each large file as ranges (2 MiB by default, within parts) over several connections at once, within the global --connections budget', async () => {
     const bucket = await newBucket()
     hub.throttle(16 * MiB) // per connection: one connection alone would take ~1.3 s per file
     const before = {a: hub.contentRequests(A).length, b: hub.contentRequests(B).length}
@@ -94,9 +98,9 @@ describe('preload: ranged reads within a file', () => {
     expect(hub.rangeConcurrency(B)).toBeGreaterThanOrEqual(2)
     // ...and never more than the budget across all files
     expect(hub.rangeConcurrency()).toBe(3)
-    // one GET per part, each exactly the part's bytes
-    expect(hub.contentRequests(A).slice(before.a).map((q) => q.range).sort()).toEqual(partRanges(SIZE[A]!, 5 * MiB).sort())
-    expect(hub.contentRequests(B).slice(before.b).map((q) => q.range).sort()).toEqual(partRanges(SIZE[B]!, 5 * MiB).sort())
+    // one GET per range, each exactly its bytes: every 5 MiB part cut into 2 MiB ranges
+    expect(hub.contentRequests(A).slice(before.a).map((q) => q.range).sort()).toEqual(fileRanges(SIZE[A]!, 5 * MiB, 2 * MiB).sort())
+    expect(hub.contentRequests(B).slice(before.b).map((q) => q.range).sort()).toEqual(fileRanges(SIZE[B]!, 5 * MiB, 2 * MiB).sort())
     expect(r.files.find((f) => f.path === A)).toMatchObject({status: 'uploaded', sha256: hub.repos.get(REPO)!.commits.get(commit)!.get(A)!.sha256})
     await expectComplete(bucket)
   })
@@ -108,7 +112,8 @@ describe('preload: ranged reads within a file', () => {
     await runPreload(o, {hub: client(), s3})
     expect(o.events.filter((e) => e.event === 'file-start' && e.multipart)).toEqual([])
     expect(hub.rangeConcurrency(A)).toBe(3)
-    expect(hub.contentRequests(A).slice(-3).map((q) => q.range).sort()).toEqual(partRanges(SIZE[A]!, 8 * MiB).sort())
+    const ranges = fileRanges(SIZE[A]!, SIZE[A]!, 2 * MiB)
+    expect(hub.contentRequests(A).slice(-ranges.length).map((q) => q.range).sort()).toEqual(ranges.sort())
     expect(await s3h.pendingUploads(bucket)).toEqual([])
     await expectComplete(bucket)
   })
