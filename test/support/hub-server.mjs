@@ -428,6 +428,14 @@ export class HubServer {
         res.socket?.destroy()
         return
       }
+      // Paced by the clock from the response's start, so time spent writing counts against the
+      // rate; a chunk goes out when the rate allows its last byte, so the final one is followed by
+      // the end of the response at once (a client that has every byte may open its next request).
+      if (rate > 0) {
+        const wait = t0 + ((sent + n) / rate) * 1000 - performance.now()
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+        if (res.destroyed) return
+      }
       let chunk = f.buffer ? f.buffer.subarray(pos, pos + n) : seededChunk(f.seed, pos, n)
       if (corruptAt !== undefined && corruptAt >= pos && corruptAt < pos + n) {
         chunk = Buffer.from(chunk)
@@ -440,11 +448,6 @@ export class HubServer {
         await new Promise((r) => setTimeout(r, 20))
         res.socket?.destroy()
         return
-      }
-      // Paced by the clock from the response's start, so time spent writing counts against the rate.
-      if (rate > 0) {
-        const wait = t0 + (sent / rate) * 1000 - performance.now()
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait))
       }
       if (!ok && res.writableNeedDrain) {
         await new Promise((r) => {

@@ -57,7 +57,8 @@ export class CdnUrlCache {
     else this.urls.delete(key)
   }
 
-  delete(key: string): void {
-    this.urls.delete(key)
+  /** Forgets the URL of `key` (only `url`, when given: another may have replaced it meanwhile). */
+  delete(key: string, url?: string): void {
+    if (url === undefined || this.urls.get(key)?.url === url) this.urls.delete(key)
   }
 }

@@ -175,6 +175,63 @@ describe('preload: ranged reads within a file', () => {
   })
 })
 
+describe('preload: ranges, memory and the CDN URL', () => {
+  it('cuts each part into --range-size ranges (a range never spans two parts; one larger than a part is a part)', async () => {
+    const bucket = await newBucket()
+    const before = hub.contentRequests(A).length
+    await runPreload(opts(bucket, {rangeSize: 3 * MiB, connections: 4, fileConcurrency: 1}), {hub: client(), s3})
+    expect(hub.contentRequests(A).slice(before).map((q) => q.range).sort()).toEqual(fileRanges(SIZE[A]!, 5 * MiB, 3 * MiB).sort())
+    const bucket2 = await newBucket()
+    const before2 = hub.contentRequests(A).length
+    await runPreload(opts(bucket2, {rangeSize: 64 * MiB, connections: 4, fileConcurrency: 1}), {hub: client(), s3})
+    expect(hub.contentRequests(A).slice(before2).map((q) => q.range).sort()).toEqual(fileRanges(SIZE[A]!, 5 * MiB, 5 * MiB).sort())
+    await expectComplete(bucket2)
+  })
+
+  it('many connections cannot hold more than the memory budget: ranges beyond it wait', async () => {
+    const bucket = await newBucket()
+    hub.throttle(8 * MiB)
+    // 64 connections, but memory for 2 parts of 5 MiB (2 + 2 + 1 MiB ranges each): at most 6 ranges
+    // of the file in flight, whatever the number of connections
+    await runPreload(opts(bucket, {connections: 64, concurrency: 2, fileConcurrency: 2}), {hub: client(), s3})
+    expect(hub.rangeConcurrency()).toBeGreaterThanOrEqual(2)
+    expect(hub.rangeConcurrency()).toBeLessThanOrEqual(6)
+    await expectComplete(bucket)
+  })
+
+  it('the ranges of a file go straight to its signed CDN URL: one resolve per file, not one per range', async () => {
+    const bucket = await newBucket()
+    const before = {resolves: hub.resolveRequests(A).length, content: hub.contentRequests(A).length}
+    await runPreload(opts(bucket, {connections: 4, fileConcurrency: 1}), {hub: client(), s3})
+    expect(hub.contentRequests(A).length - before.content).toBe(fileRanges(SIZE[A]!, 5 * MiB, 2 * MiB).length)
+    expect(hub.resolveRequests(A).length - before.resolves).toBe(1)
+    await expectComplete(bucket)
+  })
+
+  it('a CDN URL refused mid-run (expired or revoked signature, 403) is resolved again and the copy completes', async () => {
+    const bucket = await newBucket()
+    hub.throttle(32 * MiB)
+    const before = {resolves: hub.resolveRequests(A).length, requests: hub.requests.length}
+    let revoked = false
+    const o = opts(bucket, {
+      connections: 2,
+      fileConcurrency: 1,
+      afterPart: ({path}) => {
+        if (path === A && !revoked) {
+          revoked = true
+          hub.revokeCdnUrls()
+        }
+      },
+    })
+    await runPreload(o, {hub: client(), s3})
+    expect(revoked).toBe(true)
+    expect(hub.requests.slice(before.requests).filter((r) => r.file === A && r.refused).length).toBeGreaterThanOrEqual(1)
+    expect(hub.resolveRequests(A).length - before.resolves).toBe(2)
+    expect(o.events.filter((e) => e.event === 'retry')).toEqual([]) // a refresh, not a failure
+    await expectComplete(bucket)
+  })
+})
+
 describe('preload: a rerun with another --part-size', () => {
   async function interrupted(bucket: string) {
     const stop = interruptAfter(1)
