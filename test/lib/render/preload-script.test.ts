@@ -143,7 +143,7 @@ describe.skipIf(!hasPython)('preload Job program (python3, standard library) aga
 
   it('a dropped Hub connection resumes at its byte offset with Range', async () => {
     const b = await bucket()
-    hub.dropConnection('model-00001-of-00002.safetensors', 7 * MiB + 3, 1)
+    hub.dropConnection('model-00001-of-00002.safetensors', MiB + 3, 1) // inside a 2 MiB range
     try {
       const {script, env} = jobEnv(entryFor(REPO, commit), b)
       const r = await run(script, {...env, ...s3Creds})
@@ -154,6 +154,56 @@ describe.skipIf(!hasPython)('preload Job program (python3, standard library) aga
       const c = await bucketContents(s3, b)
       expect(c.get(`models/acme--stream-llm/${commit}/model-00001-of-00002.safetensors`)!.equals(seededBytes(12 * MiB + 7, 5))).toBe(true)
     } finally {
+      hub.clearFaults()
+    }
+  })
+
+  it('reads each file as ranges over several kept-alive connections (AIP_CONNECTIONS), straight from its CDN URL: one resolve per file', async () => {
+    const b = await bucket()
+    const big = 'model-00001-of-00002.safetensors'
+    hub.throttle(16 * MiB)
+    hub.resetConcurrency()
+    const before = {resolves: hub.resolveRequests(big).length, content: hub.contentRequests(big).length}
+    try {
+      const {script, env} = jobEnv(entryFor(REPO, commit), b, {extra: {AIP_CONNECTIONS: '3'}})
+      const r = await run(script, {...env, ...s3Creds})
+      expect(r.code, r.stderr + r.stdout).toBe(0)
+      expect(hub.rangeConcurrency(big)).toBeGreaterThanOrEqual(2)
+      expect(hub.rangeConcurrency()).toBeLessThanOrEqual(3)
+      // 12 MiB + 7 in 5 MiB parts, each cut into 2 MiB ranges (3 + 3 + 2), one GET each
+      const ranges: string[] = []
+      for (let p = 0; p < 12 * MiB + 7; p += 5 * MiB) for (let s = p; s < Math.min(p + 5 * MiB, 12 * MiB + 7); s += 2 * MiB) ranges.push(`GET bytes=${s}-${Math.min(s + 2 * MiB, p + 5 * MiB, 12 * MiB + 7) - 1}`)
+      expect(hub.contentRequests(big).slice(before.content).map((q) => `${q.method} ${q.range}`).sort()).toEqual(ranges.sort())
+      expect(hub.resolveRequests(big).length - before.resolves).toBe(1)
+      const c = await bucketContents(s3, b)
+      expect(c.get(`models/acme--stream-llm/${commit}/${big}`)!.equals(seededBytes(12 * MiB + 7, 5))).toBe(true)
+    } finally {
+      hub.clearFaults()
+      hub.resetConcurrency()
+    }
+  })
+
+  it('a CDN URL refused mid-run (expired or revoked signature: 403) is resolved again and the copy completes', async () => {
+    const b = await bucket()
+    const big = 'model-00001-of-00002.safetensors'
+    hub.throttle(8 * MiB)
+    const before = {resolves: hub.resolveRequests(big).length, requests: hub.requests.length}
+    const watch = setInterval(() => {
+      if (hub.contentRequests(big).length > 0 && hub.requests.slice(before.requests).some((q) => q.file === big && q.content)) {
+        hub.revokeCdnUrls()
+        clearInterval(watch)
+      }
+    }, 20)
+    try {
+      const {script, env} = jobEnv(entryFor(REPO, commit), b, {extra: {AIP_CONNECTIONS: '2'}})
+      const r = await run(script, {...env, ...s3Creds})
+      expect(r.code, r.stderr + r.stdout).toBe(0)
+      expect(hub.requests.slice(before.requests).filter((q) => q.file === big && q.refused).length).toBeGreaterThanOrEqual(1)
+      expect(hub.resolveRequests(big).length - before.resolves).toBe(2)
+      const c = await bucketContents(s3, b)
+      expect(c.get(`models/acme--stream-llm/${commit}/${big}`)!.equals(seededBytes(12 * MiB + 7, 5))).toBe(true)
+    } finally {
+      clearInterval(watch)
       hub.clearFaults()
     }
   })
