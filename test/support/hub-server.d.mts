@@ -64,6 +64,8 @@ export declare class HubServer {
   cdnUrlTtlSeconds: number
   /** Every content URL handed out so far is refused from now on (403 AccessDenied). */
   revokeCdnUrls(): void
+  /** TCP connections accepted so far. */
+  connectionsOpened: number
   /** `resolve` requests for `path`. */
   resolveRequests(path: string): RequestRecord[]
 }

@@ -149,7 +149,10 @@ export class HubServer {
     })
     this.server.keepAliveTimeout = 5000
     this.sockets = new Set()
+    /** TCP connections accepted so far (a client that keeps its connections alive opens few). */
+    this.connectionsOpened = 0
     this.server.on('connection', (s) => {
+      this.connectionsOpened++
       this.sockets.add(s)
       s.on('close', () => this.sockets.delete(s))
     })

@@ -91,6 +91,7 @@ export function fillRange(ctx: RunContext, p: Planned, r: RangeBuf, signal: Abor
           r.push(c)
         }
         r.finish()
+        await reader.finish() // the connection goes back to the pool for the next range
       } finally {
         reader.close()
       }

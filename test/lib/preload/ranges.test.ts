@@ -208,6 +208,17 @@ describe('preload: ranges, memory and the CDN URL', () => {
     await expectComplete(bucket)
   })
 
+  it('ranges reuse kept-alive connections: a range read to its end hands its connection to the next one', async () => {
+    const bucket = await newBucket()
+    const before = {conns: hub.connectionsOpened, content: hub.contentRequests(A).length + hub.contentRequests(B).length}
+    await runPreload(opts(bucket, {connections: 3, fileConcurrency: 2}), {hub: client(), s3})
+    const ranges = hub.contentRequests(A).length + hub.contentRequests(B).length - before.content
+    expect(ranges).toBe(fileRanges(SIZE[A]!, 5 * MiB, 2 * MiB).length + fileRanges(SIZE[B]!, 5 * MiB, 2 * MiB).length)
+    // 3 connections for the ranges (+ the small file's), not one per range
+    expect(hub.connectionsOpened - before.conns).toBeLessThanOrEqual(5)
+    await expectComplete(bucket)
+  })
+
   it('a CDN URL refused mid-run (expired or revoked signature, 403) is resolved again and the copy completes', async () => {
     const bucket = await newBucket()
     hub.throttle(32 * MiB)

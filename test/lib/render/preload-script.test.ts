@@ -163,11 +163,16 @@ describe.skipIf(!hasPython)('preload Job program (python3, standard library) aga
     const big = 'model-00001-of-00002.safetensors'
     hub.throttle(16 * MiB)
     hub.resetConcurrency()
-    const before = {resolves: hub.resolveRequests(big).length, content: hub.contentRequests(big).length}
+    const before = {resolves: hub.resolveRequests(big).length, content: hub.contentRequests(big).length, conns: hub.connectionsOpened, requests: hub.requests.length}
     try {
       const {script, env} = jobEnv(entryFor(REPO, commit), b, {extra: {AIP_CONNECTIONS: '3'}})
       const r = await run(script, {...env, ...s3Creds})
       expect(r.code, r.stderr + r.stdout).toBe(0)
+      // range GETs ride 3 kept-alive connections; the model info and each file's resolve open their own
+      const reads = hub.requests.slice(before.requests).filter((q) => q.method === 'GET' && q.content).length
+      const others = hub.requests.slice(before.requests).length - reads
+      expect(reads).toBeGreaterThanOrEqual(12)
+      expect(hub.connectionsOpened - before.conns).toBeLessThanOrEqual(3 + others)
       expect(hub.rangeConcurrency(big)).toBeGreaterThanOrEqual(2)
       expect(hub.rangeConcurrency()).toBeLessThanOrEqual(3)
       // 12 MiB + 7 in 5 MiB parts, each cut into 2 MiB ranges (3 + 3 + 2), one GET each
