@@ -161,18 +161,20 @@ export async function multipart(ctx: RunContext, p: Planned): Promise<PreloadFil
       async () => {
         if (firstError !== undefined) throw new AbortError(firstError instanceof Error ? firstError : String(firstError))
         try {
-          return await send<{ETag?: string}>(
+          // aborted with the file's reads: a body whose range failed must not leave the request waiting
+          return (await ctx.s3.send(
             freshBodyPerAttempt(
-              unsignedPayload(new S3.UploadPartCommand({Bucket: opts.bucket, Key: p.key, UploadId: uploadId, PartNumber: pn, Body: rangesBody(ps.ranges), ContentLength: n})),
-              () => rangesBody(ps.ranges),
+              unsignedPayload(new S3.UploadPartCommand({Bucket: opts.bucket, Key: p.key, UploadId: uploadId, PartNumber: pn, Body: rangesBody(ps.ranges, fail), ContentLength: n})),
+              () => rangesBody(ps.ranges, fail),
             ),
-            {key: p.key, action: 'write'},
-          )
+            {abortSignal: readSignal},
+          )) as {ETag?: string}
         } catch (err) {
+          if (signal?.aborted) throw signal.reason
           // the Hub side failed (the body could not be read): not an S3 error to retry
           const hubErr = rangeError(ps) ?? firstError
           if (hubErr !== undefined) throw new AbortError(hubErr instanceof Error ? hubErr : String(hubErr))
-          throw err
+          throw Object.assign(err as object, {aipContext: {key: p.key, action: 'write'}})
         }
       },
       {path: p.sib.rfilename, partNumber: pn, key: p.key, action: 'write'},

@@ -112,9 +112,15 @@ export async function* walk(ranges: RangeBuf[]): AsyncGenerator<Buffer> {
   }
 }
 
-/** A request body over `ranges` in order, streaming while they are still being read. */
-export function rangesBody(ranges: RangeBuf[]): Readable {
-  return Readable.from(walk(ranges), {objectMode: false, highWaterMark: 256 * 1024})
+/**
+ * A request body over `ranges` in order, streaming while they are still being read. A range that
+ * fails goes to `onError` (which must stop the request: pipe() ignores a source's errors), never
+ * to an unhandled 'error' event.
+ */
+export function rangesBody(ranges: RangeBuf[], onError: (err: unknown) => void): Readable {
+  const body = Readable.from(walk(ranges), {objectMode: false, highWaterMark: 256 * 1024})
+  body.on('error', onError)
+  return body
 }
 
 /**

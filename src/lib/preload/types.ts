@@ -33,9 +33,11 @@ export const DEFAULT_RANGE_SIZE = 2 * MiB
 /**
  * The memory budget in part-size units: bytes of parts and ranges held at once across all files
  * (a part's bytes from when its ranges start until it is both hashed in file order and uploaded).
- * 16 x 8 MiB = 128 MiB keeps peak RSS under 300 MiB whatever the model size (bench/preload.mjs).
+ * 12 x 8 MiB = 96 MiB: 32 connections of 2 MiB ranges (64 MiB) plus parts waiting for their upload,
+ * and peak RSS under 300 MiB whatever the model size (bench/preload.mjs: the CLI holds ~150 MiB
+ * besides; 16 x 8 MiB reached 270-290 MiB on a loaded machine).
  */
-export const DEFAULT_CONCURRENCY = 16
+export const DEFAULT_CONCURRENCY = 12
 
 export interface PreloadOptions {
   repo: string
@@ -49,7 +51,7 @@ export interface PreloadOptions {
   force?: boolean
   /** Part size in bytes (default 8 MiB, at least 5 MiB; raised for files over 10000 parts). */
   partSize?: number
-  /** The memory budget in parts (default 16): bytes held at once across all files are at most concurrency x partSize. */
+  /** The memory budget in parts (default 12): bytes held at once across all files are at most concurrency x partSize. */
   concurrency?: number
   /** Hub connections open at once across all files (default 32); ranges of one file are read in parallel. */
   connections?: number
