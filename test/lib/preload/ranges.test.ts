@@ -208,6 +208,19 @@ describe('preload: ranges, memory and the CDN URL', () => {
     await expectComplete(bucket)
   })
 
+  it('a range that keeps failing fails the run with the Hub error (its UploadPart is stopped, not retried as an S3 error)', async () => {
+    const bucket = await newBucket()
+    hub.dropConnection(A, 0, 1000) // every response of A is cut before its first byte
+    const o = opts(bucket, {connections: 4, fileConcurrency: 1, streamRetries: 1})
+    const err = (await runPreload(o, {hub: client(), s3}).catch((e: unknown) => e)) as AipError
+    // the Hub's error (cannot reach it / kept failing), not an S3 write error
+    expect(['UNREACHABLE', 'FAILED']).toContain(err.code)
+    expect(err.message).toMatch(/Hugging Face Hub|download of/)
+    expect(err.message).not.toMatch(/s3:\/\/|bucket/i)
+    expect(o.events.filter((e) => e.event === 'retry' && e.what === 'part')).toEqual([])
+    await expectNothingComplete(bucket)
+  })
+
   it('ranges reuse kept-alive connections: a range read to its end hands its connection to the next one', async () => {
     const bucket = await newBucket()
     const before = {conns: hub.connectionsOpened, content: hub.contentRequests(A).length + hub.contentRequests(B).length}
