@@ -19,7 +19,8 @@
 # ranges over up to CONNECTIONS Hub connections at once (kept alive, one per worker thread), straight
 # from the signed CDN URL its `resolve` redirects to (kept until a minute before it expires,
 # resolved again when the CDN refuses it), parts uploaded as their ranges arrive, the sha256 taken
-# over the whole file in order, and at most BUFFER bytes of parts held at once.
+# over the whole file in order, and at most BUFFER bytes of parts held at once. A rerun (the Job's
+# retry) continues a file's unfinished multipart upload, sending only the parts S3 does not have.
 import calendar
 import collections
 import datetime
@@ -281,6 +282,40 @@ class S3(object):
             e = ET.fromstring(data)
             raise HttpError(200, e.findtext('Code'), e.findtext('Message'), 's3://%s/%s' % (self.bucket, key))
 
+    def unfinished(self, key):
+        """Unfinished multipart uploads of exactly `key`, newest first: [(upload id, initiated)]."""
+        out, marker = [], None
+        while True:
+            q = 'prefix=%s&uploads=' % uri_encode(key, False) + ('&key-marker=%s' % uri_encode(marker, False) if marker else '')
+            _, data = self.req('GET', '', q)
+            doc = ET.fromstring(data)
+            for u in doc.iter():
+                if u.tag.split('}')[-1] == 'Upload':
+                    f = {c.tag.split('}')[-1]: c.text for c in u}
+                    if f.get('Key') == key and f.get('UploadId'):
+                        out.append((f['UploadId'], f.get('Initiated') or ''))
+            if (doc.findtext('{*}IsTruncated') or doc.findtext('IsTruncated')) != 'true':
+                break
+            marker = doc.findtext('{*}NextKeyMarker') or doc.findtext('NextKeyMarker')
+            if not marker:
+                break
+        return sorted(out, key=lambda x: x[1], reverse=True)
+
+    def parts(self, key, upload_id):
+        """The parts S3 has of an upload: {number: (etag without quotes, size)}."""
+        out, marker = {}, '0'
+        while True:
+            _, data = self.req('GET', key, 'part-number-marker=%s&uploadId=%s' % (marker, uri_encode(upload_id, False)))
+            doc = ET.fromstring(data)
+            for p in doc.iter():
+                if p.tag.split('}')[-1] == 'Part':
+                    f = {c.tag.split('}')[-1]: c.text for c in p}
+                    out[int(f['PartNumber'])] = ((f.get('ETag') or '').replace('"', ''), int(f.get('Size') or -1))
+            if (doc.findtext('{*}IsTruncated') or doc.findtext('IsTruncated')) != 'true':
+                break
+            marker = doc.findtext('{*}NextPartNumberMarker') or doc.findtext('NextPartNumberMarker')
+        return out
+
     def abort(self, key, upload_id):
         try:
             self.req('DELETE', key, 'uploadId=' + uri_encode(upload_id, False), ok=(204, 200, 404))
@@ -489,7 +524,23 @@ def copy_file(hub, s3, repo, commit, sib, key):
         meta['sha256'] = sha.hexdigest()
         s3.put(key, data, 'application/octet-stream', meta)
         return {'path': path, 'size': size, 'sha256': sha.hexdigest(), 'lfs': bool(lfs)}, size
-    upload_id = s3.create_multipart(key, meta)
+    # Resume (like `aip model preload`): the newest unfinished upload of the key is continued, its
+    # parts whose size and MD5 match are not sent again; older ones and one cut with another part
+    # size are aborted. A failed run keeps its upload for the next (the Job's retry).
+    upload_id, old = None, {}
+    for i, (uid, _) in enumerate(s3.unfinished(key)):
+        if i == 0:
+            have = s3.parts(key, uid)
+            expected = lambda n: min(part, size - (n - 1) * part) if (n - 1) * part < size else -2
+            if all(sz in (-1, expected(n)) for n, (_, sz) in have.items()):
+                upload_id, old = uid, have
+                continue
+        s3.abort(key, uid)
+    if upload_id is None:
+        upload_id = s3.create_multipart(key, meta)
+    else:
+        log('  %s: continuing its unfinished upload (%d parts there)' % (path, len(old)))
+    reused = []
     # Memory: a part takes a slot before its ranges are read and gives it back once it is both
     # hashed (in file order, here) and uploaded (on the upload threads).
     slots = threading.Semaphore(max(1, BUFFER // part))
@@ -505,7 +556,12 @@ def copy_file(hub, s3, repo, commit, sib, key):
 
     def send(num, ranges):
         try:
-            return s3.upload_part(key, upload_id, num, b''.join(f.result() for f in ranges))
+            body = b''.join(f.result() for f in ranges)
+            have = old.get(num)
+            if have and have[1] == len(body) and have[0] == hashlib.md5(body).hexdigest():
+                reused.append(num)
+                return '"%s"' % have[0]
+            return s3.upload_part(key, upload_id, num, body)
         finally:
             settle(num)
 
@@ -543,15 +599,21 @@ def copy_file(hub, s3, repo, commit, sib, key):
             while pending:
                 hash_next()
             etags = [f.result() for f in futures]
-        verify(path, size, got, want_sha, sha.hexdigest(), sib.get('blobId') if blob else None, blob.hexdigest() if blob else None)
+        try:
+            verify(path, size, got, want_sha, sha.hexdigest(), sib.get('blobId') if blob else None, blob.hexdigest() if blob else None)
+        except Fatal:
+            s3.abort(key, upload_id)  # wrong bytes: nothing of it is kept
+            raise
         s3.complete(key, upload_id, etags)
     except BaseException:
         for _, ranges in pending:
             for f in ranges:
                 f.cancel()
-        s3.abort(key, upload_id)
         raise
-    return {'path': path, 'size': size, 'sha256': sha.hexdigest(), 'lfs': bool(lfs)}, size
+    if reused:
+        log('  %s: %d parts reused from the unfinished upload' % (path, len(reused)))
+    reused_bytes = sum(min(part, size - (n - 1) * part) for n in reused)
+    return {'path': path, 'size': size, 'sha256': sha.hexdigest(), 'lfs': bool(lfs)}, size - reused_bytes
 
 
 def verify(path, want_size, size, want_sha, sha, want_blob, blob):

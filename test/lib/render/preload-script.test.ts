@@ -213,6 +213,39 @@ describe.skipIf(!hasPython)('preload Job program (python3, standard library) aga
     }
   })
 
+  it('a rerun after the Job was killed mid-file continues its unfinished upload: the parts already there are not sent again', async () => {
+    const b = await bucket()
+    const big = 'model-00001-of-00002.safetensors'
+    const key = `models/acme--stream-llm/${commit}/${big}`
+    hub.throttle(4 * MiB)
+    const {script, env} = jobEnv(entryFor(REPO, commit), b, {extra: {AIP_CONNECTIONS: '2'}})
+    const p = spawn('python3', ['-c', script], {env: {...env, ...s3Creds}})
+    const exited = new Promise((r) => p.on('close', r))
+    try {
+      for (let i = 0; i < 400; i++) {
+        const up = (await s3h.pendingUploads(b)).find((u) => u.key === key)
+        if (up && up.parts >= 1) break
+        await new Promise((r) => setTimeout(r, 50))
+      }
+      p.kill('SIGKILL')
+      await exited
+    } finally {
+      hub.clearFaults()
+    }
+    const kept = (await s3h.pendingUploads(b)).find((u) => u.key === key)
+    expect(kept?.parts).toBeGreaterThanOrEqual(1)
+    const before = hub.requests.length
+    const r = await run(script, {...env, ...s3Creds})
+    expect(r.code, r.stderr + r.stdout).toBe(0)
+    expect(r.stdout).toContain(`${big}: continuing its unfinished upload (${kept!.parts} parts there)`)
+    expect(r.stdout).toMatch(new RegExp(`${big}: \\d+ parts reused from the unfinished upload`))
+    expect(hub.requests.length).toBeGreaterThan(before) // the bytes are read again for the sha256
+    expect(await s3h.pendingUploads(b)).toEqual([])
+    const c = await bucketContents(s3, b)
+    expect(c.get(key)!.equals(seededBytes(12 * MiB + 7, 5))).toBe(true)
+    expect([...c.keys()].some((k) => k.endsWith('.aip-preload.json'))).toBe(true)
+  })
+
   it('a corrupted download fails the Job: no marker, the multipart upload aborted', async () => {
     const b = await bucket()
     hub.corruptFile('model-00001-of-00002.safetensors', 6 * MiB)
