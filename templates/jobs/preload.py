@@ -528,7 +528,13 @@ def copy_file(hub, s3, repo, commit, sib, key):
     # parts whose size and MD5 match are not sent again; older ones and one cut with another part
     # size are aborted. A failed run keeps its upload for the next (the Job's retry).
     upload_id, old = None, {}
-    for i, (uid, _) in enumerate(s3.unfinished(key)):
+    try:
+        unfinished = s3.unfinished(key)
+    except HttpError as e:
+        if e.status != 501 and e.code != 'NotImplemented':
+            raise
+        unfinished = []  # a store that cannot list them: every upload starts afresh
+    for i, (uid, _) in enumerate(unfinished):
         if i == 0:
             have = s3.parts(key, uid)
             expected = lambda n: min(part, size - (n - 1) * part) if (n - 1) * part < size else -2
