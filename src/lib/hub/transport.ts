@@ -132,7 +132,8 @@ export class HubTransport {
   protected async nodeGet(url: string, headers: Record<string, string>, signal?: AbortSignal): Promise<import('node:http').IncomingMessage> {
     if (!this.agents) {
       const [http, https] = await Promise.all([import('node:http'), import('node:https')])
-      this.agents = {http: new http.Agent({keepAlive: true, maxSockets: 64}), https: new https.Agent({keepAlive: true, maxSockets: 64})}
+      // the preload's --connections budget (at most 128) decides how many are open; the agent never queues below it
+      this.agents = {http: new http.Agent({keepAlive: true, maxSockets: 128}), https: new https.Agent({keepAlive: true, maxSockets: 128})}
     }
     const u = new URL(url)
     const mod = u.protocol === 'https:' ? await import('node:https') : await import('node:http')
