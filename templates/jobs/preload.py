@@ -610,7 +610,14 @@ def copy_file(hub, s3, repo, commit, sib, key):
         except Fatal:
             s3.abort(key, upload_id)  # wrong bytes: nothing of it is kept
             raise
-        s3.complete(key, upload_id, etags)
+        try:
+            s3.complete(key, upload_id, etags)
+        except HttpError:
+            # a completion that succeeded while its answer was lost fails when retried (NoSuchUpload):
+            # the object standing with this file's size and sha256 is the proof
+            h = s3.head(key)
+            if not (h is not None and int(h.get('Content-Length', -1)) == size and h.get('x-amz-meta-sha256') == sha.hexdigest() and want_sha):
+                raise
     except BaseException:
         for _, ranges in pending:
             for f in ranges:

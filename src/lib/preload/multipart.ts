@@ -215,10 +215,7 @@ export async function multipart(ctx: RunContext, p: Planned): Promise<PreloadFil
       throw err
     }
     completed.sort((a, b) => a.PartNumber - b.PartNumber)
-    await withRetry(
-      () => send(new S3.CompleteMultipartUploadCommand({Bucket: opts.bucket, Key: p.key, UploadId: uploadId, MultipartUpload: {Parts: completed}}), {key: p.key, action: 'write'}),
-      {path: p.sib.rfilename, key: p.key, action: 'write'},
-    )
+    await complete(ctx, p, uploadId, completed, sha256)
     const status = resumedBytes > 0 ? 'resumed' : 'uploaded'
     emit({event: 'file-done', path: p.sib.rfilename, size, sha256, status, resumedBytes})
     return {path: p.sib.rfilename, key: p.key, size, sha256, lfs: Boolean(p.sib.lfs), status, resumedBytes}
@@ -239,6 +236,28 @@ export async function multipart(ctx: RunContext, p: Planned): Promise<PreloadFil
         for (const r of ps.ranges) r.drop()
       }
     })
+  }
+}
+
+/**
+ * CompleteMultipartUpload, retried. A completion can succeed while its answer is lost (S3 takes a
+ * while for large objects; a store that sends nothing meanwhile can outlast the client's idle
+ * timeout), and its retry then fails (NoSuchUpload on S3, an internal error on s3rver, whose
+ * completion already removed the upload): when the object now stands with this file's size and
+ * sha256, the file is complete.
+ */
+async function complete(ctx: RunContext, p: Planned, uploadId: string, parts: Array<{PartNumber: number; ETag: string}>, sha256: string): Promise<void> {
+  const {opts, S3, send, withRetry, signal} = ctx
+  try {
+    await withRetry(
+      () => send(new S3.CompleteMultipartUploadCommand({Bucket: opts.bucket, Key: p.key, UploadId: uploadId, MultipartUpload: {Parts: parts}}), {key: p.key, action: 'write'}),
+      {path: p.sib.rfilename, key: p.key, action: 'write'},
+    )
+  } catch (err) {
+    if (signal?.aborted) throw err
+    const head = await send<{ContentLength?: number; Metadata?: Record<string, string>}>(new S3.HeadObjectCommand({Bucket: opts.bucket, Key: p.key}), {key: p.key, action: 'read'}).catch(() => undefined)
+    if (head?.ContentLength === p.sib.size && head.Metadata?.sha256 === sha256) return
+    throw err
   }
 }
 

@@ -221,6 +221,17 @@ describe('preload: ranges, memory and the CDN URL', () => {
     await expectNothingComplete(bucket)
   })
 
+  it('a CompleteMultipartUpload that succeeded but whose answer was lost: the retry fails, the object stands verified, the run completes', async () => {
+    const bucket = await newBucket()
+    const lost = s3h.loseNextAnswer(1, {method: 'POST', query: 'uploadId', key: A})
+    const o = opts(bucket, {connections: 4, fileConcurrency: 1})
+    const r = await runPreload(o, {hub: client(), s3})
+    expect(lost.lost).toBe(1)
+    expect(lost.seen).toBeGreaterThanOrEqual(2) // the SDK asked again, and s3rver no longer had the upload
+    expect(r.files.find((f) => f.path === A)).toMatchObject({status: 'uploaded'})
+    await expectComplete(bucket)
+  })
+
   it('ranges reuse kept-alive connections: a range read to its end hands its connection to the next one', async () => {
     const bucket = await newBucket()
     const before = {conns: hub.connectionsOpened, content: hub.contentRequests(A).length + hub.contentRequests(B).length}
