@@ -19,7 +19,7 @@
  *    git blob sha1), then one PutObject with Content-MD5.
  *  - Larger files: a multipart upload of `partSize` parts, resumable part by part.
  *
- * Memory: a budget of `concurrency` x `partSize` bytes (default 12 x 8 MiB) across all files
+ * Memory: a budget of `concurrency` x `partSize` bytes (default 8 x 8 MiB) across all files
  * (budget.ts): a part takes its bytes before its ranges take connections, and gives them back once
  * it is both hashed in file order and uploaded; the next part waits, so backpressure from S3 and
  * from the in-order sha256 reaches the Hub sockets. Budgets serve the first file first, so files

@@ -33,11 +33,12 @@ export const DEFAULT_RANGE_SIZE = 2 * MiB
 /**
  * The memory budget in part-size units: bytes of parts and ranges held at once across all files
  * (a part's bytes from when its ranges start until it is both hashed in file order and uploaded).
- * 12 x 8 MiB = 96 MiB: 32 connections of 2 MiB ranges (64 MiB) plus parts waiting for their upload,
- * and peak RSS under 300 MiB whatever the model size (bench/preload.mjs: the CLI holds ~150 MiB
- * besides; 16 x 8 MiB reached 270-290 MiB on a loaded machine).
+ * 8 x 8 MiB = 64 MiB: the 32 default connections' 2 MiB ranges, which is more than the sink takes
+ * here (~15 connections at 10 MiB/s fill it), and peak RSS under 300 MiB whatever the model size
+ * (bench/preload.mjs: the CLI holds ~170-190 MiB besides, garbage included, at full speed; 12 x 8 MiB
+ * reached 282 MiB and 16 x 8 MiB 290 MiB on a loaded machine, 8 x 8 MiB 248 MiB).
  */
-export const DEFAULT_CONCURRENCY = 12
+export const DEFAULT_CONCURRENCY = 8
 
 export interface PreloadOptions {
   repo: string
@@ -51,7 +52,7 @@ export interface PreloadOptions {
   force?: boolean
   /** Part size in bytes (default 8 MiB, at least 5 MiB; raised for files over 10000 parts). */
   partSize?: number
-  /** The memory budget in parts (default 12): bytes held at once across all files are at most concurrency x partSize. */
+  /** The memory budget in parts (default 8): bytes held at once across all files are at most concurrency x partSize. */
   concurrency?: number
   /** Hub connections open at once across all files (default 32); ranges of one file are read in parallel. */
   connections?: number
