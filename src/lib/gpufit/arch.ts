@@ -58,6 +58,8 @@ export interface ModelSpec {
   warnings: string[]
   /** Fields that were read, for the generic fallback's warning. */
   generic: boolean
+  /** The rotary embedding's cos/sin cache: positions x rotary dims, in the serving dtype (weights.ts ropeCacheBytes). */
+  ropeCache?: {positions: number; dims: number}
 }
 
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined)
@@ -180,6 +182,28 @@ function derivedMaxLen(r: Reader, cfg: Json): number | undefined {
     }
   }
   return len
+}
+
+/**
+ * The cos/sin cache vLLM's rotary embedding keeps on the GPU (rotary_embedding/base.py
+ * _compute_cos_sin_cache: [max_position, rotary_dim], cast to the model dtype, one buffer shared by
+ * all layers through get_rope's cache). max_position is the config's max_position_embeddings, not
+ * --max-model-len (a proposal to clamp it, vllm#44738, was closed unmerged); YaRN-style scaling
+ * (yarn_scaling_rope.py, deepseek_scaling_rope.py) caches original_max_position_embeddings x factor.
+ * Llama 4's 10M positions make it 2.5 GiB on every tensor-parallel rank.
+ */
+function ropeCacheShape(r: Reader, cfg: Json, headDim: number | undefined): {positions: number; dims: number} | undefined {
+  const maxPos = r.opt('max_position_embeddings')
+  if (!maxPos || !headDim) return undefined
+  const rs = (cfg.rope_scaling ?? (cfg.rope_parameters as Json | undefined)) as Json | undefined
+  let positions = maxPos
+  if (rs && typeof rs === 'object' && ['yarn', 'deepseek_yarn'].includes(String(rs.rope_type ?? rs.type ?? ''))) {
+    const orig = num(rs.original_max_position_embeddings)
+    const factor = num(rs.factor)
+    if (orig && factor) positions = Math.floor(orig * factor)
+  }
+  const partial = num(cfg.partial_rotary_factor) ?? 1
+  return {positions, dims: Math.floor(headDim * partial)}
 }
 
 function quantizationOf(cfg: Json, text?: Json): Json | undefined {
@@ -405,6 +429,7 @@ function buildText(cfg: Json, where: string, modelType: string, prefix: string, 
     vocabSize: V,
     maxPositionEmbeddings: r.opt('max_position_embeddings'),
     maxModelLen: derivedMaxLen(r, cfg),
+    ropeCache: ropeCacheShape(r, cfg, family === 'mla' ? r.opt('qk_rope_head_dim') : hd),
     torchDtype: typeof (cfg.torch_dtype ?? cfg.dtype) === 'string' ? String(cfg.torch_dtype ?? cfg.dtype) : undefined,
     tieEmbeddings: tie,
     attention,

@@ -12,6 +12,7 @@
  */
 import type {LayerAttention, ModelSpec} from './arch.js'
 import {type GpuType, GPUS, instancesFor} from './gpus.js'
+import {replicatedBytes} from './weights.js'
 import {CUDA_CONTEXT_BYTES, cudaGraphBytes, nonTorchBytes, type VllmProfile, WARMUP_SLACK_FRACTION} from './vllm.js'
 
 const GiB = 1024 ** 3
@@ -235,7 +236,8 @@ export function evaluate(spec: ModelSpec, weightBytes: number, gpu: GpuType, tp:
   const invalid = validTp(spec, tp)
   const instances = instancesFor(gpu, tp)
   const budget = gpu.cudaMemoryBytes * s.gpuMemoryUtilization
-  const weightsPer = weightBytes / tp
+  // the shard of the weights plus what every rank holds whole (the RoPE cache)
+  const weightsPer = weightBytes / tp + replicatedBytes(spec, actBytes)
   const oh = overhead(spec, gpu, tp, s, actBytes)
   const kvAvail = budget - weightsPer - oh.totalBytes
   const T = oh.maxNumBatchedTokens
