@@ -112,6 +112,13 @@ describe('KV-cache bytes per token in vLLM layout (bf16)', () => {
     expect(k.fullBytesPerToken).toBe(61 * (512 + 64) * 2)
     expect(k.layers).toMatchObject({mla: 61, full: 0, sliding: 0})
   })
+  it("MLA as vLLM sizes it: DeepSeek-V2-Lite's 27 x (512 + 64) x 2 bytes is the per-token size behind vLLM 0.19's 1,505,552 tokens in 43.61 GiB", () => {
+    const k = kv('deepseek-v2-lite')
+    expect(k.fullBytesPerToken).toBe(27 * (512 + 64) * 2)
+    // vLLM prints the KV memory rounded to 0.01 GiB and the tokens as blocks x 16
+    expect(Math.abs((43.61 * 1024 ** 3) / k.fullBytesPerToken - 1_505_552)).toBeLessThan(0.005 * 1024 ** 3 / k.fullBytesPerToken + 16)
+    expect(analyze({config: load('deepseek-v2-lite')}).parameters.total).toBe(15_706_484_224)
+  })
   it('sliding-window layers are split out and capped at the window', () => {
     const g2 = kv('gemma-2-9b')
     expect(g2.layers).toMatchObject({full: 21, sliding: 21, window: 4096})
