@@ -13,7 +13,7 @@
 import type {LayerAttention, ModelSpec} from './arch.js'
 import {type GpuType, GPUS, instancesFor} from './gpus.js'
 import {replicatedBytes} from './weights.js'
-import {CUDA_CONTEXT_BYTES, cudaGraphBytes, nonTorchBytes, type VllmProfile, WARMUP_SLACK_FRACTION} from './vllm.js'
+import {capturedGraphBytesBeforeWarmup, CUDA_CONTEXT_BYTES, cudaGraphBytes, nonTorchBytes, type VllmProfile, WARMUP_SLACK_FRACTION} from './vllm.js'
 
 const GiB = 1024 ** 3
 export const BLOCK_SIZE = 16
@@ -165,14 +165,16 @@ export function overhead(spec: ModelSpec, gpu: {cudaMemoryBytes: number; largeDe
   const samplerBytes = p.samplerProfileCopies * unit
   const activationBytes = Math.max(forwardBytes, samplerBytes)
   // gpt-oss raises the largest CUDA graph capture size to 1024 (model_executor/models/config.py)
-  const cudaGraph = cudaGraphBytes(spec.modelType === 'gpt_oss', s.enforceEager)
+  const largest = Math.min(spec.modelType === 'gpt_oss' ? 1024 : Math.min(2 * seqs, 512), T)
+  const cudaGraph = cudaGraphBytes({layers: spec.attention.length, moe: Boolean(spec.moe), mla: spec.attention.some((a) => a.kind === 'mla'), tp, largest, enforceEager: s.enforceEager})
   const frameworkBytes = nonTorchBytes(p, tp)
   const subtracted = p.subtractsCudaGraphs ? cudaGraph : 0
   // After the KV cache takes its share, what is free is the part of the GPU outside the budget
   // (less the CUDA context and, where not budgeted, the captured graphs) plus the profile's
   // activation peak, which was budgeted and released.
   const warmupNeedBytes = p.warmupSamplerCopies * unit + WARMUP_SLACK_FRACTION * gpu.cudaMemoryBytes
-  const warmupFreeBytes = (1 - s.gpuMemoryUtilization) * gpu.cudaMemoryBytes - CUDA_CONTEXT_BYTES + activationBytes - (p.subtractsCudaGraphs ? 0 : cudaGraph)
+  const captured = p.subtractsCudaGraphs ? 0 : capturedGraphBytesBeforeWarmup(spec.modelType === 'gpt_oss', s.enforceEager)
+  const warmupFreeBytes = (1 - s.gpuMemoryUtilization) * gpu.cudaMemoryBytes - CUDA_CONTEXT_BYTES + activationBytes - captured
   return {
     activationBytes,
     forwardBytes,
