@@ -29,6 +29,8 @@ export interface TensorSpec {
 export type LayerAttention =
   | {kind: 'full'; kvHeads: number; headDim: number}
   | {kind: 'sliding'; kvHeads: number; headDim: number; window: number}
+  /** Llama 4's chunked local attention (vLLM ChunkedLocalAttentionSpec): attends within `chunk`-token chunks. */
+  | {kind: 'chunked'; kvHeads: number; headDim: number; chunk: number}
   | {kind: 'mla'; latentDim: number}
 
 export interface MoeSpec {
@@ -256,6 +258,12 @@ function buildText(cfg: Json, where: string, modelType: string, prefix: string, 
     }
     return false
   }
+  // Llama 4: layers with RoPE attend within attention_chunk_size-token chunks, the NoPE layers
+  // (no_rope_layers[i] == 0; by default every 4th) globally (vLLM llama4.py use_chunked_local_attn;
+  // transformers Llama4TextConfig fills an empty no_rope_layers with that default).
+  const chunk = modelType.startsWith('llama4') ? r.opt('attention_chunk_size') : undefined
+  const noRope = Array.isArray(cfg.no_rope_layers) && (cfg.no_rope_layers as unknown[]).length >= L ? (cfg.no_rope_layers as unknown[]).map(Number) : undefined
+  const chunkedAt = (i: number): boolean => Boolean(chunk) && (noRope ? noRope[i] !== 0 : (i + 1) % (r.opt('no_rope_layer_interval') ?? 4) !== 0)
   if (window && !layerTypes && ['llama', 'mistral', 'mixtral', 'phi3'].includes(modelType)) {
     warnings.push(`config sets sliding_window ${window}, but vLLM serves ${modelType} with full attention on every layer; KV cache is counted in full`)
   }
@@ -362,7 +370,7 @@ function buildText(cfg: Json, where: string, modelType: string, prefix: string, 
       }
       if (modelType === 'gpt_oss') t.push(vec(`${p}self_attn.sinks`, nH, 'other'))
       if (!isMtp) {
-        attention.push(slidingAt(i) ? {kind: 'sliding', kvHeads: nKV, headDim: hd, window: window!} : {kind: 'full', kvHeads: nKV, headDim: hd})
+        attention.push(slidingAt(i) ? {kind: 'sliding', kvHeads: nKV, headDim: hd, window: window!} : chunkedAt(i) ? {kind: 'chunked', kvHeads: nKV, headDim: hd, chunk: chunk!} : {kind: 'full', kvHeads: nKV, headDim: hd})
       }
     }
     // norms

@@ -103,6 +103,10 @@ export function sequenceKvBytes(attn: LayerAttention[], tokens: number, tp: numb
     if (a.kind === 'sliding') {
       const held = Math.min(tokens, a.window - 1 + maxBatchedTokens)
       total += (roundUp(held, BLOCK_SIZE) + (held < tokens ? BLOCK_SIZE : 0)) * per
+    } else if (a.kind === 'chunked') {
+      // vLLM ChunkedLocalAttentionSpec.max_admission_blocks_per_request: one chunk window plus the
+      // tokens of a batch, at most max_model_len
+      total += roundUp(Math.min(tokens, a.chunk + maxBatchedTokens), BLOCK_SIZE) * per
     } else {
       total += roundUp(tokens, BLOCK_SIZE) * per
     }
@@ -113,9 +117,9 @@ export function sequenceKvBytes(attn: LayerAttention[], tokens: number, tp: numb
 export interface KvSummary {
   /** Bytes per token summed over full-attention (and MLA) layers, tp=1. */
   fullBytesPerToken: number
-  /** Bytes per token summed over sliding-window layers (only `window` tokens are kept), tp=1. */
+  /** Bytes per token summed over sliding-window and chunked-local layers (only a window is kept), tp=1. */
   slidingBytesPerToken: number
-  layers: {full: number; sliding: number; mla: number; window?: number}
+  layers: {full: number; sliding: number; mla: number; window?: number; chunked?: number; chunk?: number}
 }
 
 export function kvSummary(attn: LayerAttention[], kvBytes: number): KvSummary {
@@ -126,6 +130,10 @@ export function kvSummary(attn: LayerAttention[], kvBytes: number): KvSummary {
       s.slidingBytesPerToken += b
       s.layers.sliding++
       s.layers.window = a.window
+    } else if (a.kind === 'chunked') {
+      s.slidingBytesPerToken += b
+      s.layers.chunked = (s.layers.chunked ?? 0) + 1
+      s.layers.chunk = a.chunk
     } else {
       s.fullBytesPerToken += b
       if (a.kind === 'mla') s.layers.mla++

@@ -30,7 +30,10 @@ import {UsageError} from '../errors.js'
 
 /**
  * The image `model deploy` renders when neither the catalog entry nor --image names one: vLLM
- * v0.31.0 (released 2026-10-04), pinned by tag and by its multi-arch index digest on Docker Hub.
+ * v0.31.0 (https://github.com/vllm-project/vllm/releases/tag/v0.31.0, shipped 2026-10-05; the newest
+ * release public deployments pin as of this writing), pinned by tag and by its multi-arch index
+ * digest on Docker Hub (the same sha256:c1c9f6fd... index digest, with linux/amd64 manifest
+ * sha256:a4a4c043..., appears in independent deployments that resolved it from the registry).
  */
 export const DEFAULT_VLLM_IMAGE = 'vllm/vllm-openai:v0.31.0@sha256:c1c9f6fd5c109ba7f0546a59f5b2f15fb87f64c77782e90a27b648b42a8e67c3'
 

@@ -134,6 +134,17 @@ describe('KV-cache bytes per token in vLLM layout (bf16)', () => {
     expect(r.kvCache.bytesPerSequence).toBeLessThan(62 * perLayer * 131072)
     expect(r.kvCache.bytesPerSequence).toBeGreaterThan(10 * perLayer * 131072)
   })
+  it("Llama 4's RoPE layers hold one chunk (plus a batch) as vLLM's ChunkedLocalAttentionSpec, its NoPE layers the whole sequence", () => {
+    const scout = kv('llama-4-scout')
+    expect(scout.layers).toMatchObject({full: 12, chunked: 36, chunk: 8192})
+    const perLayerToken = 2 * 8 * 128 * 2
+    // bytesPerSequence is reported with 2048 batched tokens: 12 x 131072 + 36 x (8192 + 2048) tokens
+    const r = analyze({config: load('llama-4-scout'), maxModelLen: 131072})
+    expect(r.kvCache.bytesPerSequence).toBe(perLayerToken * (12 * 131072 + 36 * (8192 + 2048)))
+    // on an H100 vLLM batches 8192 tokens: the gate's per-sequence figure uses that
+    const g = analyze({config: load('llama-4-scout'), maxModelLen: 131072, gpu: 'h100', tp: 4}).gate!.result
+    expect(g.kvPerSequenceBytes).toBe((perLayerToken / 4) * (12 * 131072 + 36 * (8192 + 8192)))
+  })
   it('Qwen2 with use_sliding_window false and Mistral v0.3 use full attention everywhere', () => {
     expect(kv('qwen2.5-7b').layers).toMatchObject({full: 28, sliding: 0})
     expect(kv('mistral-7b-v0.3').layers).toMatchObject({full: 32, sliding: 0})
