@@ -174,7 +174,7 @@ export function overhead(spec: ModelSpec, gpu: {cudaMemoryBytes: number; largeDe
   const activationBytes = Math.max(forwardBytes, samplerBytes)
   // gpt-oss raises the largest CUDA graph capture size to 1024 (model_executor/models/config.py)
   const largest = Math.min(spec.modelType === 'gpt_oss' ? 1024 : Math.min(2 * seqs, 512), T)
-  const cudaGraph = cudaGraphBytes({layers: spec.attention.length, moe: Boolean(spec.moe), mla: spec.attention.some((a) => a.kind === 'mla'), tp, largest, enforceEager: s.enforceEager})
+  const cudaGraph = cudaGraphBytes({layers: spec.attention.length, moe: Boolean(spec.moe), mla: spec.attention.some((a) => a.kind === 'mla'), tp, largest, maxNumSeqs: seqs, enforceEager: s.enforceEager})
   const frameworkBytes = nonTorchBytes(p, tp)
   const subtracted = p.subtractsCudaGraphs ? cudaGraph : 0
   // After the KV cache takes its share, what is free is the part of the GPU outside the budget

@@ -199,11 +199,16 @@ export function cudaGraphSizes(largest: number): number {
  * Llama-3.1-8B: 0.75 GiB (vLLM 0.84), Qwen3-30B-A3B 1.54 (1.24), gpt-oss-20b 1.31 (1.30),
  * Llama-3.3-70B TP 2 1.38 (1.82). None with --enforce-eager.
  */
-export function cudaGraphBytes(g: {layers: number; moe: boolean; mla: boolean; tp: number; largest: number; enforceEager?: boolean}): number {
+export function cudaGraphBytes(g: {layers: number; moe: boolean; mla: boolean; tp: number; largest: number; maxNumSeqs: number; enforceEager?: boolean}): number {
   if (g.enforceEager) return 0
   const first = ((g.mla ? 512 : 256) * MiB) / g.tp
-  const perSizePerLayer = (g.moe ? 0.55 : 0.32) * MiB
-  return first + Math.max(0, cudaGraphSizes(g.largest) - 1) * g.layers * perSizePerLayer
+  // half the increase per size is the piecewise graph, half the FULL decode graph; FULL decode
+  // graphs stop at max_num_seqs (a decode batch holds at most that many requests): vLLM 0.21 with
+  // 256 sequences prints "PIECEWISE=51 (largest=512), FULL=35 (largest=256)"
+  const half = ((g.moe ? 0.55 : 0.32) / 2) * MiB * g.layers
+  const piecewise = Math.max(0, cudaGraphSizes(g.largest) - 1)
+  const full = Math.max(0, cudaGraphSizes(Math.min(g.largest, g.maxNumSeqs)) - 1)
+  return first + (piecewise + full) * half
 }
 
 /**
