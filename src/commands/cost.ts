@@ -14,7 +14,7 @@ export default class Cost extends AipCommand {
 
 A source with no series in the window is named and its numbers shown as "-" (null in --json), never as 0.
 --prices: auto (default) | aws (ask AWS now, ignoring the cache) | built-in (the package's table only: reproducible) | FILE (a table of the same shape; ./aws for a file named aws).
-$AIP_PRICING_ENDPOINT and $AIP_EC2_ENDPOINT point the AWS clients at other endpoints (tests, VPC endpoints).
+AWS_ENDPOINT_URL_PRICING and AWS_ENDPOINT_URL_EC2 (read by the AWS SDK) point the price APIs at other endpoints.
 --budget USD: exit 1 when the window's total cost exceeds it (for CI).`
   static override examples = [
     '<%= config.bin %> cost',
@@ -60,7 +60,7 @@ $AIP_PRICING_ENDPOINT and $AIP_EC2_ENDPOINT point the AWS clients at other endpo
       credentials: awsCredentialHint(process.env, profile),
       aws: async () => {
         const {awsPriceFetcher} = await import('../lib/aws/pricing.js')
-        return awsPriceFetcher({profile, pricingEndpoint: process.env.AIP_PRICING_ENDPOINT || undefined, ec2Endpoint: process.env.AIP_EC2_ENDPOINT || undefined})
+        return awsPriceFetcher({profile})
       },
     })
     const client = await connectPrometheus({url: cfg.string('prometheus-url'), service: cfg.string('prometheus-service'), kubeconfig: cfg.string('kubeconfig'), context: cfg.string('context')})

@@ -36,7 +36,7 @@ export const SPOT_PRODUCT_DESCRIPTION = 'Linux/UNIX'
 
 export interface AwsPriceClientOptions {
   profile?: string
-  /** Non-AWS endpoints (tests, VPC endpoints): $AIP_PRICING_ENDPOINT, $AIP_EC2_ENDPOINT in the command. */
+  /** Non-AWS endpoints (the SDK also reads AWS_ENDPOINT_URL_PRICING / AWS_ENDPOINT_URL_EC2 itself). */
   pricingEndpoint?: string
   ec2Endpoint?: string
   /** SDK attempts per request (default 2: a report should not hang on retries). */
@@ -122,7 +122,9 @@ export async function fetchOnDemandPrice(client: PricingClient, region: string, 
   let NextToken: string | undefined
   do {
     const out = await client.send(new GetProductsCommand({ServiceCode: 'AmazonEC2', Filters: onDemandFilters(region, instanceType), MaxResults: 100, NextToken}), {abortSignal: signal as never})
-    for (const i of out.PriceList ?? []) items.push(typeof i === 'string' ? i : JSON.stringify(i))
+    // each item is a JSON document as a string; the SDK hands it over boxed (a LazyJsonString, whose
+    // toString() is the document and toJSON() the string again: JSON.stringify would quote it)
+    for (const i of out.PriceList ?? []) items.push(typeof i === 'string' || typeof (i as {deserializeJSON?: unknown}).deserializeJSON === 'function' ? String(i) : JSON.stringify(i))
     NextToken = out.NextToken
   } while (NextToken)
   return parseOnDemandPriceList(items, region, instanceType)
