@@ -270,9 +270,10 @@ async function resolveFromAws(opts: PriceSourceOptions, wanted: Map<string, Want
       const c = cache.entries[key]?.[kind]
       const item = `${w.instanceType} ${KIND_WORD[kind]} in ${w.region}`
       if (c) {
-        const f = kind === 'spot' ? fromCachedSpot(c as CachedSpot, true) : fromCachedOnDemand(c as CachedOnDemand, true)
+        const stale = !isFresh(c.fetchedAt, now, ttl)
+        const f = kind === 'spot' ? fromCachedSpot(c as CachedSpot, stale) : fromCachedOnDemand(c as CachedOnDemand, stale)
         set(key, kind, f)
-        note(reason ?? 'not asked of AWS', `the cache (fetched ${f.date}, older than the ${Math.round(ttl / 86_400_000)}-day TTL)`, item)
+        note(reason ?? 'not asked of AWS', `the cache (fetched ${f.date}${stale ? `, older than the ${Math.round(ttl / 86_400_000)}-day TTL` : ''})`, item)
         continue
       }
       const b = tableFigures(builtIn, 'built-in', {...w, kinds: new Set([kind])})[kind]
