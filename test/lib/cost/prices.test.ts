@@ -10,10 +10,24 @@ import {join} from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import type {AwsPriceFetcher} from '../../../src/lib/aws/pricing.js'
+import {GPUS} from '../../../src/lib/gpufit/gpus.js'
 import {loadPriceTable, type PriceNeed, priceProvider, type PriceSourceOptions, readPriceCache, writePriceCache} from '../../../src/lib/cost/index.js'
 
 const NOW = new Date('2026-11-30T12:00:00Z')
 const builtIn = loadPriceTable()
+
+describe('the built-in table', () => {
+  it('prices every GPU instance type gpu-fit knows, on-demand, in its regions; GPU counts stay gpu-fit\'s', () => {
+    // p5e.48xlarge is sold through Capacity Blocks only: no on-demand list price
+    const types = GPUS.flatMap((g) => g.instances.map((i) => i.type)).filter((t) => t !== 'p5e.48xlarge')
+    for (const region of ['us-east-1', 'us-west-2']) {
+      const missing = types.filter((t) => !(builtIn.table.regions[region]?.[t]?.onDemand! > 0))
+      expect(missing, region).toEqual([])
+      for (const [t, e] of Object.entries(builtIn.table.regions[region]!)) expect(e.gpus, `${t}: gpus belongs to gpu-fit`).toBeUndefined()
+    }
+    expect(builtIn.table.$comment).toMatch(/spot: UNVERIFIED/)
+  })
+})
 
 describe('price sources: AWS, the cache, the built-in table', () => {
   let dir: string
