@@ -108,7 +108,7 @@ describe.skipIf(Boolean(skip))(`aip cost${skip ? ` (skipped: ${skip})` : ''}`, (
         {region: 'us-east-1', zone: 'us-east-1b', instanceType: 'g6e.12xlarge', usd: 4.4, timestamp: new Date(Date.now() - 7_200_000).toISOString()},
       ],
     })
-    const awsEnv = {...isolatedEnv(), AWS_ACCESS_KEY_ID: 'AKIDLOOPBACK', AWS_SECRET_ACCESS_KEY: 'loopback', AWS_ENDPOINT_URL_PRICING: aws.endpoint, AWS_ENDPOINT_URL_EC2: aws.endpoint}
+    const awsEnv: NodeJS.ProcessEnv = {...isolatedEnv(), AWS_ACCESS_KEY_ID: 'AKIDLOOPBACK', AWS_SECRET_ACCESS_KEY: 'loopback', AWS_ENDPOINT_URL_PRICING: aws.endpoint, AWS_ENDPOINT_URL_EC2: aws.endpoint}
     const run = (...args: string[]) => runCli(['cost', '--prometheus', prom.url, '--until', String(fx.end), '--since', '1h', '--json', ...args], {env: awsEnv})
     try {
       const r = await run()
