@@ -181,7 +181,6 @@ async function resolveFromAws(opts: PriceSourceOptions, wanted: Map<string, Want
 
   // 2. AWS, for the rest; every item not answered keeps the reason
   const why = new Map<string, string>()
-  const label = (t: {w: Wanted; kind: Kind}) => `${t.w.instanceType} ${KIND_WORD[t.kind]} in ${t.w.region}`
   const askable = todo.filter((t) => {
     if (!t.w.region.startsWith('cn-')) return true
     why.set(`${t.key}#${t.kind}`, 'the AWS Price List Query API (us-east-1) does not price the China regions')
