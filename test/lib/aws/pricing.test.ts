@@ -132,7 +132,8 @@ describe('with aws-sdk-client-mock', () => {
 
 describe('the real SDK against a loopback Pricing + EC2 endpoint', () => {
   let server: AwsPriceServer
-  const saved = {...process.env}
+  const KEYS = ['AWS_ENDPOINT_URL_PRICING', 'AWS_ENDPOINT_URL_EC2', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_EC2_METADATA_DISABLED'] as const
+  const saved = Object.fromEntries(KEYS.map((k) => [k, process.env[k]]))
   beforeAll(async () => {
     server = await startAwsPriceServer({
       onDemand: {'us-east-1/g6e.xlarge': 1.861, 'us-west-2/g6e.xlarge': 1.861},
@@ -145,7 +146,10 @@ describe('the real SDK against a loopback Pricing + EC2 endpoint', () => {
     Object.assign(process.env, {AWS_ENDPOINT_URL_PRICING: server.endpoint, AWS_ENDPOINT_URL_EC2: server.endpoint, AWS_ACCESS_KEY_ID: 'AKIDLOOPBACK', AWS_SECRET_ACCESS_KEY: 'loopback', AWS_EC2_METADATA_DISABLED: 'true'})
   })
   afterAll(async () => {
-    process.env = saved
+    for (const k of KEYS) {
+      if (saved[k] === undefined) delete process.env[k]
+      else process.env[k] = saved[k]
+    }
     await server?.stop()
   })
 
