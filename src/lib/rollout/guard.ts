@@ -25,10 +25,10 @@ export function rolloutStateName(model: string): string {
   return `aip-rollout-${model.replace(/\./g, '-')}`
 }
 
-export async function rolloutInProgress(kube: KubeClient, namespace: string, name: string, opts: {signal?: AbortSignal} = {}): Promise<RolloutInProgress | undefined> {
+export async function rolloutInProgress(client: KubeClient, namespace: string, name: string, opts: {signal?: AbortSignal} = {}): Promise<RolloutInProgress | undefined> {
   let cm: (KubeObject & {data?: Record<string, string>}) | undefined
   try {
-    cm = await kube.request(`GET`, `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps/${encodeURIComponent(rolloutStateName(name))}`, {signal: opts.signal})
+    cm = await client.request(`GET`, `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps/${encodeURIComponent(rolloutStateName(name))}`, {signal: opts.signal})
   } catch (error) {
     if (error instanceof NotFoundError) return undefined
     throw error
