@@ -180,9 +180,9 @@ function configMapPath(namespace: string, name?: string): string {
   return `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps${name ? `/${encodeURIComponent(name)}` : ''}`
 }
 
-async function readConfigMap(kube: KubeClient, namespace: string, model: string, signal?: AbortSignal): Promise<ConfigMap | undefined> {
+async function readConfigMap(client: KubeClient, namespace: string, model: string, signal?: AbortSignal): Promise<ConfigMap | undefined> {
   try {
-    return await kube.request<ConfigMap>('GET', configMapPath(namespace, historyName(model)), {signal})
+    return await client.request<ConfigMap>('GET', configMapPath(namespace, historyName(model)), {signal})
   } catch (error) {
     if (error instanceof NotFoundError && (error.details as {status?: number} | undefined)?.status === 404) return undefined
     throw error
@@ -251,13 +251,13 @@ function toData(list: Encoded[]): Pick<ConfigMap, 'data' | 'binaryData'> {
  * Records a revision: none when the objects equal the newest revision's (a rerun of deploy records
  * nothing; the newest is returned). Keeps the newest HISTORY_LIMIT revisions within the size limit.
  */
-export async function recordRevision(kube: KubeClient, namespace: string, name: string, input: RecordInput, opts: RecordOptions = {}): Promise<Revision> {
+export async function recordRevision(client: KubeClient, namespace: string, name: string, input: RecordInput, opts: RecordOptions = {}): Promise<Revision> {
   checkNoSecrets(input.objects)
   const digest = objectsDigest(input.objects)
   const options = scrubOptions(input.options)
   const attempts = opts.attempts ?? 8
   for (let attempt = 1; ; attempt++) {
-    const cm = await readConfigMap(kube, namespace, name, opts.signal)
+    const cm = await readConfigMap(client, namespace, name, opts.signal)
     const existing = parse(cm)
     const newest = existing[0]
     if (newest && newest.digest === digest) return newest
@@ -295,8 +295,8 @@ export async function recordRevision(kube: KubeClient, namespace: string, name: 
       ...toData([fresh, ...kept]),
     }
     try {
-      if (cm) await kube.request('PUT', configMapPath(namespace, historyName(name)), {body, signal: opts.signal})
-      else await kube.request('POST', configMapPath(namespace), {body, signal: opts.signal})
+      if (cm) await client.request('PUT', configMapPath(namespace, historyName(name)), {body, signal: opts.signal})
+      else await client.request('POST', configMapPath(namespace), {body, signal: opts.signal})
       return revision
     } catch (error) {
       // 409: Conflict (someone wrote since we read) or AlreadyExists (someone created it first)
@@ -310,13 +310,13 @@ export async function recordRevision(kube: KubeClient, namespace: string, name: 
 }
 
 /** The revisions of a model, newest first ([] when none was recorded). */
-export async function listRevisions(kube: KubeClient, namespace: string, name: string, opts: {signal?: AbortSignal} = {}): Promise<Revision[]> {
-  return parse(await readConfigMap(kube, namespace, name, opts.signal))
+export async function listRevisions(client: KubeClient, namespace: string, name: string, opts: {signal?: AbortSignal} = {}): Promise<Revision[]> {
+  return parse(await readConfigMap(client, namespace, name, opts.signal))
 }
 
 /** One revision by number; NotFoundError (exit 4) listing the available numbers. */
-export async function getRevision(kube: KubeClient, namespace: string, name: string, n: number, opts: {signal?: AbortSignal} = {}): Promise<Revision> {
-  const all = await listRevisions(kube, namespace, name, opts)
+export async function getRevision(client: KubeClient, namespace: string, name: string, n: number, opts: {signal?: AbortSignal} = {}): Promise<Revision> {
+  const all = await listRevisions(client, namespace, name, opts)
   const hit = all.find((r) => r.revision === n)
   if (hit) return hit
   throw new NotFoundError(
@@ -326,9 +326,9 @@ export async function getRevision(kube: KubeClient, namespace: string, name: str
 }
 
 /** Deletes the history ConfigMap (model delete); false when there was none. */
-export async function deleteHistory(kube: KubeClient, namespace: string, name: string, opts: {signal?: AbortSignal} = {}): Promise<boolean> {
+export async function deleteHistory(client: KubeClient, namespace: string, name: string, opts: {signal?: AbortSignal} = {}): Promise<boolean> {
   try {
-    await kube.request('DELETE', configMapPath(namespace, historyName(name)), {signal: opts.signal})
+    await client.request('DELETE', configMapPath(namespace, historyName(name)), {signal: opts.signal})
     return true
   } catch (error) {
     if (error instanceof NotFoundError) return false
