@@ -59,6 +59,10 @@ AWS_ENDPOINT_URL_PRICING and AWS_ENDPOINT_URL_EC2 (read by the AWS SDK) point th
       cacheFile: defaultPriceCacheFile(),
       credentials: awsCredentialHint(process.env, profile),
       aws: async () => {
+        // auto asks AWS because a credential source is configured (a profile, ~/.aws/config...); when
+        // that source yields nothing, the SDK's chain would go on to probe the EC2 instance metadata
+        // service, a connect timeout off EC2. Only --prices aws runs the full chain.
+        if (mode === 'auto' && process.env.AWS_EC2_METADATA_DISABLED === undefined) process.env.AWS_EC2_METADATA_DISABLED = 'true'
         const {awsPriceFetcher} = await import('../lib/aws/pricing.js')
         return awsPriceFetcher({profile})
       },

@@ -4,7 +4,8 @@
  * matches the GPU-hours, idle hours, tokens and dollars to the cent; `--budget` exits 1 past the
  * budget; missing DCGM is named; the service-proxy path works like `metrics tail`'s.
  */
-import {existsSync, readFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {createServer} from 'node:http'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
@@ -98,6 +99,32 @@ describe.skipIf(Boolean(skip))(`aip cost${skip ? ` (skipped: ${skip})` : ''}`, (
     expect(f.warnings.join('\n')).toMatch(new RegExp(`no usable AWS credentials .*priced from the built-in table dated ${date}`))
     const builtIn = await cost('--since', '1h', '--prices', 'built-in', '--json')
     expect(JSON.parse(builtIn.stdout).warnings.join('\n')).not.toMatch(/AWS not asked|no usable AWS credentials/)
+  })
+
+  it('a configured source without credentials (~/.aws/config with a region only): auto never probes instance metadata, --prices aws does', async () => {
+    const imds: string[] = []
+    const metadata = createServer((req, res) => {
+      imds.push(`${req.method} ${req.url}`)
+      res.writeHead(404).end()
+    })
+    await new Promise<void>((resolve) => metadata.listen(0, '127.0.0.1', resolve))
+    const home = isolatedEnv()
+    mkdirSync(join(home.HOME!, '.aws'))
+    writeFileSync(join(home.HOME!, '.aws', 'config'), '[default]\nregion = us-east-1\n')
+    const e: NodeJS.ProcessEnv = {...home, AWS_EC2_METADATA_SERVICE_ENDPOINT: `http://127.0.0.1:${(metadata.address() as {port: number}).port}`}
+    try {
+      const auto = await runCli(['cost', '--prometheus', prom.url, '--until', String(fx.end), '--since', '1h', '--json'], {env: e})
+      expect(auto.code, auto.stderr).toBe(0)
+      const j = JSON.parse(auto.stdout)
+      expect(j.result.prices.source).toBe('built-in')
+      expect(j.warnings.join('\n')).toMatch(/no usable AWS credentials .*priced from the built-in table/)
+      expect(imds).toEqual([])
+      const forced = await runCli(['cost', '--prometheus', prom.url, '--until', String(fx.end), '--since', '1h', '--prices', 'aws', '--json'], {env: e})
+      expect(forced.code, forced.stderr).toBe(0)
+      expect(imds.length).toBeGreaterThan(0)
+    } finally {
+      await new Promise((resolve) => metadata.close(resolve))
+    }
   })
 
   it('AWS prices (loopback Pricing + EC2 endpoints): fetched for what the window used, cached, reused, refreshed by --prices aws', async () => {

@@ -4,9 +4,10 @@
  * shared ini files, credential_process, web identity, container credentials, then EC2 instance
  * metadata) ends by asking the instance metadata service at 169.254.169.254, which off EC2 costs a
  * connect timeout per attempt (1 s each, unless AWS_EC2_METADATA_DISABLED=true). `aip cost` asks AWS
- * for prices by default only when one of the earlier sources is configured, so a laptop or CI runner
- * without AWS stays offline and fast; `--prices aws` runs the full chain (instance metadata included,
- * unless AWS_EC2_METADATA_DISABLED is set).
+ * for prices by default only when one of the earlier sources is configured (and then with instance
+ * metadata disabled: a ~/.aws/config holding only a region must not cost a timeout), so a laptop or
+ * CI runner without AWS stays offline and fast; `--prices aws` runs the full chain (instance metadata
+ * included, unless AWS_EC2_METADATA_DISABLED is set).
  */
 import {existsSync} from 'node:fs'
 import {homedir} from 'node:os'
