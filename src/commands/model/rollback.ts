@@ -67,7 +67,7 @@ Exit codes: 4 the model is not deployed or has no such revision (the message lis
         await precheckRegistration(gatewayOptionsFromConfig(cfg, client, this.signal), plan.namespace, args.name, entry.servedModelName)
       }
       result = await executeRollback(plan, {client, force: flags['force-conflicts'], wait: flags.wait, timeoutMs, signal: this.signal, progress, warn: (t) => this.warn(t)})
-      if (flags.gateway && flags.wait) gateway = await this.register(cfg, client, result, progress)
+      if (flags.gateway) gateway = await this.register(cfg, client, result, progress)
     } finally {
       await progress?.close()
     }
