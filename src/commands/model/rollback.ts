@@ -45,7 +45,7 @@ Exit codes: 4 the model is not deployed or has no such revision (the message lis
     const cfg = this.config_(flags)
     const client = await kubeClientFromConfig(cfg, (r) => this.debugLog(`${r.method} ${r.path} -> ${r.status ?? r.error ?? ''} (${r.ms} ms)`), (m) => this.warn(m))
     const {dryRunResult, executeRollback, planRollback} = await import('../../lib/rollout/rollback.js')
-    const plan = await planRollback({client, namespace: client.namespace, name: args.name, to: flags.to, skipFit: flags['skip-fit'], signal: this.signal})
+    const plan = await planRollback({client, namespace: client.namespace, name: args.name, to: flags.to, skipFit: flags['skip-fit'], force: flags['force-conflicts'], signal: this.signal})
     if (plan.noop) {
       this.print(`${args.name} already runs the objects of revision ${plan.target.revision} (revision ${plan.current.revision}); nothing to do`)
       return {...dryRunResult(plan), dryRun: flags['dry-run']}

@@ -24,6 +24,8 @@ export interface RollbackOptions {
   /** Revision number to return to (default: the one before the newest). */
   to?: number
   skipFit?: boolean
+  /** Server-side apply force (--force-conflicts), for the dry run of the plan too. */
+  force?: boolean
   signal?: AbortSignal
 }
 
@@ -124,7 +126,7 @@ export async function planRollback(o: RollbackOptions): Promise<RollbackPlan> {
 
   const wanted = new Set(target.objects.map((x) => keyOf({apiVersion: x.apiVersion, kind: x.kind, name: x.metadata.name})))
   const extra = live.filter((x) => !wanted.has(keyOf({apiVersion: x.apiVersion, kind: x.kind, name: x.metadata.name})))
-  const diff = noop ? undefined : await kube.diffObjects(c, target.objects, {signal: o.signal})
+  const diff = noop ? undefined : await kube.diffObjects(c, target.objects.map((x) => ({...x, metadata: {...x.metadata, namespace: x.metadata.namespace ?? ns}})), {force: o.force, signal: o.signal})
   return {
     model: name,
     namespace: ns,
