@@ -69,6 +69,13 @@ export interface RollbackResult {
 const groupOf = (apiVersion: string): string => (apiVersion.includes('/') ? apiVersion.split('/')[0]! : '')
 const keyOf = (o: {apiVersion: string; kind: string; name: string}): string => `${groupOf(o.apiVersion)}/${o.kind}/${o.name}`
 const AUTOSCALERS = new Set(['ScaledObject', 'HorizontalPodAutoscaler'])
+/**
+ * Objects of a rollout's canary track carry this label (i16-rollout: TRACK_LABEL in
+ * src/lib/render/common.ts; import it from there once both are merged): they belong to the
+ * rollout (an aborted one leaves its canary at zero replicas), not to a revision, so a rollback
+ * leaves them alone.
+ */
+const TRACK_LABEL = 'aip.dev/track'
 
 /** The kinds deploy writes (not the ServiceAccounts: bootstrap's, shared by every model). */
 const WRITTEN_KINDS = MODEL_KINDS.filter((k) => k.written).map((k) => ({apiVersion: k.apiVersion, kind: k.kind}))
@@ -78,7 +85,7 @@ export async function planRollback(o: RollbackOptions): Promise<RollbackPlan> {
   const kube = await import('../kube/index.js')
   const {aipSelector} = kube
   const {client: c, namespace: ns, name} = o
-  const live = (await kube.listByLabels(c, WRITTEN_KINDS, aipSelector(name), {namespace: ns, signal: o.signal})).filter((x) => !x.metadata.deletionTimestamp)
+  const live = (await kube.listByLabels(c, WRITTEN_KINDS, aipSelector(name), {namespace: ns, signal: o.signal})).filter((x) => !x.metadata.deletionTimestamp && (x.metadata.labels?.[TRACK_LABEL] ?? 'stable') === 'stable')
   if (!live.some((x) => x.kind === 'Deployment')) {
     const {notDeployed} = await import('../deploy/models.js')
     throw await notDeployed(c, name, ns)
