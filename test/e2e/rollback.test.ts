@@ -141,7 +141,7 @@ describe('aip model history / rollback (built CLI)', () => {
     expect(n.code).toBe(4)
     expect(n.stderr).toContain('model "qwen3-8" is not deployed in namespace aip-models')
     expect(n.stderr).toContain('did you mean "qwen3-8b"?')
-    api.store.put({apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'aip-rollout-qwen3-8b', namespace: NS}, data: {phase: 'Progressing'}})
+    api.store.put({apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'aip-rollout-qwen3-8b', namespace: NS}, data: {'state.json': JSON.stringify({version: 1, model: 'qwen3-8b', phase: 'shifting', weight: 50})}})
     const busy = await runCli(['model', 'rollback', 'qwen3-8b', '--yes'], {env})
     expect(busy.code).toBe(1)
     expect(busy.stderr).toContain('a rollout of qwen3-8b is in progress')

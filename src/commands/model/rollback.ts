@@ -45,7 +45,7 @@ Exit codes: 4 the model is not deployed or has no such revision (the message lis
     const cfg = this.config_(flags)
     const client = await kubeClientFromConfig(cfg, (r) => this.debugLog(`${r.method} ${r.path} -> ${r.status ?? r.error ?? ''} (${r.ms} ms)`), (m) => this.warn(m))
     const {dryRunResult, executeRollback, planRollback} = await import('../../lib/rollout/rollback.js')
-    const plan = await planRollback({client, namespace: client.namespace, name: args.name, to: flags.to, skipFit: flags['skip-fit'], signal: this.signal})
+    const plan = await planRollback({client, namespace: client.namespace, name: args.name, to: flags.to, skipFit: flags['skip-fit'], force: flags['force-conflicts'], signal: this.signal})
     if (plan.noop) {
       this.print(`${args.name} already runs the objects of revision ${plan.target.revision} (revision ${plan.current.revision}); nothing to do`)
       return {...dryRunResult(plan), dryRun: flags['dry-run']}
@@ -67,7 +67,7 @@ Exit codes: 4 the model is not deployed or has no such revision (the message lis
         await precheckRegistration(gatewayOptionsFromConfig(cfg, client, this.signal), plan.namespace, args.name, entry.servedModelName)
       }
       result = await executeRollback(plan, {client, force: flags['force-conflicts'], wait: flags.wait, timeoutMs, signal: this.signal, progress, warn: (t) => this.warn(t)})
-      if (flags.gateway && flags.wait) gateway = await this.register(cfg, client, result, progress)
+      if (flags.gateway) gateway = await this.register(cfg, client, result, progress)
     } finally {
       await progress?.close()
     }

@@ -2,11 +2,11 @@
  * Whether a rollout (`aip model rollout`, issue #16) of a model is under way: rollback refuses then,
  * since both would move the same Deployment and gateway weights.
  *
- * WIRING: `model rollout` keeps its state in the cluster; until its code lands, this reads the
- * state where that work said it would keep it: a ConfigMap `aip-rollout-<name>` in the model's
- * namespace whose phase (data.phase, or the annotation aip.dev/rollout-phase) is not a final one.
- * When the rollout code lands, replace the body with its own reader (one owner of that knowledge);
- * the signature stays.
+ * WIRING: `model rollout` (branch i16-rollout, src/lib/rollout/state.ts) keeps its state in the
+ * ConfigMap `aip-rollout-<name>` of the model's namespace, as JSON under data["state.json"] with a
+ * `phase` (starting, warming, shifting, promoting, aborting; final: promoted, aborted). Until that
+ * code is in this branch, this reads the same place; once both are merged, replace the body with
+ * `readState` and its `TERMINAL` set (one owner of that knowledge); the signature stays.
  */
 import {NotFoundError} from '../errors.js'
 import type {KubeClient} from '../kube/client.js'
@@ -34,7 +34,13 @@ export async function rolloutInProgress(client: KubeClient, namespace: string, n
     throw error
   }
   if (!cm || cm.metadata.deletionTimestamp) return undefined
-  const phase = cm.data?.phase ?? cm.metadata.annotations?.['aip.dev/rollout-phase'] ?? 'in progress'
+  let phase: string | undefined
+  try {
+    phase = (JSON.parse(cm.data?.['state.json'] ?? 'null') as {phase?: string} | null)?.phase
+  } catch {
+    phase = undefined // unreadable: counted as in progress (rollout status explains it)
+  }
+  phase ??= cm.data?.phase ?? cm.metadata.annotations?.['aip.dev/rollout-phase'] ?? 'in progress'
   if (FINAL_PHASES.has(phase.toLowerCase())) return undefined
   return {source: `ConfigMap ${namespace}/${rolloutStateName(name)}`, phase}
 }

@@ -128,15 +128,26 @@ export function objectsDigest(objects: KubeObject[]): string {
 }
 
 const SECRET_KEY = /(token|password|passwd|secret|api[-_]?key|master[-_]?key|credential|access[-_]?key|private[-_]?key)/i
+/** Environment variable names that carry secrets (HF_TOKEN, LITELLM_MASTER_KEY, ...; not MAX_TOKENS). */
+const SECRET_ENV = /(^|_)(TOKEN|PASSWORD|PASSWD|SECRET|API_?KEY|MASTER_?KEY|ACCESS_?KEY|SECRET_ACCESS_KEY|PRIVATE_?KEY|CREDENTIALS?)($|_)/i
 
-/** Option values under secret-looking keys are dropped (references such as {name, key} objects stay). */
+/** `https://user:pass@host/` -> `https://host/` (credentials in an endpoint URL are not kept). */
+function withoutUserinfo(s: string): string {
+  return s.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i, '$1')
+}
+
+/**
+ * Option values under secret-looking keys are dropped (references such as {name, key} objects
+ * stay), and credentials in URLs are cut out.
+ */
 export function scrubOptions<T>(value: T): T {
+  if (typeof value === 'string') return withoutUserinfo(value) as T
   if (Array.isArray(value)) return value.map((v) => scrubOptions(v)) as T
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {}
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
       if (v === undefined) continue
-      if (SECRET_KEY.test(k) && (typeof v === 'string' || typeof v === 'number')) continue
+      if (SECRET_KEY.test(k) && typeof v === 'string') continue
       out[k] = scrubOptions(v)
     }
     return out as T
@@ -154,7 +165,7 @@ function checkNoSecrets(objects: KubeObject[]): void {
       const r = v as Record<string, unknown>
       if (Array.isArray(r.env)) {
         for (const e of r.env as Array<{name?: string; value?: unknown}>) {
-          if (e && typeof e.value === 'string' && e.value !== '' && SECRET_KEY.test(e.name ?? '')) {
+          if (e && typeof e.value === 'string' && e.value !== '' && SECRET_ENV.test(e.name ?? '')) {
             throw new AipError('FAILED', `revision history never stores secret values: ${o.kind} ${o.metadata.name} sets env ${e.name} literally`, {fix: 'reference the value from a Secret (valueFrom.secretKeyRef)'})
           }
         }

@@ -24,6 +24,8 @@ export interface RollbackOptions {
   /** Revision number to return to (default: the one before the newest). */
   to?: number
   skipFit?: boolean
+  /** Server-side apply force (--force-conflicts), for the dry run of the plan too. */
+  force?: boolean
   signal?: AbortSignal
 }
 
@@ -67,6 +69,13 @@ export interface RollbackResult {
 const groupOf = (apiVersion: string): string => (apiVersion.includes('/') ? apiVersion.split('/')[0]! : '')
 const keyOf = (o: {apiVersion: string; kind: string; name: string}): string => `${groupOf(o.apiVersion)}/${o.kind}/${o.name}`
 const AUTOSCALERS = new Set(['ScaledObject', 'HorizontalPodAutoscaler'])
+/**
+ * Objects of a rollout's canary track carry this label (i16-rollout: TRACK_LABEL in
+ * src/lib/render/common.ts; import it from there once both are merged): they belong to the
+ * rollout (an aborted one leaves its canary at zero replicas), not to a revision, so a rollback
+ * leaves them alone.
+ */
+const TRACK_LABEL = 'aip.dev/track'
 
 /** The kinds deploy writes (not the ServiceAccounts: bootstrap's, shared by every model). */
 const WRITTEN_KINDS = MODEL_KINDS.filter((k) => k.written).map((k) => ({apiVersion: k.apiVersion, kind: k.kind}))
@@ -76,7 +85,7 @@ export async function planRollback(o: RollbackOptions): Promise<RollbackPlan> {
   const kube = await import('../kube/index.js')
   const {aipSelector} = kube
   const {client: c, namespace: ns, name} = o
-  const live = (await kube.listByLabels(c, WRITTEN_KINDS, aipSelector(name), {namespace: ns, signal: o.signal})).filter((x) => !x.metadata.deletionTimestamp)
+  const live = (await kube.listByLabels(c, WRITTEN_KINDS, aipSelector(name), {namespace: ns, signal: o.signal})).filter((x) => !x.metadata.deletionTimestamp && (x.metadata.labels?.[TRACK_LABEL] ?? 'stable') === 'stable')
   if (!live.some((x) => x.kind === 'Deployment')) {
     const {notDeployed} = await import('../deploy/models.js')
     throw await notDeployed(c, name, ns)
@@ -124,7 +133,7 @@ export async function planRollback(o: RollbackOptions): Promise<RollbackPlan> {
 
   const wanted = new Set(target.objects.map((x) => keyOf({apiVersion: x.apiVersion, kind: x.kind, name: x.metadata.name})))
   const extra = live.filter((x) => !wanted.has(keyOf({apiVersion: x.apiVersion, kind: x.kind, name: x.metadata.name})))
-  const diff = noop ? undefined : await kube.diffObjects(c, target.objects, {signal: o.signal})
+  const diff = noop ? undefined : await kube.diffObjects(c, target.objects.map((x) => ({...x, metadata: {...x.metadata, namespace: x.metadata.namespace ?? ns}})), {force: o.force, signal: o.signal})
   return {
     model: name,
     namespace: ns,

@@ -149,12 +149,19 @@ describe('rollback', () => {
   })
 
   it('refuses while a rollout is in progress (exit 1), not once it finished', async () => {
-    api.store.put({apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: rolloutStateName('qwen3-8b'), namespace: NS}, data: {phase: 'Progressing'}})
+    api.store.put({apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: rolloutStateName('qwen3-8b'), namespace: NS}, data: {'state.json': JSON.stringify({version: 1, model: 'qwen3-8b', phase: 'shifting', weight: 10})}})
     const e = await failure(planRollback({client, namespace: NS, name: 'qwen3-8b'}))
     expect(e.exitCode).toBe(1)
     expect(e.message).toContain('a rollout of qwen3-8b is in progress')
-    api.store.put({apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: rolloutStateName('qwen3-8b'), namespace: NS}, data: {phase: 'Promoted'}})
+    api.store.put({apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: rolloutStateName('qwen3-8b'), namespace: NS}, data: {'state.json': JSON.stringify({version: 1, model: 'qwen3-8b', phase: 'promoted', weight: 100})}})
     expect((await planRollback({client, namespace: NS, name: 'qwen3-8b'})).target.revision).toBe(4)
+    api.store.put({apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: rolloutStateName('qwen3-8b'), namespace: NS}, data: {'state.json': JSON.stringify({version: 1, model: 'qwen3-8b', phase: 'aborted', weight: 0})}})
+    // an aborted rollout leaves its canary at zero replicas: not a revision's object, left alone
+    api.store.put({apiVersion: 'apps/v1', kind: 'Deployment', metadata: {name: 'qwen3-8b-canary', namespace: NS, labels: {'app.kubernetes.io/managed-by': 'aip', 'aip.dev/model': 'qwen3-8b', 'aip.dev/track': 'canary'}}, spec: {replicas: 0, selector: {matchLabels: {t: 'canary'}}, template: {metadata: {labels: {t: 'canary'}}, spec: {containers: [{name: 'vllm', image: 'x:1'}]}}}})
+    const plan = await planRollback({client, namespace: NS, name: 'qwen3-8b'})
+    expect(plan.target.revision).toBe(4)
+    expect(plan.delete.map((d) => d.name)).not.toContain('qwen3-8b-canary')
+    api.store.remove('apps/v1', 'Deployment', NS, 'qwen3-8b-canary')
     api.store.remove('v1', 'ConfigMap', NS, rolloutStateName('qwen3-8b'))
   })
 
