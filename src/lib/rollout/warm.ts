@@ -20,7 +20,7 @@ export async function warmUp(client: KubeClient, o: {namespace: string; service:
   const {kubeConfigFetch} = await import('../metrics/transport.js')
   const {runRequest} = await import('../loadtest/request.js')
   const fetch = await kubeConfigFetch(client.kubeConfig)
-  const base = `${client.server}/api/v1/namespaces/${encodeURIComponent(o.namespace)}/services/${encodeURIComponent(o.service)}:${VLLM_PORT}/proxy/v1`
+  const base = `${client.server}/api/v1/namespaces/${encodeURIComponent(o.namespace)}/services/${encodeURIComponent(o.service)}:${VLLM_PORT}/proxy`
   const attempts = o.attempts ?? 3
   let last = ''
   for (let i = 1; i <= attempts; i++) {

@@ -45,7 +45,7 @@ export default class ModelRolloutStatus extends AipCommand {
         ['steps', s.plan],
         ['candidate share', `${s.weight}%`],
         ['gateway', gw ? `stable ${gw.stable ?? 'unregistered'} / candidate ${gw.canary ?? 'unregistered'} on ${gw.replicas} replica(s)${gw.agree ? '' : ' (replicas differ)'}` : s.gateway && 'error' in s.gateway ? `not read: ${s.gateway.error}` : undefined],
-        ['candidate', `${s.candidate.deployment}: ${s.candidate.ready ?? 0}/${s.candidate.desired ?? 0} ready, revision ${s.candidate.revision}`],
+        ['candidate', `${s.candidate.deployment}: ${s.candidate.desired === undefined ? 'removed' : `${s.candidate.ready ?? 0}/${s.candidate.desired} ready`}, revision ${s.candidate.revision}`],
         ['stable', `${s.stable.deployment}: ${s.stable.ready ?? 0}/${s.stable.desired ?? 0} ready, revision ${s.stable.revision ?? '?'}`],
         ['started', s.startedAt],
         ['updated', s.updatedAt],
