@@ -89,6 +89,7 @@ export async function planReconcile(client: KubeClient, conn: GatewayConnection,
       if (have.model_name !== want.model_name) diffs.push(`name ${have.model_name} -> ${want.model_name}`)
       if (have.litellm_params.model !== want.litellm_params.model) diffs.push(`model ${have.litellm_params.model} -> ${want.litellm_params.model}`)
       if ((have.litellm_params.api_base ?? '') !== want.litellm_params.api_base) diffs.push(`api_base ${have.litellm_params.api_base ?? '(none)'} -> ${want.litellm_params.api_base}`)
+      if (want.litellm_params.weight !== undefined && Number(have.litellm_params.weight) !== Number(want.litellm_params.weight)) diffs.push(`weight ${have.litellm_params.weight ?? '(none)'} -> ${want.litellm_params.weight} (a rollout's split)`)
       actions.push({action: 'update-stale', id: d.id, servedName: d.servedName, model, detail: diffs.join('; ')})
     }
   }
