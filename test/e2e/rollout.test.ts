@@ -206,6 +206,11 @@ describe.skipIf(Boolean(skip))(`aip model rollout (built CLI; gateway, scheduler
     expect(st.code, st.stderr).toBe(0)
     expect(st.stdout).toMatch(/phase:\s+promoted/)
     expect(st.stdout).toContain(`done: qwen3-8b runs the candidate's spec (hf revision: b968826d9c46 -> aaaaaaaaaaaa)`)
+    // the promoted spec is the newest revision of the model's history, recorded as a rollout
+    const hist = api.store.get('v1', 'ConfigMap', NS, 'aip-history-qwen3-8b')!
+    const revs = Object.entries(hist.data as Record<string, string>).filter(([k]) => /^revision-\d+\.json$/.test(k)).map(([, v]) => json(v)).sort((a, b) => b.revision - a.revision)
+    expect(revs[0]).toMatchObject({source: 'rollout', summary: {hfRevision: REV_A}})
+    expect(revs[1]).toMatchObject({source: 'deploy', summary: {hfRevision: 'b968826d9c46dd6066d109eabc6255188de91218'}})
     const ms = await runCli(['model', 'status', 'qwen3-8b', '--json'], {env})
     expect(json(ms.stdout).result).toMatchObject({status: 'Ready', revision: REV_A})
   })

@@ -83,8 +83,6 @@ The stable is untouched until the candidate serves 100%. The state lives in the 
       onGate,
       prometheusUrl: flags.prometheus,
       timeoutMs: flags.timeout ? parseDuration(flags.timeout, '--timeout') : undefined,
-      recorded: await this.recorded(client, cfg.string('namespace') ?? 'aip-models', args.name),
-      onPromoted: await this.recorder(client, cfg.string('namespace') ?? 'aip-models', args.name, cfg),
     })
     let result: RolloutReport
     try {
@@ -145,15 +143,5 @@ The stable is untouched until the candidate serves 100%. The state lives in the 
       )
     }
     this.print(r.phase === 'promoted' ? `${r.model}: promoted (${r.changes.join('; ')})` : `${r.model}: ${r.phase}${r.reason ? ` (${r.reason})` : ''}`)
-  }
-
-  /** The entry of the latest recorded revision (history), when there is one. */
-  private async recorded(_client: unknown, _namespace: string, _name: string) {
-    return undefined
-  }
-
-  /** Records the promoted spec in the revision history. */
-  private async recorder(_client: unknown, _namespace: string, _name: string, _cfg: unknown) {
-    return undefined
   }
 }

@@ -214,6 +214,10 @@ export async function deleteModel(
   const {historyName} = await import('../rollout/history.js')
   const history = await kube.getObject(client, {apiVersion: 'v1', kind: 'ConfigMap', name: historyName(name), namespace})
   if (history) objects.push({...history, apiVersion: 'v1', kind: 'ConfigMap'})
+  // a rollout's state (src/lib/rollout/state.ts) goes with the model too
+  const {stateName} = await import('../rollout/state.js')
+  const rollout = await kube.getObject(client, {apiVersion: 'v1', kind: 'ConfigMap', name: stateName(name), namespace})
+  if (rollout) objects.push({...rollout, apiVersion: 'v1', kind: 'ConfigMap'})
   if (objects.length === 0) throw await notDeployed(client, name, namespace)
   const pods = opts.dryRun ? [] : await kube.listByLabels(client, [{apiVersion: 'v1', kind: 'Pod'}], formatSelector({[MODEL_LABEL]: name}), {namespace, signal: opts.signal})
   const step = progress.step(`delete ${objects.length} objects of ${name} in ${namespace}${opts.dryRun ? ' (server dry run)' : ''}`)

@@ -36,6 +36,9 @@ export async function registerDeployed(o: GatewaySyncOptions, namespace: string,
 export async function deregisterDeleted(o: GatewaySyncOptions, namespace: string, model: string): Promise<DeregisterResult | SyncSkipped> {
   if (!(await gatewayDeployment(o.client, o.gatewayNamespace))) return {skipped: `no gateway installed in ${o.gatewayNamespace}`}
   const conn = await connectGateway({client: o.client, namespace: o.gatewayNamespace, url: o.url, masterKey: o.masterKey, signal: o.signal})
+  // a rollout's canary (aip model rollout) goes with the model
+  const {byId} = await observedModels(conn, o.signal)
+  if (byId.has(modelId(namespace, model, 'canary'))) await deregisterModel(conn, modelId(namespace, model, 'canary'), {timeoutMs: o.timeoutMs, pollMs: o.pollMs, signal: o.signal})
   return deregisterModel(conn, modelId(namespace, model), {timeoutMs: o.timeoutMs, pollMs: o.pollMs, signal: o.signal})
 }
 

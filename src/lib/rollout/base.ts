@@ -12,6 +12,7 @@ import {AipError, NotFoundError} from '../errors.js'
 import type {KubeObject} from '../kube/index.js'
 import {MODEL_LABEL} from '../kube/labels.js'
 import {GPU_TYPE_ANNOTATION} from '../render/server.js'
+import {diffSummaries, summarizeEntry} from './summary.js'
 
 interface ContainerShape {
   image?: string
@@ -77,24 +78,7 @@ export function stableEntry(dep: KubeObject, src: BaseSources): {entry: CatalogE
   return {entry: applyOverrides(base, liveOverrides(dep), `the live settings of ${name}`), source: 'catalog+live'}
 }
 
-/** The fields a rollout can change, one "field: old -> new" per change (short shas). */
+/** What changes from the stable to the candidate, one "field: old -> new" each (the history's summary fields, summary.ts). */
 export function entryChanges(a: CatalogEntry, b: CatalogEntry): string[] {
-  const short = (v: unknown) => (typeof v === 'string' && /^[0-9a-f]{40}$/.test(v) ? v.slice(0, 12) : String(v ?? '(none)'))
-  const fields: Array<[string, (e: CatalogEntry) => unknown]> = [
-    ['hf revision', (e) => e.hf.revision],
-    ['hf repo', (e) => e.hf.repo],
-    ['image', (e) => e.image],
-    ['gpu', (e) => `${e.gpu.count}x ${e.gpu.type}`],
-    ['max-model-len', (e) => e.vllm.maxModelLen],
-    ['max-num-seqs', (e) => e.vllm.maxNumSeqs],
-    ['dtype', (e) => e.vllm.dtype],
-    ['quantization', (e) => e.vllm.quantization],
-    ['kv-cache-dtype', (e) => e.vllm.kvCacheDtype],
-    ['tool-call-parser', (e) => e.vllm.toolCallParser],
-    ['extra vllm args', (e) => e.vllm.extraArgs.join(' ') || undefined],
-    ['replicas', (e) => `${e.scaling.minReplicas}-${e.scaling.maxReplicas}`],
-  ]
-  const out: string[] = []
-  for (const [k, get] of fields) if (JSON.stringify(get(a)) !== JSON.stringify(get(b))) out.push(`${k}: ${short(get(a))} -> ${short(get(b))}`)
-  return out
+  return diffSummaries(summarizeEntry(a), summarizeEntry(b))
 }

@@ -43,10 +43,8 @@ export interface RolloutDeps {
   gateway: Omit<GatewaySyncOptions, 'client' | 'signal'>
   /** Prometheus, built only when a gate needs it */
   prometheus: () => Promise<PrometheusClient>
-  /** the latest recorded revision's entry (history), when there is one */
+  /** the latest recorded revision's entry (history.ts), when there is one (default: read from the history) */
   recorded?: (signal?: AbortSignal) => Promise<CatalogEntry | undefined>
-  /** called once the stable runs the candidate's spec (history) */
-  onPromoted?: (info: {entry: CatalogEntry; objects: KubeObject[]; changes: string[]}) => Promise<void>
   signal?: AbortSignal
   progress?: Progress
   warn?: (text: string) => void
@@ -120,6 +118,14 @@ function report(s: RolloutState, resumed: boolean, extra: Partial<RolloutReport>
   }
 }
 
+/** The entry of the model's newest recorded revision (history.ts; every deploy, rollout and rollback records one). */
+export async function latestRecorded(client: KubeClient, namespace: string, name: string, signal?: AbortSignal): Promise<CatalogEntry | undefined> {
+  const {listRevisions} = await import('./history.js')
+  const {revisionEntry} = await import('./summary.js')
+  const newest = (await listRevisions(client, namespace, name, {signal}))[0]
+  return newest ? revisionEntry(newest.options) : undefined
+}
+
 async function stableDeployment(client: KubeClient, namespace: string, name: string): Promise<KubeObject> {
   const {getObject} = await import('../kube/index.js')
   const dep = await getObject(client, {apiVersion: 'apps/v1', kind: 'Deployment', name: objectName(name), namespace})
@@ -186,7 +192,7 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
     return drive(new Driver(deps, s, stored.resourceVersion), req.skipFit, true)
   }
 
-  const base = stableEntry(stableDep, {template: req.template, recorded: await deps.recorded?.(deps.signal)})
+  const base = stableEntry(stableDep, {template: req.template, recorded: await (deps.recorded ?? ((signal) => latestRecorded(client, namespace, req.name, signal)))(deps.signal)})
   if (req.overrides.servedName && req.overrides.servedName !== base.entry.servedModelName) {
     throw new UsageError(`a rollout keeps the public model name (${base.entry.servedModelName}); --served-name ${req.overrides.servedName} would make it another model`, {fix: 'drop --served-name, or deploy the new name beside it with aip model deploy --name'})
   }
@@ -430,7 +436,7 @@ async function abortWith(d: Driver, reason: string, breaches: RolloutState['brea
   } else {
     if (d.s.stableEntry) {
       const step = progress.step(`roll ${d.s.model} back to its previous spec`)
-      await deployModel({entry: d.s.stableEntry, render: renderOpts(deps), client, wait: true, skipFit: true, timeoutMs: deps.timeoutMs, progress: deps.progress})
+      await deployModel({entry: d.s.stableEntry, render: renderOpts(deps), client, wait: true, skipFit: true, timeoutMs: deps.timeoutMs, progress: deps.progress, warn: deps.warn, history: 'rollback'})
       step.succeed(`${d.s.model} runs its previous spec again`)
     }
     await d.save({phase: 'aborted'})
@@ -460,7 +466,8 @@ async function promote(d: Driver): Promise<RolloutState> {
   const step = progress.step(`${d.s.stable.deployment} takes the candidate's spec (rolling update; the candidate serves meanwhile)`)
   // the gpu-fit verdict annotates the pods as a deploy's would; a candidate started with --skip-fit skips it again
   const skipFit = safeFit(d.s.candidateEntry, deps.render.gpuMemoryUtilization) === undefined
-  const result = await deployModel({entry: d.s.candidateEntry, render: renderOpts(deps), client, wait: true, skipFit, timeoutMs: deps.timeoutMs, signal: deps.signal, progress: deps.progress})
+  // recorded in the revision history as source 'rollout' (history.ts), with the objects the stable now runs
+  await deployModel({entry: d.s.candidateEntry, render: renderOpts(deps), client, wait: true, skipFit, timeoutMs: deps.timeoutMs, signal: deps.signal, progress: deps.progress, warn: deps.warn, history: 'rollout'})
   step.succeed(`${d.s.stable.deployment} runs the candidate's spec`)
   const stableDep = await kube.getObject(client, {apiVersion: 'apps/v1', kind: 'Deployment', name: d.s.stable.deployment, namespace: d.s.namespace})
   if (canaryDep && stableDep) {
@@ -473,7 +480,6 @@ async function promote(d: Driver): Promise<RolloutState> {
   await kube.deleteObjects(client, canaryObjects, {propagationPolicy: 'Background', signal: deps.signal})
   await kube.waitForDeleted(client, canaryObjects.map((o) => ({apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name, namespace: d.s.namespace})), {timeoutMs: 5 * 60_000, signal: deps.signal})
   del.succeed(`removed ${canaryObjects.length} canary object(s)`)
-  await deps.onPromoted?.({entry: d.s.candidateEntry, objects: result.manifests, changes: d.s.candidate.changes})
   await d.save({phase: 'promoted', weight: 100, stable: {...d.s.stable, revision: d.s.candidate.revision, image: d.s.candidate.image, generation: stableDep?.metadata.generation}})
   return d.s
 }
@@ -484,7 +490,7 @@ async function driveInPlace(d: Driver, resumed: boolean): Promise<RolloutReport>
   if (d.s.phase === 'aborting') return abortWith(d, d.s.reason ?? 'aborted', d.s.breaches ?? [], false)
   if (d.s.phase === 'starting' || d.s.phase === 'warming' || d.s.phase === 'promoting') {
     const step = progress.step(`${d.s.stable.deployment}: rolling update to the candidate's spec in place (--surge 0)`)
-    await deployModel({entry: d.s.candidateEntry, render: renderOpts(deps), client: deps.client, wait: true, skipFit: true, timeoutMs: deps.timeoutMs, signal: deps.signal, progress: deps.progress})
+    await deployModel({entry: d.s.candidateEntry, render: renderOpts(deps), client: deps.client, wait: true, skipFit: true, timeoutMs: deps.timeoutMs, signal: deps.signal, progress: deps.progress, warn: deps.warn, history: 'rollout'})
     step.succeed(`${d.s.stable.deployment} runs the candidate's spec`)
     await d.save({phase: 'shifting', weight: 100, stepIndex: 0})
   }
@@ -498,8 +504,6 @@ async function driveInPlace(d: Driver, resumed: boolean): Promise<RolloutReport>
   wait.succeed('gate: pass')
   const {getObject} = await import('../kube/index.js')
   const dep = await getObject(deps.client, {apiVersion: 'apps/v1', kind: 'Deployment', name: d.s.stable.deployment, namespace: d.s.namespace})
-  const {renderModel} = await import('../render/index.js')
-  await deps.onPromoted?.({entry: d.s.candidateEntry, objects: renderModel(d.s.candidateEntry, renderOpts(deps, await detectCapabilities(deps.client))).objects, changes: d.s.candidate.changes})
   await d.save({phase: 'promoted', stable: {...d.s.stable, revision: d.s.candidate.revision, image: d.s.candidate.image, generation: dep?.metadata.generation}})
   return report(d.s, resumed)
 }
