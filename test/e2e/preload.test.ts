@@ -121,6 +121,10 @@ describe('aip model preload (built CLI)', () => {
     const badConnections = await runCli(args('x', `hf:${REPO}`, ['--connections', '0']), {env: env()})
     expect(badConnections.code).toBe(2)
     expect(badConnections.stderr).toContain('--connections')
+    const badRange = await runCli(args('x', `hf:${REPO}`, ['--range-size', '1KiB']), {env: env()})
+    expect(badRange.code).toBe(2)
+    expect(badRange.stderr).toContain('--range-size 1KiB is under 64KiB')
+    expect(badRange.stderr).toContain('Fix: use a range size of 64KiB or more')
   })
 
   it('checksum mismatch: exit 1, no object for the file, no marker', async () => {
