@@ -254,7 +254,7 @@ export async function executeRollback(plan: RollbackPlan, o: ExecuteOptions): Pr
       signal: o.signal,
       progress,
       stallCheckMs: o.stallCheckMs,
-      interruptedFix: `revision ${target.revision} is applied and keeps rolling out: follow with \`aip model status ${plan.model}\``,
+      interruptedFix: `revision ${target.revision} is applied${out.revision ? ` and recorded as revision ${out.revision}` : ''} and keeps rolling out: follow with \`aip model status ${plan.model}\` (another \`model rollback\` now would return to revision ${plan.current.revision})`,
     })
     out.waited = true
     out.rollout = {desired: served.rollout.desired, ready: served.rollout.ready, available: served.rollout.available, message: served.rollout.message}
