@@ -9,20 +9,23 @@ import {AipError, InterruptedError, NotFoundError, UnreachableError, UsageError}
 import type {ApplyResult, Diagnosis, DiffResult, KubeClient, KubeObject, RolloutResult} from '../kube/index.js'
 import {refString} from '../kube/types.js'
 import {type Capabilities, endpointOf, objectName, PRELOAD_SERVICE_ACCOUNT, type RenderOptions, renderModel, SERVER_SERVICE_ACCOUNT, weightsLocation} from '../render/index.js'
-import {fitGate} from './fit-gate.js'
+import {fitGate, weightsBytes} from './fit-gate.js'
+import {deriveHold, type HoldDerivation, recordColdStart, recordedColdStart} from './hold.js'
+import {scalingStatus} from './idle.js'
 import {type Progress, silentProgress} from './progress.js'
 
-export const ALL_CAPABILITIES: Capabilities = {keda: true, serviceMonitor: true, prometheusRule: true}
+export const ALL_CAPABILITIES: Capabilities = {keda: true, serviceMonitor: true, prometheusRule: true, httpAddon: true}
 
 /** What the cluster serves, from discovery (cached by the client). */
 export async function detectCapabilities(client: KubeClient): Promise<Capabilities> {
   const {hasApiResource} = await import('../kube/index.js')
-  const [keda, serviceMonitor, prometheusRule] = await Promise.all([
+  const [keda, serviceMonitor, prometheusRule, httpAddon] = await Promise.all([
     hasApiResource(client, 'keda.sh/v1alpha1', 'ScaledObject'),
     hasApiResource(client, 'monitoring.coreos.com/v1', 'ServiceMonitor'),
     hasApiResource(client, 'monitoring.coreos.com/v1', 'PrometheusRule'),
+    hasApiResource(client, 'http.keda.sh/v1alpha1', 'HTTPScaledObject'),
   ])
-  return {keda, serviceMonitor, prometheusRule}
+  return {keda, serviceMonitor, prometheusRule, httpAddon}
 }
 
 export type DryRun = 'client' | 'server'
@@ -48,6 +51,8 @@ export interface DeployOptions {
   offlineCapabilities?: Capabilities
   /** How often the pods are checked for a failure that will not heal while the rollout waits (default 15 s). */
   stallCheckMs?: number
+  /** --hold-timeout: how long a request for the model at zero replicas is held (else from the cold start, hold.ts). */
+  holdTimeoutSeconds?: number
 }
 
 /**
@@ -84,6 +89,8 @@ export interface DeployResult {
   hf: {repo: string; revision: string; pinned: boolean}
   gpu: {type: string; count: number}
   fit: {checked: boolean; fits?: boolean; annotations?: Record<string, string>}
+  /** Scale from zero: the hold and where its value came from (only for a model that may sit at zero). */
+  wake?: HoldDerivation
   mode: 'apply' | 'dry-run-client' | 'dry-run-server' | 'diff'
   capabilities: Capabilities
   objects: DeployedObject[]
@@ -143,11 +150,13 @@ async function deployModelInner(opts: DeployOptions): Promise<DeployResult> {
 
   // 1. gpu-fit gate
   let fit: DeployResult['fit'] = {checked: false}
+  let weights: number | undefined
   if (!opts.skipFit) {
     const step = progress.step(`gpu-fit: ${entry.name} on ${entry.gpu.count}x ${entry.gpu.type}`)
     try {
       const g = fitGate(entry, opts.render.gpuMemoryUtilization)
       fit = {checked: true, fits: true, annotations: g.annotations}
+      weights = g.weightsBytes
       step.succeed(`gpu-fit: fits on ${entry.gpu.count}x ${entry.gpu.type} at max-model-len ${entry.vllm.maxModelLen}`)
     } catch (error) {
       step.fail(`gpu-fit: does not fit on ${entry.gpu.count}x ${entry.gpu.type}`)
@@ -164,7 +173,18 @@ async function deployModelInner(opts: DeployOptions): Promise<DeployResult> {
     if (!client) throw new UsageError('a Kubernetes client is needed for this deploy mode', {fix: 'pass --kubeconfig/--context, or use --dry-run=client'})
     capabilities = await detectCapabilities(client)
   }
-  const rendered = renderModel(entry, {...opts.render, capabilities}, {podAnnotations: fit.annotations})
+  // 2b. scale from zero: the hold comes from the measured cold start (recorded on the live
+  // Deployment), else from the model size (hold.ts)
+  let wake: HoldDerivation | undefined
+  if (entry.scaling.minReplicas === 0 && capabilities.keda && capabilities.httpAddon) {
+    const {getObject} = await import('../kube/index.js')
+    const live = client && !(opts.dryRun === 'client' && !opts.diff) ? await getObject(client, {apiVersion: 'apps/v1', kind: 'Deployment', name: objectName(entry.name), namespace: ns}).catch(() => undefined) : undefined
+    wake = deriveHold({weightsBytes: weights ?? weightsBytes(entry, opts.render.gpuMemoryUtilization), measuredSeconds: recordedColdStart(live), flagSeconds: opts.holdTimeoutSeconds})
+    if (wake.note) warn(wake.note)
+  } else if (opts.holdTimeoutSeconds !== undefined) {
+    warn(`--hold-timeout has no effect: ${entry.scaling.minReplicas > 0 ? `${entry.name} keeps at least ${entry.scaling.minReplicas} replica(s)` : 'the KEDA HTTP add-on is not installed'}`)
+  }
+  const rendered = renderModel(entry, {...opts.render, capabilities, ...(wake ? {wake: {holdSeconds: wake.holdSeconds, retryAfterSeconds: wake.retryAfterSeconds}} : {})}, {podAnnotations: fit.annotations})
   for (const s of rendered.skipped) if (opts.dryRun !== 'client') warn(`${s.kind} not rendered: ${s.reason}`)
 
   const base: Omit<DeployResult, 'mode' | 'objects' | 'waited'> = {
@@ -176,6 +196,7 @@ async function deployModelInner(opts: DeployOptions): Promise<DeployResult> {
     gpu: entry.gpu,
     fit,
     capabilities,
+    ...(wake ? {wake} : {}),
     skipped: rendered.skipped,
     endpoint: endpointOf(entry, ns),
     manifests: rendered.objects,
@@ -293,6 +314,7 @@ async function deployModelInner(opts: DeployOptions): Promise<DeployResult> {
   } finally {
     clearInterval(timer)
   }
+  await recordObservedColdStart(c, ns, depName, entry.name, opts.signal)
   return {
     ...base,
     mode: 'apply',
@@ -306,4 +328,21 @@ async function deployModelInner(opts: DeployOptions): Promise<DeployResult> {
 /** Ctrl-C during --wait: the objects are applied and keep rolling out without us. */
 function interruptedWait(model: string): InterruptedError {
   return new InterruptedError('interrupted', {fix: `the objects are applied and keep rolling out: follow with \`aip model status ${model}\`, or rerun the deploy to wait again`})
+}
+
+/** After a start the CLI saw: the newest Ready pod's creation -> Ready, recorded on the Deployment (hold.ts). */
+export async function recordObservedColdStart(c: KubeClient, ns: string, depName: string, model: string, signal?: AbortSignal): Promise<number | undefined> {
+  const kube = await import('../kube/index.js')
+  const {aipSelector} = await import('../kube/labels.js')
+  try {
+    const [dep, pods] = await Promise.all([
+      kube.getObject(c, {apiVersion: 'apps/v1', kind: 'Deployment', name: depName, namespace: ns}),
+      kube.listByLabels(c, [{apiVersion: 'v1', kind: 'Pod'}], `${aipSelector(model)},app.kubernetes.io/component=server`, {namespace: ns, signal}),
+    ])
+    const seen = scalingStatus([], pods).lastColdStart?.seconds
+    if (dep && seen !== undefined) await recordColdStart(c, dep, seen, signal)
+    return seen
+  } catch {
+    return undefined
+  }
 }
