@@ -150,4 +150,17 @@ describe('scale from zero (KEDA HTTP add-on + gateway wake hook)', () => {
     for (const h of held) expect(h.heldMs).toBeGreaterThanOrEqual(4900)
     expect(r.ms).toBeLessThan(COLD_START_MS)
   }, 90_000)
+
+  it('model scale re-applies the hold from the recorded cold start (raised to measured x 1.5, never lowered)', async () => {
+    const recorded = Number(deployment().metadata.annotations['aip.dev/last-cold-start-seconds'])
+    const r = await runCli(['model', 'scale', MODEL, '--max', '3', '--json'], {env})
+    expect(r.code, r.stderr).toBe(0)
+    const want = Math.ceil(recorded * 1.5)
+    expect(JSON.parse(r.stdout).result.hold).toMatchObject({seconds: want, raisedFrom: 5, measuredColdStartSeconds: recorded})
+    const hso = api.store.get('http.keda.sh/v1alpha1', 'HTTPScaledObject', NS, `${OBJ}-wake`) as any
+    expect(hso.spec.timeouts.conditionWait).toBe(`${want}s`)
+    expect(hso.spec.scaleTargetRef).toMatchObject({service: OBJ, port: 8000})
+    const again = await runCli(['model', 'scale', MODEL, '--max', '3', '--json'], {env})
+    expect(JSON.parse(again.stdout).result.hold).toEqual({seconds: want, measuredColdStartSeconds: recorded})
+  }, 60_000)
 })
