@@ -10,7 +10,7 @@ import {renderTable} from '../../lib/output/index.js'
 
 export default class ModelDelete extends AipCommand {
   static override summary = 'Remove a deployed model (every object labelled aip.dev/model=NAME); the weights in S3 stay'
-  static override description = `Deletes the autoscaler first (so it cannot scale the model back up), then the Deployment, the preload Job (propagation Background, so its pods go too), Service, PodDisruptionBudget, monitoring objects, NetworkPolicies and ServiceAccount, and waits until they and the model's pods are gone (--no-wait to return at once).
+  static override description = `Deletes the autoscaler first (so it cannot scale the model back up), then the Deployment, the preload Job (propagation Background, so its pods go too), Service, PodDisruptionBudget, monitoring objects, NetworkPolicies, ServiceAccount and the revision history (ConfigMap aip-history-NAME), and waits until they and the model's pods are gone (--no-wait to return at once).
 Like kubectl delete, undeploying is routine and does not prompt. It never deletes the cached weights in S3: a later deploy of the same revision starts without a new download.`
   static override enableJsonFlag = true
   static override handlesInterrupt = true

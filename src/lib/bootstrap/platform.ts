@@ -184,7 +184,8 @@ export function renderPlatform(opts: PlatformOptions): PlatformObjects {
 /**
  * The tenant Role: exactly the kinds `aip model deploy` writes (get/list/watch to diff and wait,
  * create/patch/update for server-side apply, delete for `model delete` and a failed Job's rerun),
- * what deploy, status and delete read (pods, logs, events, quota, the ServiceAccounts), and the HF
+ * what deploy, status and delete read (pods, logs, events, quota, the ServiceAccounts), the models'
+ * revision history ConfigMaps, and the HF
  * token Secret `aip secret set hf-token` writes (create cannot be limited to a name in RBAC).
  */
 export function tenantRoleRules(): Array<{apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[]}> {
@@ -198,6 +199,9 @@ export function tenantRoleRules(): Array<{apiGroups: string[]; resources: string
   return [
     ...[...byGroup].map(([g, resources]) => ({apiGroups: [g], resources, verbs: write})),
     {apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'delete']},
+    // the revision history of each model (src/lib/rollout/history.ts: deploy writes it, rollback
+    // reads it, delete removes it); create cannot be limited to names in RBAC
+    {apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'update', 'delete']},
     {apiGroups: [''], resources: ['pods/log', 'events', 'resourcequotas', 'limitranges', 'serviceaccounts'], verbs: ['get', 'list', 'watch']},
     {apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['get', 'list', 'watch']},
     {apiGroups: [''], resources: ['secrets'], resourceNames: [DEFAULT_HF_TOKEN_SECRET.name], verbs: ['get', 'update', 'patch']},

@@ -5,14 +5,15 @@
  */
 import type {CatalogEntry} from '../catalog/schema.js'
 import {isPinned} from '../catalog/index.js'
-import {AipError, InterruptedError, NotFoundError, UnreachableError, UsageError} from '../errors.js'
-import type {ApplyResult, Diagnosis, DiffResult, KubeClient, KubeObject, RolloutResult} from '../kube/index.js'
+import {AipError, InterruptedError, NotFoundError, UsageError} from '../errors.js'
+import type {ApplyResult, DiffResult, KubeClient, KubeObject} from '../kube/index.js'
 import {refString} from '../kube/types.js'
 import {type Capabilities, endpointOf, objectName, PRELOAD_SERVICE_ACCOUNT, type RenderOptions, renderModel, SERVER_SERVICE_ACCOUNT, weightsLocation} from '../render/index.js'
 import {fitGate, weightsBytes} from './fit-gate.js'
-import {deriveHold, type HoldDerivation, recordColdStart, recordedColdStart} from './hold.js'
-import {scalingStatus} from './idle.js'
+import {deriveHold, type HoldDerivation, recordedColdStart} from './hold.js'
 import {type Progress, silentProgress} from './progress.js'
+import {waitUntilServing} from './serving.js'
+import type {RevisionSource} from '../rollout/history.js'
 
 export const ALL_CAPABILITIES: Capabilities = {keda: true, serviceMonitor: true, prometheusRule: true, httpAddon: true}
 
@@ -53,25 +54,12 @@ export interface DeployOptions {
   stallCheckMs?: number
   /** --hold-timeout: how long a request for the model at zero replicas is held (else from the cold start, hold.ts). */
   holdTimeoutSeconds?: number
-}
-
-/**
- * Causes that do not heal by waiting: fail at once (exit 1) instead of running into the timeout
- * (exit 7). Unschedulable (a GPU node may be provisioning) and ImagePullBackOff (registry hiccups)
- * are left to the timeout.
- */
-export function isDefiniteFailure(d: Diagnosis): boolean {
-  switch (d.reason) {
-    case 'InvalidImageName':
-    case 'CreateContainerConfigError':
-      return true
-    case 'CrashLoopBackOff':
-      return (d.restartCount ?? 0) >= 3
-    case 'OOMKilled':
-      return (d.restartCount ?? 0) >= 2
-    default:
-      return false
-  }
+  /**
+   * Revision history (src/lib/rollout/history.ts): after a successful apply the objects are recorded
+   * as a revision with this source (default 'deploy'); false records nothing (e.g. a rollout's
+   * candidate, recorded when it is promoted).
+   */
+  history?: RevisionSource | false
 }
 
 export interface DeployedObject {
@@ -102,10 +90,8 @@ export interface DeployResult {
   diff?: {changed: boolean; text: string}
   /** The rendered objects (for -o yaml|json). */
   manifests: KubeObject[]
-}
-
-function remaining(deadline: number): number {
-  return Math.max(1, deadline - Date.now())
+  /** The revision recorded in the model's history (absent when nothing was recorded). */
+  history?: {revision: number; recorded: boolean}
 }
 
 /**
@@ -257,92 +243,54 @@ async function deployModelInner(opts: DeployOptions): Promise<DeployResult> {
   applyStep.succeed(`applied ${applied.length} objects: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ')}`)
   const objects: DeployedObject[] = applied.map((r) => ({kind: r.ref.kind, name: r.ref.name, namespace: r.ref.namespace, action: r.action}))
   if (opts.dryRun === 'server') return {...base, mode: 'dry-run-server', waited: false, objects}
-  if (opts.wait === false) return {...base, mode: 'apply', waited: false, objects}
+
+  // The objects as applied become a revision (before the wait: a deploy that never becomes ready is
+  // still what the cluster runs, and `model rollback` must go back from it, as ReplicaSet revisions
+  // of `kubectl rollout undo` do). A rerun that applies the same objects records nothing.
+  const history = opts.history === false ? undefined : await recordDeployRevision(c, entry, {...opts.render, capabilities}, rendered.objects, opts.history ?? 'deploy', warn, opts.signal)
+  if (opts.wait === false) return {...base, mode: 'apply', waited: false, objects, ...(history ? {history} : {})}
 
   // 5. wait: weights first (the server's init container waits for them too), then the rollout.
-  const deadline = Date.now() + (opts.timeoutMs ?? 15 * 60_000)
   const jobName = rendered.preloadJob.metadata.name
-  const preloadStep = progress.step(`preload weights (job ${jobName})`)
-  let job
-  try {
-    job = await kube.waitForJob(c, {name: jobName, namespace: ns, timeoutMs: remaining(deadline), signal: opts.signal, onProgress: (p) => preloadStep.update(p.message)})
-    preloadStep.succeed(`weights in ${weightsLocation({bucket: opts.render.bucket, prefix: opts.render.prefix, repo: entry.hf.repo, revision: entry.hf.revision}).display}`)
-  } catch (error) {
-    if (opts.signal?.aborted) throw interruptedWait(entry.name)
-    preloadStep.fail(error instanceof UnreachableError ? `preload job ${jobName}: lost the API server while waiting` : `preload job ${jobName} did not complete`)
-    throw error
-  }
-  const depName = objectName(entry.name)
-  const rolloutStep = progress.step(`rollout deployment ${depName}`)
-  let rollout: RolloutResult
-  // The rollout is watched; pods are checked every stallCheckMs for a cause that will not heal.
-  const stall = new AbortController()
-  const signal = opts.signal ? AbortSignal.any([opts.signal, stall.signal]) : stall.signal
-  let definite: Diagnosis | undefined
-  let checking = false
-  const timer = setInterval(() => {
-    if (checking || definite) return
-    checking = true
-    kube
-      .diagnoseWorkload(c, {namespace: ns, deployment: depName, signal})
-      .then((d) => {
-        if (d && isDefiniteFailure(d)) {
-          definite = d
-          stall.abort()
-        }
-      })
-      .catch(() => undefined)
-      .finally(() => (checking = false))
-  }, opts.stallCheckMs ?? 15_000)
-  try {
-    rollout = await kube.waitForRollout(c, {
-      name: depName,
-      namespace: ns,
-      timeoutMs: remaining(deadline),
-      signal,
-      onProgress: (p) => rolloutStep.update(`${p.ready}/${p.desired} ready, ${p.available} available`),
-    })
-    rolloutStep.succeed(`${depName}: ${rollout.available}/${rollout.desired} replicas available; serving at ${base.endpoint}`)
-  } catch (error) {
-    // Ctrl-C is not a failed rollout: say only that the wait was interrupted
-    if (opts.signal?.aborted) throw interruptedWait(entry.name)
-    rolloutStep.fail(error instanceof UnreachableError ? `${depName}: lost the API server while waiting` : `${depName} did not become available`)
-    if (definite && !opts.signal?.aborted) {
-      throw new AipError('FAILED', `deployment ${ns}/${depName} cannot become ready: ${definite.message}`, {fix: kube.fixFor(definite), details: {diagnosis: definite}, cause: error})
-    }
-    throw error
-  } finally {
-    clearInterval(timer)
-  }
-  await recordObservedColdStart(c, ns, depName, entry.name, opts.signal)
+  const served = await waitUntilServing(c, {
+    namespace: ns,
+    model: entry.name,
+    deployment: objectName(entry.name),
+    job: jobName,
+    weightsDisplay: weightsLocation({bucket: opts.render.bucket, prefix: opts.render.prefix, repo: entry.hf.repo, revision: entry.hf.revision}).display,
+    endpoint: base.endpoint,
+    deadline: Date.now() + (opts.timeoutMs ?? 15 * 60_000),
+    signal: opts.signal,
+    progress,
+    stallCheckMs: opts.stallCheckMs,
+  })
+  const rollout = served.rollout
   return {
     ...base,
     mode: 'apply',
     waited: true,
     objects,
-    preload: {job: jobName, status: job.status},
+    ...(history ? {history} : {}),
+    preload: served.preload ?? {job: jobName, status: 'Complete'},
     rollout: {desired: rollout.desired, ready: rollout.ready, available: rollout.available, message: rollout.message},
   }
 }
 
-/** Ctrl-C during --wait: the objects are applied and keep rolling out without us. */
-function interruptedWait(model: string): InterruptedError {
-  return new InterruptedError('interrupted', {fix: `the objects are applied and keep rolling out: follow with \`aip model status ${model}\`, or rerun the deploy to wait again`})
-}
-
-/** After a start the CLI saw: the newest Ready pod's creation -> Ready, recorded on the Deployment (hold.ts). */
-export async function recordObservedColdStart(c: KubeClient, ns: string, depName: string, model: string, signal?: AbortSignal): Promise<number | undefined> {
-  const kube = await import('../kube/index.js')
-  const {aipSelector} = await import('../kube/labels.js')
+/**
+ * Records the applied objects in the model's revision history. A failure to record does not undo a
+ * deploy that succeeded: it is a warning (rollback then does not know this revision).
+ */
+async function recordDeployRevision(c: KubeClient, entry: CatalogEntry, render: RenderOptions, objects: KubeObject[], source: RevisionSource, warn: (t: string) => void, signal?: AbortSignal): Promise<{revision: number; recorded: boolean} | undefined> {
+  const {listRevisions, recordRevision} = await import('../rollout/history.js')
+  const {deployInputs, summarizeEntry} = await import('../rollout/summary.js')
   try {
-    const [dep, pods] = await Promise.all([
-      kube.getObject(c, {apiVersion: 'apps/v1', kind: 'Deployment', name: depName, namespace: ns}),
-      kube.listByLabels(c, [{apiVersion: 'v1', kind: 'Pod'}], `${aipSelector(model)},app.kubernetes.io/component=server`, {namespace: ns, signal}),
-    ])
-    const seen = scalingStatus([], pods).lastColdStart?.seconds
-    if (dep && seen !== undefined) await recordColdStart(c, dep, seen, signal)
-    return seen
-  } catch {
+    const before = (await listRevisions(c, render.namespace, entry.name, {signal}))[0]?.revision
+    const r = await recordRevision(c, render.namespace, entry.name, {source, summary: summarizeEntry(entry), options: deployInputs(entry, render), objects}, {onNotice: warn, signal})
+    return {revision: r.revision, recorded: r.revision !== before}
+  } catch (error) {
+    if (signal?.aborted) throw error
+    warn(`${entry.name} is applied, but its revision history was not recorded: ${(error as Error).message}${error instanceof AipError && error.fix ? ` (${error.fix})` : ''}`)
     return undefined
   }
 }
+

@@ -16,6 +16,7 @@
  * the next `aip model deploy` (or `aip model scale`, which re-applies the hold from the measurement).
  */
 import type {KubeClient, KubeObject} from '../kube/index.js'
+import {scalingStatus} from './idle.js'
 
 export const LAST_COLD_START_ANNOTATION = 'aip.dev/last-cold-start-seconds'
 /** The field manager of the cold-start record (not `aip`, whose applies would otherwise drop it). */
@@ -107,5 +108,25 @@ export async function recordColdStart(client: KubeClient, dep: KubeObject, secon
     return true
   } catch {
     return false
+  }
+}
+
+/**
+ * After a start the CLI saw (deploy/rollback --wait, model scale): the newest Ready server pod's
+ * creation -> Ready, recorded on the Deployment. Best effort; returns what it saw.
+ */
+export async function recordObservedColdStart(c: KubeClient, ns: string, depName: string, model: string, signal?: AbortSignal): Promise<number | undefined> {
+  const kube = await import('../kube/index.js')
+  const {aipSelector} = await import('../kube/labels.js')
+  try {
+    const [dep, pods] = await Promise.all([
+      kube.getObject(c, {apiVersion: 'apps/v1', kind: 'Deployment', name: depName, namespace: ns}),
+      kube.listByLabels(c, [{apiVersion: 'v1', kind: 'Pod'}], `${aipSelector(model)},app.kubernetes.io/component=server`, {namespace: ns, signal}),
+    ])
+    const seen = scalingStatus([], pods).lastColdStart?.seconds
+    if (dep && seen !== undefined) await recordColdStart(c, dep, seen, signal)
+    return seen
+  } catch {
+    return undefined
   }
 }

@@ -1,5 +1,6 @@
 /** Deploy orchestration and model lifecycle (list, status, delete). Heavy clients are imported lazily. */
 export * from './deploy.js'
+export * from './serving.js'
 export * from './fit-gate.js'
 export * from './models.js'
 export * from './progress.js'

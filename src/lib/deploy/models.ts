@@ -211,8 +211,13 @@ export async function deleteModel(
   const progress = opts.progress ?? silentProgress
   const namespace = opts.namespace ?? client.namespace
   const objects = await kube.listByLabels(client, [...MODEL_KINDS], aipSelector(name), {namespace, signal: opts.signal})
-  if (objects.length === 0) throw await notDeployed(client, name, namespace)
   objects.sort((a, b) => DELETE_ORDER.indexOf(a.kind) - DELETE_ORDER.indexOf(b.kind))
+  // the revision history (src/lib/rollout/history.ts) goes last, with the model: a delete that is
+  // interrupted before keeps it for a rerun; alone (the model was removed otherwise) it still goes
+  const {historyName} = await import('../rollout/history.js')
+  const history = await kube.getObject(client, {apiVersion: 'v1', kind: 'ConfigMap', name: historyName(name), namespace})
+  if (history) objects.push({...history, apiVersion: 'v1', kind: 'ConfigMap'})
+  if (objects.length === 0) throw await notDeployed(client, name, namespace)
   const pods = opts.dryRun ? [] : await kube.listByLabels(client, [{apiVersion: 'v1', kind: 'Pod'}], formatSelector({[MODEL_LABEL]: name}), {namespace, signal: opts.signal})
   const step = progress.step(`delete ${objects.length} objects of ${name} in ${namespace}${opts.dryRun ? ' (server dry run)' : ''}`)
   const results = await kube.deleteObjects(client, objects, {

@@ -21,7 +21,7 @@ import {ConflictError, UsageError} from '../errors.js'
 import type {KubeClient, KubeObject} from '../kube/index.js'
 import {aipSelector, FIELD_MANAGER} from '../kube/labels.js'
 import {MODEL_KINDS} from '../render/index.js'
-import {HOLD_MARGIN, MAX_HOLD_SECONDS, recordedColdStart} from './hold.js'
+import {HOLD_MARGIN, MAX_HOLD_SECONDS, recordedColdStart, recordObservedColdStart} from './hold.js'
 import {notDeployed} from './models.js'
 
 export const KEDA_PAUSED_REPLICAS = 'autoscaling.keda.sh/paused-replicas'
@@ -153,7 +153,6 @@ export async function scaleModel(client: KubeClient, name: string, req: ScaleReq
  * is a `model deploy --hold-timeout` decision). Server-side apply of the live spec, as above.
  */
 async function refreshHold(client: KubeClient, namespace: string, name: string, dep: KubeObject, hso: KubeObject | undefined, signal?: AbortSignal): Promise<ScaleResult['hold']> {
-  const {recordObservedColdStart} = await import('./deploy.js')
   const seen = await recordObservedColdStart(client, namespace, dep.metadata.name, name, signal)
   if (!hso) return undefined
   const spec = {...((hso.spec ?? {}) as Record<string, unknown>)}

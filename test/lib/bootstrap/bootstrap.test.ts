@@ -107,7 +107,10 @@ describe('runBootstrap against an API server', () => {
     expect(can('', 'secrets', 'get', 'aip-hf-token')).toBe(true)
     expect(can('', 'secrets', 'get', 'other')).toBe(false)
     // nothing else: no StatefulSets, ConfigMaps, CronJobs, RBAC
-    for (const [g, r] of [['apps', 'statefulsets'], ['', 'configmaps'], ['batch', 'cronjobs'], ['rbac.authorization.k8s.io', 'roles']]) expect(can(g!, r!, 'create')).toBe(false)
+    for (const [g, r] of [['apps', 'statefulsets'], ['batch', 'cronjobs'], ['rbac.authorization.k8s.io', 'roles']]) expect(can(g!, r!, 'create')).toBe(false)
+    // the models' revision history (ConfigMaps aip-history-NAME): deploy writes, delete removes it
+    for (const verb of ['get', 'create', 'update', 'delete']) expect(can('', 'configmaps', verb), `${verb} configmaps`).toBe(true)
+    expect(can('', 'configmaps', 'patch')).toBe(false)
   })
 
   it('dry run diffs against the cluster and changes nothing', async () => {

@@ -89,6 +89,16 @@ function validateMeta(r, meta, errs) {
   }
 }
 
+/** Bytes of a ConfigMap's data + binaryData (base64 decoded) or a Secret's data (decoded) + stringData. */
+function payloadBytes(o) {
+  let n = 0
+  const bin = o.kind === 'Secret' ? ['data'] : ['binaryData']
+  const text = o.kind === 'Secret' ? ['stringData'] : ['data']
+  for (const f of text) for (const v of Object.values(isMap(o[f]) ? o[f] : {})) n += Buffer.byteLength(String(v))
+  for (const f of bin) for (const v of Object.values(isMap(o[f]) ? o[f] : {})) n += Buffer.from(String(v), 'base64').length
+  return n
+}
+
 const portOk = (p) => Number.isInteger(p) && p >= 1 && p <= 65535
 
 function validatePortNumOrName(v, path, errs) {
@@ -277,6 +287,10 @@ export function semanticErrors(r, o) {
     case '/ConfigMap':
     case '/Secret':
       for (const f of ['data', 'binaryData', 'stringData']) for (const k of Object.keys(isMap(o[f]) ? o[f] : {})) if (!CONFIG_KEY.test(k)) errs.push(invalid(`${f}[${k}]`, k, MSG.configKey))
+      // ValidateConfigMap / ValidateSecret (pkg/apis/core/validation/validation.go): the data values
+      // plus the (decoded) binary values must not exceed core.MaxSecretSize, 1 MiB; the field is "",
+      // the whole object
+      if (payloadBytes(o) > 1024 * 1024) errs.push(tooLong('', 1024 * 1024))
       break
     case '/PersistentVolumeClaim':
       if (isMap(spec)) {
