@@ -126,6 +126,8 @@ describe('scale from zero (KEDA HTTP add-on + gateway wake hook)', () => {
     const seconds = JSON.parse(st.stdout).result.scaling.lastColdStart.seconds
     expect(seconds).toBeGreaterThanOrEqual(19)
     expect(deployment().metadata.annotations['aip.dev/last-cold-start-seconds']).toBe(String(seconds))
+    const human = await runCli(['model', 'status', MODEL], {env})
+    expect(human.stdout).toMatch(new RegExp(`wake on request:\\s+held up to 60s at the KEDA HTTP interceptor \\(${OBJ}-wake\\), then 503 \\+ Retry-After; recorded cold start ${seconds}s`))
   }, 90_000)
 
   it('with a 5 s hold the client gets 503 with Retry-After (the interceptor times out; the gateway hook answers)', async () => {
