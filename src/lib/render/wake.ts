@@ -37,6 +37,8 @@ export const INTERCEPTOR_PROXY_PORT = 8080
 /** The chart's external scaler Service (scalerAddress of the external-push trigger). */
 export const HTTP_ADDON_SCALER = 'keda-add-ons-http-external-scaler'
 export const HTTP_ADDON_SCALER_PORT = 9090
+/** The gateway's request timeout (gateway/render.ts litellmConfig request_timeout). */
+export const INTERCEPTOR_RESPONSE_HEADER_SECONDS = 600
 export const SKIP_SCALEDOBJECT_ANNOTATION = 'httpscaledobject.keda.sh/skip-scaledobject-creation'
 
 /** Deployment annotations the gateway registration reads (src/lib/gateway/registry.ts). */
@@ -87,7 +89,11 @@ export function renderHttpScaledObject(entry: CatalogEntry, opts: RenderOptions 
       // concurrency: requests held or in flight at the interceptor; the scaling itself stays with
       // the vLLM triggers (targetValue is high: this trigger only wakes the model)
       scalingMetric: {concurrency: {targetValue: 1000}},
-      timeouts: {conditionWait: `${opts.wake.holdSeconds}s`},
+      // conditionWait: the hold. responseHeader: the interceptor gives up on a backend whose response
+      // headers take longer (v0.14+ default 300 s, KEDA_HTTP_RESPONSE_HEADER_TIMEOUT); a long
+      // non-streaming completion sends none until it is done, so allow what the gateway allows
+      // (LiteLLM request_timeout 600 s)
+      timeouts: {conditionWait: `${opts.wake.holdSeconds}s`, responseHeader: `${INTERCEPTOR_RESPONSE_HEADER_SECONDS}s`},
     },
   }
 }

@@ -71,7 +71,7 @@ describe('the wake path as rendered', () => {
       replicas: {min: 0, max: idle().scaling.maxReplicas},
       scaledownPeriod: 1800,
       scalingMetric: {concurrency: {targetValue: 1000}},
-      timeouts: {conditionWait: '420s'},
+      timeouts: {conditionWait: '420s', responseHeader: '600s'},
     })
     const so = find(objs, 'ScaledObject')
     expect(so.spec.triggers.at(-1)).toEqual({type: 'external-push', name: 'wake-on-request', metadata: {scalerAddress: 'keda-add-ons-http-external-scaler.keda:9090', httpScaledObject: 'qwen3-8b-wake'}})
