@@ -52,6 +52,9 @@ export interface LiteLLMServer {
   replicas: LiteLLMReplica[]
   seedModel(dep: Omit<Deployment, 'model_info'> & {model_info?: Partial<Deployment['model_info']>}): string
   syncAll(): void
+  /** requests the OpenAI routes sent to each deployment id (weighted pick as LiteLLM's simple-shuffle), over all replicas */
+  deploymentCounts(): Record<string, number>
+  resetCounts(): void
   close(): Promise<void>
 }
 

@@ -97,6 +97,30 @@ export async function startLiteLLM(opts = {}) {
   const resolveApiBase = opts.resolveApiBase ?? ((b) => b)
   const numRetries = opts.numRetries ?? 0
   const failureHook = opts.failureHook
+  /** requests routed per deployment id (all replicas) */
+  const picks = new Map()
+
+  /**
+   * LiteLLM's default routing among the deployments of one model_name (simple-shuffle,
+   * litellm/router_strategy/simple_shuffle.py): when the FIRST deployment's litellm_params carry a
+   * `weight`, a weighted random pick with weight/sum (a deployment without one counts 0; all zero
+   * makes Python's random.choices raise, a 500); otherwise a uniform random pick.
+   */
+  function pickDeployment(deps) {
+    if (deps.length === 0) return undefined
+    if (deps[0].litellm_params.weight !== undefined && deps[0].litellm_params.weight !== null) {
+      const weights = deps.map((d) => Number(d.litellm_params.weight ?? 0))
+      const total = weights.reduce((a, b) => a + b, 0)
+      if (!(total > 0)) throw new Error('Total of weights must be greater than zero')
+      let x = Math.random() * total
+      for (let i = 0; i < deps.length; i++) {
+        x -= weights[i]
+        if (x < 0 && weights[i] > 0) return deps[i]
+      }
+      return deps[weights.findLastIndex((w) => w > 0)]
+    }
+    return deps[Math.floor(Math.random() * deps.length)]
+  }
 
   function authOf(req) {
     const h = req.headers['x-litellm-api-key'] ?? req.headers.authorization ?? ''
@@ -160,7 +184,8 @@ export async function startLiteLLM(opts = {}) {
       if (a && !ok(model, a.team)) {
         return proxyError(res, 401, `team not allowed to access model. This team can only access models=${JSON.stringify(a.team).replace(/"/g, "'")}. Tried to access ${model}`, 'team_model_access_denied', 'model')
       }
-      const dep = r.router.find((m) => m.model_name === model)
+      const dep = pickDeployment(r.router.filter((m) => m.model_name === model))
+      if (dep) picks.set(dep.model_info.id, (picks.get(dep.model_info.id) ?? 0) + 1)
       if (!dep) {
         return proxyError(res, 400, `litellm.BadRequestError: Invalid model name passed in model=${model}. Call \`/v1/models\` to view available models for your key.`, 'None', 'None')
       }
@@ -391,6 +416,9 @@ export async function startLiteLLM(opts = {}) {
       return id
     },
     syncAll: () => replicas.forEach((r) => r.sync()),
+    /** requests the OpenAI routes sent to each deployment id, over all replicas */
+    deploymentCounts: () => Object.fromEntries(picks),
+    resetCounts: () => picks.clear(),
     close: async () => {
       for (const r of replicas) await unlisten(r).catch(() => undefined)
     },

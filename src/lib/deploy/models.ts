@@ -7,7 +7,7 @@ import {NotFoundError, UnreachableError} from '../errors.js'
 import type {Diagnosis, KubeClient, KubeObject, ObjectRef} from '../kube/index.js'
 import {COMPONENT_LABEL, MODEL_LABEL, aipSelector, formatSelector} from '../kube/labels.js'
 import {refString} from '../kube/types.js'
-import {GPU_TYPE_ANNOTATION, MODEL_KINDS, VLLM_PORT} from '../render/index.js'
+import {GPU_TYPE_ANNOTATION, MODEL_KINDS, STABLE_TRACK_SELECTOR, TRACK_LABEL, VLLM_PORT} from '../render/index.js'
 import {closest} from '../suggest.js'
 import {recordColdStart} from './hold.js'
 import {scalingStatus, type ScalingStatus} from './idle.js'
@@ -64,7 +64,7 @@ function gpuOf(dep: KubeObject): string | undefined {
 
 async function serverDeployments(client: KubeClient, namespace: string | undefined, model?: string): Promise<KubeObject[]> {
   const {listByLabels} = await import('../kube/index.js')
-  const selector = `${aipSelector(model)},${COMPONENT_LABEL}=server`
+  const selector = `${aipSelector(model)},${COMPONENT_LABEL}=server,${STABLE_TRACK_SELECTOR}`
   return listByLabels(client, [{apiVersion: 'apps/v1', kind: 'Deployment'}], selector, namespace ? {namespace} : {allNamespaces: true})
 }
 
@@ -144,7 +144,8 @@ export async function modelStatus(client: KubeClient, name: string, opts: {names
   const namespace = opts.namespace ?? client.namespace
   const objects = await kube.listByLabels(client, [...MODEL_KINDS], aipSelector(name), {namespace, signal: opts.signal})
   if (objects.length === 0) throw await notDeployed(client, name, namespace)
-  const dep = objects.find((o) => o.kind === 'Deployment')
+  // the model's own Deployment, not a rollout's canary beside it
+  const dep = objects.find((o) => o.kind === 'Deployment' && !o.metadata.labels?.[TRACK_LABEL])
   const st = dep ? deploymentState(dep) : {status: 'Progressing' as ModelState, ready: 0, desired: 0}
   const pods = (await kube.listByLabels(client, [{apiVersion: 'v1', kind: 'Pod'}], {[MODEL_LABEL]: name}, {namespace, signal: opts.signal})) as KubeObject[]
   const podRows = pods.map((p) => {
@@ -217,6 +218,10 @@ export async function deleteModel(
   const {historyName} = await import('../rollout/history.js')
   const history = await kube.getObject(client, {apiVersion: 'v1', kind: 'ConfigMap', name: historyName(name), namespace})
   if (history) objects.push({...history, apiVersion: 'v1', kind: 'ConfigMap'})
+  // a rollout's state (src/lib/rollout/state.ts) goes with the model too
+  const {stateName} = await import('../rollout/state.js')
+  const rollout = await kube.getObject(client, {apiVersion: 'v1', kind: 'ConfigMap', name: stateName(name), namespace})
+  if (rollout) objects.push({...rollout, apiVersion: 'v1', kind: 'ConfigMap'})
   if (objects.length === 0) throw await notDeployed(client, name, namespace)
   const pods = opts.dryRun ? [] : await kube.listByLabels(client, [{apiVersion: 'v1', kind: 'Pod'}], formatSelector({[MODEL_LABEL]: name}), {namespace, signal: opts.signal})
   const step = progress.step(`delete ${objects.length} objects of ${name} in ${namespace}${opts.dryRun ? ' (server dry run)' : ''}`)

@@ -20,7 +20,7 @@
 import {ConflictError, UsageError} from '../errors.js'
 import type {KubeClient, KubeObject} from '../kube/index.js'
 import {aipSelector, FIELD_MANAGER} from '../kube/labels.js'
-import {MODEL_KINDS} from '../render/index.js'
+import {MODEL_KINDS, TRACK_LABEL} from '../render/index.js'
 import {HOLD_MARGIN, MAX_HOLD_SECONDS, recordedColdStart, recordObservedColdStart} from './hold.js'
 import {notDeployed} from './models.js'
 
@@ -85,7 +85,7 @@ export async function scaleModel(client: KubeClient, name: string, req: ScaleReq
   const objects = await kube.listByLabels(client, [...MODEL_KINDS].filter((k) => ['ScaledObject', 'HorizontalPodAutoscaler', 'Deployment', 'HTTPScaledObject'].includes(k.kind)), aipSelector(name), {namespace, signal: opts.signal})
   const so = objects.find((o) => o.kind === 'ScaledObject')
   const hpa = objects.find((o) => o.kind === 'HorizontalPodAutoscaler')
-  const dep = objects.find((o) => o.kind === 'Deployment')
+  const dep = objects.find((o) => o.kind === 'Deployment' && !o.metadata.labels?.[TRACK_LABEL])
   if (!dep && !so && !hpa) throw await notDeployed(client, name, namespace)
   const dryRun = opts.dryRun ? ('server' as const) : undefined
   const base = {name, namespace, dryRun: Boolean(opts.dryRun)}

@@ -11,7 +11,7 @@ import {AipError} from '../errors.js'
 import type {KubeClient} from '../kube/index.js'
 import type {LitellmKey} from './admin.js'
 import type {GatewayConnection} from './connect.js'
-import {conflictFor, desiredModels, type DesiredModel, deregisterModel, isAipModel, observedModels, parseModelId, registerModel, sameRegistration, toLitellm, type VerifyOptions} from './registry.js'
+import {conflictFor, desiredModels, type DesiredModel, deregisterModel, isAipModel, observedModels, parseModelId, registerModel, sameModel, sameRegistration, toLitellm, type VerifyOptions} from './registry.js'
 
 export type ActionKind = 'delete-orphan' | 'add-missing' | 'update-stale'
 
@@ -71,7 +71,7 @@ export async function planReconcile(client: KubeClient, conn: GatewayConnection,
   const claimed = new Map<string, DesiredModel>()
   for (const d of desired) {
     const model = `${d.namespace}/${d.name}`
-    const other = conflictFor(d, staying) ?? (claimed.has(d.servedName) && claimed.get(d.servedName)!.id !== d.id ? toLitellm(claimed.get(d.servedName)!) : undefined)
+    const other = conflictFor(d, staying) ?? (claimed.has(d.servedName) && claimed.get(d.servedName)!.id !== d.id && !sameModel(claimed.get(d.servedName)!.id, d.id) ? toLitellm(claimed.get(d.servedName)!) : undefined)
     if (other) {
       conflicts.push({model, servedName: d.servedName, existing: other.model_info.id})
       continue
@@ -93,6 +93,7 @@ export async function planReconcile(client: KubeClient, conn: GatewayConnection,
       const host = (m: typeof have) => ((m.litellm_params.extra_headers ?? {}) as Record<string, string>).Host ?? '(none)'
       if (host(have) !== host(want)) diffs.push(`Host header ${host(have)} -> ${host(want)}`)
       if ((have.model_info.aip_retry_after_seconds ?? null) !== (want.model_info.aip_retry_after_seconds ?? null)) diffs.push(`Retry-After ${have.model_info.aip_retry_after_seconds ?? '(none)'} -> ${want.model_info.aip_retry_after_seconds ?? '(none)'}`)
+      if (want.litellm_params.weight !== undefined && Number(have.litellm_params.weight) !== Number(want.litellm_params.weight)) diffs.push(`weight ${have.litellm_params.weight ?? '(none)'} -> ${want.litellm_params.weight} (a rollout's split)`)
       actions.push({action: 'update-stale', id: d.id, servedName: d.servedName, model, detail: diffs.join('; ')})
     }
   }

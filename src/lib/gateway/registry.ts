@@ -20,19 +20,40 @@ import type {GatewayConnection, Replica} from './connect.js'
 const VLLM_PORT = 8000
 export const ID_PREFIX = 'aip:'
 
-/** The deterministic LiteLLM model id of a deployed model: `aip:<namespace>:<name>`. */
-export function modelId(namespace: string, name: string): string {
-  return `${ID_PREFIX}${namespace}:${name}`
+/**
+ * The deterministic LiteLLM model id of a deployed model: `aip:<namespace>:<name>`; a second
+ * serving track of the same model (`aip model rollout`'s canary) is `aip:<namespace>:<name>@<track>`.
+ */
+export function modelId(namespace: string, name: string, track?: string): string {
+  return `${ID_PREFIX}${namespace}:${name}${track ? `@${track}` : ''}`
 }
+
+/** Label on a track's server Deployment (render/common.ts TRACK_LABEL; no render import here). */
+const TRACK_LABEL = 'aip.dev/track'
+/**
+ * The share of the model's traffic a track's Deployment gets from the gateway (0-100), written by
+ * `aip model rollout` on the canary Deployment. LiteLLM's simple-shuffle router picks among the
+ * deployments of one model_name by `litellm_params.weight` (litellm/router_strategy/simple_shuffle.py:
+ * random.choices over weight/sum), but only when the FIRST deployment carries a weight; so while a
+ * canary is registered both registrations carry one.
+ */
+export const GATEWAY_WEIGHT_ANNOTATION = 'aip.dev/gateway-weight'
 
 export function isAipModel(m: Pick<LitellmModel, 'model_info'>): boolean {
   return m.model_info.id.startsWith(ID_PREFIX)
 }
 
-/** `aip:ns:name` -> {namespace, name}. */
-export function parseModelId(id: string): {namespace: string; name: string} | undefined {
-  const m = /^aip:([^:]+):(.+)$/.exec(id)
-  return m ? {namespace: m[1]!, name: m[2]!} : undefined
+/** `aip:ns:name[@track]` -> {namespace, name, track}. */
+export function parseModelId(id: string): {namespace: string; name: string; track?: string} | undefined {
+  const m = /^aip:([^:]+):([^@]+)(?:@(.+))?$/.exec(id)
+  return m ? {namespace: m[1]!, name: m[2]!, ...(m[3] ? {track: m[3]} : {})} : undefined
+}
+
+/** Two ids of the same model (its stable and its canary track). */
+export function sameModel(a: string, b: string): boolean {
+  const x = parseModelId(a)
+  const y = parseModelId(b)
+  return Boolean(x && y && x.namespace === y.namespace && x.name === y.name)
 }
 
 export interface DesiredModel {
@@ -49,6 +70,9 @@ export interface DesiredModel {
    * `litellm_params.extra_headers` (passed to the provider's HTTP client on every call).
    */
   wake?: {host: string; retryAfterSeconds?: number; holdSeconds?: number}
+  /** The track's share while a rollout runs (litellm_params.weight); absent otherwise. */
+  weight?: number
+  track?: string
 }
 
 /** The LiteLLM deployment aip registers for a model. */
@@ -56,7 +80,7 @@ export function toLitellm(d: DesiredModel): LitellmModel {
   return {
     model_name: d.servedName,
     // vLLM's OpenAI-compatible server: LiteLLM's hosted_vllm provider (docs.litellm.ai/docs/providers/vllm)
-    litellm_params: {model: `hosted_vllm/${d.servedName}`, api_base: d.apiBase, ...(d.wake ? {extra_headers: {Host: d.wake.host}} : {})},
+    litellm_params: {model: `hosted_vllm/${d.servedName}`, api_base: d.apiBase, ...(d.weight === undefined ? {} : {weight: d.weight}), ...(d.wake ? {extra_headers: {Host: d.wake.host}} : {})},
     model_info: {
       id: d.id,
       mode: 'chat',
@@ -70,13 +94,17 @@ export function toLitellm(d: DesiredModel): LitellmModel {
   }
 }
 
-/** What aip compares to decide an update: public name, provider model, api_base, the wake Host header and Retry-After. */
+/**
+ * What aip compares to decide an update: public name, provider model and api_base, the weight when
+ * `b` (the wanted one) sets one, and the scale-from-zero Host header and Retry-After.
+ */
 export function sameRegistration(a: LitellmModel, b: LitellmModel): boolean {
   const host = (m: LitellmModel) => ((m.litellm_params.extra_headers ?? {}) as Record<string, string>).Host ?? ''
   return (
     a.model_name === b.model_name &&
     a.litellm_params.model === b.litellm_params.model &&
     (a.litellm_params.api_base ?? '').replace(/\/+$/, '') === (b.litellm_params.api_base ?? '').replace(/\/+$/, '') &&
+    (b.litellm_params.weight === undefined || Number(a.litellm_params.weight) === Number(b.litellm_params.weight)) &&
     host(a) === host(b) &&
     (a.model_info.aip_retry_after_seconds ?? null) === (b.model_info.aip_retry_after_seconds ?? null)
   )
@@ -95,8 +123,9 @@ export function servedNameOf(dep: KubeObject): string {
 export function desiredFromDeployment(dep: KubeObject): DesiredModel {
   const namespace = dep.metadata.namespace!
   const name = dep.metadata.labels?.[MODEL_LABEL] ?? dep.metadata.name
+  const track = dep.metadata.labels?.[TRACK_LABEL]
   const a = dep.metadata.annotations ?? {}
-  const base = {id: modelId(namespace, name), namespace, name, servedName: servedNameOf(dep)}
+  const base = {id: modelId(namespace, name, track), namespace, name, servedName: servedNameOf(dep), ...(track ? {track} : {})}
   // scale from zero: through the HTTP add-on's interceptor, routed by Host (render/wake.ts)
   if (a[WAKE_VIA_ANNOTATION] && a[WAKE_HOST_ANNOTATION]) {
     const num = (v: string | undefined) => (v !== undefined && Number.isFinite(Number(v)) ? Number(v) : undefined)
@@ -106,11 +135,36 @@ export function desiredFromDeployment(dep: KubeObject): DesiredModel {
   return {...base, apiBase: `http://${dep.metadata.name}.${namespace}.svc:${VLLM_PORT}/v1`}
 }
 
-/** Every aip model server in the cluster (all namespaces), as the gateway should serve them. */
+/** A canary's gateway share from its Deployment (0 when unset, scaled to zero or unparsable). */
+export function trackWeight(dep: KubeObject): number {
+  const w = Number(dep.metadata.annotations?.[GATEWAY_WEIGHT_ANNOTATION])
+  const replicas = (dep.spec as {replicas?: number} | undefined)?.replicas
+  return Number.isFinite(w) && w > 0 && w <= 100 && replicas !== 0 ? w : 0
+}
+
+/**
+ * Every aip model server in the cluster (all namespaces), as the gateway should serve them. A
+ * rollout's canary (aip.dev/track) is served while it has a share: it gets that weight and its
+ * stable the rest, so a reconcile during a rollout keeps the split instead of resetting it.
+ */
 export async function desiredModels(client: KubeClient, signal?: AbortSignal): Promise<DesiredModel[]> {
   const {listByLabels} = await import('../kube/index.js')
   const deps = await listByLabels(client, [{apiVersion: 'apps/v1', kind: 'Deployment'}], `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE},${COMPONENT_LABEL}=server`, {allNamespaces: true, signal})
-  return deps.filter((d) => !d.metadata.deletionTimestamp).map(desiredFromDeployment).sort((a, b) => a.id.localeCompare(b.id))
+  const live = deps.filter((d) => !d.metadata.deletionTimestamp)
+  const shares = new Map<string, number>()
+  for (const d of live) if (d.metadata.labels?.[TRACK_LABEL]) shares.set(modelId(d.metadata.namespace!, d.metadata.labels?.[MODEL_LABEL] ?? d.metadata.name), trackWeight(d))
+  const out: DesiredModel[] = []
+  for (const d of live) {
+    const m = desiredFromDeployment(d)
+    if (m.track) {
+      const w = trackWeight(d)
+      if (w > 0) out.push({...m, weight: w})
+    } else {
+      const w = shares.get(m.id)
+      out.push(w ? {...m, weight: 100 - w} : m)
+    }
+  }
+  return out.sort((a, b) => a.id.localeCompare(b.id))
 }
 
 export interface VerifyOptions {
@@ -182,9 +236,12 @@ export async function observedModels(conn: GatewayConnection, signal?: AbortSign
   return {byId, perReplica}
 }
 
-/** Another registration serving the same public name (from another namespace, or not aip's). */
+/**
+ * Another registration serving the same public name (from another namespace, or not aip's). The
+ * same model's other track (stable and canary during a rollout) shares the name by design.
+ */
 export function conflictFor(d: DesiredModel, registered: Iterable<LitellmModel>): LitellmModel | undefined {
-  for (const m of registered) if (m.model_name === d.servedName && m.model_info.id !== d.id) return m
+  for (const m of registered) if (m.model_name === d.servedName && m.model_info.id !== d.id && !sameModel(m.model_info.id, d.id)) return m
   return undefined
 }
 

@@ -7,6 +7,7 @@
 import {NotFoundError, UnreachableError} from '../errors.js'
 import type {KubeClient} from '../kube/index.js'
 import {aipSelector} from '../kube/labels.js'
+import {STABLE_TRACK_SELECTOR} from '../render/common.js'
 import {connectGateway, gatewayDeployment, publicUrl} from './connect.js'
 import {conflictError, conflictFor, deregisterModel, type DeregisterResult, desiredFromDeployment, isAipModel, modelId, observedModels, registerModel, type RegisterResult, servedNameOf} from './registry.js'
 
@@ -26,7 +27,7 @@ export type SyncSkipped = {skipped: string}
 export async function registerDeployed(o: GatewaySyncOptions, namespace: string, model: string): Promise<RegisterResult | SyncSkipped> {
   if (!(await gatewayDeployment(o.client, o.gatewayNamespace))) return {skipped: `no gateway installed in ${o.gatewayNamespace}`}
   const {listByLabels} = await import('../kube/index.js')
-  const deps = await listByLabels(o.client, [{apiVersion: 'apps/v1', kind: 'Deployment'}], `${aipSelector(model)},app.kubernetes.io/component=server`, {namespace, signal: o.signal})
+  const deps = await listByLabels(o.client, [{apiVersion: 'apps/v1', kind: 'Deployment'}], `${aipSelector(model)},app.kubernetes.io/component=server,${STABLE_TRACK_SELECTOR}`, {namespace, signal: o.signal})
   if (deps.length === 0) throw new NotFoundError(`model "${model}" has no server Deployment in ${namespace} to register`, {fix: 'deploy it first: aip model deploy'})
   const conn = await connectGateway({client: o.client, namespace: o.gatewayNamespace, url: o.url, masterKey: o.masterKey, signal: o.signal})
   return registerModel(conn, desiredFromDeployment(deps[0]!), {timeoutMs: o.timeoutMs, pollMs: o.pollMs, signal: o.signal})
@@ -35,6 +36,9 @@ export async function registerDeployed(o: GatewaySyncOptions, namespace: string,
 export async function deregisterDeleted(o: GatewaySyncOptions, namespace: string, model: string): Promise<DeregisterResult | SyncSkipped> {
   if (!(await gatewayDeployment(o.client, o.gatewayNamespace))) return {skipped: `no gateway installed in ${o.gatewayNamespace}`}
   const conn = await connectGateway({client: o.client, namespace: o.gatewayNamespace, url: o.url, masterKey: o.masterKey, signal: o.signal})
+  // a rollout's canary (aip model rollout) goes with the model
+  const {byId} = await observedModels(conn, o.signal)
+  if (byId.has(modelId(namespace, model, 'canary'))) await deregisterModel(conn, modelId(namespace, model, 'canary'), {timeoutMs: o.timeoutMs, pollMs: o.pollMs, signal: o.signal})
   return deregisterModel(conn, modelId(namespace, model), {timeoutMs: o.timeoutMs, pollMs: o.pollMs, signal: o.signal})
 }
 
@@ -55,7 +59,7 @@ export async function deregisterAll(o: GatewaySyncOptions): Promise<DeregisterRe
 export async function gatewayRouteFor(o: Pick<GatewaySyncOptions, 'client' | 'gatewayNamespace' | 'url' | 'signal'>, namespace: string, model: string): Promise<{url: string; servedName: string} | undefined> {
   if (!(await gatewayDeployment(o.client, o.gatewayNamespace))) return undefined
   const {listByLabels} = await import('../kube/index.js')
-  const deps = await listByLabels(o.client, [{apiVersion: 'apps/v1', kind: 'Deployment'}], `${aipSelector(model)},app.kubernetes.io/component=server`, {namespace, signal: o.signal})
+  const deps = await listByLabels(o.client, [{apiVersion: 'apps/v1', kind: 'Deployment'}], `${aipSelector(model)},app.kubernetes.io/component=server,${STABLE_TRACK_SELECTOR}`, {namespace, signal: o.signal})
   if (deps.length === 0) throw new NotFoundError(`model "${model}" is not deployed in namespace ${namespace}`, {fix: 'run `aip model list`, or pass -n NAMESPACE'})
   const url = o.url ?? (await publicUrl(o.client, o.gatewayNamespace))
   if (!url) throw new UnreachableError(`the gateway in ${o.gatewayNamespace} has no public address yet`, {fix: `wait for its load balancer (aip gateway status), or pass --gateway-url with kubectl port-forward -n ${o.gatewayNamespace} svc/litellm 4000:4000`})

@@ -44,7 +44,19 @@ export interface RenderOptions {
   capabilities: Capabilities
   /** Scale-from-zero hold (render/wake.ts), computed by deploy from the measured cold start. */
   wake?: import('./wake.js').WakeOptions
+  /**
+   * A second serving track beside the model's own objects (`aip model rollout`: 'canary'). Its
+   * server objects are named `<name>-<track>`, carry `aip.dev/track`, and its pods never match the
+   * stable selector (see serverSelector).
+   */
+  track?: Track
 }
+
+export type Track = 'canary'
+/** Marks the objects of a serving track other than the stable one (`aip.dev/track: canary`). */
+export const TRACK_LABEL = 'aip.dev/track'
+/** Selects the stable track only (`!=` also matches objects without the label: kubernetes.io/docs/concepts/overview/working-with-objects/labels/#set-based-requirement). */
+export const STABLE_TRACK_SELECTOR = `${TRACK_LABEL}!=canary`
 
 export const DEFAULT_HF_TOKEN_SECRET = {name: 'aip-hf-token', key: 'token'}
 
@@ -72,9 +84,26 @@ export function labelsFor(entry: Pick<CatalogEntry, 'name'>, component: Componen
   return modelLabels(entry.name, {[COMPONENT_LABEL]: component, [PART_OF_LABEL]: 'aip'})
 }
 
-/** The immutable Deployment selector (never add labels here: it cannot change after creation). */
-export function serverSelector(entry: Pick<CatalogEntry, 'name'>): Record<string, string> {
-  return {[MODEL_LABEL]: entry.name, [COMPONENT_LABEL]: 'server'}
+/**
+ * The immutable Deployment selector (never add labels here: it cannot change after creation). A
+ * track's pods carry another component value (`server-canary`): a selector matches every pod whose
+ * labels include it, so canary pods labelled component=server would be counted by the stable
+ * Deployment's selector, served by the stable Service and held by its PodDisruptionBudget.
+ */
+export function serverSelector(entry: Pick<CatalogEntry, 'name'>, opts: Pick<RenderOptions, 'track'> = {}): Record<string, string> {
+  return {[MODEL_LABEL]: entry.name, [COMPONENT_LABEL]: opts.track ? `server-${opts.track}` : 'server'}
+}
+
+/** Name of the server objects (Deployment, Service, PDB, NetworkPolicy) of a track: `<name>` or `<name>-canary`. */
+export function serverName(entry: Pick<CatalogEntry, 'name'>, opts: Pick<RenderOptions, 'track'> = {}): string {
+  return opts.track ? `${objectName(entry.name)}-${opts.track}` : objectName(entry.name)
+}
+
+/** Metadata of a track's server object: the stable's labels plus aip.dev/track. */
+export function serverMeta(entry: Pick<CatalogEntry, 'name'>, opts: Pick<RenderOptions, 'namespace' | 'track'>, component: Component, annotations?: Record<string, string>): KubeObject['metadata'] {
+  const m = meta(entry, opts, component, serverName(entry, opts), annotations)
+  if (opts.track) m.labels = {...m.labels, [TRACK_LABEL]: opts.track}
+  return m
 }
 
 export function meta(entry: Pick<CatalogEntry, 'name'>, opts: Pick<RenderOptions, 'namespace'>, component: Component, name = objectName(entry.name), annotations?: Record<string, string>): KubeObject['metadata'] {

@@ -66,6 +66,26 @@ export function renderModel(entry: CatalogEntry, opts: RenderOptions, extras: Re
 }
 
 /**
+ * A second serving track of a model beside its own objects (`aip model rollout`'s canary): the same
+ * renderers with `opts.track` set, so the candidate runs exactly what a deploy of its entry would run.
+ * Its server objects (NetworkPolicy, Service, Deployment, PodDisruptionBudget) are named
+ * `<name>-<track>`; the preload Job is the entry's own (named by its pod template, so a new revision
+ * is a new Job). No autoscaler, ServiceMonitor or PrometheusRule: the canary runs a fixed number of
+ * replicas (`replicas`), and the model's ServiceMonitor already selects the canary Service (its
+ * labels carry component=server and the model).
+ */
+export function renderTrack(entry: CatalogEntry, opts: RenderOptions & {track: NonNullable<RenderOptions['track']>}, replicas: number, extras: RenderExtras = {}): {objects: KubeObject[]; preloadJob: KubeObject; deployment: KubeObject} {
+  const preloadJob = renderPreloadJob(entry, {...opts, track: undefined})
+  const deployment = renderDeployment(entry, opts, extras.podAnnotations)
+  ;(deployment.spec as Record<string, unknown>).replicas = replicas
+  return {
+    objects: [renderServerNetworkPolicy(entry, opts), renderPreloadNetworkPolicy(entry, {...opts, track: undefined}), preloadJob, renderService(entry, opts), deployment, renderPodDisruptionBudget(entry, opts)],
+    preloadJob,
+    deployment,
+  }
+}
+
+/**
  * Kinds aip may create for a model (for list/status/delete by label), with their resource names:
  * the tenant Role (src/lib/bootstrap/platform.ts) grants exactly these. ServiceAccount: deploys
  * before the shared aip-model-server/aip-preload accounts made one per model; delete still removes

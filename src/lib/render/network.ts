@@ -1,7 +1,7 @@
 import type {CatalogEntry} from '../catalog/schema.js'
 import {COMPONENT_LABEL, MODEL_LABEL} from '../kube/labels.js'
 import type {KubeObject} from '../kube/types.js'
-import {meta, objectName, type RenderOptions, serverSelector, VLLM_PORT} from './common.js'
+import {meta, objectName, type RenderOptions, serverMeta, serverSelector, VLLM_PORT} from './common.js'
 import {HTTP_ADDON_NAMESPACE, wakeEnabled} from './wake.js'
 
 const NS_LABEL = 'kubernetes.io/metadata.name'
@@ -41,9 +41,9 @@ export function renderServerNetworkPolicy(entry: CatalogEntry, opts: RenderOptio
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
-    metadata: meta(entry, opts, 'network'),
+    metadata: serverMeta(entry, opts, 'network'),
     spec: {
-      podSelector: {matchLabels: serverSelector(entry)},
+      podSelector: {matchLabels: serverSelector(entry, opts)},
       policyTypes: ['Ingress', 'Egress'],
       ingress: [
         {from: [{namespaceSelector: {matchLabels: {[NS_LABEL]: opts.gatewayNamespace}}}], ports: [{protocol: 'TCP', port: VLLM_PORT}]},

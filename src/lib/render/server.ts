@@ -2,7 +2,7 @@ import type {CatalogEntry} from '../catalog/schema.js'
 import {UsageError} from '../errors.js'
 import {findGpu, instancesFor} from '../gpufit/gpus.js'
 import type {KubeObject} from '../kube/types.js'
-import {cacheEnv, containerSecurityContext, labelsFor, meta, objectName, podSecurityContext, type RenderOptions, s3Env, SERVER_SERVICE_ACCOUNT, serverSelector, VLLM_PORT} from './common.js'
+import {cacheEnv, containerSecurityContext, labelsFor, objectName, podSecurityContext, type RenderOptions, s3Env, SERVER_SERVICE_ACCOUNT, serverMeta, serverSelector, TRACK_LABEL, VLLM_PORT} from './common.js'
 import {ADAPTER_SYNC_SCRIPT, READINESS_SCRIPT, SERVE_RESOLVED_SCRIPT, WAIT_FOR_WEIGHTS_SCRIPT} from './scripts.js'
 import {wakeAnnotations, wakeEnabled} from './wake.js'
 import {weightsLocation} from './weights.js'
@@ -77,7 +77,6 @@ function shmSize(entry: CatalogEntry): string {
 }
 
 export function renderDeployment(entry: CatalogEntry, opts: RenderOptions, podAnnotations: Record<string, string> = {}): KubeObject {
-  const name = objectName(entry.name)
   const requests: Record<string, string> = {cpu: entry.resources.cpu, memory: entry.resources.memory, 'nvidia.com/gpu': String(entry.gpu.count)}
   if (entry.resources.ephemeralStorage) requests['ephemeral-storage'] = entry.resources.ephemeralStorage
   // No CPU limit (throttling stalls the tokenizer and scheduler); memory and GPUs are limited.
@@ -164,19 +163,19 @@ export function renderDeployment(entry: CatalogEntry, opts: RenderOptions, podAn
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: meta(entry, opts, 'server', name, {'aip.dev/hf-repo': entry.hf.repo, 'aip.dev/hf-revision': entry.hf.revision, [GPU_TYPE_ANNOTATION]: entry.gpu.type, ...(wakeEnabled(entry, opts) ? wakeAnnotations(entry, {...opts, wake: opts.wake!}) : {})}),
+    metadata: serverMeta(entry, opts, 'server', {'aip.dev/hf-repo': entry.hf.repo, 'aip.dev/hf-revision': entry.hf.revision, [GPU_TYPE_ANNOTATION]: entry.gpu.type, ...(wakeEnabled(entry, opts) ? wakeAnnotations(entry, {...opts, wake: opts.wake!}) : {})}),
     spec: {
       // No `replicas`: the autoscaler (ScaledObject or HPA, always rendered) owns it. Applying it
       // would reset a scaled-out model to the floor on every `aip model deploy`; left out, a new
       // Deployment starts at 1 and the autoscaler raises it to minReplicas.
       revisionHistoryLimit: 3,
-      selector: {matchLabels: serverSelector(entry)},
+      selector: {matchLabels: serverSelector(entry, opts)},
       // A new replica needs a GPU node; never take one down before its successor serves.
       strategy: {type: 'RollingUpdate', rollingUpdate: {maxSurge: 1, maxUnavailable: 0}},
       progressDeadlineSeconds: 1800,
       template: {
         metadata: {
-          labels: {...labelsFor(entry, 'server'), ...serverSelector(entry)},
+          labels: {...labelsFor(entry, 'server'), ...serverSelector(entry, opts), ...(opts.track ? {[TRACK_LABEL]: opts.track} : {})},
           annotations: {'aip.dev/hf-revision': entry.hf.revision, 'aip.dev/weights': weights.display, ...podAnnotations},
         },
         spec: {
@@ -201,10 +200,10 @@ export function renderService(entry: CatalogEntry, opts: RenderOptions): KubeObj
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: meta(entry, opts, 'server'),
+    metadata: serverMeta(entry, opts, 'server'),
     spec: {
       type: 'ClusterIP',
-      selector: serverSelector(entry),
+      selector: serverSelector(entry, opts),
       ports: [{name: 'http', port: VLLM_PORT, targetPort: 'http', protocol: 'TCP'}],
     },
   }
@@ -214,10 +213,10 @@ export function renderPodDisruptionBudget(entry: CatalogEntry, opts: RenderOptio
   return {
     apiVersion: 'policy/v1',
     kind: 'PodDisruptionBudget',
-    metadata: meta(entry, opts, 'server'),
+    metadata: serverMeta(entry, opts, 'server'),
     // One replica at a time: consolidation and node drains proceed (minAvailable would block them
     // forever at one replica), but never take several loaded replicas down together.
-    spec: {maxUnavailable: 1, selector: {matchLabels: serverSelector(entry)}, unhealthyPodEvictionPolicy: 'AlwaysAllow'},
+    spec: {maxUnavailable: 1, selector: {matchLabels: serverSelector(entry, opts)}, unhealthyPodEvictionPolicy: 'AlwaysAllow'},
   }
 }
 

@@ -54,9 +54,12 @@ export interface WakeOptions {
   retryAfterSeconds: number
 }
 
-/** The wake path applies to a model that may sit at zero replicas, with KEDA and the add-on installed. */
+/**
+ * The wake path applies to a model that may sit at zero replicas, with KEDA and the add-on installed;
+ * only to its stable track (a rollout's canary is reached directly with its gateway weight).
+ */
 export function wakeEnabled(entry: CatalogEntry, opts: RenderOptions): boolean {
-  return entry.scaling.minReplicas === 0 && opts.capabilities.keda && Boolean(opts.capabilities.httpAddon) && opts.wake !== undefined
+  return !opts.track && entry.scaling.minReplicas === 0 && opts.capabilities.keda && Boolean(opts.capabilities.httpAddon) && opts.wake !== undefined
 }
 
 /** The Host header the gateway sends through the interceptor for this model (matched by spec.hosts). */

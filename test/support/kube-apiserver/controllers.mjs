@@ -173,7 +173,11 @@ export class Controllers {
     const replicas = dep.spec?.replicas ?? 1
     const owned = this.s.store.listR(this.R('apps/v1', 'ReplicaSet'), ns).filter((rs) => (rs.metadata.ownerReferences ?? []).some((x) => x.uid === dep.metadata.uid))
     let rs = owned.find((x) => x.metadata.name === rsName)
-    const revision = String(owned.length + (rs ? 0 : 1))
+    // the new ReplicaSet's revision is the old ones' maximum + 1, also when the template returns to
+    // an existing ReplicaSet (kubectl rollout undo): its annotation is bumped (getNewReplicaSet in
+    // pkg/controller/deployment/sync.go, SetNewReplicaSetAnnotations with maxOldRevision+1)
+    const maxOld = Math.max(0, ...owned.filter((x) => x.metadata.name !== rsName).map((x) => Number(x.metadata.annotations?.['deployment.kubernetes.io/revision'] ?? 0)))
+    const revision = String(maxOld + 1)
     let created = false
     if (!rs) {
       const labels = {...(template.metadata?.labels ?? {}), 'pod-template-hash': hash}
@@ -192,9 +196,10 @@ export class Controllers {
       })
       created = true
       this.event(dep, 'Normal', 'ScalingReplicaSet', `Scaled up replica set ${rsName} from 0 to ${replicas}`, 'deployment-controller')
-    } else if (rs.spec.replicas !== replicas) {
+    } else if (rs.spec.replicas !== replicas || Number(rs.metadata.annotations?.['deployment.kubernetes.io/revision'] ?? 0) <= maxOld) {
       const u = clone(rs)
       u.spec.replicas = replicas
+      if (Number(u.metadata.annotations?.['deployment.kubernetes.io/revision'] ?? 0) <= maxOld) u.metadata.annotations = {...(u.metadata.annotations ?? {}), 'deployment.kubernetes.io/revision': revision}
       rs = this.update(u)
     }
     for (const old of owned) {
