@@ -307,7 +307,8 @@ export function renderGatewayNetworkPolicies(o: GatewayRenderOptions): KubeObjec
       egress: [
         DNS_EGRESS,
         dbEgress,
-        {to: [{namespaceSelector: {}, podSelector: {matchLabels: {[MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [COMPONENT_LABEL]: 'server'}}}], ports: [{protocol: 'TCP', port: 8000}]},
+        // both serving tracks (render/common.ts serverSelector): a rollout's canary pods are component server-canary
+        {to: [{namespaceSelector: {}, podSelector: {matchLabels: {[MANAGED_BY_LABEL]: MANAGED_BY_VALUE}, matchExpressions: [{key: COMPONENT_LABEL, operator: 'In', values: ['server', 'server-canary']}]}}], ports: [{protocol: 'TCP', port: 8000}]},
         // scale from zero: models at zero are reached through the KEDA HTTP add-on's interceptor
         {to: [{namespaceSelector: {matchLabels: {[NS_LABEL]: HTTP_ADDON_NAMESPACE}}}], ports: [{protocol: 'TCP', port: INTERCEPTOR_PROXY_PORT}]},
       ],

@@ -94,7 +94,7 @@ describe('renderGateway', () => {
     expect(l.ingress).toEqual([{ports: [{protocol: 'TCP', port: 4000}]}])
     expect(l.egress.map((e: any) => e.ports.map((p: any) => p.port))).toEqual([[53, 53], [5432], [8000], [8080]])
     expect(l.egress[3].to).toEqual([{namespaceSelector: {matchLabels: {'kubernetes.io/metadata.name': 'keda'}}}])
-    expect(l.egress[2].to[0].podSelector.matchLabels).toEqual({'app.kubernetes.io/managed-by': 'aip', 'app.kubernetes.io/component': 'server'})
+    expect(l.egress[2].to[0].podSelector).toEqual({matchLabels: {'app.kubernetes.io/managed-by': 'aip'}, matchExpressions: [{key: 'app.kubernetes.io/component', operator: 'In', values: ['server', 'server-canary']}]})
     expect(nps[2].spec.ingress[0].from[0].podSelector.matchLabels).toMatchObject({'app.kubernetes.io/name': 'litellm'})
     expect(nps[2].spec.egress).toEqual([])
   })
