@@ -251,6 +251,10 @@ describe('preload: ranges, memory and the CDN URL', () => {
     const o = opts(bucket, {
       connections: 2,
       fileConcurrency: 1,
+      // one part's bytes held at once: later parts are read only after the first is uploaded, so
+      // their ranges meet the revoked URL however slow the machine is (the whole file could
+      // otherwise be read ahead before the first part's upload completes)
+      concurrency: 1,
       afterPart: ({path}) => {
         if (path === A && !revoked) {
           revoked = true
