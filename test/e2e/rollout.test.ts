@@ -303,6 +303,23 @@ describe.skipIf(Boolean(skip))(`aip model rollout (built CLI; gateway, scheduler
     expect(again.stderr).toContain('no rollout of qwen3-8b is in progress (the last one is promoted)')
   })
 
+  it('--abort from another terminal: traffic back to the stable, the candidate at 0; the running rollout exits 1 saying so', {timeout: 180_000}, async () => {
+    const child = spawn(process.execPath, [BIN, 'model', 'rollout', 'qwen3-8b', '--revision', REV_A, '--interval', '8s'], {env, stdio: ['ignore', 'pipe', 'pipe']})
+    let stderr = ''
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+    const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)))
+    while (!(await canaryOn(10))) await new Promise((r) => setTimeout(r, 25))
+    const a = await runCli(['model', 'rollout', 'qwen3-8b', '--abort', '--json'], {env, timeoutMs: 60_000})
+    expect(a.code, a.stderr).toBe(0)
+    expect(json(a.stdout).result).toMatchObject({phase: 'aborted', reason: 'aborted by an operator (--abort)', weight: 0})
+    expect(await routerWeights()).toEqual([{[STABLE_ID]: 100}, {[STABLE_ID]: 100}])
+    expect(dep('qwen3-8b-canary')!.spec.replicas).toBe(0)
+    expect(await exited, stderr).toBe(1)
+    expect(stderr).toMatch(/rollout of qwen3-8b aborted by another command: aborted by an operator \(--abort\)/)
+    const again = await runCli(['model', 'rollout', 'qwen3-8b', '--abort'], {env})
+    expect(again.code).toBe(2)
+  })
+
   it('--surge 0 replaces in place with no second copy and gates it; a breach rolls the stable back to its previous spec', {timeout: 180_000}, async () => {
     const r = await runCli(['model', 'rollout', 'qwen3-8b', '--revision', REV_E, '--surge', '0', '--interval', interval, '--json'], {env, timeoutMs: 120_000})
     expect(r.code, r.stderr).toBe(0)
