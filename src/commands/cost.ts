@@ -2,16 +2,19 @@ import * as Flags from '@oclif/core/flags'
 
 import {AipCommand} from '../base-command.js'
 import {kubeFlags} from '../flags.js'
-import {type CostGroupBy, type CostReport, type CostRow, costReport, loadPriceTable, parseSince, parseUntil} from '../lib/cost/index.js'
+import {awsCredentialHint} from '../lib/aws/credentials.js'
+import {type CostGroupBy, type CostReport, type CostRow, costReport, defaultPriceCacheFile, loadPriceTable, parseSince, parseUntil, priceProvider, type PricesMode} from '../lib/cost/index.js'
 import {AipError, UsageError} from '../lib/errors.js'
 import {connectPrometheus} from '../lib/metrics/index.js'
 import {renderKeyValues, renderTable} from '../lib/output/index.js'
 
 export default class Cost extends AipCommand {
   static override summary = 'GPU-hours, idle GPU-hours, tokens and dollars per model, tenant or node, from Prometheus'
-  static override description = `GPU-hours from kube-state-metrics GPU requests (pods bound to a node), priced by the node's instance type, region and capacity type (kube_node_labels) from a cached price table (its date is shown; --prices FILE overrides it); idle GPU-hours from dcgm-exporter utilisation under --idle-threshold; tokens from vLLM's counters, hence the cost per million tokens.
+  static override description = `GPU-hours from kube-state-metrics GPU requests (pods bound to a node), priced by the node's instance type, region and capacity type (kube_node_labels): on-demand from the AWS Price List Query API, spot from EC2 DescribeSpotPriceHistory (mean of the zones), cached for 7 days in ~/.cache/aip/prices; without AWS credentials, or when AWS fails, an older cached price or the built-in table (each fallback named in a warning, with the date of the figures used); idle GPU-hours from dcgm-exporter utilisation under --idle-threshold; tokens from vLLM's counters, hence the cost per million tokens.
 
 A source with no series in the window is named and its numbers shown as "-" (null in --json), never as 0.
+--prices: auto (default) | aws (ask AWS now, ignoring the cache) | built-in (the package's table only: reproducible) | FILE (a table of the same shape; ./aws for a file named aws).
+AWS_ENDPOINT_URL_PRICING and AWS_ENDPOINT_URL_EC2 (read by the AWS SDK) point the price APIs at other endpoints.
 --budget USD: exit 1 when the window's total cost exceeds it (for CI).`
   static override examples = [
     '<%= config.bin %> cost',
@@ -24,7 +27,8 @@ A source with no series in the window is named and its numbers shown as "-" (nul
     until: Flags.string({description: 'window end: RFC 3339 time or seconds since the epoch (default: now)'}),
     by: Flags.string({description: 'group by', options: ['model', 'tenant', 'node'], default: 'model'}),
     budget: Flags.string({description: 'fail (exit 1) when the total cost in USD exceeds this'}),
-    prices: Flags.string({description: 'price table JSON (default: the built-in table, templates/prices/aws-gpu.json)'}),
+    prices: Flags.string({description: 'instance prices: auto | aws (refresh from AWS now) | built-in | FILE (price table JSON) [config: prices, default auto]'}),
+    profile: Flags.string({description: 'AWS shared-config profile for the price APIs [config: profile]'}),
     step: Flags.string({description: 'sampling step for GPU requests and utilisation', default: '1m'}),
     'idle-threshold': Flags.integer({description: 'GPU utilisation percent below which a GPU counts as idle', default: 5, min: 1, max: 100}),
     prometheus: Flags.string({description: 'Prometheus base URL (default: config prometheus-url, else through the cluster)'}),
@@ -43,8 +47,26 @@ A source with no series in the window is named and its numbers shown as "-" (nul
       if (!Number.isFinite(budget) || budget < 0) throw new UsageError(`invalid --budget "${flags.budget}"`, {fix: 'pass a number of US dollars, e.g. --budget 250'})
     }
     const end = parseUntil(flags.until)
-    const prices = loadPriceTable(flags.prices)
-    const cfg = this.config_({'prometheus-url': flags.prometheus, kubeconfig: flags.kubeconfig, context: flags.context})
+    const cfg = this.config_({'prometheus-url': flags.prometheus, kubeconfig: flags.kubeconfig, context: flags.context, prices: flags.prices, profile: flags.profile})
+    const pricesFlag = cfg.string('prices') ?? 'auto'
+    const mode: PricesMode = pricesFlag === 'auto' || pricesFlag === 'aws' || pricesFlag === 'built-in' ? pricesFlag : 'file'
+    // a price table FILE is read (and refused) before Prometheus is asked anything
+    if (mode === 'file') loadPriceTable(pricesFlag)
+    const profile = cfg.string('profile')
+    const prices = priceProvider({
+      mode,
+      file: pricesFlag,
+      cacheFile: defaultPriceCacheFile(),
+      credentials: awsCredentialHint(process.env, profile),
+      aws: async () => {
+        // auto asks AWS because a credential source is configured (a profile, ~/.aws/config...); when
+        // that source yields nothing, the SDK's chain would go on to probe the EC2 instance metadata
+        // service, a connect timeout off EC2. Only --prices aws runs the full chain.
+        if (mode === 'auto' && process.env.AWS_EC2_METADATA_DISABLED === undefined) process.env.AWS_EC2_METADATA_DISABLED = 'true'
+        const {awsPriceFetcher} = await import('../lib/aws/pricing.js')
+        return awsPriceFetcher({profile})
+      },
+    })
     const client = await connectPrometheus({url: cfg.string('prometheus-url'), service: cfg.string('prometheus-service'), kubeconfig: cfg.string('kubeconfig'), context: cfg.string('context')})
     const report = await costReport(client, {windowSeconds, end, stepSeconds, by: flags.by as CostGroupBy, idleThresholdPercent: flags['idle-threshold'], prices, signal: this.signal})
 
@@ -82,11 +104,18 @@ A source with no series in the window is named and its numbers shown as "-" (nul
     this.print(renderKeyValues([
       ['window', `${r.window.start} .. ${r.window.end} (${r.window.stepSeconds}s steps)`],
       ['prometheus', r.source],
-      ['prices', `${r.prices.file}, dated ${r.prices.date} (${r.prices.source})`],
+      ['prices', pricesLine(r.prices)],
     ]))
     this.print('\n' + renderTable([...r.rows, r.total], cols))
     if (r.total.unpricedGpuHours > 0) this.print(`(cost leaves out ${r.total.unpricedGpuHours.toFixed(2)} GPU-hours on instances without a price: see the warnings; idle % is of the GPU-hours DCGM sampled)`)
     else this.print('(idle % is of the GPU-hours DCGM sampled; "-" = no data, see the warnings)')
     this.print('\nSources:\n' + renderKeyValues(Object.entries(r.sources) as Array<[string, string]>))
   }
+}
+
+function pricesLine(p: CostReport['prices']): string {
+  if (p.source === 'built-in') return `built-in, dated ${p.date} (${p.description})`
+  if (p.source === 'file') return `${p.file}, dated ${p.date} (${p.description})`
+  const per = p.instances.flatMap((i) => [i.onDemand && `${i.instanceType} on-demand: ${i.onDemand.source} ${i.onDemand.date}`, i.spot && `${i.instanceType} spot: ${i.spot.source} ${i.spot.date}`].filter(Boolean))
+  return `${p.source}, dated ${p.date}${per.length > 0 ? ` (${per.join('; ')})` : ''}`
 }

@@ -96,7 +96,7 @@ It models the vLLM release that will run: the version --image names, else the ca
     }
     const p = r.parameters
     const kv = r.kvCache
-    const layers = [kv.layers.full && `${kv.layers.full} full-attention`, kv.layers.sliding && `${kv.layers.sliding} sliding-window (${kv.layers.window})`, kv.layers.mla && `${kv.layers.mla} MLA`].filter(Boolean).join(', ')
+    const layers = [kv.layers.full && `${kv.layers.full} full-attention`, kv.layers.sliding && `${kv.layers.sliding} sliding-window (${kv.layers.window})`, kv.layers.chunked && `${kv.layers.chunked} chunked-local (${kv.layers.chunk})`, kv.layers.mla && `${kv.layers.mla} MLA`].filter(Boolean).join(', ')
     const byDtype = Object.entries(r.weights.byDtype).map(([d, b]) => `${d} ${formatBytes(b)}`).join(', ')
     const oh = (r.gate?.result ?? r.gpus[0]!).overhead
     this.print(

@@ -1,4 +1,5 @@
 import {existsSync, readFileSync} from 'node:fs'
+import {homedir} from 'node:os'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
@@ -31,4 +32,13 @@ export function packageRoot(): string {
 /** templates/<kind> of the package (kind: models | platform | jobs). */
 export function templatesPath(kind: 'models' | 'platform' | 'jobs'): string {
   return join(packageRoot(), 'templates', kind)
+}
+
+/**
+ * aip's cache directory: $XDG_CACHE_HOME/aip, else ~/.cache/aip (bin/run.js puts the module compile
+ * cache there too). Holds data that can be fetched again (AWS prices); never secrets.
+ */
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, 'aip')
+  return join(env.HOME || homedir(), '.cache', 'aip')
 }

@@ -4,12 +4,17 @@
  * matches the GPU-hours, idle hours, tokens and dollars to the cent; `--budget` exits 1 past the
  * budget; missing DCGM is named; the service-proxy path works like `metrics tail`'s.
  */
+import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {createServer} from 'node:http'
+import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {startAwsPriceServer} from '../support/aws-price-server.mjs'
 import {isolatedEnv, runCli} from '../support/cli.js'
 import {startKubeApiServer} from '../support/kube-apiserver/index.mjs'
 import {prometheusMissingReason, type PrometheusServer, startPrometheus} from '../support/prometheus.js'
 import {costFixture, type CostFixture, EXPECTED} from '../lib/cost/fixture.js'
+import {loadPriceTable} from '../../src/lib/cost/prices.js'
 
 const skip = prometheusMissingReason()
 const cents = (x: number) => Math.round(x * 100) / 100
@@ -75,6 +80,99 @@ describe.skipIf(Boolean(skip))(`aip cost${skip ? ` (skipped: ${skip})` : ''}`, (
     expect(j.warnings.join('\n')).toMatch(/missing data: dcgm-exporter: no DCGM_FI_DEV_GPU_UTIL series in the window/)
     expect(j.result.total).toMatchObject({idleGpuHours: null, tokens: null})
     expect(j.result.total.gpuHours).toBeGreaterThan(0)
+  })
+
+  it('no AWS credentials: the built-in table, a warning naming why and its date, exit 0 (--prices aws too)', async () => {
+    const date = loadPriceTable().table.date
+    const r = await cost('--since', '1h', '--json')
+    expect(r.code, r.stderr).toBe(0)
+    const j = JSON.parse(r.stdout)
+    expect(j.result.prices).toMatchObject({source: 'built-in', file: 'built-in', date, mode: 'auto'})
+    expect(j.result.prices.instances.find((i: {instanceType: string}) => i.instanceType === 'g6e.12xlarge')).toMatchObject({gpus: 4, spot: {source: 'built-in', date}})
+    expect(j.warnings.join('\n')).toMatch(new RegExp(`AWS not asked: no AWS credentials configured .*: .*g5\\.xlarge on-demand in us-east-1.* priced from the built-in table dated ${date}`))
+    // forced: the SDK's full chain finds nothing (instance metadata off, as in CI), and the report still comes
+    const forced = await runCli(['cost', '--prometheus', prom.url, '--until', String(fx.end), '--since', '1h', '--prices', 'aws', '--json'], {env: {...env, AWS_EC2_METADATA_DISABLED: 'true'}})
+    expect(forced.code, forced.stderr).toBe(0)
+    const f = JSON.parse(forced.stdout)
+    expect(f.result.prices).toMatchObject({source: 'built-in', mode: 'aws'})
+    expect(f.result.total.costUsd).toBe(cents(EXPECTED.qwen.cost + EXPECTED.llama.cost))
+    expect(f.warnings.join('\n')).toMatch(new RegExp(`no usable AWS credentials .*priced from the built-in table dated ${date}`))
+    const builtIn = await cost('--since', '1h', '--prices', 'built-in', '--json')
+    expect(JSON.parse(builtIn.stdout).warnings.join('\n')).not.toMatch(/AWS not asked|no usable AWS credentials/)
+  })
+
+  it('a configured source without credentials (~/.aws/config with a region only): auto never probes instance metadata, --prices aws does', async () => {
+    const imds: string[] = []
+    const metadata = createServer((req, res) => {
+      imds.push(`${req.method} ${req.url}`)
+      res.writeHead(404).end()
+    })
+    await new Promise<void>((resolve) => metadata.listen(0, '127.0.0.1', resolve))
+    const home = isolatedEnv()
+    mkdirSync(join(home.HOME!, '.aws'))
+    writeFileSync(join(home.HOME!, '.aws', 'config'), '[default]\nregion = us-east-1\n')
+    const e: NodeJS.ProcessEnv = {...home, AWS_EC2_METADATA_SERVICE_ENDPOINT: `http://127.0.0.1:${(metadata.address() as {port: number}).port}`}
+    try {
+      const auto = await runCli(['cost', '--prometheus', prom.url, '--until', String(fx.end), '--since', '1h', '--json'], {env: e})
+      expect(auto.code, auto.stderr).toBe(0)
+      const j = JSON.parse(auto.stdout)
+      expect(j.result.prices.source).toBe('built-in')
+      expect(j.warnings.join('\n')).toMatch(/no usable AWS credentials .*priced from the built-in table/)
+      expect(imds).toEqual([])
+      const forced = await runCli(['cost', '--prometheus', prom.url, '--until', String(fx.end), '--since', '1h', '--prices', 'aws', '--json'], {env: e})
+      expect(forced.code, forced.stderr).toBe(0)
+      expect(imds.length).toBeGreaterThan(0)
+    } finally {
+      await new Promise((resolve) => metadata.close(resolve))
+    }
+  })
+
+  it('AWS prices (loopback Pricing + EC2 endpoints): fetched for what the window used, cached, reused, refreshed by --prices aws', async () => {
+    const aws = await startAwsPriceServer({
+      onDemand: {'us-east-1/g5.xlarge': 1.1, 'us-east-1/g6.xlarge': 0.96, 'us-east-1/g6e.12xlarge': 10.49, 'us-east-1/p5.48xlarge': 55.04},
+      spot: [
+        {region: 'us-east-1', zone: 'us-east-1a', instanceType: 'g6e.12xlarge', usd: 4.0, timestamp: new Date(Date.now() - 3_600_000).toISOString()},
+        {region: 'us-east-1', zone: 'us-east-1b', instanceType: 'g6e.12xlarge', usd: 4.4, timestamp: new Date(Date.now() - 7_200_000).toISOString()},
+      ],
+    })
+    const awsEnv: NodeJS.ProcessEnv = {...isolatedEnv(), AWS_ACCESS_KEY_ID: 'AKIDLOOPBACK', AWS_SECRET_ACCESS_KEY: 'loopback', AWS_ENDPOINT_URL_PRICING: aws.endpoint, AWS_ENDPOINT_URL_EC2: aws.endpoint}
+    const run = (...args: string[]) => runCli(['cost', '--prometheus', prom.url, '--until', String(fx.end), '--since', '1h', '--json', ...args], {env: awsEnv})
+    try {
+      const r = await run()
+      expect(r.code, r.stderr).toBe(0)
+      const j = JSON.parse(r.stdout)
+      const row = (k: string) => j.result.rows.find((x: {key: string}) => x.key === k)
+      // qwen: 1 GPU-hour on g5.xlarge + 31/60 on g6.xlarge; llama: 2 GPU-hours of a 4-GPU g6e.12xlarge at the zones' mean spot price
+      expect(row('qwen3-8b').costUsd).toBe(cents(1.1 + (31 / 60) * 0.96))
+      expect(row('llama-70b').costUsd).toBe(cents((2 * (4.0 + 4.4)) / 2 / 4))
+      expect(j.result.prices).toMatchObject({source: 'aws-pricing-api', date: new Date().toISOString().slice(0, 10)})
+      expect(j.result.prices.instances.find((i: {instanceType: string}) => i.instanceType === 'g6e.12xlarge').spot).toMatchObject({source: 'aws-ec2-spot-price-history', min: 4, max: 4.4})
+      // only the instance types the window used (x1.gpu is no GPU type aip knows; p5.48xlarge is unused)
+      expect(aws.requests.filter((q) => q.api === 'pricing').map((q) => q.body.Filters.find((f: {Field: string}) => f.Field === 'instanceType').Value).sort()).toEqual(['g5.xlarge', 'g6.xlarge'])
+      expect(aws.requests.filter((q) => q.api === 'ec2').map((q) => q.body['InstanceType.1'])).toEqual(['g6e.12xlarge'])
+      expect(j.warnings.join('\n')).not.toMatch(/priced from the built-in table/)
+      const cacheFile = join(awsEnv.HOME!, '.cache', 'aip', 'prices', 'aws-ec2.json')
+      expect(existsSync(cacheFile)).toBe(true)
+      expect(JSON.parse(readFileSync(cacheFile, 'utf8')).entries['us-east-1/g5.xlarge'].onDemand).toMatchObject({usd: 1.1, api: 'aws-pricing-api'})
+
+      const sent = aws.requests.length
+      const again = JSON.parse((await run()).stdout)
+      expect(aws.requests.length).toBe(sent)
+      expect(again.result.prices.source).toBe('cache')
+      expect(again.result.total.costUsd).toBe(j.result.total.costUsd)
+
+      aws.deny('pricing', 'AccessDeniedException')
+      const refused = await run('--prices', 'aws')
+      expect(refused.code, refused.stderr).toBe(0)
+      const rj = JSON.parse(refused.stdout)
+      expect(aws.requests.length).toBeGreaterThan(sent)
+      // on-demand refused: the cached figures (fetched today, so not stale); spot asked again and answered
+      expect(rj.warnings.join('\n')).toMatch(/AWS refused pricing:GetProducts \(AccessDeniedException.*\): g5\.xlarge on-demand in us-east-1, g6\.xlarge on-demand in us-east-1 priced from the cache \(fetched \d{4}-\d{2}-\d{2}\)$/m)
+      expect(rj.result.prices.source).toBe('mixed')
+      expect(rj.result.total.costUsd).toBe(j.result.total.costUsd)
+    } finally {
+      await aws.stop()
+    }
   })
 
   it('bad input: usage errors exit 2; unreachable Prometheus exits 5', async () => {

@@ -62,6 +62,7 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
   {key: 's3-endpoint', description: 'S3-compatible endpoint URL (default: AWS)', type: 'url', env: ['AIP_S3_ENDPOINT', 'AWS_ENDPOINT_URL_S3']},
   {key: 'hf-endpoint', description: 'Hugging Face Hub URL', type: 'url', env: ['AIP_HF_ENDPOINT', 'HF_ENDPOINT'], default: 'https://huggingface.co'},
   {key: 'prometheus-url', description: 'Prometheus base URL (default: reach it through the cluster)', type: 'url', env: ['AIP_PROMETHEUS_URL']},
+  {key: 'prices', description: 'where `aip cost` takes instance prices: auto (cached AWS prices, AWS when credentials are configured, else the built-in table), aws, built-in, or a price table FILE', type: 'string', env: ['AIP_PRICES'], default: 'auto'},
   {key: 'prometheus-service', description: 'Prometheus service as NAMESPACE/NAME:PORT for in-cluster access', type: 'string', env: ['AIP_PROMETHEUS_SERVICE'], default: 'monitoring/prometheus-operated:9090'},
   {key: 'tenants', description: 'tenant namespaces for cluster bootstrap, NAME[=GPUS] comma-separated (--tenant wins)', type: 'string', env: ['AIP_TENANTS'], validate: tenantList},
   {key: 'preload-image', description: 'image of the preload Job (python3; default a pinned python slim image)', type: 'string', env: ['AIP_PRELOAD_IMAGE']},

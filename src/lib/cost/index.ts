@@ -1,3 +1,5 @@
+export * from './price-cache.js'
+export * from './price-source.js'
 export * from './prices.js'
 export * from './queries.js'
 export * from './report.js'

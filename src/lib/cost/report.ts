@@ -8,7 +8,8 @@
  * an instance without a price is counted in `unpricedGpuHours` and named, not priced at 0.
  */
 import type {PrometheusClient, PromSample} from '../metrics/prometheus.js'
-import {type CapacityType, gpuHourPrice, type PriceTable, type PriceTableInfo} from './prices.js'
+import {type PricesInfo, type PriceNeed, type PriceProvider, tablePrices} from './price-source.js'
+import type {CapacityType, LoadedTable} from './prices.js'
 import {costQueries, SOURCE_METRICS} from './queries.js'
 
 export type CostGroupBy = 'model' | 'tenant' | 'node'
@@ -23,7 +24,8 @@ export interface CostOptions {
   by: CostGroupBy
   /** GPU utilisation (percent) below which a sampled GPU counts as idle. */
   idleThresholdPercent: number
-  prices: {table: PriceTable; info: PriceTableInfo}
+  /** Where prices come from (price-source.ts), or one loaded table. */
+  prices: PriceProvider | LoadedTable
   signal?: AbortSignal
 }
 
@@ -57,7 +59,7 @@ export interface CostReport {
   source: string
   window: {start: string; end: string; seconds: number; stepSeconds: number}
   by: CostGroupBy
-  prices: PriceTableInfo & {currency: 'USD'}
+  prices: PricesInfo & {currency: 'USD'}
   /** Where each number comes from. */
   sources: Record<'gpuHours' | 'idleGpuHours' | 'tokens' | 'costUsd', string>
   rows: CostRow[]
@@ -122,18 +124,32 @@ export async function costReport(client: PrometheusClient, opts: CostOptions): P
   }
   const unpricedWhy = new Map<string, number>()
   let assumedOnDemand = 0
+  const nodeOf = (node: string | undefined) => {
+    const n = nodes.get(node ?? '') ?? {}
+    const cap = (n.label_karpenter_sh_capacity_type ?? n.label_eks_amazonaws_com_capacity_type ?? '').toLowerCase().replace('_', '-')
+    return {
+      instanceType: n.label_node_kubernetes_io_instance_type ?? n.label_beta_kubernetes_io_instance_type,
+      region: n.label_topology_kubernetes_io_region ?? n.label_failure_domain_beta_kubernetes_io_region,
+      labelled: cap === 'spot' || cap === 'on-demand',
+      capacityType: (cap === 'spot' ? 'spot' : 'on-demand') as CapacityType,
+    }
+  }
+  // prices for what the window used only: the nodes that held GPUs
+  const needs: PriceNeed[] = r.gpu.filter((s) => s.value > 0).map((s) => nodeOf(s.labels.node))
+  const provider = 'resolve' in opts.prices ? opts.prices : tablePrices(opts.prices)
+  const prices = await provider.resolve(needs, opts.signal)
+  warnings.push(...prices.warnings)
   for (const s of r.gpu) {
     const p = pod(s.labels)
     const hours = s.value * stepHours
     p.gpuHours += hours
     p.node = s.labels.node
-    const n = nodes.get(s.labels.node ?? '') ?? {}
-    p.instanceType = n.label_node_kubernetes_io_instance_type ?? n.label_beta_kubernetes_io_instance_type
-    p.region = n.label_topology_kubernetes_io_region ?? n.label_failure_domain_beta_kubernetes_io_region
-    const cap = (n.label_karpenter_sh_capacity_type ?? n.label_eks_amazonaws_com_capacity_type ?? '').toLowerCase().replace('_', '-')
-    if (cap !== 'spot' && cap !== 'on-demand') assumedOnDemand += hours
-    p.capacityType = cap === 'spot' ? 'spot' : 'on-demand'
-    const price = gpuHourPrice(opts.prices.table, p.region, p.instanceType, p.capacityType)
+    const n = nodeOf(s.labels.node)
+    p.instanceType = n.instanceType
+    p.region = n.region
+    if (!n.labelled) assumedOnDemand += hours
+    p.capacityType = n.capacityType
+    const price = prices.price(p.region, p.instanceType, p.capacityType)
     if ('missing' in price) {
       p.unpriced += hours
       const why = nodes.has(s.labels.node ?? '') ? price.missing : `node ${s.labels.node} has no kube_node_labels series`
@@ -161,7 +177,6 @@ export async function costReport(client: PrometheusClient, opts: CostOptions): P
   if (hasDcgm && uncovered.length > 0) warnings.push(`no DCGM_FI_DEV_GPU_UTIL series for ${uncovered.length} GPU pod(s) (${uncovered.slice(0, 5).map((p) => `${p.namespace}/${p.pod}`).join(', ')}${uncovered.length > 5 ? ', ...' : ''}): their idle GPU-hours are unknown`)
   for (const [why, hours] of unpricedWhy) warnings.push(`${round(hours, 4)} GPU-hours not priced: ${why}`)
   if (assumedOnDemand > 0) warnings.push(`${round(assumedOnDemand, 4)} GPU-hours on nodes without a capacity-type label (karpenter.sh/capacity-type or eks.amazonaws.com/capacityType) were priced on-demand`)
-  if ([...pods.values()].some((p) => p.capacityType === 'spot' && p.gpuHours > 0)) warnings.push(`spot GPU-hours are priced from the table dated ${opts.prices.info.date}; spot prices change hourly: pass --prices FILE with current ones`)
 
   const keyOf = (p: PodUsage): string => {
     if (opts.by === 'tenant') return nsTenant.get(p.namespace) ?? p.namespace
@@ -187,12 +202,12 @@ export async function costReport(client: PrometheusClient, opts: CostOptions): P
     source: client.describe,
     window: {start: new Date((opts.end - seconds) * 1000).toISOString(), end: new Date(opts.end * 1000).toISOString(), seconds, stepSeconds: opts.stepSeconds},
     by: opts.by,
-    prices: {...opts.prices.info, currency: 'USD'},
+    prices: {...prices.info, currency: 'USD'},
     sources: {
       gpuHours: `kube-state-metrics kube_pod_container_resource_requests{resource="nvidia_com_gpu"} of pods bound to a node and Pending/Running, sampled every ${opts.stepSeconds}s`,
       idleGpuHours: dcgmNote,
       tokens: 'increase() of vllm:prompt_tokens_total + vllm:generation_tokens_total',
-      costUsd: `GPU-hours x (instance price / GPUs per instance) by kube_node_labels instance type, region, capacity type; prices ${opts.prices.info.file} dated ${opts.prices.info.date}`,
+      costUsd: `GPU-hours x (instance price / GPUs per instance) by kube_node_labels instance type, region, capacity type; prices: ${prices.info.source}${prices.info.source === 'file' ? ` ${prices.info.file}` : ''} dated ${prices.info.date}`,
     },
     rows,
     total,

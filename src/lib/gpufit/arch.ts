@@ -4,31 +4,17 @@
  * config.json may omit are the transformers config-class defaults for that model_type.
  */
 import {UsageError} from '../errors.js'
+import {type Json, linear, mat, num, Reader, type TensorRole, type TensorSpec, vec} from './tensors.js'
+import {buildVision} from './vision.js'
 
-export type Json = Record<string, unknown>
+export type {Json, TensorRole, TensorSpec} from './tensors.js'
 
-/** What a tensor is, for quantization rules (which ones a method converts) and MoE accounting. */
-export type TensorRole = 'embedding' | 'lm_head' | 'linear' | 'expert' | 'router' | 'norm' | 'bias' | 'other'
-
-export interface TensorSpec {
-  /** transformers-style name; experts collapsed as `experts.*`. */
-  name: string
-  /** [out, in] for linear weights, [n] for vectors. */
-  shape: number[]
-  role: TensorRole
-  /** How many identical tensors this row stands for (experts). */
-  count: number
-  /** Part of the vision tower / projector. */
-  vision?: boolean
-  /** Multi-token-prediction layers vLLM does not load unless speculative decoding uses them. */
-  mtp?: boolean
-  /** dtype from a safetensors header (real tensors only). */
-  dtype?: string
-}
 
 export type LayerAttention =
   | {kind: 'full'; kvHeads: number; headDim: number}
   | {kind: 'sliding'; kvHeads: number; headDim: number; window: number}
+  /** Llama 4's chunked local attention (vLLM ChunkedLocalAttentionSpec): attends within `chunk`-token chunks. */
+  | {kind: 'chunked'; kvHeads: number; headDim: number; chunk: number}
   | {kind: 'mla'; latentDim: number}
 
 export interface MoeSpec {
@@ -58,58 +44,8 @@ export interface ModelSpec {
   warnings: string[]
   /** Fields that were read, for the generic fallback's warning. */
   generic: boolean
-}
-
-const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined)
-
-class Reader {
-  readonly used = new Set<string>()
-  constructor(
-    private readonly cfg: Json,
-    private readonly where: string,
-    private readonly defaults: Json = {},
-  ) {}
-
-  opt(...keys: string[]): number | undefined {
-    for (const k of keys) {
-      const v = num(this.cfg[k])
-      if (v !== undefined) {
-        // sizes and counts: never negative, and nothing real comes near 2^31
-        if (v < 0 || !Number.isFinite(v) || v > 2 ** 31) {
-          throw new UsageError(`${this.where} has "${k}": ${v}; it must be a size or count from 0 to 2^31`, {fix: `correct "${k}" in ${this.where} (copy it from the model's config.json on the Hub)`})
-        }
-        this.used.add(k)
-        return v
-      }
-    }
-    for (const k of keys) {
-      const v = num(this.defaults[k])
-      if (v !== undefined) return v
-    }
-    return undefined
-  }
-
-  req(...keys: string[]): number {
-    const v = this.opt(...keys)
-    if (v === undefined) {
-      throw new UsageError(`${this.where} is missing "${keys[0]}", which its architecture needs`, {
-        fix: `add "${keys[0]}" to ${this.where} (copy it from the model's config.json on the Hub)`,
-      })
-    }
-    if (v <= 0 && keys[0] !== 'first_k_dense_replace') {
-      throw new UsageError(`${this.where} has "${keys[0]}": ${v}; it must be positive`, {fix: `correct "${keys[0]}" in ${this.where}`})
-    }
-    return v
-  }
-
-  bool(key: string): boolean | undefined {
-    const v = this.cfg[key] ?? this.defaults[key]
-    return typeof v === 'boolean' ? v : undefined
-  }
-
-  raw(key: string): unknown {
-    return this.cfg[key] !== undefined ? this.cfg[key] : this.defaults[key]
-  }
+  /** The rotary embedding's cos/sin cache: positions x rotary dims, in the serving dtype (weights.ts ropeCacheBytes). */
+  ropeCache?: {positions: number; dims: number}
 }
 
 /** transformers config-class defaults for fields configs commonly omit. */
@@ -149,14 +85,6 @@ function modelTypeOf(cfg: Json): string | undefined {
   return typeof arch === 'string' ? ARCH_TO_TYPE[arch] : undefined
 }
 
-const vec = (name: string, n: number, role: TensorRole = 'norm'): TensorSpec => ({name, shape: [n], role, count: 1})
-const mat = (name: string, out: number, inp: number, role: TensorRole = 'linear', count = 1): TensorSpec => ({name, shape: [out, inp], role, count})
-
-function linear(out: TensorSpec[], name: string, o: number, i: number, bias: boolean, role: TensorRole = 'linear', count = 1): void {
-  out.push(mat(`${name}.weight`, o, i, role, count))
-  if (bias) out.push({name: `${name}.bias`, shape: [o], role: 'bias', count})
-}
-
 /** vLLM's derived max model length: the position limit, times the rope scaling factor where vLLM applies it. */
 function derivedMaxLen(r: Reader, cfg: Json): number | undefined {
   const keys = ['max_position_embeddings', 'n_positions', 'max_seq_len', 'seq_length', 'max_sequence_length', 'max_seq_length', 'seq_len']
@@ -180,6 +108,28 @@ function derivedMaxLen(r: Reader, cfg: Json): number | undefined {
     }
   }
   return len
+}
+
+/**
+ * The cos/sin cache vLLM's rotary embedding keeps on the GPU (rotary_embedding/base.py
+ * _compute_cos_sin_cache: [max_position, rotary_dim], cast to the model dtype, one buffer shared by
+ * all layers through get_rope's cache). max_position is the config's max_position_embeddings, not
+ * --max-model-len (a proposal to clamp it, vllm#44738, was closed unmerged); YaRN-style scaling
+ * (yarn_scaling_rope.py, deepseek_scaling_rope.py) caches original_max_position_embeddings x factor.
+ * Llama 4's 10M positions make it 2.5 GiB on every tensor-parallel rank.
+ */
+function ropeCacheShape(r: Reader, cfg: Json, headDim: number | undefined): {positions: number; dims: number} | undefined {
+  const maxPos = r.opt('max_position_embeddings')
+  if (!maxPos || !headDim) return undefined
+  const rs = (cfg.rope_scaling ?? (cfg.rope_parameters as Json | undefined)) as Json | undefined
+  let positions = maxPos
+  if (rs && typeof rs === 'object' && ['yarn', 'deepseek_yarn'].includes(String(rs.rope_type ?? rs.type ?? ''))) {
+    const orig = num(rs.original_max_position_embeddings)
+    const factor = num(rs.factor)
+    if (orig && factor) positions = Math.floor(orig * factor)
+  }
+  const partial = num(cfg.partial_rotary_factor) ?? 1
+  return {positions, dims: Math.floor(headDim * partial)}
 }
 
 function quantizationOf(cfg: Json, text?: Json): Json | undefined {
@@ -232,6 +182,12 @@ function buildText(cfg: Json, where: string, modelType: string, prefix: string, 
     }
     return false
   }
+  // Llama 4: layers with RoPE attend within attention_chunk_size-token chunks, the NoPE layers
+  // (no_rope_layers[i] == 0; by default every 4th) globally (vLLM llama4.py use_chunked_local_attn;
+  // transformers Llama4TextConfig fills an empty no_rope_layers with that default).
+  const chunk = modelType.startsWith('llama4') ? r.opt('attention_chunk_size') : undefined
+  const noRope = Array.isArray(cfg.no_rope_layers) && (cfg.no_rope_layers as unknown[]).length >= L ? (cfg.no_rope_layers as unknown[]).map(Number) : undefined
+  const chunkedAt = (i: number): boolean => Boolean(chunk) && (noRope ? noRope[i] !== 0 : (i + 1) % (r.opt('no_rope_layer_interval') ?? 4) !== 0)
   if (window && !layerTypes && ['llama', 'mistral', 'mixtral', 'phi3'].includes(modelType)) {
     warnings.push(`config sets sliding_window ${window}, but vLLM serves ${modelType} with full attention on every layer; KV cache is counted in full`)
   }
@@ -338,7 +294,7 @@ function buildText(cfg: Json, where: string, modelType: string, prefix: string, 
       }
       if (modelType === 'gpt_oss') t.push(vec(`${p}self_attn.sinks`, nH, 'other'))
       if (!isMtp) {
-        attention.push(slidingAt(i) ? {kind: 'sliding', kvHeads: nKV, headDim: hd, window: window!} : {kind: 'full', kvHeads: nKV, headDim: hd})
+        attention.push(slidingAt(i) ? {kind: 'sliding', kvHeads: nKV, headDim: hd, window: window!} : chunkedAt(i) ? {kind: 'chunked', kvHeads: nKV, headDim: hd, chunk: chunk!} : {kind: 'full', kvHeads: nKV, headDim: hd})
       }
     }
     // norms
@@ -405,6 +361,7 @@ function buildText(cfg: Json, where: string, modelType: string, prefix: string, 
     vocabSize: V,
     maxPositionEmbeddings: r.opt('max_position_embeddings'),
     maxModelLen: derivedMaxLen(r, cfg),
+    ropeCache: ropeCacheShape(r, cfg, family === 'mla' ? r.opt('qk_rope_head_dim') : hd),
     torchDtype: typeof (cfg.torch_dtype ?? cfg.dtype) === 'string' ? String(cfg.torch_dtype ?? cfg.dtype) : undefined,
     tieEmbeddings: tie,
     attention,
@@ -412,114 +369,6 @@ function buildText(cfg: Json, where: string, modelType: string, prefix: string, 
     tensors: t,
     generic,
   }
-}
-
-/** Pixtral vision encoder (Mistral 3): RMSNorm, gated MLP, 2D RoPE (no position table), patch merger. */
-function buildPixtral(vc: Json, textHidden: number, cfg: Json): TensorSpec[] {
-  const r = new Reader(vc, 'vision_config', {hidden_size: 1024, intermediate_size: 4096, num_hidden_layers: 24, num_channels: 3, patch_size: 14})
-  const H = r.req('hidden_size')
-  const I = r.req('intermediate_size')
-  const L = r.req('num_hidden_layers')
-  const C = r.opt('num_channels') ?? 3
-  const p = r.opt('patch_size') ?? 14
-  const P = 'vision_tower.'
-  const t: TensorSpec[] = [mat(`${P}patch_conv.weight`, H, C * p * p), vec(`${P}ln_pre.weight`, H)]
-  for (let i = 0; i < L; i++) {
-    const q = `${P}transformer.layers.${i}.`
-    t.push(vec(`${q}attention_norm.weight`, H), vec(`${q}ffn_norm.weight`, H))
-    for (const n of ['q_proj', 'k_proj', 'v_proj', 'o_proj']) linear(t, `${q}attention.${n}`, H, H, false)
-    linear(t, `${q}feed_forward.w1`, I, H, false)
-    linear(t, `${q}feed_forward.w3`, I, H, false)
-    linear(t, `${q}feed_forward.w2`, H, I, false)
-  }
-  const merge = num(cfg.spatial_merge_size) ?? 2
-  const bias = cfg.multimodal_projector_bias === true
-  t.push(vec('multi_modal_projector.norm.weight', H))
-  linear(t, 'multi_modal_projector.patch_merger.merging_layer', H, H * merge * merge, false)
-  linear(t, 'multi_modal_projector.linear_1', textHidden, H, bias)
-  linear(t, 'multi_modal_projector.linear_2', textHidden, textHidden, bias)
-  return t
-}
-
-/**
- * Qwen2-VL / Qwen2.5-VL vision transformer: 3D patch embedding (temporal x spatial), fused qkv with
- * bias, LayerNorm + fc1/fc2 (Qwen2-VL) or RMSNorm + SwiGLU (Qwen2.5-VL), and the patch merger.
- */
-function buildQwenVision(vc: Json, textHidden: number, v25: boolean): TensorSpec[] {
-  const r = new Reader(vc, 'vision_config', {depth: 32, in_chans: 3, patch_size: 14, temporal_patch_size: 2, spatial_merge_size: 2, num_heads: 16})
-  const L = r.req('depth', 'num_hidden_layers')
-  const H = v25 ? r.req('hidden_size') : r.req('embed_dim')
-  const I = v25 ? r.req('intermediate_size') : H * (r.opt('mlp_ratio') ?? 4)
-  const out = v25 ? (r.opt('out_hidden_size') ?? textHidden) : (r.opt('hidden_size') ?? textHidden)
-  const C = r.opt('in_chans', 'in_channels') ?? 3
-  const p = r.opt('patch_size', 'spatial_patch_size') ?? 14
-  const tp = r.opt('temporal_patch_size') ?? 2
-  const m = r.opt('spatial_merge_size') ?? 2
-  const P = 'visual.'
-  const t: TensorSpec[] = [mat(`${P}patch_embed.proj.weight`, H, C * tp * p * p)]
-  for (let i = 0; i < L; i++) {
-    const q = `${P}blocks.${i}.`
-    t.push(vec(`${q}norm1.weight`, H), vec(`${q}norm2.weight`, H))
-    if (!v25) t.push(vec(`${q}norm1.bias`, H, 'bias'), vec(`${q}norm2.bias`, H, 'bias'))
-    linear(t, `${q}attn.qkv`, 3 * H, H, true)
-    linear(t, `${q}attn.proj`, H, H, true)
-    if (v25) {
-      linear(t, `${q}mlp.gate_proj`, I, H, true)
-      linear(t, `${q}mlp.up_proj`, I, H, true)
-      linear(t, `${q}mlp.down_proj`, H, I, true)
-    } else {
-      linear(t, `${q}mlp.fc1`, I, H, true)
-      linear(t, `${q}mlp.fc2`, H, I, true)
-    }
-  }
-  const merged = H * m * m
-  t.push(vec(`${P}merger.ln_q.weight`, H))
-  if (!v25) t.push(vec(`${P}merger.ln_q.bias`, H, 'bias'))
-  linear(t, `${P}merger.mlp.0`, merged, merged, true)
-  linear(t, `${P}merger.mlp.2`, out, merged, true)
-  return t
-}
-
-/** SigLIP / CLIP-style vision tower (patch embedding, position embedding, pre-norm encoder). */
-function buildVision(vc: Json, textHidden: number, wrapperType: string, warnings: string[], cfg: Json = {}): TensorSpec[] {
-  const vt = String(vc.model_type ?? '')
-  if (vt === 'pixtral') return buildPixtral(vc, textHidden, cfg).map((x) => ({...x, vision: true}))
-  if (wrapperType === 'qwen2_5_vl' || wrapperType === 'qwen2_vl') return buildQwenVision(vc, textHidden, wrapperType === 'qwen2_5_vl').map((x) => ({...x, vision: true}))
-  const r = new Reader(vc, 'vision_config', {hidden_size: 768, intermediate_size: 3072, num_hidden_layers: 12, num_attention_heads: 12, num_channels: 3, image_size: 224, patch_size: 16})
-  const H = r.req('hidden_size', 'embed_dim', 'width')
-  const I = r.opt('intermediate_size', 'mlp_dim') ?? 4 * H
-  const L = r.req('num_hidden_layers', 'depth', 'num_layers')
-  const C = r.opt('num_channels', 'in_channels') ?? 3
-  const patch = r.opt('patch_size', 'spatial_patch_size') ?? 14
-  const image = r.opt('image_size') ?? 224
-  const P = 'vision_tower.vision_model.'
-  const t: TensorSpec[] = []
-  const isClip = vt.startsWith('clip')
-  t.push(mat(`${P}embeddings.patch_embedding.weight`, H, C * patch * patch), vec(`${P}embeddings.patch_embedding.bias`, H, isClip ? 'other' : 'bias'))
-  if (isClip) t.pop()
-  const positions = Math.floor(image / patch) ** 2 + (isClip ? 1 : 0)
-  t.push(mat(`${P}embeddings.position_embedding.weight`, positions, H, 'other'))
-  if (isClip) t.push(vec(`${P}embeddings.class_embedding`, H, 'other'), vec(`${P}pre_layrnorm.weight`, H), vec(`${P}pre_layrnorm.bias`, H))
-  for (let i = 0; i < L; i++) {
-    const p = `${P}encoder.layers.${i}.`
-    for (const n of ['q_proj', 'k_proj', 'v_proj', 'out_proj']) linear(t, `${p}self_attn.${n}`, H, H, true)
-    t.push(vec(`${p}layer_norm1.weight`, H), vec(`${p}layer_norm1.bias`, H), vec(`${p}layer_norm2.weight`, H), vec(`${p}layer_norm2.bias`, H))
-    linear(t, `${p}mlp.fc1`, I, H, true)
-    linear(t, `${p}mlp.fc2`, H, I, true)
-  }
-  t.push(vec(`${P}post_layernorm.weight`, H), vec(`${P}post_layernorm.bias`, H))
-  if (!vt.startsWith('siglip') && !isClip) {
-    warnings.push(`vision tower "${vt || 'unknown'}" estimated as a SigLIP-style ViT from hidden_size, intermediate_size, num_hidden_layers, patch_size, image_size`)
-  }
-  // projector
-  if (wrapperType === 'gemma3') {
-    t.push(mat('multi_modal_projector.mm_input_projection_weight', textHidden, H), vec('multi_modal_projector.mm_soft_emb_norm.weight', H))
-  } else {
-    linear(t, 'multi_modal_projector.linear_1', textHidden, H, true)
-    linear(t, 'multi_modal_projector.linear_2', textHidden, textHidden, true)
-  }
-  for (const x of t) x.vision = true
-  return t
 }
 
 /** Normalises a config.json into a ModelSpec: tensors, attention layout per layer, MoE, quantization. */

@@ -12,7 +12,8 @@
  */
 import type {LayerAttention, ModelSpec} from './arch.js'
 import {type GpuType, GPUS, instancesFor} from './gpus.js'
-import {CUDA_CONTEXT_BYTES, cudaGraphBytes, nonTorchBytes, type VllmProfile, WARMUP_SLACK_FRACTION} from './vllm.js'
+import {replicatedBytes} from './weights.js'
+import {capturedGraphBytesBeforeWarmup, CUDA_CONTEXT_BYTES, cudaGraphBytes, nonTorchBytes, type VllmProfile, WARMUP_SLACK_FRACTION} from './vllm.js'
 
 const GiB = 1024 ** 3
 export const BLOCK_SIZE = 16
@@ -102,6 +103,10 @@ export function sequenceKvBytes(attn: LayerAttention[], tokens: number, tp: numb
     if (a.kind === 'sliding') {
       const held = Math.min(tokens, a.window - 1 + maxBatchedTokens)
       total += (roundUp(held, BLOCK_SIZE) + (held < tokens ? BLOCK_SIZE : 0)) * per
+    } else if (a.kind === 'chunked') {
+      // vLLM ChunkedLocalAttentionSpec.max_admission_blocks_per_request: one chunk window plus the
+      // tokens of a batch, at most max_model_len
+      total += roundUp(Math.min(tokens, a.chunk + maxBatchedTokens), BLOCK_SIZE) * per
     } else {
       total += roundUp(tokens, BLOCK_SIZE) * per
     }
@@ -112,9 +117,9 @@ export function sequenceKvBytes(attn: LayerAttention[], tokens: number, tp: numb
 export interface KvSummary {
   /** Bytes per token summed over full-attention (and MLA) layers, tp=1. */
   fullBytesPerToken: number
-  /** Bytes per token summed over sliding-window layers (only `window` tokens are kept), tp=1. */
+  /** Bytes per token summed over sliding-window and chunked-local layers (only a window is kept), tp=1. */
   slidingBytesPerToken: number
-  layers: {full: number; sliding: number; mla: number; window?: number}
+  layers: {full: number; sliding: number; mla: number; window?: number; chunked?: number; chunk?: number}
 }
 
 export function kvSummary(attn: LayerAttention[], kvBytes: number): KvSummary {
@@ -125,6 +130,10 @@ export function kvSummary(attn: LayerAttention[], kvBytes: number): KvSummary {
       s.slidingBytesPerToken += b
       s.layers.sliding++
       s.layers.window = a.window
+    } else if (a.kind === 'chunked') {
+      s.slidingBytesPerToken += b
+      s.layers.chunked = (s.layers.chunked ?? 0) + 1
+      s.layers.chunk = a.chunk
     } else {
       s.fullBytesPerToken += b
       if (a.kind === 'mla') s.layers.mla++
@@ -164,14 +173,16 @@ export function overhead(spec: ModelSpec, gpu: {cudaMemoryBytes: number; largeDe
   const samplerBytes = p.samplerProfileCopies * unit
   const activationBytes = Math.max(forwardBytes, samplerBytes)
   // gpt-oss raises the largest CUDA graph capture size to 1024 (model_executor/models/config.py)
-  const cudaGraph = cudaGraphBytes(spec.modelType === 'gpt_oss', s.enforceEager)
+  const largest = Math.min(spec.modelType === 'gpt_oss' ? 1024 : Math.min(2 * seqs, 512), T)
+  const cudaGraph = cudaGraphBytes({layers: spec.attention.length, moe: Boolean(spec.moe), mla: spec.attention.some((a) => a.kind === 'mla'), tp, largest, maxNumSeqs: seqs, enforceEager: s.enforceEager})
   const frameworkBytes = nonTorchBytes(p, tp)
   const subtracted = p.subtractsCudaGraphs ? cudaGraph : 0
   // After the KV cache takes its share, what is free is the part of the GPU outside the budget
   // (less the CUDA context and, where not budgeted, the captured graphs) plus the profile's
   // activation peak, which was budgeted and released.
   const warmupNeedBytes = p.warmupSamplerCopies * unit + WARMUP_SLACK_FRACTION * gpu.cudaMemoryBytes
-  const warmupFreeBytes = (1 - s.gpuMemoryUtilization) * gpu.cudaMemoryBytes - CUDA_CONTEXT_BYTES + activationBytes - (p.subtractsCudaGraphs ? 0 : cudaGraph)
+  const captured = p.subtractsCudaGraphs ? 0 : capturedGraphBytesBeforeWarmup(spec.modelType === 'gpt_oss', s.enforceEager)
+  const warmupFreeBytes = (1 - s.gpuMemoryUtilization) * gpu.cudaMemoryBytes - CUDA_CONTEXT_BYTES + activationBytes - captured
   return {
     activationBytes,
     forwardBytes,
@@ -235,7 +246,8 @@ export function evaluate(spec: ModelSpec, weightBytes: number, gpu: GpuType, tp:
   const invalid = validTp(spec, tp)
   const instances = instancesFor(gpu, tp)
   const budget = gpu.cudaMemoryBytes * s.gpuMemoryUtilization
-  const weightsPer = weightBytes / tp
+  // the shard of the weights plus what every rank holds whole (the RoPE cache)
+  const weightsPer = weightBytes / tp + replicatedBytes(spec, actBytes)
   const oh = overhead(spec, gpu, tp, s, actBytes)
   const kvAvail = budget - weightsPer - oh.totalBytes
   const T = oh.maxNumBatchedTokens

@@ -30,7 +30,10 @@ import {UsageError} from '../errors.js'
 
 /**
  * The image `model deploy` renders when neither the catalog entry nor --image names one: vLLM
- * v0.31.0 (released 2026-10-04), pinned by tag and by its multi-arch index digest on Docker Hub.
+ * v0.31.0 (https://github.com/vllm-project/vllm/releases/tag/v0.31.0, shipped 2026-10-05; the newest
+ * release public deployments pin as of this writing), pinned by tag and by its multi-arch index
+ * digest on Docker Hub (the same sha256:c1c9f6fd... index digest, with linux/amd64 manifest
+ * sha256:a4a4c043..., appears in independent deployments that resolved it from the registry).
  */
 export const DEFAULT_VLLM_IMAGE = 'vllm/vllm-openai:v0.31.0@sha256:c1c9f6fd5c109ba7f0546a59f5b2f15fb87f64c77782e90a27b648b42a8e67c3'
 
@@ -165,13 +168,57 @@ export function nonTorchBytes(p: VllmProfile, tp: number): number {
   return (tp > 1 ? p.nonTorchTpN : p.nonTorchTp1) * GiB
 }
 
+const MiB = 1024 ** 2
+
 /**
- * CUDA graph memory (bytes) with vLLM's default capture sizes (up to 512 tokens, piecewise and
- * full decode graphs): vLLM v0.19+ estimates 0.6-0.8 GiB for dense models ("Estimated CUDA graph
- * memory: 0.62 / 0.73 / 0.79 GiB total" with PIECEWISE=51, FULL=35) and 1.30 GiB for gpt-oss, whose
- * capture sizes go to 1024. None with --enforce-eager.
+ * How many CUDA graph sizes vLLM captures: [1, 2, 4], every 8 up to 248, every 16 from 256 to the
+ * largest, which is min(2 x max_num_seqs, 512) by default (vllm/config/vllm.py
+ * _set_cudagraph_sizes) and 1024 for gpt-oss (model_executor/models/config.py), never above
+ * max_num_batched_tokens. vLLM 0.19's logs: "Profiling CUDA graph memory: PIECEWISE=51
+ * (largest=512)", "PIECEWISE=83 (largest=1024)" for gpt-oss.
  */
-export function cudaGraphBytes(captureTo1024: boolean, enforceEager: boolean | undefined): number {
+export function cudaGraphSizes(largest: number): number {
+  let n = 0
+  for (const s of [1, 2, 4]) if (s <= largest) n++
+  for (let s = 8; s < 256 && s <= largest; s += 8) n++
+  for (let s = 256; s <= largest; s += 16) n++
+  return n
+}
+
+/**
+ * The CUDA graph memory vLLM estimates per rank (bytes), the figure v0.21+ takes from the KV
+ * budget and earlier releases leave outside it. vLLM's estimator
+ * (gpu_model_runner.profile_cudagraph_memory) captures the first two graphs of each mode and
+ * extrapolates: the largest first capture + (graphs - 1) x the second capture's increase, per mode
+ * ("Estimated PIECEWISE CUDA graph memory: 138.00 MiB first-capture + (51-1) x 6.00 MiB
+ * per-graph"). The terms vLLM 0.19 printed for 40 H100 runs (llm-d-planner
+ * accuracy/results/v0.19.0/logs) give the two constants below: a first (FULL) capture of about
+ * 256 MiB at TP 1 that halves with each doubling of TP (512 MiB with MLA backends: DeepSeek-V2-Lite
+ * and Kimi-VL print 522), and an increase per captured size of about 0.32 MiB per decoder layer
+ * for dense models and 0.55 MiB for MoE models (piecewise graphs split at every layer). Dense
+ * Llama-3.1-8B: 0.75 GiB (vLLM 0.84), Qwen3-30B-A3B 1.54 (1.24), gpt-oss-20b 1.31 (1.30),
+ * Llama-3.3-70B TP 2 1.38 (1.82). None with --enforce-eager.
+ */
+export function cudaGraphBytes(g: {layers: number; moe: boolean; mla: boolean; tp: number; largest: number; maxNumSeqs: number; enforceEager?: boolean}): number {
+  if (g.enforceEager) return 0
+  const first = ((g.mla ? 512 : 256) * MiB) / g.tp
+  // half the increase per size is the piecewise graph, half the FULL decode graph; FULL decode
+  // graphs stop at max_num_seqs (a decode batch holds at most that many requests): vLLM 0.21 with
+  // 256 sequences prints "PIECEWISE=51 (largest=512), FULL=35 (largest=256)"
+  const half = ((g.moe ? 0.55 : 0.32) / 2) * MiB * g.layers
+  const piecewise = Math.max(0, cudaGraphSizes(g.largest) - 1)
+  const full = Math.max(0, cudaGraphSizes(Math.min(g.largest, g.maxNumSeqs)) - 1)
+  return first + (piecewise + full) * half
+}
+
+/**
+ * What the captured graphs hold when the sampler warms up, before v0.21 (where nothing budgets
+ * them): 0.75 GiB, 1.3 GiB for gpt-oss (capture sizes to 1024). Calibrated together with
+ * WARMUP_SLACK_FRACTION on vLLM 0.19's warm-up outcomes (below); vLLM printed 0.91 GiB captured for
+ * Llama-3.1-8B, 1.09 for gemma-2-9b and 1.84 for gpt-oss-20b ("Graph capturing finished ... took"),
+ * so this pair models the boundary between those outcomes, not each figure.
+ */
+export function capturedGraphBytesBeforeWarmup(captureTo1024: boolean, enforceEager: boolean | undefined): number {
   if (enforceEager) return 0
   return (captureTo1024 ? 1.3 : 0.75) * GiB
 }

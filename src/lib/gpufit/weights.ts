@@ -245,3 +245,15 @@ export function residentExtraBytes(spec: ModelSpec, warnings: string[] = []): nu
   }
   return extra
 }
+
+/**
+ * Bytes every tensor-parallel rank holds besides its shard of the weights, counted by vLLM in
+ * "Model loading took": the rotary embedding's cos/sin cache (arch.ts ropeCacheShape), in the
+ * serving dtype. Small for most models (Llama-3.1: 32 MiB); 2.5 GiB for Llama 4 Scout, whose
+ * 10,485,760 positions x 128 dims are why vLLM 0.19 loads 53.12 GiB per rank at TP 4 where the
+ * sharded parameters are 50.6 GiB (llm-d-planner accuracy/results/v0.19.0 Scout log).
+ */
+export function replicatedBytes(spec: ModelSpec, dtypeBytes: number): number {
+  const rc = spec.ropeCache
+  return rc ? rc.positions * rc.dims * dtypeBytes : 0
+}

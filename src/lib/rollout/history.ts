@@ -128,15 +128,26 @@ export function objectsDigest(objects: KubeObject[]): string {
 }
 
 const SECRET_KEY = /(token|password|passwd|secret|api[-_]?key|master[-_]?key|credential|access[-_]?key|private[-_]?key)/i
+/** Environment variable names that carry secrets (HF_TOKEN, LITELLM_MASTER_KEY, ...; not MAX_TOKENS). */
+const SECRET_ENV = /(^|_)(TOKEN|PASSWORD|PASSWD|SECRET|API_?KEY|MASTER_?KEY|ACCESS_?KEY|SECRET_ACCESS_KEY|PRIVATE_?KEY|CREDENTIALS?)($|_)/i
 
-/** Option values under secret-looking keys are dropped (references such as {name, key} objects stay). */
+/** `https://user:pass@host/` -> `https://host/` (credentials in an endpoint URL are not kept). */
+function withoutUserinfo(s: string): string {
+  return s.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i, '$1')
+}
+
+/**
+ * Option values under secret-looking keys are dropped (references such as {name, key} objects
+ * stay), and credentials in URLs are cut out.
+ */
 export function scrubOptions<T>(value: T): T {
+  if (typeof value === 'string') return withoutUserinfo(value) as T
   if (Array.isArray(value)) return value.map((v) => scrubOptions(v)) as T
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {}
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
       if (v === undefined) continue
-      if (SECRET_KEY.test(k) && (typeof v === 'string' || typeof v === 'number')) continue
+      if (SECRET_KEY.test(k) && typeof v === 'string') continue
       out[k] = scrubOptions(v)
     }
     return out as T
@@ -154,7 +165,7 @@ function checkNoSecrets(objects: KubeObject[]): void {
       const r = v as Record<string, unknown>
       if (Array.isArray(r.env)) {
         for (const e of r.env as Array<{name?: string; value?: unknown}>) {
-          if (e && typeof e.value === 'string' && e.value !== '' && SECRET_KEY.test(e.name ?? '')) {
+          if (e && typeof e.value === 'string' && e.value !== '' && SECRET_ENV.test(e.name ?? '')) {
             throw new AipError('FAILED', `revision history never stores secret values: ${o.kind} ${o.metadata.name} sets env ${e.name} literally`, {fix: 'reference the value from a Secret (valueFrom.secretKeyRef)'})
           }
         }
@@ -180,9 +191,9 @@ function configMapPath(namespace: string, name?: string): string {
   return `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps${name ? `/${encodeURIComponent(name)}` : ''}`
 }
 
-async function readConfigMap(kube: KubeClient, namespace: string, model: string, signal?: AbortSignal): Promise<ConfigMap | undefined> {
+async function readConfigMap(client: KubeClient, namespace: string, model: string, signal?: AbortSignal): Promise<ConfigMap | undefined> {
   try {
-    return await kube.request<ConfigMap>('GET', configMapPath(namespace, historyName(model)), {signal})
+    return await client.request<ConfigMap>('GET', configMapPath(namespace, historyName(model)), {signal})
   } catch (error) {
     if (error instanceof NotFoundError && (error.details as {status?: number} | undefined)?.status === 404) return undefined
     throw error
@@ -251,13 +262,13 @@ function toData(list: Encoded[]): Pick<ConfigMap, 'data' | 'binaryData'> {
  * Records a revision: none when the objects equal the newest revision's (a rerun of deploy records
  * nothing; the newest is returned). Keeps the newest HISTORY_LIMIT revisions within the size limit.
  */
-export async function recordRevision(kube: KubeClient, namespace: string, name: string, input: RecordInput, opts: RecordOptions = {}): Promise<Revision> {
+export async function recordRevision(client: KubeClient, namespace: string, name: string, input: RecordInput, opts: RecordOptions = {}): Promise<Revision> {
   checkNoSecrets(input.objects)
   const digest = objectsDigest(input.objects)
   const options = scrubOptions(input.options)
   const attempts = opts.attempts ?? 8
   for (let attempt = 1; ; attempt++) {
-    const cm = await readConfigMap(kube, namespace, name, opts.signal)
+    const cm = await readConfigMap(client, namespace, name, opts.signal)
     const existing = parse(cm)
     const newest = existing[0]
     if (newest && newest.digest === digest) return newest
@@ -295,8 +306,8 @@ export async function recordRevision(kube: KubeClient, namespace: string, name: 
       ...toData([fresh, ...kept]),
     }
     try {
-      if (cm) await kube.request('PUT', configMapPath(namespace, historyName(name)), {body, signal: opts.signal})
-      else await kube.request('POST', configMapPath(namespace), {body, signal: opts.signal})
+      if (cm) await client.request('PUT', configMapPath(namespace, historyName(name)), {body, signal: opts.signal})
+      else await client.request('POST', configMapPath(namespace), {body, signal: opts.signal})
       return revision
     } catch (error) {
       // 409: Conflict (someone wrote since we read) or AlreadyExists (someone created it first)
@@ -310,13 +321,13 @@ export async function recordRevision(kube: KubeClient, namespace: string, name: 
 }
 
 /** The revisions of a model, newest first ([] when none was recorded). */
-export async function listRevisions(kube: KubeClient, namespace: string, name: string, opts: {signal?: AbortSignal} = {}): Promise<Revision[]> {
-  return parse(await readConfigMap(kube, namespace, name, opts.signal))
+export async function listRevisions(client: KubeClient, namespace: string, name: string, opts: {signal?: AbortSignal} = {}): Promise<Revision[]> {
+  return parse(await readConfigMap(client, namespace, name, opts.signal))
 }
 
 /** One revision by number; NotFoundError (exit 4) listing the available numbers. */
-export async function getRevision(kube: KubeClient, namespace: string, name: string, n: number, opts: {signal?: AbortSignal} = {}): Promise<Revision> {
-  const all = await listRevisions(kube, namespace, name, opts)
+export async function getRevision(client: KubeClient, namespace: string, name: string, n: number, opts: {signal?: AbortSignal} = {}): Promise<Revision> {
+  const all = await listRevisions(client, namespace, name, opts)
   const hit = all.find((r) => r.revision === n)
   if (hit) return hit
   throw new NotFoundError(
@@ -326,9 +337,9 @@ export async function getRevision(kube: KubeClient, namespace: string, name: str
 }
 
 /** Deletes the history ConfigMap (model delete); false when there was none. */
-export async function deleteHistory(kube: KubeClient, namespace: string, name: string, opts: {signal?: AbortSignal} = {}): Promise<boolean> {
+export async function deleteHistory(client: KubeClient, namespace: string, name: string, opts: {signal?: AbortSignal} = {}): Promise<boolean> {
   try {
-    await kube.request('DELETE', configMapPath(namespace, historyName(name)), {signal: opts.signal})
+    await client.request('DELETE', configMapPath(namespace, historyName(name)), {signal: opts.signal})
     return true
   } catch (error) {
     if (error instanceof NotFoundError) return false

@@ -84,3 +84,25 @@ export function diffSummaries(prev: RevisionSummary | undefined, cur: RevisionSu
   for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) if (a[k] !== b[k]) out.push(`${k}: ${short(a[k])} -> ${short(b[k])}`)
   return out
 }
+
+/**
+ * What changed from one revision to the next: the summary, then the render options (bucket,
+ * prefix, endpoints: settings from the configuration rather than the entry).
+ */
+export function diffRevisions(prev: {summary: RevisionSummary; options: Record<string, unknown>} | undefined, cur: {summary: RevisionSummary; options: Record<string, unknown>}): string[] {
+  const out = diffSummaries(prev?.summary, cur.summary)
+  if (!prev) return out
+  const flat = (o: unknown): Record<string, string> => {
+    const r: Record<string, string> = {}
+    const walk = (v: unknown, p: string): void => {
+      if (v && typeof v === 'object' && !Array.isArray(v)) for (const [k, x] of Object.entries(v as Record<string, unknown>)) walk(x, p ? `${p}.${k}` : k)
+      else if (v !== undefined) r[p] = Array.isArray(v) ? v.join(' ') : String(v)
+    }
+    walk(o, '')
+    return r
+  }
+  const a = flat(prev.options.render)
+  const b = flat(cur.options.render)
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) if (a[k] !== b[k]) out.push(`${k}: ${a[k] ?? '(unset)'} -> ${b[k] ?? '(unset)'}`)
+  return out
+}

@@ -112,6 +112,13 @@ describe('KV-cache bytes per token in vLLM layout (bf16)', () => {
     expect(k.fullBytesPerToken).toBe(61 * (512 + 64) * 2)
     expect(k.layers).toMatchObject({mla: 61, full: 0, sliding: 0})
   })
+  it("MLA as vLLM sizes it: DeepSeek-V2-Lite's 27 x (512 + 64) x 2 bytes is the per-token size behind vLLM 0.19's 1,505,552 tokens in 43.61 GiB", () => {
+    const k = kv('deepseek-v2-lite')
+    expect(k.fullBytesPerToken).toBe(27 * (512 + 64) * 2)
+    // vLLM prints the KV memory rounded to 0.01 GiB and the tokens as blocks x 16
+    expect(Math.abs((43.61 * 1024 ** 3) / k.fullBytesPerToken - 1_505_552)).toBeLessThan(0.005 * 1024 ** 3 / k.fullBytesPerToken + 16)
+    expect(analyze({config: load('deepseek-v2-lite')}).parameters.total).toBe(15_706_484_224)
+  })
   it('sliding-window layers are split out and capped at the window', () => {
     const g2 = kv('gemma-2-9b')
     expect(g2.layers).toMatchObject({full: 21, sliding: 21, window: 4096})
@@ -126,6 +133,17 @@ describe('KV-cache bytes per token in vLLM layout (bf16)', () => {
     const perLayer = 2 * 16 * 128 * 2
     expect(r.kvCache.bytesPerSequence).toBeLessThan(62 * perLayer * 131072)
     expect(r.kvCache.bytesPerSequence).toBeGreaterThan(10 * perLayer * 131072)
+  })
+  it("Llama 4's RoPE layers hold one chunk (plus a batch) as vLLM's ChunkedLocalAttentionSpec, its NoPE layers the whole sequence", () => {
+    const scout = kv('llama-4-scout')
+    expect(scout.layers).toMatchObject({full: 12, chunked: 36, chunk: 8192})
+    const perLayerToken = 2 * 8 * 128 * 2
+    // bytesPerSequence is reported with 2048 batched tokens: 12 x 131072 + 36 x (8192 + 2048) tokens
+    const r = analyze({config: load('llama-4-scout'), maxModelLen: 131072})
+    expect(r.kvCache.bytesPerSequence).toBe(perLayerToken * (12 * 131072 + 36 * (8192 + 2048)))
+    // on an H100 vLLM batches 8192 tokens: the gate's per-sequence figure uses that
+    const g = analyze({config: load('llama-4-scout'), maxModelLen: 131072, gpu: 'h100', tp: 4}).gate!.result
+    expect(g.kvPerSequenceBytes).toBe((perLayerToken / 4) * (12 * 131072 + 36 * (8192 + 8192)))
   })
   it('Qwen2 with use_sliding_window false and Mistral v0.3 use full attention everywhere', () => {
     expect(kv('qwen2.5-7b').layers).toMatchObject({full: 28, sliding: 0})

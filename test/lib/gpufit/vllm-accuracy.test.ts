@@ -23,7 +23,15 @@ interface Case {
   vllm: string
   settings: {gpuMemoryUtilization: number; maxModelLen: number; quantization?: string}
   reported: {kvGiB: number | null}
+  /**
+   * Run with VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1, the default from v0.21.0 on: modelled as
+   * the 0.21 era, and checked against derivedKvGiB (the logged KV less the CUDA graph estimate the
+   * same log prints, which is what determine_available_memory subtracts with the variable set).
+   */
+  cudaGraphEstimate?: boolean
   derivedKvGiB?: number
+  /** vLLM's own log lines for this case, as published. */
+  quote?: string[]
   verdict: 'fits' | 'refuses' | 'warmup-oom'
   note?: string
 }
@@ -37,7 +45,7 @@ const GiB = 1024 ** 3
 const config = (f: string) => JSON.parse(readFileSync(join(ROOT, 'test/fixtures/configs', f, 'config.json'), 'utf8'))
 
 function run(c: Case) {
-  const r = analyze({config: config(c.fixture), gpu: c.gpu, tp: c.tp, vllmVersion: c.vllm, maxModelLen: c.settings.maxModelLen, gpuMemoryUtilization: c.settings.gpuMemoryUtilization, quantization: c.settings.quantization})
+  const r = analyze({config: config(c.fixture), gpu: c.gpu, tp: c.tp, vllmVersion: c.cudaGraphEstimate ? '0.21' : c.vllm, maxModelLen: c.settings.maxModelLen, gpuMemoryUtilization: c.settings.gpuMemoryUtilization, quantization: c.settings.quantization})
   const g = r.gate!.result
   // vLLM logs the KV memory before deciding; gpu-fit reports the same figure (clamped at 0 only for display)
   const kv = (g.budgetBytes - g.weightsPerGpuBytes - g.overhead.totalBytes) / GiB
@@ -57,11 +65,15 @@ describe("gpu-fit matches vLLM's start-up memory reports", () => {
     })
   }
 
-  it('covers two vLLM eras, dense, MoE, MLA, sliding-window, quantized and TP > 1 models', () => {
-    const eras = new Set(data.cases.map((c) => run(c).era))
-    expect(eras.size).toBeGreaterThanOrEqual(2)
-    for (const k of ['dense', 'moe', 'mla', 'sliding-window', 'fp8', 'mxfp4']) expect(data.cases.some((c) => c.kind.includes(k))).toBe(true)
-    expect(data.cases.some((c) => c.tp > 1)).toBe(true)
+  it('covers the 0.10 era and the current one (CUDA graphs budgeted), each with dense, MoE, sliding-window, quantized and TP > 1 models, and MLA', () => {
+    const byEra = (era: string) => data.cases.filter((c) => run(c).era === era && expected(c) !== null)
+    for (const era of ['0.10', '0.17', '0.21']) {
+      const cases = byEra(era)
+      for (const k of ['dense', 'moe', 'sliding-window']) expect(cases.some((c) => c.kind.includes(k)), `${era} ${k}`).toBe(true)
+      expect(cases.some((c) => /fp8|mxfp4/.test(c.kind)), `${era} quantized`).toBe(true)
+      expect(cases.some((c) => c.tp > 1), `${era} TP > 1`).toBe(true)
+    }
+    for (const era of ['0.17', '0.21']) expect(byEra(era).some((c) => c.kind.includes('mla')), `${era} mla`).toBe(true)
     for (const c of data.cases) expect(data.sources[c.source]?.url).toMatch(/^https:\/\//)
   })
 })
@@ -74,8 +86,9 @@ function renderTable(): string {
     const want = expected(c)
     const err = want === null ? '' : `${(((got.kv - want) / want) * 100).toFixed(1)}%`
     const settings = [`util ${c.settings.gpuMemoryUtilization}`, `max-model-len ${c.settings.maxModelLen}`, c.settings.quantization ? `--quantization ${c.settings.quantization}` : ''].filter(Boolean).join(', ')
-    const vllmKv = c.reported.kvGiB !== null ? c.reported.kvGiB.toFixed(2) : c.derivedKvGiB !== undefined ? `${c.derivedKvGiB.toFixed(2)}*` : '-'
-    return `| ${c.model} | ${c.kind} | ${c.tp}x ${c.gpu} | ${settings} | ${c.vllm} (era ${got.era}) | ${vllmKv} | ${got.kv.toFixed(2)} | ${err} | ${VERDICT[c.verdict]} | ${VERDICT[got.verdict as keyof typeof VERDICT] ?? got.verdict} | [${c.source}](${data.sources[c.source]!.url}) |`
+    const vllmKv = c.reported.kvGiB !== null ? c.reported.kvGiB.toFixed(2) : c.derivedKvGiB !== undefined ? `${c.derivedKvGiB.toFixed(2)}†` : '-'
+    const version = c.cudaGraphEstimate ? `${c.vllm} + graph estimate` : c.vllm
+    return `| ${c.model} | ${c.kind} | ${c.tp}x ${c.gpu} | ${settings} | ${version} (era ${got.era}) | ${vllmKv} | ${got.kv.toFixed(2)} | ${err} | ${VERDICT[c.verdict]} | ${VERDICT[got.verdict as keyof typeof VERDICT] ?? got.verdict} | [${c.source}](${data.sources[c.source]!.url}) |`
   })
   return [
     '| model | kind | GPUs | settings | vLLM | vLLM\'s KV (GiB) | aip\'s KV (GiB) | error | vLLM | aip | source |',

@@ -7,7 +7,7 @@ import {applyOverrides, DEFAULT_VLLM_IMAGE as DEPLOY_DEFAULT} from '../../../src
 import {fitGate} from '../../../src/lib/deploy/fit-gate.js'
 import {AipError} from '../../../src/lib/errors.js'
 import {analyze, DEFAULT_VLLM_IMAGE} from '../../../src/lib/gpufit/index.js'
-import {imageTag, parseVllmVersion, profileFor, resolveVllm, versionOfImage} from '../../../src/lib/gpufit/vllm.js'
+import {cudaGraphBytes, cudaGraphSizes, imageTag, parseVllmVersion, profileFor, resolveVllm, versionOfImage} from '../../../src/lib/gpufit/vllm.js'
 import {ROOT} from '../../support/cli.js'
 
 const load = (name: string) => JSON.parse(readFileSync(join(ROOT, 'test/fixtures/configs', name, 'config.json'), 'utf8'))
@@ -55,6 +55,20 @@ describe('which vLLM is modelled', () => {
     expect(r('0.21', true).overhead.cudaGraphBytes).toBe(0)
   })
 
+  it("CUDA graph memory as vLLM's estimator sizes it: capture sizes, first capture per rank, an increase per size and layer", () => {
+    // vLLM's default capture sizes: "PIECEWISE=51 (largest=512)", gpt-oss "PIECEWISE=83 (largest=1024)", "FULL=35 (largest=256)"
+    expect([cudaGraphSizes(512), cudaGraphSizes(1024), cudaGraphSizes(256), cudaGraphSizes(4), cudaGraphSizes(1)]).toEqual([51, 83, 35, 3, 1])
+    const est = (layers: number, moe: boolean, tp: number, largest = 512, maxNumSeqs = 1024, mla = false) => cudaGraphBytes({layers, moe, mla, tp, largest, maxNumSeqs}) / GiB
+    // within 0.15 GiB of what vLLM 0.19 estimated on an H100 for Llama-3.1-8B (0.84), Qwen3-8B (0.84), gpt-oss-20b (1.30)
+    expect(Math.abs(est(32, false, 1) - 0.84)).toBeLessThan(0.15)
+    expect(Math.abs(est(36, false, 1) - 0.84)).toBeLessThan(0.15)
+    expect(Math.abs(est(24, true, 1, 1024) - 1.3)).toBeLessThan(0.15)
+    // more sizes, more memory; fewer FULL decode graphs with fewer sequences; TP shrinks the first capture
+    expect(est(32, false, 1, 512, 256)).toBeLessThan(est(32, false, 1))
+    expect(est(32, false, 2)).toBeLessThan(est(32, false, 1))
+    expect(est(27, true, 1, 512, 1024, true)).toBeGreaterThan(est(27, true, 1))
+    expect(cudaGraphBytes({layers: 32, moe: false, mla: false, tp: 1, largest: 512, maxNumSeqs: 1024, enforceEager: true})).toBe(0)
+  })
   it('vLLM\'s engine defaults: 8192 tokens / 1024 sequences on >= 70 GiB GPUs except A100s, 2048 / 256 below', () => {
     const oh = (gpu: string) => analyze({config: load('llama-3.1-8b'), gpu}).gate!.result.overhead
     expect(oh('h100')).toMatchObject({maxNumBatchedTokens: 8192, samplerSeqs: 1024})

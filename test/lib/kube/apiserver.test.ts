@@ -478,6 +478,17 @@ describe('simulated controllers', () => {
       return x.status.observedGeneration === 2 && x.status.updatedReplicas === 2 && x.status.availableReplicas === 2 && x.status.replicas === 2
     })
     expect(api.store.list('apps/v1', 'ReplicaSet', NS).filter((r) => r.metadata.name.startsWith('ctl-')).map((r) => r.spec.replicas).sort()).toEqual([0, 2])
+    // back to the first template (kubectl rollout undo): its ReplicaSet scales up again under the
+    // next revision (the deployment controller bumps the existing ReplicaSet's revision)
+    await req('PATCH', `/apis/apps/v1/namespaces/${NS}/deployments/ctl`, {spec: {template: {spec: {containers: [{name: 'vllm', image: 'vllm/vllm-openai:v0.8.5'}]}}}}, 'application/strategic-merge-patch+json')
+    await api.waitFor((s) => {
+      const x = s.get('apps/v1', 'Deployment', NS, 'ctl')!
+      return x.status.observedGeneration === 3 && x.status.updatedReplicas === 2 && x.status.availableReplicas === 2 && x.status.replicas === 2
+    })
+    const sets = api.store.list('apps/v1', 'ReplicaSet', NS).filter((r) => r.metadata.name.startsWith('ctl-'))
+    expect(sets).toHaveLength(2)
+    expect(sets.find((r) => r.metadata.name === rs.metadata.name)).toMatchObject({spec: {replicas: 2}, metadata: {annotations: {'deployment.kubernetes.io/revision': '3'}}})
+    expect(api.store.get('apps/v1', 'Deployment', NS, 'ctl')!.metadata.annotations['deployment.kubernetes.io/revision']).toBe('3')
   })
 
   it('a GPU pod stays Pending (PodScheduled=False, FailedScheduling) until a GPU node registers, then runs', async () => {

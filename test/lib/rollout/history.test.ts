@@ -211,17 +211,20 @@ describe('revision history', () => {
     const literal = [deployment('img:v1', {env: [{name: 'HF_TOKEN', value: 'hf_abc'}]})]
     expect((await failure(recordRevision(kube, NS, model, input('img:v1', 'deploy', literal)))).message).toContain('HF_TOKEN')
     expect(api.store.get('v1', 'ConfigMap', NS, historyName(model))).toBeUndefined()
+    // a name that only looks alike is fine (MAX_TOKENS is no token)
+    expect((await recordRevision(kube, NS, `${model}-x`, input('img:v1', 'deploy', [deployment('img:v1', {env: [{name: 'MAX_TOKENS', value: '512'}]})]))).revision).toBe(1)
     // a reference is fine
     const ref = [deployment('img:v1', {env: [{name: 'HF_TOKEN', valueFrom: {secretKeyRef: {name: 'aip-hf-token', key: 'token'}}}]})]
     const i = input('img:v1', 'deploy', ref)
-    i.options = {...i.options, hfToken: 'hf_secret', apiKey: 'sk-1', render: {hfTokenSecret: {name: 'aip-hf-token', key: 'token'}, bucket: 'b'}}
+    i.options = {...i.options, hfToken: 'hf_secret', apiKey: 'sk-1', render: {hfTokenSecret: {name: 'aip-hf-token', key: 'token'}, bucket: 'b', s3Endpoint: 'https://AKIA:s3cr3t@minio.local:9000/'}}
     const r = await recordRevision(kube, NS, model, i)
     expect(r.options).not.toHaveProperty('hfToken')
     expect(r.options).not.toHaveProperty('apiKey')
-    expect(r.options.render).toEqual({hfTokenSecret: {name: 'aip-hf-token', key: 'token'}, bucket: 'b'})
+    expect(r.options.render).toEqual({hfTokenSecret: {name: 'aip-hf-token', key: 'token'}, bucket: 'b', s3Endpoint: 'https://minio.local:9000/'})
     const raw = JSON.stringify(api.store.get('v1', 'ConfigMap', NS, historyName(model)))
     expect(raw).not.toContain('hf_secret')
     expect(raw).not.toContain('sk-1')
+    expect(raw).not.toContain('s3cr3t')
   })
 
   it('getRevision: exit 4 listing the available numbers; deleteHistory removes the ConfigMap', async () => {
