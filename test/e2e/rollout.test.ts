@@ -270,6 +270,10 @@ describe.skipIf(Boolean(skip))(`aip model rollout (built CLI; gateway, scheduler
     expect(st.code, st.stderr).toBe(0)
     expect(st.stdout).toMatch(/phase:\s+shifting/)
     expect(st.stdout).toMatch(/candidate serves 10% of "qwen3-8b".*rerun it with the same flags to resume/)
+    // the stable belongs to the rollout until it ends: a deploy is refused, the cluster unchanged
+    const deploy = await runCli(['model', 'deploy', 'qwen3-8b', '--revision', REV_A], {env})
+    expect(deploy.code).toBe(2)
+    expect(deploy.stderr).toContain('a rollout of qwen3-8b is in progress (shifting, candidate at 10%): a deploy would change the stable under it')
     const other = await runCli(['model', 'rollout', 'qwen3-8b', '--revision', REV_A, '--interval', interval], {env})
     expect(other.code).toBe(2)
     expect(other.stderr).toMatch(/a rollout of qwen3-8b is already in progress \(shifting, candidate at 10%/)
