@@ -344,4 +344,21 @@ describe.skipIf(Boolean(skip))(`aip model rollout (built CLI; gateway, scheduler
       exStable.remove('vllm:request_success_total', {model_name: 'qwen3-8b', pod: STABLE_POD, namespace: NS, finished_reason: 'abort'})
     }
   })
+
+  it('no data for the candidate (no finished requests in two windows) is its own condition: an abort, never a pass', {timeout: 180_000}, async () => {
+    exCanary.clear()
+    try {
+      const r = await runCli(['model', 'rollout', 'qwen3-8b', '--revision', REV_A, '--interval', interval, '--json'], {env, timeoutMs: 150_000})
+      expect(r.code, r.stderr).toBe(1)
+      const err = json(r.stdout).error
+      expect(err.message).toBe(`rollout of qwen3-8b aborted: no data for the candidate at 10% over two intervals of 4s (no finished requests)`)
+      const report = err.details.rollout
+      expect(report.phase).toBe('aborted')
+      expect(report.gates.at(-1)).toMatchObject({weight: 10, verdict: 'no-data', candidate: {state: 'no-data', errorRate: null}, stable: {state: 'ok'}})
+      expect(await routerWeights()).toEqual([{[STABLE_ID]: 100}, {[STABLE_ID]: 100}])
+      expect(dep('qwen3-8b-canary')!.spec.replicas).toBe(0)
+    } finally {
+      exCanary.vllmPod({model: 'qwen3-8b', pod: CANARY_POD, namespace: NS})
+    }
+  })
 })
