@@ -106,6 +106,12 @@ Rerunning converges on the same objects (unchanged objects report "unchanged").`
     let result: DeployResult
     let gateway: unknown
     try {
+      // a rollout in progress owns the model's stable Deployment and gateway weights until it ends
+      if (client && !dryRun && !flags.diff) {
+        const {rolloutInProgress} = await import('../../lib/rollout/guard.js')
+        const r = await rolloutInProgress(client, render.namespace, entry.name, {signal: this.signal})
+        if (r) throw new UsageError(`a rollout of ${entry.name} is in progress (${r.phase}${r.weight === undefined ? '' : `, candidate at ${r.weight}%`}): a deploy would change the stable under it`, {fix: `finish it (aip model promote ${entry.name}) or abort it (aip model rollout ${entry.name} --abort) first; aip model rollout status ${entry.name} shows it`})
+      }
       // the gateway is checked before anything is applied: a name conflict or an unreachable
       // gateway stops the deploy with the cluster unchanged
       if (flags.gateway && client && !dryRun && !flags.diff) {
