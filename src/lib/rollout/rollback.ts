@@ -68,7 +68,7 @@ export interface RollbackResult {
 
 const groupOf = (apiVersion: string): string => (apiVersion.includes('/') ? apiVersion.split('/')[0]! : '')
 const keyOf = (o: {apiVersion: string; kind: string; name: string}): string => `${groupOf(o.apiVersion)}/${o.kind}/${o.name}`
-const AUTOSCALERS = new Set(['ScaledObject', 'HorizontalPodAutoscaler'])
+const AUTOSCALERS = new Set(['ScaledObject', 'HTTPScaledObject', 'HorizontalPodAutoscaler'])
 
 /** The kinds deploy writes (not the ServiceAccounts: bootstrap's, shared by every model). */
 const WRITTEN_KINDS = MODEL_KINDS.filter((k) => k.written).map((k) => ({apiVersion: k.apiVersion, kind: k.kind}))
