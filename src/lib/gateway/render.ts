@@ -69,8 +69,9 @@ export function litellmConfig(): Record<string, unknown> {
   }
 }
 
+// cluster DNS on port 53 to any address: EKS Auto Mode's CoreDNS runs on each node, not as kube-dns
+// pods (as in src/lib/render/network.ts)
 const DNS_EGRESS = {
-  to: [{namespaceSelector: {matchLabels: {[NS_LABEL]: 'kube-system'}}, podSelector: {matchLabels: {'k8s-app': 'kube-dns'}}}],
   ports: [
     {protocol: 'UDP', port: 53},
     {protocol: 'TCP', port: 53},
