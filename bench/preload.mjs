@@ -11,11 +11,16 @@
 // process, preload in its own.
 //
 // Throttled scenario (issue 18): a Hub that serves each connection at 10 MiB/s (a far or busy CDN
-// edge), 4 shards of 128 MiB. The reference is the sink's own limit: what s3rver accepts from a local
-// client that has the bytes at hand (no Hub), measured in the same run both as one PutObject per file
-// (4 at a time) and as multipart uploads of preload's part size (16 parts in flight across the files,
-// preload's default memory budget): the object layout preload writes for files over 64 MiB. The goal
-// line uses the faster of the two; both ratios are printed. Also with the model doubled (4 x 256 MiB) for RSS.
+// edge), 4 shards of 128 MiB. The reference is what the sink accepts from a local client: the same
+// files on local disk (no Hub) copied to s3rver the way a local client copies such files, with the
+// AWS CLI's defaults (`aws s3 cp`: multipart above multipart_threshold 8 MB, multipart_chunksize 8 MB
+// parts, max_concurrent_requests 10 at once across all files; docs.aws.amazon.com/cli/latest/topic/
+// s3-config.html), measured in the same run: by the JS SDK with those settings and, when the AWS CLI
+// is installed, by `aws s3 cp --recursive` itself. The goal line uses the faster of the two. Also
+// printed: the sink's PutObject limit (one PutObject per file from memory, 4 at a time; no standard
+// client sends 128 MiB files that way) and its multipart limit (8 MiB parts from memory, 16 in flight).
+// Also with the model doubled (4 x 256 MiB) for RSS. The load average (os.loadavg) is printed with the
+// figures: the machine may be shared.
 //
 //   node bench/preload.mjs                 # ~2 GiB unthrottled, then throttled (goals: >= 0.8x limit, >= 1.5x two-step, RSS <= 300 MiB)
 //   BENCH_PRELOAD_SCENARIOS=throttled      # only one scenario (unthrottled | throttled)
@@ -28,9 +33,9 @@
 //   BENCH_PRELOAD_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"   # node flags for the CLI (profiling)
 // Needs `npm run build` first (runs dist/ through bin/run.js).
 import {fork, spawn} from 'node:child_process'
-import {createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, statSync} from 'node:fs'
+import {createReadStream, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync} from 'node:fs'
 import {get} from 'node:http'
-import {tmpdir} from 'node:os'
+import {loadavg, tmpdir} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 import {pipeline} from 'node:stream/promises'
 import {fileURLToPath} from 'node:url'
@@ -164,6 +169,86 @@ async function sinkMultipart(files, s3, bucket, partSize, inFlight = 16) {
   return (performance.now() - t) / 1000
 }
 
+/** The AWS CLI's s3 transfer defaults (docs.aws.amazon.com/cli/latest/topic/s3-config.html). */
+const AWS_CLI = {multipartThreshold: 8 * 1024 * 1024, chunkSize: 8 * 1024 * 1024, maxConcurrentRequests: 10}
+
+/** The files written to a local directory as a local client has them (not timed); returns the directory. */
+async function filesOnDisk(files) {
+  const dir = mkdtempSync(join(tmpdir(), 'aip-bench-local-'))
+  for (const f of files.values()) {
+    const p = join(dir, f.path)
+    mkdirSync(dirname(p), {recursive: true})
+    await pipeline(localBody(f), createWriteStream(p))
+  }
+  return dir
+}
+
+/**
+ * What the sink accepts from a local client copying these files from disk with the AWS CLI's
+ * defaults, done by the JS SDK: files above 8 MB as multipart uploads of 8 MB parts read from disk,
+ * the others as one PutObject, at most 10 requests at once across all files (the CLI's transfer
+ * manager schedules parts of several files together).
+ */
+async function sinkCliDefaults(files, dir, s3, bucket) {
+  const {CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand, PutObjectCommand} = await import('@aws-sdk/client-s3')
+  const {open} = await import('node:fs/promises')
+  const t = performance.now()
+  const jobs = []
+  const uploads = []
+  for (const f of files.values()) {
+    const path = join(dir, f.path)
+    if (f.size < AWS_CLI.multipartThreshold) {
+      jobs.push(async () => s3.send(new PutObjectCommand({Bucket: bucket, Key: `cli/${f.path}`, Body: createReadStream(path), ContentLength: f.size})))
+      continue
+    }
+    const u = {f, parts: [], uploadId: undefined, left: Math.ceil(f.size / AWS_CLI.chunkSize)}
+    uploads.push(u)
+    jobs.push(async () => {
+      u.uploadId = (await s3.send(new CreateMultipartUploadCommand({Bucket: bucket, Key: `cli/${f.path}`}))).UploadId
+    })
+  }
+  await pool(jobs, AWS_CLI.maxConcurrentRequests, (j) => j())
+  const parts = []
+  for (const u of uploads) for (let o = 0, pn = 1; o < u.f.size; o += AWS_CLI.chunkSize, pn++) parts.push({u, pn, o, n: Math.min(AWS_CLI.chunkSize, u.f.size - o)})
+  await pool(parts, AWS_CLI.maxConcurrentRequests, async ({u, pn, o, n}) => {
+    const fh = await open(join(dir, u.f.path))
+    try {
+      const body = Buffer.allocUnsafe(n)
+      await fh.read(body, 0, n, o)
+      const r = await s3.send(new UploadPartCommand({Bucket: bucket, Key: `cli/${u.f.path}`, UploadId: u.uploadId, PartNumber: pn, Body: body, ContentLength: n}))
+      u.parts.push({PartNumber: pn, ETag: r.ETag})
+    } finally {
+      await fh.close()
+    }
+    // the transfer manager completes each upload as soon as its last part is in
+    if (--u.left === 0) await s3.send(new CompleteMultipartUploadCommand({Bucket: bucket, Key: `cli/${u.f.path}`, UploadId: u.uploadId, MultipartUpload: {Parts: u.parts.sort((a, b) => a.PartNumber - b.PartNumber)}}))
+  })
+  return (performance.now() - t) / 1000
+}
+
+/** `aws s3 cp --recursive` of the directory with the CLI's defaults; undefined when the AWS CLI is not installed. */
+async function awsCliCopy(dir, s3h, bucket) {
+  const env = {PATH: process.env.PATH, HOME: process.env.HOME, AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey, AWS_DEFAULT_REGION: 'us-east-1', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null'}
+  const run = (args) =>
+    new Promise((resolveP, reject) => {
+      const child = spawn('aws', args, {env, stdio: ['ignore', 'ignore', 'pipe']})
+      let err = ''
+      child.stderr.on('data', (d) => (err += d))
+      child.on('error', reject)
+      child.on('close', (code) => (code === 0 ? resolveP() : reject(new Error(`aws ${args.slice(0, 2).join(' ')} exited ${code}: ${err.slice(-500)}`))))
+    })
+  try {
+    await run(['--version'])
+  } catch {
+    return undefined
+  }
+  const t = performance.now()
+  await run(['s3', 'cp', '--recursive', '--only-show-errors', '--endpoint-url', s3h.endpoint, dir, `s3://${bucket}/awscli/`])
+  return (performance.now() - t) / 1000
+}
+
+const load = () => `load ${loadavg().map((x) => x.toFixed(1)).join(' ')}`
+
 /** `rclone copyurl` of every file (4 at a time) into the bucket; undefined when rclone is not installed. */
 async function rcloneCopy(hub, repo, files, s3h, bucket) {
   // only what rclone needs: an AWS_CA_BUNDLE in the environment would make its S3 client fail on plain HTTP
@@ -274,7 +359,7 @@ async function unthrottled() {
   try {
     const a = {files: asFiles(hub.repos['bench/model'])}
     const total = [...a.files.values()].reduce((x, f) => x + f.size, 0)
-    console.log(`preload benchmark, unthrottled Hub: ${a.files.size} files, ${fmt(total)} (loopback Hub -> s3rver), ${rounds} round(s)`)
+    console.log(`preload benchmark, unthrottled Hub: ${a.files.size} files, ${fmt(total)} (loopback Hub -> s3rver), ${rounds} round(s); ${load()}`)
 
     const t = {pipe: [], two: [], pre: [], cmp: [], mp: [], rcl: [], rss: [], cmpRss: []}
     for (let r = 0; r < rounds; r++) {
@@ -323,6 +408,7 @@ async function unthrottled() {
     const vsLimit = pipeS / preS
     const vsTwo = twoS / preS
     const rssGrowth = pre2.rss / rss
+    console.log(`  (${load()})`)
     console.log('')
     if (rounds > 1) console.log(`medians of ${rounds} rounds: limit ${rate(total, pipeS)}, two-step ${rate(total, twoS)}, preload ${rate(total, preS)}`)
     console.log(`throughput vs loopback limit: ${vsLimit.toFixed(2)}x (goal >= 0.8x) ${vsLimit >= 0.8 ? 'OK' : 'MISS'}`)
@@ -357,32 +443,42 @@ async function throttled() {
       {id: 'bench/throttled-2x', shards: {count: 4, size: 2 * shard}, seed: 70},
     ],
   })
-  const s3h = await peer({peer: 's3', buckets: ['sink1', 'sinkmp', 'thr', 'thr2', 'thr1']})
+  const s3h = await peer({peer: 's3', buckets: ['sink1', 'sinkmp', 'sinkcli', 'sinkaws', 'thr', 'thr2', 'thr1']})
   const s3 = await s3client(s3h.endpoint)
   const asFiles = (list) => new Map(list.map((f) => [f.path, f]))
+  let dir
   try {
     const files = asFiles(hub.repos['bench/throttled'])
     const total = [...files.values()].reduce((x, f) => x + f.size, 0)
-    console.log(`preload benchmark, Hub throttled to ${fmt(perConn)}/s per connection: 4 shards of ${fmt(shard)} (+ config.json), ${fmt(total)}`)
+    console.log(`preload benchmark, Hub throttled to ${fmt(perConn)}/s per connection: 4 shards of ${fmt(shard)} (+ config.json), ${fmt(total)}; ${load()}`)
+    console.log(`  what the sink accepts from a local client = the same files from local disk, copied with the AWS CLI's defaults`)
+    console.log(`  (multipart above 8 MB in 8 MB parts, 10 requests at once; by the JS SDK, and by \`aws s3 cp\` when installed); the faster one is the goal's reference`)
+    dir = await filesOnDisk(files)
+    const cliS = await sinkCliDefaults(files, dir, s3, 'sinkcli')
+    console.log(`  local client, AWS CLI defaults (JS SDK, from disk):                 ${cliS.toFixed(1)}s  ${rate(total, cliS)}`)
+    const awsS = await awsCliCopy(dir, s3h, 'sinkaws')
+    if (awsS !== undefined) console.log(`  local client, aws s3 cp --recursive (AWS CLI, from disk):           ${awsS.toFixed(1)}s  ${rate(total, awsS)}`)
+    else console.log(`  aws s3 cp: the AWS CLI is not installed (the JS SDK figure stands alone)`)
     const singleS = await sinkSingle(files, s3, 'sink1')
-    console.log(`  sink limit, local client, PutObject per file (4 at a time):           ${singleS.toFixed(1)}s  ${rate(total, singleS)}`)
+    console.log(`  sink PutObject limit (one PutObject per file from memory, 4 at a time): ${singleS.toFixed(1)}s  ${rate(total, singleS)}`)
     const mpS = await sinkMultipart(files, s3, 'sinkmp', partSize)
-    console.log(`  sink limit, local client, multipart ${fmt(partSize)} parts (16 in flight):         ${mpS.toFixed(1)}s  ${rate(total, mpS)}  (parts ${sinkMultipart.partsSeconds.toFixed(1)}s, then CompleteMultipartUpload ${(mpS - sinkMultipart.partsSeconds).toFixed(1)}s)`)
+    console.log(`  sink multipart limit (${fmt(partSize)} parts from memory, 16 in flight):      ${mpS.toFixed(1)}s  ${rate(total, mpS)}  (parts ${sinkMultipart.partsSeconds.toFixed(1)}s, then CompleteMultipartUpload ${(mpS - sinkMultipart.partsSeconds).toFixed(1)}s)`)
     const one = await preloadCli(hub, s3h, 'bench/throttled', 'thr1', ROOT, ['--connections', '4'])
-    console.log(`  aip model preload --connections 4 (one per file, as before ranges): ${one.seconds.toFixed(1)}s  ${rate(total, one.seconds)}  peak RSS ${fmt(one.rss)}`)
+    console.log(`  aip model preload --connections 4 (as many as one per file):        ${one.seconds.toFixed(1)}s  ${rate(total, one.seconds)}  peak RSS ${fmt(one.rss)}`)
     const pre = await preloadCli(hub, s3h, 'bench/throttled', 'thr')
     console.log(`  aip model preload (defaults, CLI incl. start-up):                    ${pre.seconds.toFixed(1)}s  ${rate(total, pre.seconds)}  peak RSS ${fmt(pre.rss)}  CPU ${pre.cpu.toFixed(1)}s (Hub+s3rver ${pre.serverCpu.toFixed(1)}s)`)
     const files2 = asFiles(hub.repos['bench/throttled-2x'])
     const total2 = [...files2.values()].reduce((x, f) => x + f.size, 0)
     const pre2 = await preloadCli(hub, s3h, 'bench/throttled-2x', 'thr2')
     console.log(`  aip model preload, model doubled (4 x ${fmt(2 * shard)}):                 ${pre2.seconds.toFixed(1)}s  ${rate(total2, pre2.seconds)}  peak RSS ${fmt(pre2.rss)}`)
-    const limitS = Math.min(singleS, mpS)
-    const vsLimit = limitS / pre.seconds
+    const localS = Math.min(cliS, awsS ?? Infinity)
+    const vsLocal = localS / pre.seconds
     console.log('')
-    console.log(`throttled: throughput vs the sink's limit (faster local client): ${vsLimit.toFixed(2)}x (goal >= 0.8x) ${vsLimit >= 0.8 ? 'OK' : 'MISS'}`)
-    console.log(`throttled: vs the sink's PutObject limit ${(singleS / pre.seconds).toFixed(2)}x, vs its multipart limit ${(mpS / pre.seconds).toFixed(2)}x; vs one connection per file ${(one.seconds / pre.seconds).toFixed(2)}x`)
+    console.log(`throttled (${load()}): throughput vs what the sink accepts from a local client (AWS CLI defaults, from disk): ${vsLocal.toFixed(2)}x (goal >= 0.8x) ${vsLocal >= 0.8 ? 'OK' : 'MISS'}`)
+    console.log(`throttled: vs the sink's PutObject limit ${(singleS / pre.seconds).toFixed(2)}x, vs its multipart limit ${(mpS / pre.seconds).toFixed(2)}x; vs --connections 4 ${(one.seconds / pre.seconds).toFixed(2)}x`)
     console.log(`throttled: peak RSS ${fmt(pre.rss)}, model doubled ${fmt(pre2.rss)} (goal <= 300 MiB) ${Math.max(pre.rss, pre2.rss) <= 300 * MiB ? 'OK' : 'MISS'}`)
   } finally {
+    if (dir) rmSync(dir, {recursive: true, force: true})
     await hub.stop()
     await s3h.stop()
   }

@@ -13,11 +13,21 @@
 # Inputs (environment; the typed builder in src/lib/render/preload.ts sets them):
 #   AIP_BUCKET, AIP_PRELOAD_ITEMS ([{repo, revision, modelKey}]), AIP_INCLUDE / AIP_EXCLUDE (JSON
 #   globs from src/lib/preload/select.ts), HF_TOKEN, HF_ENDPOINT, AWS_REGION, AWS_ENDPOINT_URL_S3,
-#   AIP_PART_BYTES (default 32 MiB), AIP_UPLOAD_PARALLEL (default 4).
+#   AIP_PART_BYTES (default 32 MiB), AIP_UPLOAD_PARALLEL (default 4), AIP_CONNECTIONS (default 32),
+#   AIP_RANGE_BYTES (default 2 MiB), AIP_BUFFER_BYTES (default 128 MiB).
+# Like `aip model preload` (src/lib/preload/ranges.ts, issue 18): each file is read as RANGE-byte
+# ranges over up to CONNECTIONS Hub connections at once (kept alive, one per worker thread), straight
+# from the signed CDN URL its `resolve` redirects to (kept until a minute before it expires,
+# resolved again when the CDN refuses it), parts uploaded as their ranges arrive, the sha256 taken
+# over the whole file in order, and at most BUFFER bytes of parts held at once. A rerun (the Job's
+# retry) continues a file's unfinished multipart upload, sending only the parts S3 does not have.
+import calendar
+import collections
 import datetime
 import fnmatch
 import hashlib
 import hmac
+import http.client as httplib
 import json
 import os
 import re
@@ -36,6 +46,9 @@ SHA = re.compile(r'^[0-9a-f]{40}$')
 MiB = 1 << 20
 PART = max(5 * MiB, int(os.environ.get('AIP_PART_BYTES') or 32 * MiB))
 PARALLEL = max(1, int(os.environ.get('AIP_UPLOAD_PARALLEL') or 4))
+CONNECTIONS = max(1, int(os.environ.get('AIP_CONNECTIONS') or 32))
+RANGE = max(64 * 1024, int(os.environ.get('AIP_RANGE_BYTES') or 2 * MiB))
+BUFFER = max(1, int(os.environ.get('AIP_BUFFER_BYTES') or 128 * MiB))
 REGION = os.environ.get('AWS_REGION') or os.environ.get('AWS_DEFAULT_REGION') or 'us-east-1'
 ATTEMPTS = 5
 
@@ -269,6 +282,40 @@ class S3(object):
             e = ET.fromstring(data)
             raise HttpError(200, e.findtext('Code'), e.findtext('Message'), 's3://%s/%s' % (self.bucket, key))
 
+    def unfinished(self, key):
+        """Unfinished multipart uploads of exactly `key`, newest first: [(upload id, initiated)]."""
+        out, marker = [], None
+        while True:
+            q = 'prefix=%s&uploads=' % uri_encode(key, False) + ('&key-marker=%s' % uri_encode(marker, False) if marker else '')
+            _, data = self.req('GET', '', q)
+            doc = ET.fromstring(data)
+            for u in doc.iter():
+                if u.tag.split('}')[-1] == 'Upload':
+                    f = {c.tag.split('}')[-1]: c.text for c in u}
+                    if f.get('Key') == key and f.get('UploadId'):
+                        out.append((f['UploadId'], f.get('Initiated') or ''))
+            if (doc.findtext('{*}IsTruncated') or doc.findtext('IsTruncated')) != 'true':
+                break
+            marker = doc.findtext('{*}NextKeyMarker') or doc.findtext('NextKeyMarker')
+            if not marker:
+                break
+        return sorted(out, key=lambda x: x[1], reverse=True)
+
+    def parts(self, key, upload_id):
+        """The parts S3 has of an upload: {number: (etag without quotes, size)}."""
+        out, marker = {}, '0'
+        while True:
+            _, data = self.req('GET', key, 'part-number-marker=%s&uploadId=%s' % (marker, uri_encode(upload_id, False)))
+            doc = ET.fromstring(data)
+            for p in doc.iter():
+                if p.tag.split('}')[-1] == 'Part':
+                    f = {c.tag.split('}')[-1]: c.text for c in p}
+                    out[int(f['PartNumber'])] = ((f.get('ETag') or '').replace('"', ''), int(f.get('Size') or -1))
+            if (doc.findtext('{*}IsTruncated') or doc.findtext('IsTruncated')) != 'true':
+                break
+            marker = doc.findtext('{*}NextPartNumberMarker') or doc.findtext('NextPartNumberMarker')
+        return out
+
     def abort(self, key, upload_id):
         try:
             self.req('DELETE', key, 'uploadId=' + uri_encode(upload_id, False), ok=(204, 200, 404))
@@ -282,6 +329,16 @@ class Hub(object):
     def __init__(self):
         self.base = (os.environ.get('HF_ENDPOINT') or 'https://huggingface.co').rstrip('/')
         self.token = (os.environ.get('HF_TOKEN') or '').strip() or None
+        self.lock = threading.Lock()
+        self.urls = {}  # (repo, commit, path) -> (content url, use until (epoch s))
+        self.resolving = {}
+        self.local = threading.local()
+        # the connection budget: every range read runs on one of these threads
+        self.pool = ThreadPoolExecutor(max_workers=CONNECTIONS, thread_name_prefix='hub')
+
+    def ranges(self, repo, commit, path, start, end):
+        """Futures of the bytes of [start, end) cut into RANGE-byte ranges, read on the pool."""
+        return [self.pool.submit(self.fetch_range, repo, commit, path, s, min(s + RANGE, end)) for s in range(start, end, RANGE)] or [self.pool.submit(lambda: b'')]
 
     def _auth(self, url):
         # the token goes to the Hub only, never to the CDN a download redirects to
@@ -306,42 +363,117 @@ class Hub(object):
         url = '%s/api/models/%s/revision/%s?blobs=true' % (self.base, repo, uri_encode(revision, False))
         return json.loads(self.open(url).read())
 
-    def stream(self, repo, commit, path, size):
-        """Yields the file's bytes; a dropped connection resumes at its offset with Range."""
-        url = '%s/%s/resolve/%s/%s' % (self.base, repo, commit, uri_encode(path))
-        offset, tries = 0, 0
-        while offset < size or size == 0:
-            r = self.open(url, {'Range': 'bytes=%d-' % offset} if offset else None)
-            if offset and r.status != 206:
-                raise Fatal('the Hub ignored the Range request for %s' % path)
-            try:
-                while True:
-                    chunk = r.read(MiB)
-                    if not chunk:
+    def resolve_url(self, repo, commit, path):
+        return '%s/%s/resolve/%s/%s' % (self.base, repo, commit, uri_encode(path))
+
+    def content_url(self, repo, commit, path):
+        """Where the file's bytes are: the signed CDN URL its `resolve` redirects to (HEAD), kept
+        until a minute before it expires; the resolve URL itself for files the Hub serves directly.
+        One resolve per file at a time (the other range readers wait for it)."""
+        key = (repo, commit, path)
+        with self.lock:
+            lock = self.resolving.setdefault(key, threading.Lock())
+        with lock:
+            with self.lock:
+                hit = self.urls.get(key)
+            if hit and hit[1] > time.time():
+                return hit[0]
+            url = self.resolve_url(repo, commit, path)
+            for _ in range(10):
+                r = retry(lambda: http('HEAD', url, self._auth(url), timeout=60), 'HEAD ' + url)
+                r.read()
+                if r.status in (301, 302, 303, 307, 308):
+                    # relative redirects stay on the Hub (resolve-cache); an absolute one is the
+                    # content URL, as huggingface_hub's get_hf_file_metadata takes it (no HEAD on the CDN)
+                    loc = r.headers['Location']
+                    url = urllib.parse.urljoin(url, loc)
+                    if urllib.parse.urlsplit(loc).netloc:
                         break
+                    continue
+                if r.status in (401, 403):
+                    raise Fatal('the Hub refused %s (%d %s): the repo is gated or private; set the token with `aip secret set hf-token` and accept the license on the Hub' % (url, r.status, r.headers.get('X-Error-Code', '')))
+                if r.status >= 400:
+                    raise Fatal('the Hub answered %d for %s' % (r.status, url))
+                break
+            else:
+                raise Fatal('too many redirects for ' + self.resolve_url(repo, commit, path))
+            with self.lock:
+                self.urls[key] = (url, url_expiry(url) - 60)
+            return url
+
+    def _conn(self, url):
+        """This thread's kept-alive connection to the URL's origin."""
+        u = urllib.parse.urlsplit(url)
+        conns = getattr(self.local, 'conns', None)
+        if conns is None:
+            conns = self.local.conns = {}
+        c = conns.get((u.scheme, u.netloc))
+        if c is None:
+            cls = httplib.HTTPSConnection if u.scheme == 'https' else httplib.HTTPConnection
+            c = conns[(u.scheme, u.netloc)] = cls(u.netloc, timeout=60)
+        return c, u.path + ('?' + u.query if u.query else '')
+
+    def _drop_conn(self, url):
+        u = urllib.parse.urlsplit(url)
+        c = getattr(self.local, 'conns', {}).pop((u.scheme, u.netloc), None)
+        if c is not None:
+            c.close()
+
+    def fetch_range(self, repo, commit, path, start, end):
+        """The bytes [start, end) of the file over this thread's connection to its CDN URL; a
+        dropped connection resumes at its offset inside the range; a refused (expired) URL is
+        resolved again."""
+        out, offset, tries, refreshed = [], start, 0, False
+        while offset < end:
+            url = self.content_url(repo, commit, path)
+            try:
+                c, target = self._conn(url)
+                c.request('GET', target, headers=dict(self._auth(url), Range='bytes=%d-%d' % (offset, end - 1)))
+                r = c.getresponse()
+                if r.status in (400, 401, 403, 404, 410) and not refreshed and url != self.resolve_url(repo, commit, path):
+                    r.read()
+                    refreshed = True
+                    self.forget(repo, commit, path, url)
+                    continue
+                if r.status == 429 or r.status >= 500:
+                    r.read()
+                    raise OSError('HTTP %d' % r.status)
+                if r.status != 206:
+                    r.read()
+                    raise Fatal('the Hub answered %d to a Range request for %s (it must support HTTP Range requests)' % (r.status, path))
+                while offset < end:
+                    chunk = r.read(min(MiB, end - offset))
+                    if not chunk:
+                        raise OSError('ended early at byte %d' % offset)
+                    out.append(chunk)
                     offset += len(chunk)
-                    yield chunk
-            except (OSError, http_client_errors()) as e:
+                tries = 0
+            except (OSError, httplib.HTTPException) as e:
+                self._drop_conn(url)
                 tries += 1
                 if tries > ATTEMPTS:
                     raise Fatal('download of %s kept failing at byte %d: %s' % (path, offset, e))
                 log('  %s: connection lost at byte %d (%s); resuming' % (path, offset, e))
-                time.sleep(min(20, 2 ** tries))
-                continue
-            if offset < size:
-                # http.client returns b'' (no IncompleteRead) when a sized body ends early
-                tries += 1
-                if tries > ATTEMPTS:
-                    raise Fatal('download of %s ended early at byte %d of %d' % (path, offset, size))
-                log('  %s: connection lost at byte %d of %d; resuming' % (path, offset, size))
-                time.sleep(min(20, 2 ** tries))
-                continue
-            return
+                time.sleep(min(20, 0.5 * 2 ** tries))
+        return b''.join(out) if len(out) != 1 else out[0]
+
+    def forget(self, repo, commit, path, url):
+        with self.lock:
+            hit = self.urls.get((repo, commit, path))
+            if hit and hit[0] == url:
+                del self.urls[(repo, commit, path)]
 
 
-def http_client_errors():
-    import http.client
-    return http.client.HTTPException
+def url_expiry(url):
+    """When a signed URL stops working (epoch seconds): CloudFront's Expires=, SigV4's X-Amz-Date +
+    X-Amz-Expires; ten minutes from now when it does not say."""
+    q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+    if (q.get('Expires') or '').isdigit():
+        return int(q['Expires'])
+    m = re.match(r'^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$', q.get('X-Amz-Date') or '')
+    if m and (q.get('X-Amz-Expires') or '').isdigit():
+        return calendar.timegm(tuple(int(x) for x in m.groups())) + int(q['X-Amz-Expires'])
+    return time.time() + 600
 
 
 # ---- selection (mirrors src/lib/preload/select.ts; a test keeps them in step) -------------------
@@ -382,10 +514,7 @@ def copy_file(hub, s3, repo, commit, sib, key):
     blob = None if lfs else hashlib.sha1(b'blob %d\0' % size)
     part = max(PART, -(-size // 9000))  # S3 allows 10,000 parts
     if size <= part:
-        buf = bytearray()
-        for c in hub.stream(repo, commit, path, size):
-            buf += c
-        data = bytes(buf)
+        data = b''.join(f.result() for f in hub.ranges(repo, commit, path, 0, size))
         sha.update(data)
         if blob:
             blob.update(data)
@@ -395,44 +524,109 @@ def copy_file(hub, s3, repo, commit, sib, key):
         meta['sha256'] = sha.hexdigest()
         s3.put(key, data, 'application/octet-stream', meta)
         return {'path': path, 'size': size, 'sha256': sha.hexdigest(), 'lfs': bool(lfs)}, size
-    upload_id = s3.create_multipart(key, meta)
-    slots = threading.BoundedSemaphore(PARALLEL)
-    futures, n, got = [], 0, 0
+    # Resume (like `aip model preload`): the newest unfinished upload of the key is continued, its
+    # parts whose size and MD5 match are not sent again; older ones and one cut with another part
+    # size are aborted. A failed run keeps its upload for the next (the Job's retry).
+    upload_id, old = None, {}
     try:
-        with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-            buf = bytearray()
+        unfinished = s3.unfinished(key)
+    except HttpError as e:
+        if e.status != 501 and e.code != 'NotImplemented':
+            raise
+        unfinished = []  # a store that cannot list them: every upload starts afresh
+    for i, (uid, _) in enumerate(unfinished):
+        if i == 0:
+            have = s3.parts(key, uid)
+            expected = lambda n: min(part, size - (n - 1) * part) if (n - 1) * part < size else -2
+            if all(sz in (-1, expected(n)) for n, (_, sz) in have.items()):
+                upload_id, old = uid, have
+                continue
+        s3.abort(key, uid)
+    if upload_id is None:
+        upload_id = s3.create_multipart(key, meta)
+    else:
+        log('  %s: continuing its unfinished upload (%d parts there)' % (path, len(old)))
+    reused = []
+    # Memory: a part takes a slot before its ranges are read and gives it back once it is both
+    # hashed (in file order, here) and uploaded (on the upload threads).
+    slots = threading.Semaphore(max(1, BUFFER // part))
+    lock = threading.Lock()
+    left = {}  # part number -> what it still waits for (hashed, uploaded)
 
-            def send(num, body):
-                try:
-                    return s3.upload_part(key, upload_id, num, body)
-                finally:
-                    slots.release()
+    def settle(num):
+        with lock:
+            left[num] -= 1
+            free = left[num] == 0
+        if free:
+            slots.release()
 
-            def flush(body):
-                slots.acquire()  # at most PARALLEL parts in memory besides the one being filled
-                futures.append(pool.submit(send, len(futures) + 1, bytes(body)))
+    def send(num, ranges):
+        try:
+            body = b''.join(f.result() for f in ranges)
+            have = old.get(num)
+            if have and have[1] == len(body) and have[0] == hashlib.md5(body).hexdigest():
+                reused.append(num)
+                return '"%s"' % have[0]
+            return s3.upload_part(key, upload_id, num, body)
+        finally:
+            settle(num)
+
+    pending = collections.deque()  # (number, range futures) read or being read, not hashed yet
+    futures, got = [], 0
+
+    def hash_next():
+        nonlocal got
+        num, ranges = pending.popleft()
+        for f in ranges:
+            c = f.result()
+            got += len(c)
+            sha.update(c)
+            if blob:
+                blob.update(c)
+        settle(num)
+
+    try:
+        with ThreadPoolExecutor(max_workers=PARALLEL) as uploads:
+            for num, start in enumerate(range(0, size, part), 1):
+                # wait for memory, hashing what is in front meanwhile (that frees it)
+                while not slots.acquire(blocking=False):
+                    if pending:
+                        hash_next()
+                    else:
+                        slots.acquire()
+                        break
                 for f in futures:
                     if f.done() and f.exception():
                         raise f.exception()
-
-            for c in hub.stream(repo, commit, path, size):
-                got += len(c)
-                sha.update(c)
-                if blob:
-                    blob.update(c)
-                buf += c
-                while len(buf) >= part:
-                    flush(buf[:part])
-                    del buf[:part]
-            if buf:
-                flush(buf)
+                left[num] = 2
+                ranges = hub.ranges(repo, commit, path, start, min(start + part, size))
+                pending.append((num, ranges))
+                futures.append(uploads.submit(send, num, ranges))
+            while pending:
+                hash_next()
             etags = [f.result() for f in futures]
-        verify(path, size, got, want_sha, sha.hexdigest(), sib.get('blobId') if blob else None, blob.hexdigest() if blob else None)
-        s3.complete(key, upload_id, etags)
+        try:
+            verify(path, size, got, want_sha, sha.hexdigest(), sib.get('blobId') if blob else None, blob.hexdigest() if blob else None)
+        except Fatal:
+            s3.abort(key, upload_id)  # wrong bytes: nothing of it is kept
+            raise
+        try:
+            s3.complete(key, upload_id, etags)
+        except HttpError:
+            # a completion that succeeded while its answer was lost fails when retried (NoSuchUpload):
+            # the object standing with this file's size and sha256 is the proof
+            h = s3.head(key)
+            if not (h is not None and int(h.get('Content-Length', -1)) == size and h.get('x-amz-meta-sha256') == sha.hexdigest() and want_sha):
+                raise
     except BaseException:
-        s3.abort(key, upload_id)
+        for _, ranges in pending:
+            for f in ranges:
+                f.cancel()
         raise
-    return {'path': path, 'size': size, 'sha256': sha.hexdigest(), 'lfs': bool(lfs)}, size
+    if reused:
+        log('  %s: %d parts reused from the unfinished upload' % (path, len(reused)))
+    reused_bytes = sum(min(part, size - (n - 1) * part) for n in reused)
+    return {'path': path, 'size': size, 'sha256': sha.hexdigest(), 'lfs': bool(lfs)}, size - reused_bytes
 
 
 def verify(path, want_size, size, want_sha, sha, want_blob, blob):

@@ -181,7 +181,7 @@ describe('aip model preload (built CLI)', () => {
       await new Promise((r) => setTimeout(r, 1500))
       child.kill('SIGINT')
       const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)))
-      expect(code).toBe(130)
+      expect(code, err).toBe(130)
       // one error line that says a rerun resumes, and its Fix
       const lines = err.split('\n').filter((l) => /^\s*(Error|Fix):/.test(l))
       expect(lines).toHaveLength(2)

@@ -22,6 +22,9 @@ const NS = 'aip-models'
 const REV_A = 'a'.repeat(40)
 const REV_B = 'b'.repeat(40)
 const REV_C = 'c'.repeat(40)
+const REV_D = 'd'.repeat(40)
+const REV_E = 'e'.repeat(40)
+const REV_F = 'f'.repeat(40)
 const STABLE_ID = `aip:${NS}:qwen3-8b`
 const CANARY_ID = `aip:${NS}:qwen3-8b@canary`
 // pod names as a ReplicaSet gives them (<deployment>-<pod-template-hash>-<5 chars>): the scrape's pod label
@@ -277,5 +280,47 @@ describe.skipIf(Boolean(skip))(`aip model rollout (built CLI; gateway, scheduler
     expect(dep('qwen3-8b')!.metadata.annotations['aip.dev/hf-revision']).toBe(REV_C)
     expect(dep('qwen3-8b-canary')).toBeUndefined()
     expect(await routerWeights()).toEqual([{[STABLE_ID]: 100}, {[STABLE_ID]: 100}])
+  })
+
+  it('model promote from another terminal skips the remaining steps; the rollout that was running stops and says so', {timeout: 180_000}, async () => {
+    const child = spawn(process.execPath, [BIN, 'model', 'rollout', 'qwen3-8b', '--revision', REV_D, '--interval', '8s'], {env, stdio: ['ignore', 'pipe', 'pipe']})
+    let stderr = ''
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+    const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)))
+    while (!(await canaryOn(10))) await new Promise((r) => setTimeout(r, 25))
+    const p = await runCli(['model', 'promote', 'qwen3-8b', '--json'], {env, timeoutMs: 120_000})
+    expect(p.code, p.stderr).toBe(0)
+    const out = json(p.stdout).result
+    expect(out).toMatchObject({phase: 'promoted', weight: 100})
+    expect(out.gates.map((g: {weight: number}) => g.weight)).toEqual([0]) // only the baseline: no gate ran after 10%
+    expect(await exited, stderr).toBe(0)
+    expect(stderr).toMatch(/the rollout of qwen3-8b was promoted by another command \(aip model promote\); this one stops here/)
+    expect(dep('qwen3-8b')!.metadata.annotations['aip.dev/hf-revision']).toBe(REV_D)
+    expect(dep('qwen3-8b-canary')).toBeUndefined()
+    expect(await routerWeights()).toEqual([{[STABLE_ID]: 100}, {[STABLE_ID]: 100}])
+    const again = await runCli(['model', 'promote', 'qwen3-8b'], {env})
+    expect(again.code).toBe(2)
+    expect(again.stderr).toContain('no rollout of qwen3-8b is in progress (the last one is promoted)')
+  })
+
+  it('--surge 0 replaces in place with no second copy and gates it; a breach rolls the stable back to its previous spec', {timeout: 180_000}, async () => {
+    const r = await runCli(['model', 'rollout', 'qwen3-8b', '--revision', REV_E, '--surge', '0', '--interval', interval, '--json'], {env, timeoutMs: 120_000})
+    expect(r.code, r.stderr).toBe(0)
+    const out = json(r.stdout).result
+    expect(out).toMatchObject({phase: 'promoted', mode: 'in-place'})
+    expect(out.gates.map((g: {weight: number; verdict: string}) => `${g.weight}:${g.verdict}`)).toEqual(['100:pass'])
+    expect(dep('qwen3-8b')!.metadata.annotations['aip.dev/hf-revision']).toBe(REV_E)
+    expect(dep('qwen3-8b-canary')).toBeUndefined()
+    // 10% errors on the stable's pods: the gate after the rolling update aborts and the previous spec comes back
+    exStable.counterRate('vllm:request_success_total', {model_name: 'qwen3-8b', pod: STABLE_POD, namespace: NS, finished_reason: 'abort'}, 4 / 9)
+    try {
+      const b = await runCli(['model', 'rollout', 'qwen3-8b', '--revision', REV_F, '--surge', '0', '--interval', interval], {env, timeoutMs: 120_000})
+      expect(b.code, b.stderr).toBe(1)
+      expect(b.stderr).toMatch(/rollout of qwen3-8b aborted: the new spec breached its limits: error rate \d+\.\d% > 2\.0%/)
+      expect(dep('qwen3-8b')!.metadata.annotations['aip.dev/hf-revision']).toBe(REV_E)
+      expect(state()).toMatchObject({phase: 'aborted', mode: 'in-place'})
+    } finally {
+      exStable.remove('vllm:request_success_total', {model_name: 'qwen3-8b', pod: STABLE_POD, namespace: NS, finished_reason: 'abort'})
+    }
   })
 })

@@ -35,6 +35,8 @@ export interface RequestRecord {
   auth: boolean
   file?: string
   content?: boolean
+  /** A content request refused for its signature (expired or revoked URL). */
+  refused?: boolean
 }
 
 export declare class HubServer {
@@ -58,4 +60,12 @@ export declare class HubServer {
   /** The most content responses of `path` (of all files without one) served at the same time (since resetConcurrency). */
   rangeConcurrency(path?: string): number
   resetConcurrency(): void
+  /** Lifetime of the signed content URLs `resolve` redirects to (X-Amz-Expires; default 3600). */
+  cdnUrlTtlSeconds: number
+  /** Every content URL handed out so far is refused from now on (403 AccessDenied). */
+  revokeCdnUrls(): void
+  /** TCP connections accepted so far. */
+  connectionsOpened: number
+  /** `resolve` requests for `path`. */
+  resolveRequests(path: string): RequestRecord[]
 }

@@ -14,6 +14,9 @@
 // connection after K bytes of a file, corrupt a byte of a file, throttle each connection to a fixed
 // rate (like one CDN edge connection). Content responses are tracked per file: how many were being
 // served at once (rangeConcurrency), to show a client reads one file over several connections.
+// The content URLs `resolve` redirects to are signed like S3 presigned URLs (X-Amz-Date,
+// X-Amz-Expires: cdnUrlTtlSeconds, default 3600) and refused with 403 AccessDenied once expired or
+// revoked (revokeCdnUrls), as the real CDN refuses an expired signature.
 import {createHash} from 'node:crypto'
 import {createServer} from 'node:http'
 
@@ -131,6 +134,9 @@ export class HubServer {
     this.tokens = new Set()
     this.requests = []
     this.faults = {rate429: 0, retryAfter: '0', drops: new Map(), corrupt: new Map(), bytesPerSec: 0}
+    /** Lifetime of the signed content URLs, and their signing generation (revokeCdnUrls bumps it). */
+    this.cdnUrlTtlSeconds = 3600
+    this.cdnGeneration = 0
     /** Per file: content responses being served now, and the most at once. */
     this.serving = new Map()
     this.server = createServer((req, res) => {
@@ -143,7 +149,10 @@ export class HubServer {
     })
     this.server.keepAliveTimeout = 5000
     this.sockets = new Set()
+    /** TCP connections accepted so far (a client that keeps its connections alive opens few). */
+    this.connectionsOpened = 0
     this.server.on('connection', (s) => {
+      this.connectionsOpened++
       this.sockets.add(s)
       s.on('close', () => this.sockets.delete(s))
     })
@@ -209,6 +218,16 @@ export class HubServer {
    */
   throttle(bytesPerSec) {
     this.faults.bytesPerSec = bytesPerSec
+  }
+
+  /** Every content URL handed out so far is refused from now on (403), as after a key rotation or expiry. */
+  revokeCdnUrls() {
+    this.cdnGeneration++
+  }
+
+  /** `resolve` requests for `path` (each one a round trip to the Hub before the CDN). */
+  resolveRequests(path) {
+    return this.requests.filter((r) => r.file === path && !r.content && r.url.includes('/resolve/'))
   }
 
   /** Forget every fault (429s, drops, corruption, throttle). */
@@ -286,6 +305,13 @@ export class HubServer {
     if (m && (req.method === 'GET' || req.method === 'HEAD')) {
       rec.file = m[3]
       rec.content = true
+      const expired = this.signatureProblem(url.searchParams)
+      if (expired) {
+        rec.refused = true
+        res.writeHead(403, {'content-type': 'application/xml'})
+        res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>${expired}</Message></Error>`)
+        return
+      }
       const repo = this.repos.get(m[1])
       const f = repo?.commits.get(m[2])?.get(m[3])
       if (!f) return this.hubError(res, 404, 'EntryNotFound', 'Entry not found')
@@ -319,7 +345,8 @@ export class HubServer {
     const f = repo.commits.get(commit).get(file)
     if (!f) return this.hubError(res, 404, 'EntryNotFound', `${file} does not exist at revision ${rev}`)
     if (f.lfs) {
-      const location = `${this.url}/cdn/${id}/${commit}/${file.split('/').map(encodeURIComponent).join('/')}?X-Amz-Signature=loopback`
+      const amzDate = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+/, '')
+      const location = `${this.url}/cdn/${id}/${commit}/${file.split('/').map(encodeURIComponent).join('/')}?X-Amz-Date=${amzDate}&X-Amz-Expires=${this.cdnUrlTtlSeconds}&X-Amz-Signature=loopback${this.cdnGeneration}`
       res.writeHead(302, {
         location,
         'x-repo-commit': commit,
@@ -386,9 +413,16 @@ export class HubServer {
       c.max = Math.max(c.max, c.current)
       return c
     })
-    res.once('close', () => {
+    // served once the last byte is handed to the socket ('finish'), or the response is cut ('close'):
+    // a client that has read every byte may already be opening its next request
+    let counted = true
+    const done = () => {
+      if (!counted) return
+      counted = false
       for (const c of counters) c.current--
-    })
+    }
+    res.once('finish', done)
+    res.once('close', done)
     while (pos <= end) {
       if (res.destroyed) return
       let n = Math.min(chunkSize, end - pos + 1)
@@ -396,6 +430,14 @@ export class HubServer {
       if (n <= 0) {
         res.socket?.destroy()
         return
+      }
+      // Paced by the clock from the response's start, so time spent writing counts against the
+      // rate; a chunk goes out when the rate allows its last byte, so the final one is followed by
+      // the end of the response at once (a client that has every byte may open its next request).
+      if (rate > 0) {
+        const wait = t0 + ((sent + n) / rate) * 1000 - performance.now()
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+        if (res.destroyed) return
       }
       let chunk = f.buffer ? f.buffer.subarray(pos, pos + n) : seededChunk(f.seed, pos, n)
       if (corruptAt !== undefined && corruptAt >= pos && corruptAt < pos + n) {
@@ -409,11 +451,6 @@ export class HubServer {
         await new Promise((r) => setTimeout(r, 20))
         res.socket?.destroy()
         return
-      }
-      // Paced by the clock from the response's start, so time spent writing counts against the rate.
-      if (rate > 0) {
-        const wait = t0 + (sent / rate) * 1000 - performance.now()
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait))
       }
       if (!ok && res.writableNeedDrain) {
         await new Promise((r) => {
@@ -429,6 +466,17 @@ export class HubServer {
       }
     }
     res.end()
+  }
+
+  /** Why a content URL's signature is refused (expired, revoked), or undefined when it is good. */
+  signatureProblem(q) {
+    const sig = q.get('X-Amz-Signature')
+    if (sig !== `loopback${this.cdnGeneration}`) return 'The request signature we calculated does not match the signature you provided.'
+    const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(q.get('X-Amz-Date') ?? '')
+    const exp = Number(q.get('X-Amz-Expires'))
+    if (!m || !Number.isFinite(exp)) return 'Query-string authentication requires the X-Amz-Date and X-Amz-Expires parameters'
+    if (Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]) + exp * 1000 < Date.now()) return 'Request has expired'
+    return undefined
   }
 
   rangeNotSatisfiable(res, f) {

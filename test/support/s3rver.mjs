@@ -40,6 +40,7 @@ export class S3rverHandle {
     h.failures = []
     h.server = createServer((req, res) => {
       if (h.injectFailure(req, res)) return
+      h.loseAnswer(req, res)
       h.extended(req, res).then((handled) => {
         if (!handled) koa(req, res)
       }, (err) => s3error(res, 500, 'InternalError', String(err?.message ?? err)))
@@ -70,6 +71,37 @@ export class S3rverHandle {
     const f = {n, match, seen: 0, failed: 0}
     this.failures.push(f)
     return f
+  }
+
+  /**
+   * The next `n` requests matching `match` (as failNext) are carried out, but their answers are
+   * lost: the connection is cut instead (as when a client gives up on a slow CompleteMultipartUpload
+   * that then succeeds). The SDK retries them.
+   */
+  loseNextAnswer(n, match = {}) {
+    const f = {n, match, seen: 0, lost: 0}
+    ;(this.losses ??= []).push(f)
+    return f
+  }
+
+  loseAnswer(req, res) {
+    const url = new URL(req.url, 'http://x')
+    for (const f of this.losses ?? []) {
+      const m = f.match
+      if (m.method && m.method !== req.method) continue
+      if (m.query && !url.searchParams.has(m.query)) continue
+      if (m.key && !decodeURIComponent(url.pathname).includes(m.key)) continue
+      f.seen++
+      if (f.lost >= f.n) continue
+      f.lost++
+      res.writeHead = () => res
+      res.write = () => true
+      res.end = () => {
+        req.socket.destroy()
+        return res
+      }
+      return
+    }
   }
 
   injectFailure(req, res) {

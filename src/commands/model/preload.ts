@@ -14,7 +14,8 @@ export default class ModelPreload extends AipCommand {
   static override description = [
     'Resolves the revision to a commit sha and streams each file from the Hub straight into S3 multipart uploads',
     '(no temporary files, bounded memory), verifying sha256 against the Hub\'s LFS oid before completing each object.',
-    'Large files are read as several part-aligned byte ranges at once (up to --connections Hub connections in all).',
+    'Large files are read as many byte ranges at once (up to --connections Hub connections in all, 32 by default),',
+    'memory capped at --concurrency x --part-size (64 MiB by default) whatever the model size.',
     'The weights land in s3://BUCKET/PREFIX/ORG--NAME/COMMIT/ and a marker .aip-preload.json is written there last.',
     'A rerun skips complete files and resumes unfinished uploads; --force uploads everything again.',
     'Set HF_TOKEN for gated or private repos, HF_ENDPOINT for a mirror.',
@@ -43,8 +44,9 @@ export default class ModelPreload extends AipCommand {
     'sse-kms-key-id': Flags.string({description: 'KMS key id/ARN/alias for --sse aws:kms (implies it)', helpGroup: 'S3'}),
     'storage-class': Flags.string({description: 'S3 storage class, e.g. STANDARD, INTELLIGENT_TIERING', helpGroup: 'S3'}),
     'part-size': Flags.string({description: 'multipart part size (5MiB..5GiB)', default: '8MiB', helpGroup: 'TUNING'}),
-    concurrency: Flags.integer({description: 'part buffers held across all files (memory ~ concurrency x part size; default 10, at least --connections)', min: 1, max: 128, helpGroup: 'TUNING'}),
-    connections: Flags.integer({description: 'Hub connections at once across all files; a large file is read as several part-aligned ranges at once', default: 10, min: 1, max: 64, helpGroup: 'TUNING'}),
+    concurrency: Flags.integer({description: 'memory budget in parts: bytes held across all files are at most concurrency x part size (default 8)', min: 1, max: 128, helpGroup: 'TUNING'}),
+    connections: Flags.integer({description: 'Hub connections at once across all files; a large file is read as many ranges at once', default: 32, min: 1, max: 128, helpGroup: 'TUNING'}),
+    'range-size': Flags.string({description: 'bytes per Hub range request (at most the part size)', default: '2MiB', helpGroup: 'TUNING'}),
     'file-concurrency': Flags.integer({description: 'files transferred at once', default: 4, min: 1, max: 32, helpGroup: 'TUNING'}),
   }
 
@@ -61,6 +63,8 @@ export default class ModelPreload extends AipCommand {
     if (!bucket) throw new UsageError('no S3 bucket configured', {fix: 'pass --bucket NAME, or run `aip config set bucket NAME`'})
     const partSize = parseBytes(flags['part-size'], '--part-size')
     if (partSize < 5 * 1024 * 1024 || partSize > 5 * 1024 ** 3) throw new UsageError(`--part-size ${flags['part-size']} is outside 5MiB..5GiB`, {fix: 'S3 parts must be 5 MiB to 5 GiB, e.g. --part-size 8MiB'})
+    const rangeSize = parseBytes(flags['range-size'], '--range-size')
+    if (rangeSize < 64 * 1024) throw new UsageError(`--range-size ${flags['range-size']} is under 64KiB`, {fix: 'use a range size of 64KiB or more, e.g. --range-size 2MiB'})
     if (flags['sse-kms-key-id'] && flags.sse === 'AES256') throw new UsageError('--sse-kms-key-id needs --sse aws:kms', {fix: 'drop --sse AES256 or --sse-kms-key-id'})
 
     const [{runPreload, PreloadProgress}, {createS3Client}] = await Promise.all([import('../../lib/preload/index.js'), import('../../lib/aws/s3.js')])
@@ -85,6 +89,7 @@ export default class ModelPreload extends AipCommand {
         partSize,
         ...(flags.concurrency ? {concurrency: flags.concurrency} : {}),
         connections: flags.connections,
+        rangeSize,
         fileConcurrency: flags['file-concurrency'],
         ...(flags.sse || flags['sse-kms-key-id'] ? {sse: (flags.sse ?? 'aws:kms') as 'AES256' | 'aws:kms'} : {}),
         ...(flags['sse-kms-key-id'] ? {sseKmsKeyId: flags['sse-kms-key-id']} : {}),

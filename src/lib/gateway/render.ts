@@ -12,6 +12,8 @@ import {stringify} from 'yaml'
 
 import {COMPONENT_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAME_LABEL, PART_OF_LABEL} from '../kube/labels.js'
 import type {KubeObject} from '../kube/types.js'
+import {HTTP_ADDON_NAMESPACE, INTERCEPTOR_PROXY_PORT} from '../render/wake.js'
+import {WAKE_HOOK_CALLBACK, WAKE_HOOK_FILE, WAKE_HOOK_SOURCE} from './wake-hook.js'
 
 /**
  * LiteLLM's non-root image (docker/Dockerfile.non_root: USER nobody, 65534) of the 1.108.5 LTS
@@ -64,7 +66,8 @@ export function litellmConfig(): Record<string, unknown> {
       // /health/readiness answers only when the DB is connected; no UI login is needed by aip
       disable_spend_logs: false,
     },
-    litellm_settings: {drop_params: true, request_timeout: 600},
+    // callbacks: the scale-from-zero hook (wake-hook.ts), a module next to this file in the ConfigMap
+    litellm_settings: {drop_params: true, request_timeout: 600, callbacks: [WAKE_HOOK_CALLBACK]},
     router_settings: {num_retries: 1},
   }
 }
@@ -101,9 +104,9 @@ export function databaseUrlRef(o: GatewayRenderOptions): {name: string; key: str
 
 export function renderLitellm(o: GatewayRenderOptions): KubeObject[] {
   const config = stringify(litellmConfig())
-  const configHash = createHash('sha256').update(config).digest('hex').slice(0, 16)
+  const configHash = createHash('sha256').update(config).update(WAKE_HOOK_SOURCE).digest('hex').slice(0, 16)
   const db = databaseUrlRef(o)
-  const configMap: KubeObject = {apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(o, LITELLM_NAME), data: {'config.yaml': config}}
+  const configMap: KubeObject = {apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(o, LITELLM_NAME), data: {'config.yaml': config, [WAKE_HOOK_FILE]: WAKE_HOOK_SOURCE}}
   const sa: KubeObject = {apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(o, LITELLM_NAME), automountServiceAccountToken: false}
   const container = {
     name: 'litellm',
@@ -307,6 +310,8 @@ export function renderGatewayNetworkPolicies(o: GatewayRenderOptions): KubeObjec
         dbEgress,
         // both serving tracks (render/common.ts serverSelector): a rollout's canary pods are component server-canary
         {to: [{namespaceSelector: {}, podSelector: {matchLabels: {[MANAGED_BY_LABEL]: MANAGED_BY_VALUE}, matchExpressions: [{key: COMPONENT_LABEL, operator: 'In', values: ['server', 'server-canary']}]}}], ports: [{protocol: 'TCP', port: 8000}]},
+        // scale from zero: models at zero are reached through the KEDA HTTP add-on's interceptor
+        {to: [{namespaceSelector: {matchLabels: {[NS_LABEL]: HTTP_ADDON_NAMESPACE}}}], ports: [{protocol: 'TCP', port: INTERCEPTOR_PROXY_PORT}]},
       ],
     }),
   ]

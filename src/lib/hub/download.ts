@@ -6,10 +6,16 @@ import {Readable} from 'node:stream'
 import type {ReadableStream as NodeWebReadableStream} from 'node:stream/web'
 
 import {AipError} from '../errors.js'
-import {HubTransport} from './transport.js'
+import {CdnUrlCache} from './cdn-cache.js'
+import {HubTransport, type NodeAnswer} from './transport.js'
 import {type HubFile, type HubStream, validateRepoId} from './types.js'
 
 export class HubDownloads extends HubTransport {
+  /** Where each file's `resolve` redirected to (signed CDN URLs), reused by every range read until it expires. */
+  protected readonly cdnUrls = new CdnUrlCache()
+  /** Files whose `resolve` is under way (the others wait for its URL). */
+  private readonly resolving = new Map<string, Promise<void>>()
+
   async fetchText(repo: string, path: string, revision = 'main', signal?: AbortSignal): Promise<string> {
     const f = await this.openFile(repo, path, revision, {signal})
     return await new Response(f.body).text()
@@ -89,7 +95,7 @@ export class HubDownloads extends HubTransport {
     const start = opts.start ?? 0
     const headers: Record<string, string> = {}
     if (start > 0 || opts.end !== undefined) headers.range = `bytes=${start}-${opts.end ?? ''}`
-    const {res, status, get} = await this.nodeRequest(this.resolveUrl(repo, path, revision), headers, {repo, revision, path}, opts.signal)
+    const {res, status, get} = await this.contentRequest(repo, path, revision, headers, opts.signal)
     if (start > 0 && status !== 206) {
       res.destroy()
       throw new AipError('FAILED', `the Hub ignored a Range request for ${repo}/${path}`, {fix: 'use a Hub endpoint that supports HTTP Range requests'})
@@ -105,6 +111,47 @@ export class HubDownloads extends HubTransport {
     const commit = get('x-repo-commit')
     if (commit) out.commit = commit
     return out
+  }
+
+  /**
+   * GET of a file's content: straight to the CDN URL that `resolve` last redirected to while it is
+   * valid (cdn-cache.ts), else through `resolve` (remembering where it redirects; concurrent range
+   * reads of one file wait for that one resolve instead of each paying their own). A cached URL
+   * that is refused (400/401/403/404/410: expired or revoked signature) is dropped and the file
+   * resolved again.
+   */
+  private async contentRequest(repo: string, path: string, revision: string, headers: Record<string, string>, signal?: AbortSignal): Promise<NodeAnswer> {
+    const ctx = {repo, revision, path}
+    const key = CdnUrlCache.key(repo, revision, path)
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let url = this.cdnUrls.get(key)
+      const pending = this.resolving.get(key)
+      if (!url && pending) {
+        await pending
+        url = this.cdnUrls.get(key)
+      }
+      if (!url) break
+      try {
+        return await this.nodeRequest(url, headers, ctx, signal)
+      } catch (err) {
+        const st = err instanceof AipError ? err.details?.status : undefined
+        if (typeof st !== 'number' || ![400, 401, 403, 404, 410].includes(st)) throw err
+        this.cdnUrls.delete(key, url)
+      }
+    }
+    const resolve = this.resolveUrl(repo, path, revision)
+    let done: (() => void) | undefined
+    if (!this.resolving.has(key)) this.resolving.set(key, new Promise<void>((r) => (done = r)))
+    try {
+      const a = await this.nodeRequest(resolve, headers, ctx, signal)
+      if (a.url !== resolve) this.cdnUrls.set(key, a.url)
+      return a
+    } finally {
+      if (done) {
+        done()
+        this.resolving.delete(key)
+      }
+    }
   }
 
   /** Reads exactly the bytes [start, end] (inclusive) of a file. */

@@ -38,6 +38,8 @@ function retryAfterMs(h: string | null): number | undefined {
 export interface NodeAnswer {
   res: import('node:http').IncomingMessage
   status: number
+  /** The URL that answered (after redirects). */
+  url: string
   get(name: string): string | null
 }
 
@@ -109,7 +111,7 @@ export class HubTransport {
         attempt = 0
         continue
       }
-      if (status >= 200 && status < 300) return {res, status, get}
+      if (status >= 200 && status < 300) return {res, status, get, url: current}
       if ((status === 429 || status >= 500) && attempt < this.retries) {
         res.resume()
         const waitMs = Math.min(this.maxRetryWaitMs, retryAfterMs(get('retry-after')) ?? 500 * 2 ** (attempt - 1))
@@ -130,7 +132,8 @@ export class HubTransport {
   protected async nodeGet(url: string, headers: Record<string, string>, signal?: AbortSignal): Promise<import('node:http').IncomingMessage> {
     if (!this.agents) {
       const [http, https] = await Promise.all([import('node:http'), import('node:https')])
-      this.agents = {http: new http.Agent({keepAlive: true, maxSockets: 64}), https: new https.Agent({keepAlive: true, maxSockets: 64})}
+      // the preload's --connections budget (at most 128) decides how many are open; the agent never queues below it
+      this.agents = {http: new http.Agent({keepAlive: true, maxSockets: 128}), https: new https.Agent({keepAlive: true, maxSockets: 128})}
     }
     const u = new URL(url)
     const mod = u.protocol === 'https:' ? await import('node:https') : await import('node:http')

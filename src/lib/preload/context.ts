@@ -8,7 +8,7 @@ import {isNoSuchKey, s3Status, toS3Error} from '../aws/s3.js'
 import {AipError, InterruptedError} from '../errors.js'
 import type {HubClient} from '../hub/index.js'
 import {HubFileReader} from './hub-reader.js'
-import type {Slots} from './s3-body.js'
+import type {Budget} from './budget.js'
 import {verifyFile} from './verify.js'
 import {type Planned, type PreloadEvent, type PreloadOptions} from './types.js'
 
@@ -37,10 +37,12 @@ export interface S3Io {
 export interface RunContext extends S3Io {
   commit: string
   partSize: number
-  /** Parts held in memory at once (each at most partSize bytes, as the socket's chunks). */
-  slots: Slots
-  /** Hub connections open at once (taken after a memory slot, never the other way round). */
-  connections: Slots
+  /** Bytes of a Hub read (one connection); parts are cut into ranges of at most this. */
+  rangeSize: number
+  /** Bytes held in memory at once (parts and ranges being read, waiting to be hashed or sent). */
+  memory: Budget
+  /** Hub connections open at once (taken after memory, never the other way round). */
+  connections: Budget
   sse: Record<string, string>
   storage: {StorageClass?: never}
   /** Bytes done (for progress events). */
@@ -81,7 +83,7 @@ export function s3Io(opts: PreloadOptions, deps: {hub: HubClient; s3: S3Client},
   return {opts, S3, s3, hub, ...(signal ? {signal} : {}), emit, send, s3err, checkAbort, deleteIfPresent}
 }
 
-export function runContext(io: S3Io, pRetryModule: PRetry, run: {commit: string; partSize: number; slots: Slots; connections: Slots; sse: Record<string, string>; storage: {StorageClass?: never}; doneBytes: number}): RunContext {
+export function runContext(io: S3Io, pRetryModule: PRetry, run: {commit: string; partSize: number; rangeSize: number; memory: Budget; connections: Budget; sse: Record<string, string>; storage: {StorageClass?: never}; doneBytes: number}): RunContext {
   const {opts, signal, emit, s3err, checkAbort, hub} = io
   const {default: pRetry, AbortError} = pRetryModule
   const {commit} = run
@@ -135,5 +137,5 @@ export function runContext(io: S3Io, pRetryModule: PRetry, run: {commit: string;
       (attempt, offset, reason) => emit({event: 'retry', path: p.sib.rfilename, what: 'hub-stream', attempt, offset, reason}),
       range,
     )
-  return {...io, commit, partSize: run.partSize, slots: run.slots, connections: run.connections, sse: run.sse, storage: run.storage, counters: {doneBytes: run.doneBytes}, AbortError, withRetry, metadataFor, verify, newReader}
+  return {...io, commit, partSize: run.partSize, rangeSize: run.rangeSize, memory: run.memory, connections: run.connections, sse: run.sse, storage: run.storage, counters: {doneBytes: run.doneBytes}, AbortError, withRetry, metadataFor, verify, newReader}
 }

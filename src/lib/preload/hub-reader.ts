@@ -18,6 +18,8 @@ export class HubFileReader {
   private readonly limit: number
   private failures = 0
   private closed = false
+  /** The response was read to its end (its keep-alive connection went back to the agent). */
+  private ended = false
   constructor(
     private readonly hub: HubClient,
     private readonly repo: string,
@@ -45,7 +47,7 @@ export class HubFileReader {
   }
 
   private drop(): void {
-    this.stream?.destroy()
+    if (!this.ended) this.stream?.destroy()
     this.stream = undefined
     this.iter = undefined
   }
@@ -59,6 +61,7 @@ export class HubFileReader {
         const {done, value} = await this.iter!.next()
         if (done) {
           if (this.received < this.limit) throw Object.assign(new Error(`stream ended at ${this.received} of ${this.limit} bytes`), {code: 'ECONNRESET'})
+          this.ended = true
           return undefined
         }
         const chunk = Buffer.isBuffer(value) ? value : Buffer.from(value as Uint8Array)
@@ -108,6 +111,21 @@ export class HubFileReader {
       got += c.length
     }
     return out
+  }
+
+  /**
+   * After the last byte of a range: reads the response to its end, so that node:http hands the
+   * keep-alive connection back to the agent for the next range (destroying a response that has
+   * not seen its end closes the socket: a new TCP and TLS handshake for every range).
+   */
+  async finish(): Promise<void> {
+    if (!this.iter || this.ended || this.received < this.limit) return
+    try {
+      const {done} = await this.iter.next()
+      if (done) this.ended = true
+    } catch {
+      // the connection went away after the last byte: nothing lost
+    }
   }
 
   close(): void {

@@ -1,20 +1,22 @@
 /**
  * Files larger than one part: a multipart upload of partSize parts, each part read from the Hub as
- * its own byte range, several at once over separate connections (the connection budget is global),
- * and uploaded as soon as its bytes are in. The whole file's sha256 is computed in file order as
- * the parts come in (a part that arrives early waits in memory, holding its slot, until the ones
- * before it are hashed) and verified before CompleteMultipartUpload; a mismatch aborts the upload.
+ * rangeSize byte ranges (smaller than parts), several at once over separate connections (the
+ * connection budget is global), streamed into its UploadPart body as they arrive. The whole file's
+ * sha256 is computed in file order as the bytes come in (a part read early waits in memory, within
+ * the memory budget, until the ones before it are hashed) and verified before
+ * CompleteMultipartUpload; a mismatch aborts the upload.
  *
  * Resume: a rerun continues the newest unfinished upload of the key (ListParts), aborting stale
  * duplicates and an upload whose parts were cut with another part size; its parts are read again
  * from the Hub for the sha256, and those whose size and MD5 ETag match are not uploaded again.
  */
 import {createHash} from 'node:crypto'
+import {setMaxListeners} from 'node:events'
 
 import {isNoSuchKey, isNotImplemented} from '../aws/s3.js'
 import type {RunContext} from './context.js'
-import {readRange} from './ranges.js'
-import {freshBodyPerAttempt, listBody, md5, unsignedPayload} from './s3-body.js'
+import {cutRanges, fillRange, type RangeBuf, rangesBody, walk} from './ranges.js'
+import {freshBodyPerAttempt, md5, unsignedPayload} from './s3-body.js'
 import type {Planned, PreloadFileResult} from './types.js'
 
 export async function abortUpload(ctx: RunContext, p: Planned, uploadId: string, reason: string): Promise<void> {
@@ -74,7 +76,7 @@ export async function abortUnfinished(ctx: RunContext, p: Planned): Promise<void
 }
 
 export async function multipart(ctx: RunContext, p: Planned): Promise<PreloadFileResult> {
-  const {opts, S3, send, withRetry, emit, slots, signal, sse, storage, metadataFor, verify, checkAbort, partSize} = ctx
+  const {opts, S3, send, withRetry, emit, memory, signal, sse, storage, metadataFor, verify, checkAbort, partSize, rangeSize, AbortError} = ctx
   const size = p.sib.size
   const nParts = Math.ceil(size / partSize)
   const existing = await findUpload(ctx, p, {partSize, parts: nParts})
@@ -96,87 +98,113 @@ export async function multipart(ctx: RunContext, p: Planned): Promise<PreloadFil
   // The first failure stops this file's other range reads at once (their bytes would be wasted).
   const stop = new AbortController()
   const readSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal
+  setMaxListeners(0, readSignal) // one per open Hub request of this file
+  const priority = p.priority ?? 0
+  const parts: PartState[] = Array.from({length: nParts}, (_, i) => {
+    const start = i * partSize
+    const n = Math.min(partSize, size - start)
+    return {pn: i + 1, n, ranges: cutRanges(start, start + n, rangeSize), held: 0, uploaded: false, hashed: false}
+  })
+  /** A part's memory goes back once it is both hashed (in file order) and uploaded (or reused). */
+  const settle = (ps: PartState) => {
+    if (!ps.held || !ps.uploaded || !ps.hashed) return
+    memory.release(ps.held)
+    ps.held = 0
+    for (const r of ps.ranges) r.drop()
+  }
   const hash = createHash('sha256')
   const completed: Array<{PartNumber: number; ETag: string}> = []
   const tasks = new Set<Promise<void>>()
-  /** Parts read but not hashed yet (waiting for the parts before them). */
-  const ready = new Map<number, Buffer[]>()
-  /** Per part holding a memory slot: what it still waits for (hashing, uploading); at 0 the slot is free. */
-  const holds = new Map<number, number>()
-  const unhold = (pn: number) => {
-    const left = (holds.get(pn) ?? 0) - 1
-    if (left > 0) holds.set(pn, left)
-    else if (holds.delete(pn)) slots.release()
-  }
-  let hashNext = 1
+  const fills: Array<Promise<void>> = []
   let hashed = 0
   let firstError: unknown
   let resumedBytes = 0
   const fail = (err: unknown) => {
-    firstError ??= err
+    if (firstError !== undefined) return
+    firstError = err
     stop.abort(err)
+    // whoever waits on a range that will not come (the hasher, a part body) gets the reason
+    for (const ps of parts) for (const r of ps.ranges) r.fail(err)
   }
-  /** Hashes every part that is next in file order. */
-  const advance = () => {
-    for (let chunks = ready.get(hashNext); chunks; chunks = ready.get(hashNext)) {
-      ready.delete(hashNext)
-      for (const c of chunks) {
+  // The whole file's sha256, in file order, as the bytes of the part in front arrive.
+  const hashing = (async () => {
+    for (const ps of parts) {
+      for await (const c of walk(ps.ranges)) {
         hash.update(c)
         hashed += c.length
       }
-      unhold(hashNext++)
+      ps.hashed = true
+      settle(ps)
     }
-  }
-  const part = async (pn: number) => {
-    const start = (pn - 1) * partSize
-    const n = Math.min(partSize, size - start)
-    const chunks = await readRange(ctx, p, start, start + n, readSignal)
-    if (firstError !== undefined) return
-    ready.set(pn, chunks)
-    advance()
+  })().catch(fail)
+  const rangeError = (ps: PartState) => ps.ranges.find((r) => r.error !== undefined)?.error
+  const part = async (ps: PartState) => {
+    const {pn, n} = ps
     const old = oldParts.get(pn)
-    if (old && old.size === n && old.etag === md5(chunks)) {
-      completed.push({PartNumber: pn, ETag: `"${old.etag}"`})
-      resumedBytes += n
-      ctx.counters.doneBytes += n
-      emit({event: 'part', path: p.sib.rfilename, partNumber: pn, bytes: n, reused: true})
-      return
+    if (old && old.size === n) {
+      // a part of the unfinished upload: reused when its bytes are the same (MD5 ETag)
+      const chunks: Buffer[] = []
+      for await (const c of walk(ps.ranges)) chunks.push(c)
+      if (old.etag === md5(chunks)) {
+        completed.push({PartNumber: pn, ETag: `"${old.etag}"`})
+        resumedBytes += n
+        ctx.counters.doneBytes += n
+        ps.uploaded = true
+        settle(ps)
+        emit({event: 'part', path: p.sib.rfilename, partNumber: pn, bytes: n, reused: true})
+        return
+      }
     }
+    // The part's ranges stream into its UploadPart body as they arrive; a retried attempt walks
+    // them again from the first byte (they stay in memory until the part is uploaded and hashed).
     const r = await withRetry(
-      () =>
-        send<{ETag?: string}>(
-          freshBodyPerAttempt(
-            unsignedPayload(new S3.UploadPartCommand({Bucket: opts.bucket, Key: p.key, UploadId: uploadId, PartNumber: pn, Body: listBody(chunks), ContentLength: n})),
-            () => listBody(chunks),
-          ),
-          {key: p.key, action: 'write'},
-        ),
+      async () => {
+        if (firstError !== undefined) throw new AbortError(firstError instanceof Error ? firstError : String(firstError))
+        try {
+          // aborted with the file's reads: a body whose range failed must not leave the request waiting
+          return (await ctx.s3.send(
+            freshBodyPerAttempt(
+              unsignedPayload(new S3.UploadPartCommand({Bucket: opts.bucket, Key: p.key, UploadId: uploadId, PartNumber: pn, Body: rangesBody(ps.ranges, fail), ContentLength: n})),
+              () => rangesBody(ps.ranges, fail),
+            ),
+            {abortSignal: readSignal},
+          )) as {ETag?: string}
+        } catch (err) {
+          if (signal?.aborted) throw signal.reason
+          // the Hub side failed (the body could not be read): not an S3 error to retry
+          const hubErr = rangeError(ps) ?? firstError
+          if (hubErr !== undefined) throw new AbortError(hubErr instanceof Error ? hubErr : String(hubErr))
+          throw Object.assign(err as object, {aipContext: {key: p.key, action: 'write'}})
+        }
+      },
       {path: p.sib.rfilename, partNumber: pn, key: p.key, action: 'write'},
     )
     completed.push({PartNumber: pn, ETag: r.ETag!})
     ctx.counters.doneBytes += n
+    ps.uploaded = true
+    settle(ps)
     emit({event: 'part', path: p.sib.rfilename, partNumber: pn, bytes: n, reused: false})
     await opts.afterPart?.({path: p.sib.rfilename, partNumber: pn})
   }
   try {
-    // Parts start in file order, each once a memory slot is free (then it waits for a connection):
-    // the part next to be hashed always holds a slot, so parts that came in early cannot starve it.
-    for (let pn = 1; pn <= nParts && firstError === undefined; pn++) {
-      await slots.acquire(signal)
-      if (firstError !== undefined) {
-        slots.release()
+    // Parts start in file order, each once the memory budget grants its bytes (all of a part's
+    // ranges at once: a part never waits half-read), then its ranges wait for connections.
+    for (const ps of parts) {
+      if (firstError !== undefined) break
+      try {
+        ps.held = await memory.acquire(ps.n, priority, readSignal)
+      } catch (err) {
+        fail(err)
         break
       }
-      holds.set(pn, 2) // hashed, uploaded
-      const task: Promise<void> = part(pn)
+      for (const r of ps.ranges) fills.push(fillRange(ctx, p, r, readSignal))
+      const task: Promise<void> = part(ps)
         .catch(fail)
-        .finally(() => {
-          unhold(pn)
-          tasks.delete(task)
-        })
+        .finally(() => tasks.delete(task))
       tasks.add(task)
     }
     await Promise.all([...tasks])
+    await hashing
     if (firstError !== undefined) throw firstError
     checkAbort()
     const sha256 = hash.digest('hex')
@@ -187,23 +215,59 @@ export async function multipart(ctx: RunContext, p: Planned): Promise<PreloadFil
       throw err
     }
     completed.sort((a, b) => a.PartNumber - b.PartNumber)
-    await withRetry(
-      () => send(new S3.CompleteMultipartUploadCommand({Bucket: opts.bucket, Key: p.key, UploadId: uploadId, MultipartUpload: {Parts: completed}}), {key: p.key, action: 'write'}),
-      {path: p.sib.rfilename, key: p.key, action: 'write'},
-    )
+    await complete(ctx, p, uploadId, completed, sha256)
     const status = resumedBytes > 0 ? 'resumed' : 'uploaded'
     emit({event: 'file-done', path: p.sib.rfilename, size, sha256, status, resumedBytes})
     return {path: p.sib.rfilename, key: p.key, size, sha256, lfs: Boolean(p.sib.lfs), status, resumedBytes}
   } catch (err) {
-    stop.abort(err)
-    await Promise.allSettled([...tasks])
+    fail(err)
+    await Promise.allSettled([...tasks, hashing])
     // Interrupted or failed: the unfinished upload stays for the next run to resume (checksum
     // mismatches were aborted above). A bucket lifecycle rule can expire forgotten ones.
     throw err
   } finally {
-    // Parts that never got hashed (a failure before them) give their slots back.
-    for (const _ of holds.keys()) slots.release()
-    holds.clear()
-    ready.clear()
+    // Parts still holding memory (a failure before they were hashed or sent) give it back once
+    // their reads have stopped.
+    const held = parts.filter((ps) => ps.held > 0)
+    void Promise.allSettled(fills).then(() => {
+      for (const ps of held) {
+        memory.release(ps.held)
+        ps.held = 0
+        for (const r of ps.ranges) r.drop()
+      }
+    })
   }
+}
+
+/**
+ * CompleteMultipartUpload, retried. A completion can succeed while its answer is lost (S3 takes a
+ * while for large objects; a store that sends nothing meanwhile can outlast the client's idle
+ * timeout), and its retry then fails (NoSuchUpload on S3, an internal error on s3rver, whose
+ * completion already removed the upload): when the object now stands with this file's size and
+ * sha256, the file is complete.
+ */
+async function complete(ctx: RunContext, p: Planned, uploadId: string, parts: Array<{PartNumber: number; ETag: string}>, sha256: string): Promise<void> {
+  const {opts, S3, send, withRetry, signal} = ctx
+  try {
+    await withRetry(
+      () => send(new S3.CompleteMultipartUploadCommand({Bucket: opts.bucket, Key: p.key, UploadId: uploadId, MultipartUpload: {Parts: parts}}), {key: p.key, action: 'write'}),
+      {path: p.sib.rfilename, key: p.key, action: 'write'},
+    )
+  } catch (err) {
+    if (signal?.aborted) throw err
+    const head = await send<{ContentLength?: number; Metadata?: Record<string, string>}>(new S3.HeadObjectCommand({Bucket: opts.bucket, Key: p.key}), {key: p.key, action: 'read'}).catch(() => undefined)
+    if (head?.ContentLength === p.sib.size && head.Metadata?.sha256 === sha256) return
+    throw err
+  }
+}
+
+/** One S3 part of a multipart file: its ranges, the memory it holds, and what it still waits for. */
+interface PartState {
+  pn: number
+  n: number
+  ranges: RangeBuf[]
+  /** Bytes of the memory budget held (0 once given back). */
+  held: number
+  uploaded: boolean
+  hashed: boolean
 }

@@ -3,10 +3,11 @@
  *
  * Transport: the Hub is read over node:http(s) (HubClient.streamFile, keep-alive), so file bytes
  * arrive as the socket's own Buffers; they are hashed as they arrive and handed to S3 as they are
- * (a part body is a Readable over its list of chunks), never copied into part buffers. LFS files
- * are read as part-aligned byte ranges, several at once over separate connections (ranges.ts), from
- * a global budget of `connections`: a CDN edge paces each connection, so one per file would bound
- * the copy (issue 18).
+ * (a part body streams its ranges' chunks), never copied into part buffers. LFS files are read as
+ * byte ranges of `rangeSize` (default 2 MiB, within 8 MiB parts), many at once over separate
+ * connections (ranges.ts), from a global budget of `connections` (default 32): a CDN edge paces
+ * each connection, so one per file would bound the copy (issue 18). The signed CDN URL a file's
+ * `resolve` redirects to is reused for all of its ranges until it expires (hub/cdn-cache.ts).
  *
  * Three ways up, by file:
  *  - LFS files up to `singlePutMax` (64 MiB at the default 8 MiB part size or larger; the part size when a
@@ -18,9 +19,11 @@
  *    git blob sha1), then one PutObject with Content-MD5.
  *  - Larger files: a multipart upload of `partSize` parts, resumable part by part.
  *
- * Memory: at most `concurrency` part-size buffers (default 10 x 8 MiB) are held at once across all
- * files, each range taking one before it takes a connection; the next range waits for a free slot,
- * so backpressure from S3 reaches the Hub sockets. Flat in the model's size.
+ * Memory: a budget of `concurrency` x `partSize` bytes (default 8 x 8 MiB) across all files
+ * (budget.ts): a part takes its bytes before its ranges take connections, and gives them back once
+ * it is both hashed in file order and uploaded; the next part waits, so backpressure from S3 and
+ * from the in-order sha256 reaches the Hub sockets. Budgets serve the first file first, so files
+ * finish one after another. Flat in the model's size.
  *
  * Verification: sha256 of the streamed bytes against the Hub's LFS oid (git blob sha1 and size for
  * small non-LFS files) BEFORE CompleteMultipartUpload / before the last byte of a PutObject; a
@@ -39,16 +42,18 @@
  *
  * By concern: plan.ts (commit, files, what is already complete), put.ts (single-object uploads),
  * multipart.ts (multipart upload and resume), verify.ts (size, sha256, git blob), ranges.ts
- * (parallel ranged reads), hub-reader.ts (one resumable Hub read), s3-body.ts (memory slots, request
- * bodies), context.ts (what the steps share); this file runs the steps in order and writes the marker.
+ * (parallel ranged reads), hub-reader.ts (one resumable Hub read), budget.ts (memory and connection
+ * budgets), s3-body.ts (request bodies), context.ts (what the steps share); this file runs the steps in order and writes the marker.
  */
+import {setMaxListeners} from 'node:events'
+
 import {AipError, InterruptedError} from '../errors.js'
 import {runContext, s3Io} from './context.js'
 import {type PreloadMarker, type PreloadMarkerFile, MARKER_SCHEMA} from './layout.js'
+import {Budget} from './budget.js'
 import {abortUnfinished, multipart} from './multipart.js'
 import {planPreload} from './plan.js'
 import {bufferedPut, streamPut} from './put.js'
-import {Slots} from './s3-body.js'
 import {MiB, type PreloadDeps, type PreloadFileResult, type PreloadOptions, type PreloadResult} from './types.js'
 
 export {DEFAULT_PART_SIZE, MIN_PART_SIZE, SINGLE_PUT_MAX} from './types.js'
@@ -74,19 +79,21 @@ export async function runPreload(opts: PreloadOptions, deps: PreloadDeps): Promi
 
 async function run(opts: PreloadOptions, deps: PreloadDeps, state: {files: number; filesDone: number}): Promise<PreloadResult> {
   const started = Date.now()
+  // every open Hub and S3 request listens on the run's signal (hundreds with many connections)
+  if (opts.signal) setMaxListeners(0, opts.signal)
   const S3 = await import('@aws-sdk/client-s3')
   const {default: pLimit} = await import('p-limit')
   const io = s3Io(opts, deps, S3)
   const {signal, emit, send, s3err, checkAbort} = io
 
   // 1-3. The Hub's commit and files, the bucket, what is already complete.
-  const {revision, commit, sel, loc, refLoc, partSize, concurrency, connections, singlePutMax, planned, skip, totalBytes, skipBytes} = await planPreload(io)
+  const {revision, commit, sel, loc, refLoc, partSize, rangeSize, memoryBytes, connections, singlePutMax, planned, skip, totalBytes, skipBytes} = await planPreload(io)
   const sse = {
     ...(opts.sse ? {ServerSideEncryption: opts.sse} : {}),
     ...(opts.sseKmsKeyId ? {SSEKMSKeyId: opts.sseKmsKeyId, ServerSideEncryption: 'aws:kms' as const} : {}),
   }
   const storage = opts.storageClass ? {StorageClass: opts.storageClass as never} : {}
-  const ctx = runContext(io, await import('p-retry'), {commit, partSize, slots: new Slots(concurrency), connections: new Slots(connections), sse, storage, doneBytes: skipBytes})
+  const ctx = runContext(io, await import('p-retry'), {commit, partSize, rangeSize, memory: new Budget(memoryBytes), connections: new Budget(connections), sse, storage, doneBytes: skipBytes})
   const {withRetry} = ctx
 
   state.files = planned.length
@@ -96,6 +103,7 @@ async function run(opts: PreloadOptions, deps: PreloadDeps, state: {files: numbe
 
   // 4. Transfer: biggest files first so small ones fill the gaps.
   const todo = planned.filter((p) => p.status !== 'skip').sort((a, b) => b.sib.size - a.sib.size)
+  todo.forEach((p, i) => (p.priority = i))
   const fileLimit = pLimit(Math.max(1, opts.fileConcurrency ?? 4))
   const ticker = setInterval(progress, 1000)
   const abortAll = new AbortController()

@@ -9,7 +9,7 @@ import type {HubSibling} from '../hub/index.js'
 import type {S3Io} from './context.js'
 import {type WeightsLocation, weightsLocation, withCommit} from './layout.js'
 import {selectFiles} from './select.js'
-import {DEFAULT_CONCURRENCY, DEFAULT_CONNECTIONS, DEFAULT_PART_SIZE, MAX_PARTS, MiB, MIN_PART_SIZE, type Planned, SINGLE_PUT_MAX} from './types.js'
+import {DEFAULT_CONCURRENCY, DEFAULT_CONNECTIONS, DEFAULT_PART_SIZE, DEFAULT_RANGE_SIZE, MAX_PARTS, MiB, MIN_PART_SIZE, type Planned, SINGLE_PUT_MAX} from './types.js'
 
 export interface Plan {
   revision: string
@@ -18,7 +18,9 @@ export interface Plan {
   loc: WeightsLocation
   refLoc: WeightsLocation
   partSize: number
-  concurrency: number
+  rangeSize: number
+  /** The memory budget in bytes. */
+  memoryBytes: number
   connections: number
   singlePutMax: number
   planned: Planned[]
@@ -63,8 +65,11 @@ export async function planPreload(io: S3Io): Promise<Plan> {
   let partSize = Math.max(MIN_PART_SIZE, opts.partSize ?? DEFAULT_PART_SIZE)
   if (Math.ceil(maxSize / partSize) > MAX_PARTS) partSize = Math.ceil(maxSize / MAX_PARTS / MiB) * MiB
   const connections = Math.max(1, opts.connections ?? DEFAULT_CONNECTIONS)
-  // At least one memory slot per connection, so every connection can be filling a part.
-  const concurrency = Math.max(1, opts.concurrency ?? Math.max(DEFAULT_CONCURRENCY, connections))
+  // Ranges at most a part; at least 64 KiB (one socket read) so a request is worth its round trip.
+  const rangeSize = Math.min(partSize, Math.max(64 * 1024, opts.rangeSize ?? DEFAULT_RANGE_SIZE))
+  // The memory cap: ranges beyond it wait, whatever --connections says (connections beyond
+  // memoryBytes / rangeSize would stay idle).
+  const memoryBytes = Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY) * partSize
   // LFS files up to this size go up as one streaming PutObject (no completion rewrite, one request).
   const singlePutMax = opts.singlePutMax ?? (partSize >= DEFAULT_PART_SIZE ? SINGLE_PUT_MAX : partSize)
 
@@ -104,7 +109,7 @@ export async function planPreload(io: S3Io): Promise<Plan> {
 
   // A marker must never stand for a set that is being rewritten.
   if (skip.length < planned.length || opts.force) await io.deleteIfPresent(loc.markerKey!)
-  return {revision, commit, sel, loc, refLoc, partSize, concurrency, connections, singlePutMax, planned, skip, totalBytes, skipBytes}
+  return {revision, commit, sel, loc, refLoc, partSize, rangeSize, memoryBytes, connections, singlePutMax, planned, skip, totalBytes, skipBytes}
 }
 
 /** Unfinished multipart uploads under `prefix` by key, newest first; undefined when the store cannot list them. */

@@ -14,15 +14,15 @@ import type {Planned, PreloadFileResult} from './types.js'
 
 /** Small files whose sha256 is not known up front (non-LFS): read whole, verified, then one PutObject. */
 export async function bufferedPut(ctx: RunContext, p: Planned): Promise<PreloadFileResult> {
-  const {opts, S3, send, withRetry, emit, slots, connections, signal, sse, storage, metadataFor, verify, newReader} = ctx
+  const {opts, S3, send, withRetry, emit, memory, connections, signal, sse, storage, metadataFor, verify, newReader} = ctx
   emit({event: 'file-start', path: p.sib.rfilename, size: p.sib.size, key: p.key, multipart: false, resumeParts: 0})
-  await slots.acquire(signal)
+  const held = await memory.acquire(p.sib.size, p.priority ?? 0, signal)
   const reader = newReader(p)
   try {
     const n = p.sib.size
     const hash = createHash('sha256')
     const blobHash = p.sib.lfs ? undefined : createHash('sha1').update(`blob ${n}\0`)
-    await connections.acquire(signal)
+    await connections.acquire(1, p.priority ?? 0, signal)
     let chunks: Buffer[]
     try {
       chunks = await reader.take(n, (c) => {
@@ -53,13 +53,13 @@ export async function bufferedPut(ctx: RunContext, p: Planned): Promise<PreloadF
     return {path: p.sib.rfilename, key: p.key, size: n, sha256, lfs: Boolean(p.sib.lfs), status: 'uploaded', resumedBytes: 0}
   } finally {
     reader.close()
-    slots.release()
+    memory.release(held)
   }
 }
 
 /**
  * LFS files up to singlePutMax: the Hub stream piped into one PutObject (its sha256, the LFS oid,
- * goes into the metadata up front). The file is read ahead as part-size ranges over several Hub
+ * goes into the metadata up front). The file is read ahead as rangeSize ranges over several Hub
  * connections at once (RangedReader) and handed on in order. The body is hashed as it flows and its final chunk is held
  * back until the sha256 matches: on a mismatch (or a Hub stream that keeps failing) the request is
  * destroyed before S3 has Content-Length bytes, so S3 stores nothing. A key some store kept
@@ -81,7 +81,7 @@ export async function streamPut(ctx: RunContext, p: Planned): Promise<PreloadFil
   const readers: RangedReader[] = []
   const makeBody = (): Readable => {
     // read ahead as part-size ranges over several connections, handed on in order
-    const reader = new RangedReader(ctx, p, ctx.partSize)
+    const reader = new RangedReader(ctx, p, ctx.rangeSize)
     readers.push(reader)
     const hash = createHash('sha256')
     let got = 0

@@ -1,39 +1,9 @@
 /**
- * Memory slots and S3 request bodies: part bodies are Readables over the socket's own chunks, each
+ * S3 request bodies: part bodies are Readables over the socket's own chunks, each
  * SDK attempt gets a fresh body, and part payloads go unsigned (integrity rests on the sha256).
  */
 import {createHash} from 'node:crypto'
 import {Readable} from 'node:stream'
-
-/** At most `max` holders at once; acquire() waits (abortably) for a free slot. */
-export class Slots {
-  private used = 0
-  private waiters: Array<() => void> = []
-  constructor(private readonly max: number) {}
-  acquire(signal?: AbortSignal): Promise<void> {
-    if (this.used < this.max) {
-      this.used++
-      return Promise.resolve()
-    }
-    return new Promise((resolve, reject) => {
-      const w = () => {
-        signal?.removeEventListener('abort', onAbort)
-        resolve()
-      }
-      const onAbort = () => {
-        this.waiters = this.waiters.filter((x) => x !== w)
-        reject(signal!.reason)
-      }
-      signal?.addEventListener('abort', onAbort, {once: true})
-      this.waiters.push(w)
-    })
-  }
-  release(): void {
-    const w = this.waiters.shift()
-    if (w) w() // the slot passes to the waiter
-    else this.used--
-  }
-}
 
 /** A Readable over a list of Buffers (a part body sent without concatenating it). */
 export function listBody(chunks: Buffer[]): Readable {

@@ -11,19 +11,34 @@ export const MIN_PART_SIZE = 5 * MiB
 export const SINGLE_PUT_MAX = 64 * MiB
 export const MAX_PARTS = 10_000
 /**
- * Hub connections open at once across all files (each large file is read as several part-aligned
- * ranges at once). A CDN edge serves each connection at its own pace (a far or busy one ~10 MiB/s,
- * the case hf_transfer and the Xet client exist for); 10 of them (~100 MiB/s at 10 MiB/s each) match
- * what S3 takes from one client here (bench/preload.mjs, throttled scenario) without being a burden
- * on the Hub, and fit a laptop's and the in-cluster Job's memory (see DEFAULT_CONCURRENCY).
+ * Hub connections open at once across all files (each large file is read as several ranges at
+ * once). A CDN edge serves each connection at its own pace (a far or busy one ~10 MiB/s, the case
+ * hf_transfer and the Xet client exist for), so the copy runs at about connections x that pace
+ * until S3 or the link is the limit. The Hub's own clients open more: huggingface_hub runs
+ * hf_transfer with max_files=HF_TRANSFER_CONCURRENCY=100 range requests of DOWNLOAD_CHUNK_SIZE=10 MiB
+ * per file (huggingface_hub constants.py, file_download.py http_get), and the Xet client adapts
+ * between 1 and HF_XET_CLIENT_AC_MAX_DOWNLOAD_CONCURRENCY=64 streams, starting at 4
+ * (xet-core xet_runtime/src/config/groups/client.rs). 32 reach ~320 MiB/s at 10 MiB/s each, more than
+ * one client's S3 upload takes (bench/preload.mjs), with ranges small enough (DEFAULT_RANGE_SIZE)
+ * that they hold 64 MiB between them: the same default fits a laptop and the in-cluster Job.
  */
-export const DEFAULT_CONNECTIONS = 10
+export const DEFAULT_CONNECTIONS = 32
 /**
- * Part buffers held at once across all files (a range being read holds one, a part going up too):
- * 10 x 8 MiB keeps peak RSS under 300 MiB whatever the model size (12 reached 288 MiB with the
- * 4 GiB repo of bench/preload.mjs).
+ * Bytes of one Hub range request. Smaller than a part so that many connections hold few bytes
+ * (memory is what the in-order sha256 makes wait, see DEFAULT_CONCURRENCY); large enough that one
+ * request's round trip is small next to its transfer (2 MiB at 10 MiB/s: 200 ms; the signed CDN URL
+ * is reused, so a range costs no redirect).
  */
-export const DEFAULT_CONCURRENCY = 10
+export const DEFAULT_RANGE_SIZE = 2 * MiB
+/**
+ * The memory budget in part-size units: bytes of parts and ranges held at once across all files
+ * (a part's bytes from when its ranges start until it is both hashed in file order and uploaded).
+ * 8 x 8 MiB = 64 MiB: the 32 default connections' 2 MiB ranges, which is more than the sink takes
+ * here (~15 connections at 10 MiB/s fill it), and peak RSS under 300 MiB whatever the model size
+ * (bench/preload.mjs: the CLI holds ~170-190 MiB besides, garbage included, at full speed; 12 x 8 MiB
+ * reached 282 MiB and 16 x 8 MiB 290 MiB on a loaded machine, 8 x 8 MiB 248 MiB).
+ */
+export const DEFAULT_CONCURRENCY = 8
 
 export interface PreloadOptions {
   repo: string
@@ -37,10 +52,12 @@ export interface PreloadOptions {
   force?: boolean
   /** Part size in bytes (default 8 MiB, at least 5 MiB; raised for files over 10000 parts). */
   partSize?: number
-  /** Part buffers held at once across all files (default 10, at least `connections`): memory is about concurrency x partSize. */
+  /** The memory budget in parts (default 8): bytes held at once across all files are at most concurrency x partSize. */
   concurrency?: number
-  /** Hub connections open at once across all files (default 10); parts of one file are read in parallel. */
+  /** Hub connections open at once across all files (default 32); ranges of one file are read in parallel. */
   connections?: number
+  /** Bytes per Hub range request (default 2 MiB, at most the part size). */
+  rangeSize?: number
   /**
    * LFS files of at most this many bytes go up as one streaming PutObject instead of a multipart
    * upload (default 64 MiB when partSize is at least the 8 MiB default, else partSize: a smaller
@@ -115,6 +132,8 @@ export interface Planned {
   key: string
   status?: 'skip'
   sha256?: string
+  /** Its place in the run (0 first): budgets serve lower numbers first, so files finish one after another. */
+  priority?: number
   /** Unfinished multipart uploads of the key, newest first (undefined: the store cannot list them). */
   uploads?: Array<{uploadId: string; initiated?: Date}>
 }

@@ -5,6 +5,7 @@ import type {CatalogEntry} from '../catalog/schema.js'
 import type {KubeObject} from '../kube/types.js'
 import {templatesPath} from '../paths.js'
 import {DEFAULT_EXCLUDE, DEFAULT_INCLUDE} from '../preload/select.js'
+import {DEFAULT_CONNECTIONS, DEFAULT_RANGE_SIZE} from '../preload/types.js'
 import {containerSecurityContext, DEFAULT_HF_TOKEN_SECRET, labelsFor, meta, objectName, podSecurityContext, PRELOAD_SERVICE_ACCOUNT, type RenderOptions, s3Env, shortHash} from './common.js'
 import {weightsLocation} from './weights.js'
 
@@ -54,8 +55,10 @@ export function preloadItems(entry: CatalogEntry, opts: Pick<RenderOptions, 'buc
 }
 
 /**
- * The preload Job streams every file from the Hub into S3 (multipart, at most
- * (AIP_UPLOAD_PARALLEL + 1) x AIP_PART_BYTES in memory: 160 MiB), so it needs no scratch disk: it
+ * The preload Job streams every file from the Hub into S3 (multipart; each file read as
+ * AIP_RANGE_BYTES ranges over up to AIP_CONNECTIONS connections at once, as `aip model preload`
+ * does; at most AIP_BUFFER_BYTES of parts in memory, plus one copy per part being uploaded:
+ * ~256 MiB), so it needs no scratch disk: it
  * requests 1 GiB of ephemeral storage (logs, /tmp) and fits a default system node (m6i.large, 20 GiB
  * root disk). It runs under its own ServiceAccount (aip-preload: S3 read-write through its Pod
  * Identity association), never the server's (read only).
@@ -70,6 +73,10 @@ export function renderPreloadJob(entry: CatalogEntry, opts: RenderOptions): Kube
     {name: 'AIP_EXCLUDE', value: JSON.stringify(DEFAULT_EXCLUDE)},
     {name: 'AIP_PART_BYTES', value: String(32 * 2 ** 20)},
     {name: 'AIP_UPLOAD_PARALLEL', value: '4'},
+    // the CLI's defaults (src/lib/preload/types.ts): 32 connections of 2 MiB ranges, 128 MiB of parts
+    {name: 'AIP_CONNECTIONS', value: String(DEFAULT_CONNECTIONS)},
+    {name: 'AIP_RANGE_BYTES', value: String(DEFAULT_RANGE_SIZE)},
+    {name: 'AIP_BUFFER_BYTES', value: String(128 * 2 ** 20)},
     // The token is referenced from a Secret, never written into the manifest. Optional for public
     // repos, so a missing Secret does not block them; `model deploy` checks it exists for gated ones.
     {name: 'HF_TOKEN', valueFrom: {secretKeyRef: {name: secret.name, key: secret.key, optional: !entry.hf.gated}}},

@@ -271,8 +271,27 @@ async function drive(d: Driver, skipFit: boolean | undefined, resumed: boolean, 
     return report(await promote(d), resumed, capacity ? {capacity} : {})
   } catch (error) {
     if (deps.signal?.aborted && !(error instanceof RolloutAbortedError)) throw interrupted(name, d.s)
+    if (error instanceof StateChangedError) return changedElsewhere(d, error)
     throw error
   }
+}
+
+/**
+ * Another command wrote the state while this one drove it (`aip model promote` or `--abort` from
+ * another terminal or CI): this one stops and reports what the other did.
+ */
+async function changedElsewhere(d: Driver, error: StateChangedError): Promise<RolloutReport> {
+  const cur = await readState(d.deps.client, d.s.namespace, d.s.model, d.deps.signal)
+  if (!cur) throw error
+  const s = cur.state
+  if (s.phase === 'promoted' || s.phase === 'promoting') {
+    d.deps.warn?.(`the rollout of ${s.model} was ${s.phase === 'promoted' ? 'promoted' : 'is being promoted'} by another command (aip model promote); this one stops here`)
+    return report(s, true)
+  }
+  if (s.phase === 'aborted' || s.phase === 'aborting') {
+    throw new RolloutAbortedError(`rollout of ${s.model} aborted by another command: ${s.reason ?? 'no reason recorded'}`, `see aip model rollout status ${s.model}`, {rollout: report(s, true), breaches: s.breaches ?? []})
+  }
+  throw error
 }
 
 function safeFit(entry: CatalogEntry, util?: number): Record<string, string> | undefined {

@@ -173,19 +173,22 @@ describe('runPreload', () => {
     const bucket = await newBucket()
     const path = 'model-00001-of-00002.safetensors'
     const size = 12 * MiB + 123
-    hub.dropConnection(path, 2 * MiB + 5, 1) // the first response of the file is cut after 2 MiB + 5 bytes
+    hub.dropConnection(path, 512 * 1024 + 5, 1) // the first response of the file is cut after 512 KiB + 5 bytes
     const before = hub.contentRequests(path).length
     const o = opts(bucket)
     await runPreload(o, {hub: hubClient(), s3})
     const retry = o.events.find((e) => e.event === 'retry' && e.what === 'hub-stream')
     expect(retry).toMatchObject({path, what: 'hub-stream', attempt: 1})
     const offset = (retry as {offset: number}).offset
-    expect(offset % (5 * MiB)).toBe(2 * MiB + 5)
-    const partStart = offset - (2 * MiB + 5)
+    // the ranges: each 5 MiB part cut into 2 MiB ranges
+    const ranges: Array<[number, number]> = []
+    for (let p = 0; p < size; p += 5 * MiB) for (let s = p; s < Math.min(p + 5 * MiB, size); s += 2 * MiB) ranges.push([s, Math.min(s + 2 * MiB, p + 5 * MiB, size)])
+    const cut = ranges.find(([s, e]) => s <= offset && offset < e)!
+    expect(offset - cut[0]).toBe(512 * 1024 + 5)
     const reqs = hub.contentRequests(path).slice(before)
-    // one ranged GET per 5 MiB part, plus the one that resumed the cut range
-    expect(reqs).toHaveLength(Math.ceil(size / (5 * MiB)) + 1)
-    expect(reqs.map((r) => r.range)).toContain(`bytes=${offset}-${Math.min(partStart + 5 * MiB, size) - 1}`)
+    // one ranged GET per range, plus the one that resumed the cut range from its offset to the range's end
+    expect(reqs).toHaveLength(ranges.length + 1)
+    expect(reqs.map((r) => r.range)).toContain(`bytes=${offset}-${cut[1] - 1}`)
     await expectComplete(bucket)
   })
 

@@ -55,8 +55,12 @@ function opts(bucket: string, extra: Partial<PreloadOptions> = {}): PreloadOptio
 const client = () => new HubClient({endpoint: hub.url, maxRetryWaitMs: 20})
 const root = `models/acme--ranged/`
 const key = (p: string) => `${root}${commit}/${p}`
-/** The part-aligned ranges of a file: bytes=start-last for each partSize part. */
-const partRanges = (size: number, partSize: number) => Array.from({length: Math.ceil(size / partSize)}, (_, i) => `bytes=${i * partSize}-${Math.min((i + 1) * partSize, size) - 1}`)
+/** The ranges of a file: each partSize part cut into rangeSize ranges, as bytes=start-last. */
+function fileRanges(size: number, partSize: number, rangeSize: number): string[] {
+  const out: string[] = []
+  for (let p = 0; p < size; p += partSize) for (let s = p; s < Math.min(p + partSize, size); s += rangeSize) out.push(`bytes=${s}-${Math.min(s + rangeSize, p + partSize, size) - 1}`)
+  return out
+}
 
 async function expectComplete(bucket: string) {
   const c = await bucketContents(s3, bucket)
@@ -83,7 +87,7 @@ function interruptAfter(after: number): {signal: AbortSignal; afterPart: Preload
 }
 
 describe('preload: ranged reads within a file', () => {
-  it('reads each large file as part-aligned ranges over several connections at once, within the global --connections budget', async () => {
+  it('reads each large file as ranges (2 MiB by default, within parts) over several connections at once, within the global --connections budget', async () => {
     const bucket = await newBucket()
     hub.throttle(16 * MiB) // per connection: one connection alone would take ~1.3 s per file
     const before = {a: hub.contentRequests(A).length, b: hub.contentRequests(B).length}
@@ -94,9 +98,9 @@ describe('preload: ranged reads within a file', () => {
     expect(hub.rangeConcurrency(B)).toBeGreaterThanOrEqual(2)
     // ...and never more than the budget across all files
     expect(hub.rangeConcurrency()).toBe(3)
-    // one GET per part, each exactly the part's bytes
-    expect(hub.contentRequests(A).slice(before.a).map((q) => q.range).sort()).toEqual(partRanges(SIZE[A]!, 5 * MiB).sort())
-    expect(hub.contentRequests(B).slice(before.b).map((q) => q.range).sort()).toEqual(partRanges(SIZE[B]!, 5 * MiB).sort())
+    // one GET per range, each exactly its bytes: every 5 MiB part cut into 2 MiB ranges
+    expect(hub.contentRequests(A).slice(before.a).map((q) => q.range).sort()).toEqual(fileRanges(SIZE[A]!, 5 * MiB, 2 * MiB).sort())
+    expect(hub.contentRequests(B).slice(before.b).map((q) => q.range).sort()).toEqual(fileRanges(SIZE[B]!, 5 * MiB, 2 * MiB).sort())
     expect(r.files.find((f) => f.path === A)).toMatchObject({status: 'uploaded', sha256: hub.repos.get(REPO)!.commits.get(commit)!.get(A)!.sha256})
     await expectComplete(bucket)
   })
@@ -108,7 +112,8 @@ describe('preload: ranged reads within a file', () => {
     await runPreload(o, {hub: client(), s3})
     expect(o.events.filter((e) => e.event === 'file-start' && e.multipart)).toEqual([])
     expect(hub.rangeConcurrency(A)).toBe(3)
-    expect(hub.contentRequests(A).slice(-3).map((q) => q.range).sort()).toEqual(partRanges(SIZE[A]!, 8 * MiB).sort())
+    const ranges = fileRanges(SIZE[A]!, SIZE[A]!, 2 * MiB)
+    expect(hub.contentRequests(A).slice(-ranges.length).map((q) => q.range).sort()).toEqual(ranges.sort())
     expect(await s3h.pendingUploads(bucket)).toEqual([])
     await expectComplete(bucket)
   })
@@ -166,6 +171,98 @@ describe('preload: ranged reads within a file', () => {
     expect(a.status).toBe('resumed')
     expect(a.resumedBytes).toBe(parts.filter((e) => e.reused).reduce((x, e) => x + e.bytes, 0))
     expect(await s3h.pendingUploads(bucket)).toEqual([])
+    await expectComplete(bucket)
+  })
+})
+
+describe('preload: ranges, memory and the CDN URL', () => {
+  it('cuts each part into --range-size ranges (a range never spans two parts; one larger than a part is a part)', async () => {
+    const bucket = await newBucket()
+    const before = hub.contentRequests(A).length
+    await runPreload(opts(bucket, {rangeSize: 3 * MiB, connections: 4, fileConcurrency: 1}), {hub: client(), s3})
+    expect(hub.contentRequests(A).slice(before).map((q) => q.range).sort()).toEqual(fileRanges(SIZE[A]!, 5 * MiB, 3 * MiB).sort())
+    const bucket2 = await newBucket()
+    const before2 = hub.contentRequests(A).length
+    await runPreload(opts(bucket2, {rangeSize: 64 * MiB, connections: 4, fileConcurrency: 1}), {hub: client(), s3})
+    expect(hub.contentRequests(A).slice(before2).map((q) => q.range).sort()).toEqual(fileRanges(SIZE[A]!, 5 * MiB, 5 * MiB).sort())
+    await expectComplete(bucket2)
+  })
+
+  it('many connections cannot hold more than the memory budget: ranges beyond it wait', async () => {
+    const bucket = await newBucket()
+    hub.throttle(8 * MiB)
+    // 64 connections, but memory for 2 parts of 5 MiB (2 + 2 + 1 MiB ranges each): at most 6 ranges
+    // of the file in flight, whatever the number of connections
+    await runPreload(opts(bucket, {connections: 64, concurrency: 2, fileConcurrency: 2}), {hub: client(), s3})
+    expect(hub.rangeConcurrency()).toBeGreaterThanOrEqual(2)
+    expect(hub.rangeConcurrency()).toBeLessThanOrEqual(6)
+    await expectComplete(bucket)
+  })
+
+  it('the ranges of a file go straight to its signed CDN URL: one resolve per file, not one per range', async () => {
+    const bucket = await newBucket()
+    const before = {resolves: hub.resolveRequests(A).length, content: hub.contentRequests(A).length}
+    await runPreload(opts(bucket, {connections: 4, fileConcurrency: 1}), {hub: client(), s3})
+    expect(hub.contentRequests(A).length - before.content).toBe(fileRanges(SIZE[A]!, 5 * MiB, 2 * MiB).length)
+    expect(hub.resolveRequests(A).length - before.resolves).toBe(1)
+    await expectComplete(bucket)
+  })
+
+  it('a range that keeps failing fails the run with the Hub error (its UploadPart is stopped, not retried as an S3 error)', async () => {
+    const bucket = await newBucket()
+    hub.dropConnection(A, 0, 1000) // every response of A is cut before its first byte
+    const o = opts(bucket, {connections: 4, fileConcurrency: 1, streamRetries: 1})
+    const err = (await runPreload(o, {hub: client(), s3}).catch((e: unknown) => e)) as AipError
+    // the Hub's error (cannot reach it / kept failing), not an S3 write error
+    expect(['UNREACHABLE', 'FAILED']).toContain(err.code)
+    expect(err.message).toMatch(/Hugging Face Hub|download of/)
+    expect(err.message).not.toMatch(/s3:\/\/|bucket/i)
+    expect(o.events.filter((e) => e.event === 'retry' && e.what === 'part')).toEqual([])
+    await expectNothingComplete(bucket)
+  })
+
+  it('a CompleteMultipartUpload that succeeded but whose answer was lost: the retry fails, the object stands verified, the run completes', async () => {
+    const bucket = await newBucket()
+    const lost = s3h.loseNextAnswer(1, {method: 'POST', query: 'uploadId', key: A})
+    const o = opts(bucket, {connections: 4, fileConcurrency: 1})
+    const r = await runPreload(o, {hub: client(), s3})
+    expect(lost.lost).toBe(1)
+    expect(lost.seen).toBeGreaterThanOrEqual(2) // the SDK asked again, and s3rver no longer had the upload
+    expect(r.files.find((f) => f.path === A)).toMatchObject({status: 'uploaded'})
+    await expectComplete(bucket)
+  })
+
+  it('ranges reuse kept-alive connections: a range read to its end hands its connection to the next one', async () => {
+    const bucket = await newBucket()
+    const before = {conns: hub.connectionsOpened, content: hub.contentRequests(A).length + hub.contentRequests(B).length}
+    await runPreload(opts(bucket, {connections: 3, fileConcurrency: 2}), {hub: client(), s3})
+    const ranges = hub.contentRequests(A).length + hub.contentRequests(B).length - before.content
+    expect(ranges).toBe(fileRanges(SIZE[A]!, 5 * MiB, 2 * MiB).length + fileRanges(SIZE[B]!, 5 * MiB, 2 * MiB).length)
+    // 3 connections for the ranges (+ the small file's), not one per range
+    expect(hub.connectionsOpened - before.conns).toBeLessThanOrEqual(5)
+    await expectComplete(bucket)
+  })
+
+  it('a CDN URL refused mid-run (expired or revoked signature, 403) is resolved again and the copy completes', async () => {
+    const bucket = await newBucket()
+    hub.throttle(32 * MiB)
+    const before = {resolves: hub.resolveRequests(A).length, requests: hub.requests.length}
+    let revoked = false
+    const o = opts(bucket, {
+      connections: 2,
+      fileConcurrency: 1,
+      afterPart: ({path}) => {
+        if (path === A && !revoked) {
+          revoked = true
+          hub.revokeCdnUrls()
+        }
+      },
+    })
+    await runPreload(o, {hub: client(), s3})
+    expect(revoked).toBe(true)
+    expect(hub.requests.slice(before.requests).filter((r) => r.file === A && r.refused).length).toBeGreaterThanOrEqual(1)
+    expect(hub.resolveRequests(A).length - before.resolves).toBe(2)
+    expect(o.events.filter((e) => e.event === 'retry')).toEqual([]) // a refresh, not a failure
     await expectComplete(bucket)
   })
 })

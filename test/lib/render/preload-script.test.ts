@@ -11,7 +11,7 @@ import {createServer, type Server} from 'node:http'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {CreateBucketCommand, ListMultipartUploadsCommand, type S3Client} from '@aws-sdk/client-s3'
+import {CreateBucketCommand, ListMultipartUploadsCommand, ListPartsCommand, type S3Client} from '@aws-sdk/client-s3'
 import {SignatureV4} from '@smithy/signature-v4'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
@@ -143,7 +143,7 @@ describe.skipIf(!hasPython)('preload Job program (python3, standard library) aga
 
   it('a dropped Hub connection resumes at its byte offset with Range', async () => {
     const b = await bucket()
-    hub.dropConnection('model-00001-of-00002.safetensors', 7 * MiB + 3, 1)
+    hub.dropConnection('model-00001-of-00002.safetensors', MiB + 3, 1) // inside a 2 MiB range
     try {
       const {script, env} = jobEnv(entryFor(REPO, commit), b)
       const r = await run(script, {...env, ...s3Creds})
@@ -156,6 +156,96 @@ describe.skipIf(!hasPython)('preload Job program (python3, standard library) aga
     } finally {
       hub.clearFaults()
     }
+  })
+
+  it('reads each file as ranges over several kept-alive connections (AIP_CONNECTIONS), straight from its CDN URL: one resolve per file', async () => {
+    const b = await bucket()
+    const big = 'model-00001-of-00002.safetensors'
+    hub.throttle(16 * MiB)
+    hub.resetConcurrency()
+    const before = {resolves: hub.resolveRequests(big).length, content: hub.contentRequests(big).length, conns: hub.connectionsOpened, requests: hub.requests.length}
+    try {
+      const {script, env} = jobEnv(entryFor(REPO, commit), b, {extra: {AIP_CONNECTIONS: '3'}})
+      const r = await run(script, {...env, ...s3Creds})
+      expect(r.code, r.stderr + r.stdout).toBe(0)
+      // range GETs ride 3 kept-alive connections; the model info and each file's resolve open their own
+      const reads = hub.requests.slice(before.requests).filter((q) => q.method === 'GET' && q.content).length
+      const others = hub.requests.slice(before.requests).length - reads
+      expect(reads).toBeGreaterThanOrEqual(12)
+      expect(hub.connectionsOpened - before.conns).toBeLessThanOrEqual(3 + others)
+      expect(hub.rangeConcurrency(big)).toBeGreaterThanOrEqual(2)
+      expect(hub.rangeConcurrency()).toBeLessThanOrEqual(3)
+      // 12 MiB + 7 in 5 MiB parts, each cut into 2 MiB ranges (3 + 3 + 2), one GET each
+      const ranges: string[] = []
+      for (let p = 0; p < 12 * MiB + 7; p += 5 * MiB) for (let s = p; s < Math.min(p + 5 * MiB, 12 * MiB + 7); s += 2 * MiB) ranges.push(`GET bytes=${s}-${Math.min(s + 2 * MiB, p + 5 * MiB, 12 * MiB + 7) - 1}`)
+      expect(hub.contentRequests(big).slice(before.content).map((q) => `${q.method} ${q.range}`).sort()).toEqual(ranges.sort())
+      expect(hub.resolveRequests(big).length - before.resolves).toBe(1)
+      const c = await bucketContents(s3, b)
+      expect(c.get(`models/acme--stream-llm/${commit}/${big}`)!.equals(seededBytes(12 * MiB + 7, 5))).toBe(true)
+    } finally {
+      hub.clearFaults()
+      hub.resetConcurrency()
+    }
+  })
+
+  it('a CDN URL refused mid-run (expired or revoked signature: 403) is resolved again and the copy completes', async () => {
+    const b = await bucket()
+    const big = 'model-00001-of-00002.safetensors'
+    hub.throttle(8 * MiB)
+    const before = {resolves: hub.resolveRequests(big).length, requests: hub.requests.length}
+    const watch = setInterval(() => {
+      if (hub.contentRequests(big).length > 0 && hub.requests.slice(before.requests).some((q) => q.file === big && q.content)) {
+        hub.revokeCdnUrls()
+        clearInterval(watch)
+      }
+    }, 20)
+    try {
+      const {script, env} = jobEnv(entryFor(REPO, commit), b, {extra: {AIP_CONNECTIONS: '2'}})
+      const r = await run(script, {...env, ...s3Creds})
+      expect(r.code, r.stderr + r.stdout).toBe(0)
+      expect(hub.requests.slice(before.requests).filter((q) => q.file === big && q.refused).length).toBeGreaterThanOrEqual(1)
+      expect(hub.resolveRequests(big).length - before.resolves).toBe(2)
+      const c = await bucketContents(s3, b)
+      expect(c.get(`models/acme--stream-llm/${commit}/${big}`)!.equals(seededBytes(12 * MiB + 7, 5))).toBe(true)
+    } finally {
+      clearInterval(watch)
+      hub.clearFaults()
+    }
+  })
+
+  it('a rerun after the Job was killed mid-file continues its unfinished upload: the parts already there are not sent again', async () => {
+    const b = await bucket()
+    const big = 'model-00001-of-00002.safetensors'
+    const key = `models/acme--stream-llm/${commit}/${big}`
+    hub.throttle(4 * MiB)
+    const {script, env} = jobEnv(entryFor(REPO, commit), b, {extra: {AIP_CONNECTIONS: '2'}})
+    const p = spawn('python3', ['-c', script], {env: {...env, ...s3Creds}})
+    const exited = new Promise((r) => p.on('close', r))
+    try {
+      // parts S3 lists (ListParts: whole parts; one being written when the Job dies is not one)
+      const listed = async () => {
+        const up = (await s3h.pendingUploads(b)).find((u) => u.key === key)
+        return up ? ((await s3.send(new ListPartsCommand({Bucket: b, Key: key, UploadId: up.uploadId}))).Parts ?? []).length : 0
+      }
+      for (let i = 0; i < 400 && (await listed()) < 1; i++) await new Promise((r) => setTimeout(r, 50))
+      p.kill('SIGKILL')
+      await exited
+    } finally {
+      hub.clearFaults()
+    }
+    const up = (await s3h.pendingUploads(b)).find((u) => u.key === key)!
+    const kept = ((await s3.send(new ListPartsCommand({Bucket: b, Key: key, UploadId: up.uploadId}))).Parts ?? []).length
+    expect(kept).toBeGreaterThanOrEqual(1)
+    const before = hub.requests.length
+    const r = await run(script, {...env, ...s3Creds})
+    expect(r.code, r.stderr + r.stdout).toBe(0)
+    expect(r.stdout).toContain(`${big}: continuing its unfinished upload (${kept} parts there)`)
+    expect(r.stdout).toMatch(new RegExp(`${big}: \\d+ parts reused from the unfinished upload`))
+    expect(hub.requests.length).toBeGreaterThan(before) // the bytes are read again for the sha256
+    expect(await s3h.pendingUploads(b)).toEqual([])
+    const c = await bucketContents(s3, b)
+    expect(c.get(key)!.equals(seededBytes(12 * MiB + 7, 5))).toBe(true)
+    expect([...c.keys()].some((k) => k.endsWith('.aip-preload.json'))).toBe(true)
   })
 
   it('a corrupted download fails the Job: no marker, the multipart upload aborted', async () => {
