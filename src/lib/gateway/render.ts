@@ -122,6 +122,9 @@ export function renderLitellm(o: GatewayRenderOptions): KubeObject[] {
       {name: 'STORE_MODEL_IN_DB', value: 'True'},
       {name: 'LITELLM_LOG', value: 'INFO'},
       {name: 'LITELLM_TELEMETRY', value: 'False'},
+      // the bundled model cost map: the NetworkPolicy allows no egress to GitHub, where LiteLLM would
+      // otherwise fetch it with a 5 s timeout at every start (litellm_core_utils/get_model_cost_map.py)
+      {name: 'LITELLM_LOCAL_MODEL_COST_MAP', value: 'True'},
     ],
     resources: {requests: {cpu: '500m', memory: '1Gi'}, limits: {memory: '2Gi'}},
     // The root filesystem stays writable: LiteLLM's start (prisma generate / migrate) writes under
