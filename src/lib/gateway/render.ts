@@ -72,8 +72,9 @@ export function litellmConfig(): Record<string, unknown> {
   }
 }
 
+// cluster DNS on port 53 to any address: EKS Auto Mode's CoreDNS runs on each node, not as kube-dns
+// pods (as in src/lib/render/network.ts)
 const DNS_EGRESS = {
-  to: [{namespaceSelector: {matchLabels: {[NS_LABEL]: 'kube-system'}}, podSelector: {matchLabels: {'k8s-app': 'kube-dns'}}}],
   ports: [
     {protocol: 'UDP', port: 53},
     {protocol: 'TCP', port: 53},
@@ -121,6 +122,9 @@ export function renderLitellm(o: GatewayRenderOptions): KubeObject[] {
       {name: 'STORE_MODEL_IN_DB', value: 'True'},
       {name: 'LITELLM_LOG', value: 'INFO'},
       {name: 'LITELLM_TELEMETRY', value: 'False'},
+      // the bundled model cost map: the NetworkPolicy allows no egress to GitHub, where LiteLLM would
+      // otherwise fetch it with a 5 s timeout at every start (litellm_core_utils/get_model_cost_map.py)
+      {name: 'LITELLM_LOCAL_MODEL_COST_MAP', value: 'True'},
     ],
     resources: {requests: {cpu: '500m', memory: '1Gi'}, limits: {memory: '2Gi'}},
     // The root filesystem stays writable: LiteLLM's start (prisma generate / migrate) writes under

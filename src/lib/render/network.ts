@@ -6,9 +6,12 @@ import {HTTP_ADDON_NAMESPACE, wakeEnabled} from './wake.js'
 
 const NS_LABEL = 'kubernetes.io/metadata.name'
 
-/** Egress every aip pod needs: cluster DNS. */
+/**
+ * Egress every aip pod needs: cluster DNS, port 53 to any address. Not only kube-dns pods: EKS Auto
+ * Mode runs CoreDNS as a service on each node (no kube-dns pods to select), and NodeLocal DNSCache
+ * answers on a link-local address; a rule naming the pods blocks DNS there once policies are enforced.
+ */
 const DNS_EGRESS = {
-  to: [{namespaceSelector: {matchLabels: {[NS_LABEL]: 'kube-system'}}, podSelector: {matchLabels: {'k8s-app': 'kube-dns'}}}],
   ports: [
     {protocol: 'UDP', port: 53},
     {protocol: 'TCP', port: 53},

@@ -53,3 +53,15 @@ describe('gateway egress reaches every serving track (a real CNI enforces the po
     expect(egressPort8000Selectors().some((peer) => selects(peer.podSelector ?? {}, podLabels(job)))).toBe(false)
   })
 })
+
+describe('LiteLLM starts without the internet its NetworkPolicy denies', () => {
+  it('no egress to HTTPS outside the cluster, so the model cost map is the bundled one (LITELLM_LOCAL_MODEL_COST_MAP)', () => {
+    const objs = renderGateway(gw).objects
+    const np = objs.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'litellm') as KubeObject
+    const egress = (np.spec as any).egress as Array<{to?: Array<Record<string, any>>; ports?: Array<{port: number}>}>
+    expect(egress.some((e) => e.ports?.some((p) => p.port === 443) && (!e.to || e.to.some((t) => t.ipBlock)))).toBe(false)
+    // litellm/litellm_core_utils/get_model_cost_map.py: otherwise every process start waits 5 s on GitHub
+    const env = (objs.find((o) => o.kind === 'Deployment')!.spec as any).template.spec.containers[0].env as Array<{name: string; value?: string}>
+    expect(env).toContainEqual({name: 'LITELLM_LOCAL_MODEL_COST_MAP', value: 'True'})
+  })
+})

@@ -473,6 +473,7 @@ export class Controllers {
       return
     }
     if (fins.includes(LB_FINALIZER) && svc.status?.loadBalancer?.ingress?.length) return
+    if (this.opts.noLoadBalancerController) return
     this.later(0, () => {
       const cur = this.get('v1', 'Service', svc.metadata.namespace, svc.metadata.name)
       if (!cur || cur.metadata.deletionTimestamp) return
