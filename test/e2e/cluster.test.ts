@@ -65,7 +65,7 @@ describe('aip cluster bootstrap', () => {
     expect(out.status).toBe('ok')
     expect(out.result.dryRun).toBe(true)
     expect(out.result.objects.find((o: {kind: string}) => o.kind === 'Namespace').action).toBe('create')
-    expect(out.result.addons.map((a: {name: string}) => a.name)).toEqual(['keda', 'prometheus-operator', 'nvidia-device-plugin', 'dcgm-exporter', 'karpenter'])
+    expect(out.result.addons.map((a: {name: string}) => a.name)).toEqual(['keda', 'keda-http-add-on', 'prometheus-operator', 'nvidia-device-plugin', 'dcgm-exporter', 'karpenter'])
   })
 
   it('--skip-eks applies the platform base, and a rerun changes nothing', async () => {

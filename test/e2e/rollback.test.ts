@@ -1,10 +1,11 @@
 // The built CLI: revision history and rollback. Deploy qwen3-8b, redeploy it with another Hub
 // revision, roll back: the Deployment's spec is the first one's again, the gateway still serves the
 // model under the same id, the history holds three revisions; --to; the refusals and exit codes.
+import {spawn} from 'node:child_process'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {getCatalogEntry} from '../../src/lib/catalog/index.js'
-import {isolatedEnv, runCli} from '../support/cli.js'
+import {BIN, isolatedEnv, runCli} from '../support/cli.js'
 import {type GatewayPeers, startGatewayPeers} from '../support/gateway.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-apiserver/index.mjs'
 import {aipCluster} from '../support/kube-apiserver/nodes.mjs'
@@ -147,6 +148,26 @@ describe('aip model history / rollback (built CLI)', () => {
     expect(busy.stderr).toContain('a rollout of qwen3-8b is in progress')
     api.store.remove('v1', 'ConfigMap', NS, 'aip-rollout-qwen3-8b')
     expect(owned()).toEqual(specB)
+  })
+
+  it('Ctrl-C while it waits: exit 130; the rollback is applied and recorded; the message says how to follow it', {timeout: 120_000}, async () => {
+    api.setDeploymentBehavior(NS, 'qwen3-8b', {mode: 'ready', readyDelayMs: 8000})
+    try {
+      const child = spawn(process.execPath, [BIN, 'model', 'rollback', 'qwen3-8b', '--yes'], {env, stdio: ['ignore', 'pipe', 'pipe']})
+      let stderr = ''
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+      const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)))
+      // applied (revision 1's spec) and recorded (revision 5), then waiting for the slow pod
+      await api.waitFor((s) => Boolean(s.get('v1', 'ConfigMap', NS, 'aip-history-qwen3-8b')?.data?.['revision-5.json']), 30_000)
+      expect(owned()).toEqual(specA)
+      await new Promise((r) => setTimeout(r, 500))
+      child.kill('SIGINT')
+      expect(await exited, stderr).toBe(130)
+      expect(stderr).toContain('revision 3 is applied and recorded as revision 5 and keeps rolling out: follow with `aip model status qwen3-8b` (another `model rollback` now would return to revision 4)')
+      expect((await historyOf('qwen3-8b'))[0]).toMatchObject({revision: 5, source: 'rollback', restoredFrom: 3})
+    } finally {
+      api.setDeploymentBehavior(NS, 'qwen3-8b', {mode: 'ready', readyDelayMs: 30})
+    }
   })
 
   it('model list shows models, not their history; model delete removes the history; history then says not deployed (exit 4)', async () => {

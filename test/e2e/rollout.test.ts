@@ -22,6 +22,9 @@ const NS = 'aip-models'
 const REV_A = 'a'.repeat(40)
 const REV_B = 'b'.repeat(40)
 const REV_C = 'c'.repeat(40)
+const REV_D = 'd'.repeat(40)
+const REV_E = 'e'.repeat(40)
+const REV_F = 'f'.repeat(40)
 const STABLE_ID = `aip:${NS}:qwen3-8b`
 const CANARY_ID = `aip:${NS}:qwen3-8b@canary`
 // pod names as a ReplicaSet gives them (<deployment>-<pod-template-hash>-<5 chars>): the scrape's pod label
@@ -267,6 +270,10 @@ describe.skipIf(Boolean(skip))(`aip model rollout (built CLI; gateway, scheduler
     expect(st.code, st.stderr).toBe(0)
     expect(st.stdout).toMatch(/phase:\s+shifting/)
     expect(st.stdout).toMatch(/candidate serves 10% of "qwen3-8b".*rerun it with the same flags to resume/)
+    // the stable belongs to the rollout until it ends: a deploy is refused, the cluster unchanged
+    const deploy = await runCli(['model', 'deploy', 'qwen3-8b', '--revision', REV_A], {env})
+    expect(deploy.code).toBe(2)
+    expect(deploy.stderr).toContain('a rollout of qwen3-8b is in progress (shifting, candidate at 10%): a deploy would change the stable under it')
     const other = await runCli(['model', 'rollout', 'qwen3-8b', '--revision', REV_A, '--interval', interval], {env})
     expect(other.code).toBe(2)
     expect(other.stderr).toMatch(/a rollout of qwen3-8b is already in progress \(shifting, candidate at 10%/)
@@ -277,5 +284,81 @@ describe.skipIf(Boolean(skip))(`aip model rollout (built CLI; gateway, scheduler
     expect(dep('qwen3-8b')!.metadata.annotations['aip.dev/hf-revision']).toBe(REV_C)
     expect(dep('qwen3-8b-canary')).toBeUndefined()
     expect(await routerWeights()).toEqual([{[STABLE_ID]: 100}, {[STABLE_ID]: 100}])
+  })
+
+  it('model promote from another terminal skips the remaining steps; the rollout that was running stops and says so', {timeout: 180_000}, async () => {
+    const child = spawn(process.execPath, [BIN, 'model', 'rollout', 'qwen3-8b', '--revision', REV_D, '--interval', '8s'], {env, stdio: ['ignore', 'pipe', 'pipe']})
+    let stderr = ''
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+    const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)))
+    while (!(await canaryOn(10))) await new Promise((r) => setTimeout(r, 25))
+    const p = await runCli(['model', 'promote', 'qwen3-8b', '--json'], {env, timeoutMs: 120_000})
+    expect(p.code, p.stderr).toBe(0)
+    const out = json(p.stdout).result
+    expect(out).toMatchObject({phase: 'promoted', weight: 100})
+    expect(out.gates.map((g: {weight: number}) => g.weight)).toEqual([0]) // only the baseline: no gate ran after 10%
+    expect(await exited, stderr).toBe(0)
+    expect(stderr).toMatch(/the rollout of qwen3-8b was promoted by another command \(aip model promote\); this one stops here/)
+    expect(dep('qwen3-8b')!.metadata.annotations['aip.dev/hf-revision']).toBe(REV_D)
+    expect(dep('qwen3-8b-canary')).toBeUndefined()
+    expect(await routerWeights()).toEqual([{[STABLE_ID]: 100}, {[STABLE_ID]: 100}])
+    const again = await runCli(['model', 'promote', 'qwen3-8b'], {env})
+    expect(again.code).toBe(2)
+    expect(again.stderr).toContain('no rollout of qwen3-8b is in progress (the last one is promoted)')
+  })
+
+  it('--abort from another terminal: traffic back to the stable, the candidate at 0; the running rollout exits 1 saying so', {timeout: 180_000}, async () => {
+    const child = spawn(process.execPath, [BIN, 'model', 'rollout', 'qwen3-8b', '--revision', REV_A, '--interval', '8s'], {env, stdio: ['ignore', 'pipe', 'pipe']})
+    let stderr = ''
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+    const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)))
+    while (!(await canaryOn(10))) await new Promise((r) => setTimeout(r, 25))
+    const a = await runCli(['model', 'rollout', 'qwen3-8b', '--abort', '--json'], {env, timeoutMs: 60_000})
+    expect(a.code, a.stderr).toBe(0)
+    expect(json(a.stdout).result).toMatchObject({phase: 'aborted', reason: 'aborted by an operator (--abort)', weight: 0})
+    expect(await routerWeights()).toEqual([{[STABLE_ID]: 100}, {[STABLE_ID]: 100}])
+    expect(dep('qwen3-8b-canary')!.spec.replicas).toBe(0)
+    expect(await exited, stderr).toBe(1)
+    expect(stderr).toMatch(/rollout of qwen3-8b aborted by another command: aborted by an operator \(--abort\)/)
+    const again = await runCli(['model', 'rollout', 'qwen3-8b', '--abort'], {env})
+    expect(again.code).toBe(2)
+  })
+
+  it('--surge 0 replaces in place with no second copy and gates it; a breach rolls the stable back to its previous spec', {timeout: 180_000}, async () => {
+    const r = await runCli(['model', 'rollout', 'qwen3-8b', '--revision', REV_E, '--surge', '0', '--interval', interval, '--json'], {env, timeoutMs: 120_000})
+    expect(r.code, r.stderr).toBe(0)
+    const out = json(r.stdout).result
+    expect(out).toMatchObject({phase: 'promoted', mode: 'in-place'})
+    expect(out.gates.map((g: {weight: number; verdict: string}) => `${g.weight}:${g.verdict}`)).toEqual(['100:pass'])
+    expect(dep('qwen3-8b')!.metadata.annotations['aip.dev/hf-revision']).toBe(REV_E)
+    expect(dep('qwen3-8b-canary')).toBeUndefined()
+    // 10% errors on the stable's pods: the gate after the rolling update aborts and the previous spec comes back
+    exStable.counterRate('vllm:request_success_total', {model_name: 'qwen3-8b', pod: STABLE_POD, namespace: NS, finished_reason: 'abort'}, 4 / 9)
+    try {
+      const b = await runCli(['model', 'rollout', 'qwen3-8b', '--revision', REV_F, '--surge', '0', '--interval', interval], {env, timeoutMs: 120_000})
+      expect(b.code, b.stderr).toBe(1)
+      expect(b.stderr).toMatch(/rollout of qwen3-8b aborted: the new spec breached its limits: error rate \d+\.\d% > 2\.0%/)
+      expect(dep('qwen3-8b')!.metadata.annotations['aip.dev/hf-revision']).toBe(REV_E)
+      expect(state()).toMatchObject({phase: 'aborted', mode: 'in-place'})
+    } finally {
+      exStable.remove('vllm:request_success_total', {model_name: 'qwen3-8b', pod: STABLE_POD, namespace: NS, finished_reason: 'abort'})
+    }
+  })
+
+  it('no data for the candidate (no finished requests in two windows) is its own condition: an abort, never a pass', {timeout: 180_000}, async () => {
+    exCanary.clear()
+    try {
+      const r = await runCli(['model', 'rollout', 'qwen3-8b', '--revision', REV_A, '--interval', interval, '--json'], {env, timeoutMs: 150_000})
+      expect(r.code, r.stderr).toBe(1)
+      const err = json(r.stdout).error
+      expect(err.message).toBe(`rollout of qwen3-8b aborted: no data for the candidate at 10% over two intervals of 4s (no finished requests)`)
+      const report = err.details.rollout
+      expect(report.phase).toBe('aborted')
+      expect(report.gates.at(-1)).toMatchObject({weight: 10, verdict: 'no-data', candidate: {state: 'no-data', errorRate: null}, stable: {state: 'ok'}})
+      expect(await routerWeights()).toEqual([{[STABLE_ID]: 100}, {[STABLE_ID]: 100}])
+      expect(dep('qwen3-8b-canary')!.spec.replicas).toBe(0)
+    } finally {
+      exCanary.vllmPod({model: 'qwen3-8b', pod: CANARY_POD, namespace: NS})
+    }
   })
 })

@@ -8,6 +8,10 @@ export interface LiteLLMOptions {
   syncIntervalMs?: number
   /** maps a model's litellm_params.api_base (an in-cluster URL) to a loopback URL */
   resolveApiBase?: (apiBase: string) => string
+  /** router_settings.num_retries: a failed provider call (5xx, 408, 429, connection) is retried this often (default 0) */
+  numRetries?: number
+  /** litellm_settings.callbacks: a module in `dir` whose `callback` (module.attribute) has async_post_call_failure_hook */
+  failureHook?: {dir: string; callback: string; python?: string}
 }
 
 export interface Deployment {

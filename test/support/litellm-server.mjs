@@ -19,7 +19,9 @@
 // their model lists diverge until then. `pauseSync()` holds a replica's view still (a replica that
 // never refreshes: the field's "deleted models stay callable until restart").
 import {createHash, randomBytes} from 'node:crypto'
+import {spawn} from 'node:child_process'
 import {createServer, request as httpRequest} from 'node:http'
+import {fileURLToPath} from 'node:url'
 
 const json = (res, status, body) => {
   res.writeHead(status, {'content-type': 'application/json'})
@@ -43,6 +45,46 @@ function parseDuration(s) {
 }
 
 /**
+ * An upstream error as LiteLLM's exception mapping for OpenAI-compatible providers (hosted_vllm)
+ * turns it into the proxy's answer (litellm_core_utils/exception_mapping_utils.py
+ * _map_openai_exception): 503 ServiceUnavailableError, 504 Timeout (status kept), 502
+ * BadGatewayError, 500 InternalServerError, others APIError with their status; no status at all
+ * (connection refused) is an APIConnectionError (500). The upstream's headers are not forwarded
+ * as such (only `llm_provider-` prefixed on success responses: response_headers.py).
+ */
+function mapUpstreamError(out, model) {
+  const tail = `Hosted_vllmException - ${String(out.text ?? '').trim()}. Received Model Group=${model}`
+  switch (out.status) {
+    case undefined:
+      return {status: 500, message: `litellm.APIConnectionError: APIConnectionError: ${tail}`}
+    case 503:
+      return {status: 503, message: `litellm.ServiceUnavailableError: ServiceUnavailableError: ${tail}`}
+    case 504:
+      return {status: 504, message: `litellm.Timeout: Timeout Error: ${tail}`}
+    case 502:
+      return {status: 502, message: `litellm.BadGatewayError: BadGatewayError: ${tail}`}
+    case 500:
+      return {status: 500, message: `litellm.InternalServerError: InternalServerError: ${tail}`}
+    default:
+      return {status: out.status, message: `litellm.APIError: APIError: ${tail}`}
+  }
+}
+
+/** Runs a proxy callback's failure hook (a Python module, as LiteLLM loads it) through litellm-failure-hook.py. */
+function runFailureHook(hook, input) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(hook.python ?? 'python3', [fileURLToPath(new URL('./litellm-failure-hook.py', import.meta.url)), hook.dir, hook.callback], {stdio: ['pipe', 'pipe', 'pipe']})
+    let out = ''
+    let err = ''
+    p.stdout.on('data', (c) => (out += c))
+    p.stderr.on('data', (c) => (err += c))
+    p.on('error', reject)
+    p.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`failure hook exited ${code}: ${err}`))))
+    p.stdin.end(JSON.stringify(input))
+  })
+}
+
+/**
  * @param {import('./litellm-server.d.mts').LiteLLMOptions} opts
  */
 export async function startLiteLLM(opts = {}) {
@@ -53,6 +95,8 @@ export async function startLiteLLM(opts = {}) {
   const log = []
 
   const resolveApiBase = opts.resolveApiBase ?? ((b) => b)
+  const numRetries = opts.numRetries ?? 0
+  const failureHook = opts.failureHook
   /** requests routed per deployment id (all replicas) */
   const picks = new Map()
 
@@ -150,21 +194,53 @@ export async function startLiteLLM(opts = {}) {
       const suffix = path.replace(/^\/v1/, '')
       const payload = JSON.stringify({...body, model: upstreamModel})
       if (vkey) vkey.spend = (vkey.spend ?? 0) + 0
-      await new Promise((resolve) => {
-        const up = httpRequest(
-          {host: base.hostname, port: base.port, method: 'POST', path: base.pathname.replace(/\/$/, '') + suffix, headers: {'content-type': 'application/json', 'content-length': Buffer.byteLength(payload)}},
-          (ur) => {
-            res.writeHead(ur.statusCode ?? 502, {'content-type': ur.headers['content-type'] ?? 'application/json'})
-            ur.pipe(res)
-            ur.on('end', resolve)
-          },
-        )
-        up.on('error', (e) => {
-          proxyError(res, 500, `litellm.APIConnectionError: Hosted_vllmException - ${e.code ?? e.message}. Received Model Group=${model}`, 'None')
-          resolve()
+      // litellm_params.extra_headers go with every call to the provider (the OpenAI client's
+      // default_headers); a Host among them replaces the URL's host (httpx sends it as given)
+      const extra = Object.fromEntries(Object.entries(dep.litellm_params.extra_headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)]))
+      const attempt = () =>
+        new Promise((resolve) => {
+          const up = httpRequest(
+            {host: base.hostname, port: base.port, method: 'POST', path: base.pathname.replace(/\/$/, '') + suffix, headers: {...extra, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload)}},
+            (ur) => {
+              const status = ur.statusCode ?? 502
+              if (status < 400) {
+                res.writeHead(status, {'content-type': ur.headers['content-type'] ?? 'application/json'})
+                ur.pipe(res)
+                ur.on('end', () => resolve({done: true}))
+                return
+              }
+              let text = ''
+              ur.setEncoding('utf8')
+              ur.on('data', (c) => (text += c))
+              ur.on('end', () => resolve({status, text, headers: ur.headers}))
+            },
+          )
+          up.on('error', (e) => resolve({status: undefined, text: e.code ?? e.message}))
+          up.end(payload)
         })
-        up.end(payload)
-      })
+      // LiteLLM's router retries a failed call num_retries times (router_settings.num_retries):
+      // 5xx, timeouts and connection errors; 4xx other than 408/429 go back at once
+      let out
+      for (let i = 0; i <= numRetries; i++) {
+        out = await attempt()
+        if (out.done) return
+        if (out.status !== undefined && out.status < 500 && out.status !== 408 && out.status !== 429) break
+      }
+      const mapped = mapUpstreamError(out, model)
+      // proxy callbacks' async_post_call_failure_hook may replace the error sent to the client
+      // (LiteLLM: ProxyLogging.post_call_failure_hook; a returned HTTPException's status, detail and
+      // headers become the response)
+      if (failureHook && mapped.status !== undefined) {
+        const request_data = {model, metadata: {model_info: dep.model_info, api_base: dep.litellm_params.api_base, deployment: dep.litellm_params.model, model_group: model}}
+        const t = await runFailureHook(failureHook, {request_data, status_code: mapped.status, message: mapped.message})
+        if (t) {
+          res.writeHead(t.status_code, {'content-type': 'application/json', ...(t.headers ?? {})})
+          res.end(JSON.stringify({error: {message: typeof t.detail === 'string' ? t.detail : JSON.stringify(t.detail), type: 'None', param: 'None', code: String(t.status_code)}}))
+          return
+        }
+      }
+      if (mapped.status === undefined) return proxyError(res, 500, mapped.message, 'None')
+      return proxyError(res, mapped.status, mapped.message, 'None')
     }
 
     async function admin(req, res, url, path) {

@@ -29,6 +29,7 @@ The master key comes from AIP_GATEWAY_MASTER_KEY or Secret litellm-master-key; w
         ['exposure', s.exposure],
       ]),
     )
+    if (s.exposureProblem) this.warn(`no load balancer address: ${s.exposureProblem}`)
     if (s.modelsError) this.warn(`models not listed: ${s.modelsError}`)
     if (s.models) {
       this.print('')

@@ -50,6 +50,7 @@ Rerunning converges on the same objects (unchanged objects report "unchanged").`
     'min-replicas': Flags.integer({description: 'autoscaling floor (0 allows scale to zero)', min: 0, helpGroup: 'MODEL'}),
     'max-replicas': Flags.integer({description: 'autoscaling ceiling', min: 1, helpGroup: 'MODEL'}),
     'idle-after': Flags.string({description: 'scale to zero after this long without requests, e.g. 30m (KEDA; sets --min-replicas 0)', helpGroup: 'MODEL'}),
+    'hold-timeout': Flags.string({description: 'scale from zero: how long a request for the model at zero replicas is held before 503 + Retry-After, e.g. 5m (default: from the measured cold start, else the model size)', helpGroup: 'MODEL'}),
     bucket: Flags.string({description: 'S3 bucket holding the weights (config: bucket)', helpGroup: 'STORAGE'}),
     prefix: Flags.string({description: 'S3 key prefix (config: prefix, default models)', helpGroup: 'STORAGE'}),
     'skip-fit': Flags.boolean({description: 'skip the gpu-fit preflight gate', default: false}),
@@ -105,6 +106,12 @@ Rerunning converges on the same objects (unchanged objects report "unchanged").`
     let result: DeployResult
     let gateway: unknown
     try {
+      // a rollout in progress owns the model's stable Deployment and gateway weights until it ends
+      if (client && !dryRun && !flags.diff) {
+        const {rolloutInProgress} = await import('../../lib/rollout/guard.js')
+        const r = await rolloutInProgress(client, render.namespace, entry.name, {signal: this.signal})
+        if (r) throw new UsageError(`a rollout of ${entry.name} is in progress (${r.phase}${r.weight === undefined ? '' : `, candidate at ${r.weight}%`}): a deploy would change the stable under it`, {fix: `finish it (aip model promote ${entry.name}) or abort it (aip model rollout ${entry.name} --abort) first; aip model rollout status ${entry.name} shows it`})
+      }
       // the gateway is checked before anything is applied: a name conflict or an unreachable
       // gateway stops the deploy with the cluster unchanged
       if (flags.gateway && client && !dryRun && !flags.diff) {
@@ -124,6 +131,7 @@ Rerunning converges on the same objects (unchanged objects report "unchanged").`
         progress,
         client,
         warn: (t) => this.warn(t),
+        holdTimeoutSeconds: flags['hold-timeout'] === undefined ? undefined : Math.max(1, Math.round(parseDuration(flags['hold-timeout'], '--hold-timeout') / 1000)),
       })
       if (result.mode === 'apply' && flags.gateway && client) gateway = await this.register(cfg, client, result, progress)
     } finally {
@@ -148,6 +156,7 @@ Rerunning converges on the same objects (unchanged objects report "unchanged").`
           {header: 'action', get: (o) => o.action},
         ]),
       )
+      if (result.wake && result.mode !== 'dry-run-client') this.info(`scale from zero: a request at zero replicas is held ${result.wake.holdSeconds}s (${result.wake.source === 'flag' ? '--hold-timeout' : result.wake.source === 'measured' ? `last cold start ${result.wake.measuredSeconds}s x 1.5` : `estimated cold start for this model size`}), then 503 + Retry-After ${result.wake.retryAfterSeconds}s`)
       if (result.mode === 'apply') this.print(result.waited ? `${entry.name} is serving at ${result.endpoint} (model "${entry.servedModelName}")` : `${entry.name} applied; follow it with: aip model status ${entry.name}`)
       const g = gateway as {action?: string; servedName?: string; replicas?: string[]} | undefined
       if (g?.action) this.print(`gateway: "${g.servedName}" ${g.action}, served by ${g.replicas?.length ?? 0} replica(s)`)

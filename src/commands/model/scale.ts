@@ -36,6 +36,7 @@ The next \`aip model deploy\` applies the catalog's bounds again.`
     const r = await scaleModel(client, args.name, {replicas: flags.replicas, min: flags.min, max: flags.max}, {namespace: client.namespace, dryRun: flags['dry-run'], force: flags['force-conflicts'], signal: this.signal})
     const fmt = (b: ScaleBounds) => (b.replicas !== undefined ? `replicas ${b.replicas}` : `min ${b.min} max ${b.max}${b.paused !== undefined ? ` (paused at ${b.paused})` : ''}`)
     this.print(`${r.target.kind}/${r.target.name} in ${r.namespace}: ${fmt(r.before)} -> ${fmt(r.after)} (${r.action}${r.dryRun ? ', server dry run' : ''})`)
+    if (r.hold?.raisedFrom !== undefined) this.print(`scale from zero: request hold ${r.hold.raisedFrom}s -> ${r.hold.seconds}s (last cold start ${r.hold.measuredColdStartSeconds}s x 1.5)`)
     return r
   }
 }

@@ -36,6 +36,7 @@ export default class ModelStatusCommand extends AipCommand {
         ['idle after', s.scaling.idleAfterSeconds === undefined ? undefined : formatDuration(s.scaling.idleAfterSeconds * 1000)],
         ['idle since', s.scaling.idleSince],
         ['last cold start', s.scaling.lastColdStart ? `${formatDuration(s.scaling.lastColdStart.seconds * 1000)} (${s.scaling.lastColdStart.pod}, ready at ${s.scaling.lastColdStart.readyAt})` : undefined],
+        ['wake on request', s.scaling.wake ? `held up to ${s.scaling.wake.holdSeconds ?? '?'}s at the KEDA HTTP interceptor (${s.scaling.wake.httpScaledObject}), then 503 + Retry-After${s.scaling.wake.recordedColdStartSeconds ? `; recorded cold start ${s.scaling.wake.recordedColdStartSeconds}s` : ''}` : s.scaling.min === 0 && s.scaling.autoscaler === 'ScaledObject' ? 'no (the KEDA HTTP add-on is not in front of this model)' : undefined],
         ['preload', s.preload ? `${s.preload.job} (${s.preload.status})` : undefined],
       ]),
     )

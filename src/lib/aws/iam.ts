@@ -102,7 +102,8 @@ export function samePolicy(a: unknown, b: unknown): boolean {
 export interface RoleSpec {
   name: string
   description: string
-  trust: PolicyDocument
+  /** The trust policy, or a function of the role's current one (decoded; undefined when the role is new). */
+  trust: PolicyDocument | ((current: unknown) => PolicyDocument)
   /** The role's one inline policy (aip owns it by name). */
   policyName: string
   policy: PolicyDocument
@@ -140,6 +141,7 @@ export async function ensureRole(iam: IAMClient, spec: RoleSpec, opts: {dryRun?:
   } catch (error) {
     if (errName(error) !== 'NoSuchEntityException') throw mapIamError(error, 'iam:GetRole')
   }
+  const trust = typeof spec.trust === 'function' ? spec.trust(decodePolicy(role?.AssumeRolePolicyDocument)) : spec.trust
   let action: Change
   if (!role) {
     action = change('create', dryRun)
@@ -149,17 +151,17 @@ export async function ensureRole(iam: IAMClient, spec: RoleSpec, opts: {dryRun?:
           new sdk.CreateRoleCommand({
             RoleName: spec.name,
             Description: spec.description,
-            AssumeRolePolicyDocument: JSON.stringify(spec.trust),
+            AssumeRolePolicyDocument: JSON.stringify(trust),
             Tags: Object.entries({'app.kubernetes.io/managed-by': 'aip', ...spec.tags}).map(([Key, Value]) => ({Key, Value})),
           }),
         ),
       )
     }
-  } else if (samePolicy(decodePolicy(role.AssumeRolePolicyDocument), spec.trust)) {
+  } else if (samePolicy(decodePolicy(role.AssumeRolePolicyDocument), trust)) {
     action = 'unchanged'
   } else {
     action = change('update', dryRun)
-    if (!dryRun) await call('iam:UpdateAssumeRolePolicy', () => iam.send(new sdk.UpdateAssumeRolePolicyCommand({RoleName: spec.name, PolicyDocument: JSON.stringify(spec.trust)})))
+    if (!dryRun) await call('iam:UpdateAssumeRolePolicy', () => iam.send(new sdk.UpdateAssumeRolePolicyCommand({RoleName: spec.name, PolicyDocument: JSON.stringify(trust)})))
   }
 
   let current: unknown

@@ -98,6 +98,32 @@ export function s3Policies(bucket: string, prefix: string | undefined, kmsKey?: 
   }
 }
 
+/**
+ * The namespaces a role aip made already trusts for this ServiceAccount (its Pod Identity session-tag
+ * condition, or its IRSA `sub` values). A bootstrap run names only the tenants it was given (--tenant
+ * or config `tenants`); the trust keeps the earlier ones, whose namespaces, ServiceAccounts and
+ * associations bootstrap never removes, so adding team-b (or a plain rerun) does not cut team-a's
+ * pods off their weights. Removing a tenant's access is `aip teardown`'s (or IAM's) business.
+ */
+export function trustedNamespaces(current: unknown, serviceAccount: string): string[] {
+  const statements = (current as {Statement?: unknown} | undefined)?.Statement
+  const out: string[] = []
+  const list = (v: unknown): string[] => (typeof v === 'string' ? [v] : Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [])
+  for (const st of Array.isArray(statements) ? statements : [statements]) {
+    const eq = (st as {Condition?: {StringEquals?: Record<string, unknown>}} | undefined)?.Condition?.StringEquals
+    if (!eq) continue
+    if (list(eq['aws:RequestTag/kubernetes-service-account']).includes(serviceAccount)) out.push(...list(eq['aws:RequestTag/kubernetes-namespace']))
+    for (const [k, v] of Object.entries(eq)) {
+      if (!k.endsWith(':sub')) continue
+      for (const sub of list(v)) {
+        const m = /^system:serviceaccount:([a-z0-9-]+):(.+)$/.exec(sub)
+        if (m && m[2] === serviceAccount) out.push(m[1]!)
+      }
+    }
+  }
+  return out.filter((ns) => /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(ns))
+}
+
 /** Trust for EKS Pod Identity, limited by the session tags it sets to this cluster and ServiceAccount. */
 export function podIdentityTrust(account: string, cluster: string, namespaces: string[], serviceAccount: string): PolicyDocument {
   return {
@@ -164,7 +190,11 @@ export async function ensureAccess(opts: AccessOptions): Promise<AccessResult> {
 
   const names = roleNames(opts.cluster)
   const policies = s3Policies(opts.bucket, opts.prefix, opts.kmsKey)
-  const trust = (sa: string) => (opts.mode === 'irsa' ? irsaTrust(opts.account, issuer!, opts.namespaces, sa) : podIdentityTrust(opts.account, opts.cluster, opts.namespaces, sa))
+  // the namespaces of this run plus those the role already trusts for the ServiceAccount (see trustedNamespaces)
+  const trust = (sa: string) => (current: unknown) => {
+    const namespaces = [...new Set([...opts.namespaces, ...trustedNamespaces(current, sa)])]
+    return opts.mode === 'irsa' ? irsaTrust(opts.account, issuer!, namespaces, sa) : podIdentityTrust(opts.account, opts.cluster, namespaces, sa)
+  }
   const specs = [
     {serviceAccount: SERVER_SERVICE_ACCOUNT, access: 'read' as const, name: names.server, policy: policies.read, what: 'model servers: read the weights'},
     {serviceAccount: PRELOAD_SERVICE_ACCOUNT, access: 'read-write' as const, name: names.preload, policy: policies.readWrite, what: 'the preload Job: write the weights'},

@@ -1,5 +1,6 @@
 /**
- * Platform add-ons aip relies on but does not own: KEDA (scale to zero), the Prometheus operator
+ * Platform add-ons aip relies on but does not own: KEDA (scale to zero) and its HTTP add-on (wake on
+ * a request: holds requests at an interceptor while a replica starts), the Prometheus operator
  * (ServiceMonitors, PrometheusRules; kube-prometheus-stack), the NVIDIA device plugin
  * (nvidia.com/gpu) and NVIDIA's DCGM exporter (the GPU metrics `aip metrics tail` reads, scraped
  * through the chart's monitoring.coreos.com ServiceMonitor). Detected through CRDs, Deployments and
@@ -10,7 +11,7 @@ import {AipError, NotFoundError} from '../errors.js'
 import {GPUS} from '../gpufit/gpus.js'
 import {crdExists, type KubeClient, type KubeObject} from '../kube/index.js'
 
-export type AddonName = 'keda' | 'prometheus-operator' | 'nvidia-device-plugin' | 'dcgm-exporter' | 'karpenter'
+export type AddonName = 'keda' | 'keda-http-add-on' | 'prometheus-operator' | 'nvidia-device-plugin' | 'dcgm-exporter' | 'karpenter'
 
 export interface AddonStatus {
   name: AddonName
@@ -47,6 +48,10 @@ export interface HelmChart {
 /** Chart, repository and pinned version of every add-on aip installs (helm search repo NAME --versions). */
 export const ADDON_CHARTS = {
   keda: {chart: 'keda', repo: 'https://kedacore.github.io/charts', version: '2.17.0'},
+  // the KEDA HTTP add-on (scale from zero on a request, render/wake.ts): chart version = add-on
+  // v0.15.0 (HTTPScaledObject timeouts.conditionWait, 504 past it). Not installed against a real
+  // cluster from here: verify with `helm search repo kedacore/keda-add-ons-http --versions`.
+  'keda-http-add-on': {chart: 'keda-add-ons-http', repo: 'https://kedacore.github.io/charts', version: '0.15.0'},
   'prometheus-operator': {chart: 'kube-prometheus-stack', repo: 'https://prometheus-community.github.io/helm-charts', version: '70.0.0'},
   'nvidia-device-plugin': {chart: 'nvidia-device-plugin', repo: 'https://nvidia.github.io/k8s-device-plugin', version: '0.17.1'},
   'dcgm-exporter': {chart: 'dcgm-exporter', repo: 'https://nvidia.github.io/dcgm-exporter/helm-charts', version: '3.6.1'},
@@ -66,6 +71,14 @@ export function addonDefs(monitoringNamespace: string): AddonDef[] {
       workload: {kind: 'Deployment', match: /^keda-operator$/},
       helm: {release: 'keda', ...ADDON_CHARTS.keda, namespace: 'keda', set: {}},
       missingHint: 'models get an HPA instead of scale-to-zero',
+    },
+    {
+      // after KEDA: its external scaler is a KEDA trigger (external-push)
+      name: 'keda-http-add-on',
+      crds: [{group: 'http.keda.sh', kind: 'HTTPScaledObject'}],
+      workload: {kind: 'Deployment', match: /^keda-add-ons-http-interceptor$/},
+      helm: {release: 'keda-add-ons-http', ...ADDON_CHARTS['keda-http-add-on'], namespace: 'keda', set: {}},
+      missingHint: 'a model scaled to zero does not wake on a request (its interceptor holds requests while a replica starts)',
     },
     {
       name: 'prometheus-operator',

@@ -26,7 +26,7 @@ import type {KubeClient, KubeObject} from '../kube/index.js'
 import {refString} from '../kube/types.js'
 import {type AddonStatus, addonDefs, detectAddons, execaHelm, type HelmRunner, helmArgs} from './addons.js'
 import {type AccessMode, type AccessResult, ensureAccess} from './access.js'
-import {type PlatformOptions, renderPlatform} from './platform.js'
+import {autoModeStorage, type PlatformOptions, renderPlatform} from './platform.js'
 
 export * from './access.js'
 export * from './addons.js'
@@ -307,10 +307,28 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRes
       emit('gpu-pool', 'done', `${what} on ${provisioner === 'auto-mode' ? 'EKS Auto Mode' : 'Karpenter'}: ${applied.find((r) => r.ref.kind === 'NodePool')?.action}`)
     }
     if (provisioner === 'karpenter') result.karpenter.objects = result.gpuPool.objects
+    if (provisioner === 'auto-mode') result.objects.push(...(await applyAutoModeStorage(client, rendered.autoModeStorage, dryRun, emit, opts.signal)))
   } finally {
     if (tmpDir) rmSync(tmpDir, {recursive: true, force: true})
   }
   return result
+}
+
+/**
+ * EKS Auto Mode creates no StorageClass: without one a PersistentVolumeClaim (the gateway's Postgres)
+ * stays Pending. Applies aip's (the default unless another class is), with the platform objects.
+ */
+async function applyAutoModeStorage(client: KubeClient | undefined, objects: KubeObject[], dryRun: boolean, emit: (s: StepName, st: BootstrapEvent['status'], m: string) => void, signal?: AbortSignal): Promise<ObjectAction[]> {
+  let existing: KubeObject[] = []
+  if (client) {
+    const {listByLabels} = await import('../kube/index.js')
+    existing = await listByLabels(client, [{apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass'}], '', {signal})
+  }
+  const toApply = autoModeStorage(objects, existing)
+  if (dryRun) return planObjects(client, toApply, emit)
+  const {applyObjects} = await import('../kube/index.js')
+  const applied = await applyObjects(client!, toApply, {signal, onProgress: (r) => emit('platform', 'progress', `${refString(r.ref)} ${r.action}`)})
+  return applied.map((r) => toAction(r.object.metadata ? {...r.object, apiVersion: r.ref.apiVersion, kind: r.ref.kind} : ({...r.ref, metadata: {name: r.ref.name, namespace: r.ref.namespace}} as KubeObject), r.action))
 }
 
 /** EKS Auto Mode runs the NVIDIA device plugin and Karpenter as part of its nodes, not as workloads. */

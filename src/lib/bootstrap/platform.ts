@@ -50,6 +50,29 @@ export interface PlatformObjects {
   karpenter: KubeObject[]
   /** NodePool on Auto Mode's NodeClass: applied only on EKS Auto Mode. */
   autoMode: KubeObject[]
+  /** Auto Mode's EBS StorageClass (Auto Mode creates none): applied only on EKS Auto Mode, see autoModeStorage. */
+  autoModeStorage: KubeObject[]
+}
+
+export const DEFAULT_STORAGE_CLASS_ANNOTATION = 'storageclass.kubernetes.io/is-default-class'
+const BETA_DEFAULT_STORAGE_CLASS_ANNOTATION = 'storageclass.beta.kubernetes.io/is-default-class'
+
+/**
+ * The Auto Mode StorageClasses to apply, given the cluster's StorageClasses: aip's is the cluster
+ * default only when no other class is (the DefaultStorageClass admission plugin honours both
+ * annotations and, with several defaults, picks the newest: kubernetes.io/docs/concepts/storage/storage-classes/#default-storageclass),
+ * so a default the user chose stays theirs. Stable across reruns: aip's own class never counts.
+ */
+export function autoModeStorage(objects: KubeObject[], existing: KubeObject[]): KubeObject[] {
+  const ours = new Set(objects.map((o) => o.metadata.name))
+  const otherDefault = existing.some((sc) => !ours.has(sc.metadata.name) && [DEFAULT_STORAGE_CLASS_ANNOTATION, BETA_DEFAULT_STORAGE_CLASS_ANNOTATION].some((a) => sc.metadata.annotations?.[a] === 'true'))
+  if (!otherDefault) return objects
+  return objects.map((o) => {
+    const {[DEFAULT_STORAGE_CLASS_ANNOTATION]: _dropped, ...annotations} = o.metadata.annotations ?? {}
+    const metadata = {...o.metadata, annotations}
+    if (Object.keys(annotations).length === 0) delete (metadata as {annotations?: unknown}).annotations
+    return {...o, metadata}
+  })
 }
 
 const RESERVED = new Set(['default', 'kube-system', 'kube-public', 'kube-node-lease'])
@@ -178,7 +201,8 @@ export function renderPlatform(opts: PlatformOptions): PlatformObjects {
     if (o.kind === 'NodePool') pool(o)
     autoMode.push(label(o))
   }
-  return {base, karpenter, autoMode}
+  const autoModeStorageObjects = loadTemplate(dir, 'storage-automode.yaml').map((o) => label(o))
+  return {base, karpenter, autoMode, autoModeStorage: autoModeStorageObjects}
 }
 
 /**

@@ -9,22 +9,24 @@ import {AipError, InterruptedError, NotFoundError, UsageError} from '../errors.j
 import type {ApplyResult, DiffResult, KubeClient, KubeObject} from '../kube/index.js'
 import {refString} from '../kube/types.js'
 import {type Capabilities, endpointOf, objectName, PRELOAD_SERVICE_ACCOUNT, type RenderOptions, renderModel, SERVER_SERVICE_ACCOUNT, weightsLocation} from '../render/index.js'
-import {fitGate} from './fit-gate.js'
+import {fitGate, weightsBytes} from './fit-gate.js'
+import {deriveHold, type HoldDerivation, recordedColdStart} from './hold.js'
 import {type Progress, silentProgress} from './progress.js'
 import {waitUntilServing} from './serving.js'
 import type {RevisionSource} from '../rollout/history.js'
 
-export const ALL_CAPABILITIES: Capabilities = {keda: true, serviceMonitor: true, prometheusRule: true}
+export const ALL_CAPABILITIES: Capabilities = {keda: true, serviceMonitor: true, prometheusRule: true, httpAddon: true}
 
 /** What the cluster serves, from discovery (cached by the client). */
 export async function detectCapabilities(client: KubeClient): Promise<Capabilities> {
   const {hasApiResource} = await import('../kube/index.js')
-  const [keda, serviceMonitor, prometheusRule] = await Promise.all([
+  const [keda, serviceMonitor, prometheusRule, httpAddon] = await Promise.all([
     hasApiResource(client, 'keda.sh/v1alpha1', 'ScaledObject'),
     hasApiResource(client, 'monitoring.coreos.com/v1', 'ServiceMonitor'),
     hasApiResource(client, 'monitoring.coreos.com/v1', 'PrometheusRule'),
+    hasApiResource(client, 'http.keda.sh/v1alpha1', 'HTTPScaledObject'),
   ])
-  return {keda, serviceMonitor, prometheusRule}
+  return {keda, serviceMonitor, prometheusRule, httpAddon}
 }
 
 export type DryRun = 'client' | 'server'
@@ -50,6 +52,8 @@ export interface DeployOptions {
   offlineCapabilities?: Capabilities
   /** How often the pods are checked for a failure that will not heal while the rollout waits (default 15 s). */
   stallCheckMs?: number
+  /** --hold-timeout: how long a request for the model at zero replicas is held (else from the cold start, hold.ts). */
+  holdTimeoutSeconds?: number
   /**
    * Revision history (src/lib/rollout/history.ts): after a successful apply the objects are recorded
    * as a revision with this source (default 'deploy'); false records nothing (e.g. a rollout's
@@ -73,6 +77,8 @@ export interface DeployResult {
   hf: {repo: string; revision: string; pinned: boolean}
   gpu: {type: string; count: number}
   fit: {checked: boolean; fits?: boolean; annotations?: Record<string, string>}
+  /** Scale from zero: the hold and where its value came from (only for a model that may sit at zero). */
+  wake?: HoldDerivation
   mode: 'apply' | 'dry-run-client' | 'dry-run-server' | 'diff'
   capabilities: Capabilities
   objects: DeployedObject[]
@@ -130,11 +136,13 @@ async function deployModelInner(opts: DeployOptions): Promise<DeployResult> {
 
   // 1. gpu-fit gate
   let fit: DeployResult['fit'] = {checked: false}
+  let weights: number | undefined
   if (!opts.skipFit) {
     const step = progress.step(`gpu-fit: ${entry.name} on ${entry.gpu.count}x ${entry.gpu.type}`)
     try {
       const g = fitGate(entry, opts.render.gpuMemoryUtilization)
       fit = {checked: true, fits: true, annotations: g.annotations}
+      weights = g.weightsBytes
       step.succeed(`gpu-fit: fits on ${entry.gpu.count}x ${entry.gpu.type} at max-model-len ${entry.vllm.maxModelLen}`)
     } catch (error) {
       step.fail(`gpu-fit: does not fit on ${entry.gpu.count}x ${entry.gpu.type}`)
@@ -151,7 +159,18 @@ async function deployModelInner(opts: DeployOptions): Promise<DeployResult> {
     if (!client) throw new UsageError('a Kubernetes client is needed for this deploy mode', {fix: 'pass --kubeconfig/--context, or use --dry-run=client'})
     capabilities = await detectCapabilities(client)
   }
-  const rendered = renderModel(entry, {...opts.render, capabilities}, {podAnnotations: fit.annotations})
+  // 2b. scale from zero: the hold comes from the measured cold start (recorded on the live
+  // Deployment), else from the model size (hold.ts)
+  let wake: HoldDerivation | undefined
+  if (entry.scaling.minReplicas === 0 && capabilities.keda && capabilities.httpAddon) {
+    const {getObject} = await import('../kube/index.js')
+    const live = client && !(opts.dryRun === 'client' && !opts.diff) ? await getObject(client, {apiVersion: 'apps/v1', kind: 'Deployment', name: objectName(entry.name), namespace: ns}).catch(() => undefined) : undefined
+    wake = deriveHold({weightsBytes: weights ?? weightsBytes(entry, opts.render.gpuMemoryUtilization), measuredSeconds: recordedColdStart(live), flagSeconds: opts.holdTimeoutSeconds})
+    if (wake.note) warn(wake.note)
+  } else if (opts.holdTimeoutSeconds !== undefined) {
+    warn(`--hold-timeout has no effect: ${entry.scaling.minReplicas > 0 ? `${entry.name} keeps at least ${entry.scaling.minReplicas} replica(s)` : 'the KEDA HTTP add-on is not installed'}`)
+  }
+  const rendered = renderModel(entry, {...opts.render, capabilities, ...(wake ? {wake: {holdSeconds: wake.holdSeconds, retryAfterSeconds: wake.retryAfterSeconds}} : {})}, {podAnnotations: fit.annotations})
   for (const s of rendered.skipped) if (opts.dryRun !== 'client') warn(`${s.kind} not rendered: ${s.reason}`)
 
   const base: Omit<DeployResult, 'mode' | 'objects' | 'waited'> = {
@@ -163,6 +182,7 @@ async function deployModelInner(opts: DeployOptions): Promise<DeployResult> {
     gpu: entry.gpu,
     fit,
     capabilities,
+    ...(wake ? {wake} : {}),
     skipped: rendered.skipped,
     endpoint: endpointOf(entry, ns),
     manifests: rendered.objects,
@@ -273,3 +293,4 @@ async function recordDeployRevision(c: KubeClient, entry: CatalogEntry, render: 
     return undefined
   }
 }
+

@@ -11,6 +11,8 @@ export interface FitGateResult {
   reason?: string
   /** Pod annotations recording the verdict (for admission policies and `aip model status`). */
   annotations: Record<string, string>
+  /** The checkpoint's weight bytes (gpufit's count). */
+  weightsBytes: number
 }
 
 /** The value of `--flag N` / `--flag=N` among extra vLLM args. */
@@ -22,10 +24,10 @@ function extraArg(args: string[], flag: string): string | undefined {
   return undefined
 }
 
-export function fitGate(entry: CatalogEntry, gpuMemoryUtilization?: number): FitGateResult {
+function fitInput(entry: CatalogEntry, gpuMemoryUtilization?: number): Parameters<typeof checkFit>[0] {
   const extra = entry.vllm.extraArgs
   const batched = extraArg(extra, '--max-num-batched-tokens')
-  const r = checkFit({
+  return {
     config: entry.config as Record<string, unknown>,
     gpu: entry.gpu.type,
     tp: entry.gpu.count,
@@ -41,12 +43,25 @@ export function fitGate(entry: CatalogEntry, gpuMemoryUtilization?: number): Fit
     quantization: entry.vllm.quantization,
     // the gate models the vLLM of the image this deploy renders
     image: entry.image,
-  })
+  }
+}
+
+/** The checkpoint's weight bytes as gpufit counts them (the cold-start estimate needs them); undefined when gpufit cannot model the config. */
+export function weightsBytes(entry: CatalogEntry, gpuMemoryUtilization?: number): number | undefined {
+  try {
+    return checkFit(fitInput(entry, gpuMemoryUtilization)).report.weights.bytes
+  } catch {
+    return undefined
+  }
+}
+
+export function fitGate(entry: CatalogEntry, gpuMemoryUtilization?: number): FitGateResult {
+  const r = checkFit(fitInput(entry, gpuMemoryUtilization))
   if (!r.fits) {
     throw new NotFitError(`${entry.name} does not fit on ${entry.gpu.count}x ${entry.gpu.type} at max-model-len ${entry.vllm.maxModelLen} under vLLM ${r.report.vllm.version}: ${r.reason ?? 'not enough GPU memory'}`, {
       fix: r.suggestion ? `${r.suggestion} (or --skip-fit to deploy anyway)` : 'pick a larger GPU (--gpu), more GPUs (--gpus) or a shorter --max-model-len; `aip gpu-fit` shows what fits',
       details: {gpu: entry.gpu.type, tp: entry.gpu.count, maxModelLen: entry.vllm.maxModelLen, vllmVersion: r.report.vllm.version, image: entry.image},
     })
   }
-  return {fits: true, reason: r.reason, annotations: fitAnnotations(r.report)}
+  return {fits: true, reason: r.reason, annotations: fitAnnotations(r.report), weightsBytes: r.report.weights.bytes}
 }

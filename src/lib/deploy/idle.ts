@@ -24,6 +24,8 @@ export interface ScalingStatus {
   idleSince?: string
   pausedReplicas?: number
   lastColdStart?: {pod: string; createdAt: string; readyAt: string; seconds: number}
+  /** Scale from zero (render/wake.ts): the HTTPScaledObject's request hold and the recorded cold start. */
+  wake?: {httpScaledObject: string; holdSeconds?: number; recordedColdStartSeconds?: number}
 }
 
 interface Cond {
@@ -52,6 +54,12 @@ export function scalingStatus(objects: KubeObject[], pods: KubeObject[]): Scalin
     const spec = (hpa.spec ?? {}) as {minReplicas?: number; maxReplicas?: number}
     out.min = spec.minReplicas ?? 1
     out.max = spec.maxReplicas
+  }
+  const hso = objects.find((o) => o.kind === 'HTTPScaledObject')
+  if (hso) {
+    const wait = /^(\d+)s$/.exec(String(((hso.spec ?? {}) as {timeouts?: {conditionWait?: string}}).timeouts?.conditionWait ?? ''))?.[1]
+    const rec = Number(objects.find((o) => o.kind === 'Deployment')?.metadata.annotations?.['aip.dev/last-cold-start-seconds'])
+    out.wake = {httpScaledObject: hso.metadata.name, ...(wait ? {holdSeconds: Number(wait)} : {}), ...(rec > 0 ? {recordedColdStartSeconds: rec} : {})}
   }
   let best: ScalingStatus['lastColdStart']
   for (const p of pods) {

@@ -9,6 +9,7 @@ import {COMPONENT_LABEL, MODEL_LABEL, aipSelector, formatSelector} from '../kube
 import {refString} from '../kube/types.js'
 import {GPU_TYPE_ANNOTATION, MODEL_KINDS, STABLE_TRACK_SELECTOR, TRACK_LABEL, VLLM_PORT} from '../render/index.js'
 import {closest} from '../suggest.js'
+import {recordColdStart} from './hold.js'
 import {scalingStatus, type ScalingStatus} from './idle.js'
 import {type Progress, silentProgress} from './progress.js'
 
@@ -167,6 +168,9 @@ export async function modelStatus(client: KubeClient, name: string, opts: {names
     .slice(-20)
     .map((e) => ({type: e.type ?? 'Normal', reason: e.reason ?? '', object: `${e.involvedObject?.kind ?? ''}/${e.involvedObject?.name ?? ''}`, message: e.message ?? '', ...(e.count ? {count: e.count} : {})}))
   const job = objects.filter((o) => o.kind === 'Job').pop()
+  const scaling = scalingStatus(objects, pods)
+  // a start the CLI sees is recorded on the Deployment: the next deploy's hold comes from it (hold.ts)
+  if (dep && scaling.lastColdStart) await recordColdStart(client, dep, scaling.lastColdStart.seconds, opts.signal)
   let diagnosis: Diagnosis | undefined
   if (dep && st.status !== 'Ready' && st.status !== 'ScaledToZero') {
     diagnosis = await kube.diagnoseWorkload(client, {namespace, deployment: dep.metadata.name, signal: opts.signal}).catch(() => undefined)
@@ -180,7 +184,7 @@ export async function modelStatus(client: KubeClient, name: string, opts: {names
     objects: objects.map((o) => ({kind: o.kind, name: o.metadata.name, ...(objectStatus(o) ? {status: objectStatus(o)} : {})})),
     conditions: ((dep as DeploymentShape | undefined)?.status?.conditions ?? []).map((c) => ({type: c.type, status: c.status, reason: c.reason, message: c.message})),
     pods: podRows,
-    scaling: scalingStatus(objects, pods),
+    scaling,
     ...(job ? {preload: {job: job.metadata.name, status: objectStatus(job) ?? 'Running'}} : {}),
     events,
     ...(diagnosis ? {diagnosis} : {}),
@@ -197,7 +201,7 @@ export interface DeleteModelResult {
 }
 
 /** Order: the autoscaler first (so it does not scale back), then the workload, then the rest. */
-const DELETE_ORDER = ['ScaledObject', 'HorizontalPodAutoscaler', 'Deployment', 'Job', 'Service', 'PodDisruptionBudget', 'PrometheusRule', 'ServiceMonitor', 'NetworkPolicy', 'ServiceAccount']
+const DELETE_ORDER = ['ScaledObject', 'HTTPScaledObject', 'HorizontalPodAutoscaler', 'Deployment', 'Job', 'Service', 'PodDisruptionBudget', 'PrometheusRule', 'ServiceMonitor', 'NetworkPolicy', 'ServiceAccount']
 
 export async function deleteModel(
   client: KubeClient,

@@ -21,6 +21,7 @@ import {ConflictError, UsageError} from '../errors.js'
 import type {KubeClient, KubeObject} from '../kube/index.js'
 import {aipSelector, FIELD_MANAGER} from '../kube/labels.js'
 import {MODEL_KINDS, TRACK_LABEL} from '../render/index.js'
+import {HOLD_MARGIN, MAX_HOLD_SECONDS, recordedColdStart, recordObservedColdStart} from './hold.js'
 import {notDeployed} from './models.js'
 
 export const KEDA_PAUSED_REPLICAS = 'autoscaling.keda.sh/paused-replicas'
@@ -47,6 +48,8 @@ export interface ScaleResult {
   after: ScaleBounds
   action: 'configured' | 'unchanged'
   dryRun: boolean
+  /** Scale from zero: the request hold after this command (raised when a slower cold start was seen). */
+  hold?: {seconds: number; raisedFrom?: number; measuredColdStartSeconds?: number}
 }
 
 export function validateScaleRequest(req: ScaleRequest): void {
@@ -79,7 +82,7 @@ export async function scaleModel(client: KubeClient, name: string, req: ScaleReq
   validateScaleRequest(req)
   const kube = await import('../kube/index.js')
   const namespace = opts.namespace ?? client.namespace
-  const objects = await kube.listByLabels(client, [...MODEL_KINDS].filter((k) => ['ScaledObject', 'HorizontalPodAutoscaler', 'Deployment'].includes(k.kind)), aipSelector(name), {namespace, signal: opts.signal})
+  const objects = await kube.listByLabels(client, [...MODEL_KINDS].filter((k) => ['ScaledObject', 'HorizontalPodAutoscaler', 'Deployment', 'HTTPScaledObject'].includes(k.kind)), aipSelector(name), {namespace, signal: opts.signal})
   const so = objects.find((o) => o.kind === 'ScaledObject')
   const hpa = objects.find((o) => o.kind === 'HorizontalPodAutoscaler')
   const dep = objects.find((o) => o.kind === 'Deployment' && !o.metadata.labels?.[TRACK_LABEL])
@@ -124,7 +127,8 @@ export async function scaleModel(client: KubeClient, name: string, req: ScaleReq
       if (error instanceof ConflictError) throw new ConflictError(error.message, {fix: 'rerun with --force-conflicts to take ownership of the bounds (the other manager may set them back)', details: error.details})
       throw error
     }
-    return {...base, target: {kind: live.kind as 'ScaledObject' | 'HorizontalPodAutoscaler', name: live.metadata.name}, before, after, action: applied[0]!.action === 'unchanged' ? 'unchanged' : 'configured'}
+    const hold = opts.dryRun || !dep ? undefined : await refreshHold(client, namespace, name, dep, objects.find((o) => o.kind === 'HTTPScaledObject'), opts.signal)
+    return {...base, target: {kind: live.kind as 'ScaledObject' | 'HorizontalPodAutoscaler', name: live.metadata.name}, before, after, action: applied[0]!.action === 'unchanged' ? 'unchanged' : 'configured', ...(hold ? {hold} : {})}
   }
 
   if (req.replicas === undefined) {
@@ -141,4 +145,26 @@ export async function scaleModel(client: KubeClient, name: string, req: ScaleReq
     })
   }
   return {...base, target: {kind: 'Deployment', name: dep!.metadata.name}, before: {replicas: current}, after: {replicas: req.replicas}, action: current === req.replicas ? 'unchanged' : 'configured'}
+}
+
+/**
+ * Records the cold start the CLI can see (hold.ts) and, for a model with the wake path, raises the
+ * HTTPScaledObject's hold when the measurement x margin exceeds it (never lowers it: a shorter hold
+ * is a `model deploy --hold-timeout` decision). Server-side apply of the live spec, as above.
+ */
+async function refreshHold(client: KubeClient, namespace: string, name: string, dep: KubeObject, hso: KubeObject | undefined, signal?: AbortSignal): Promise<ScaleResult['hold']> {
+  const seen = await recordObservedColdStart(client, namespace, dep.metadata.name, name, signal)
+  if (!hso) return undefined
+  const spec = {...((hso.spec ?? {}) as Record<string, unknown>)}
+  const timeouts = {...((spec.timeouts ?? {}) as Record<string, string>)}
+  const current = /^(\d+)s$/.exec(timeouts.conditionWait ?? '')?.[1]
+  const cur = current === undefined ? undefined : Number(current)
+  const measured = seen ?? recordedColdStart(dep)
+  const want = measured === undefined ? undefined : Math.min(MAX_HOLD_SECONDS, Math.ceil(measured * HOLD_MARGIN))
+  if (want === undefined || (cur !== undefined && want <= cur)) return cur === undefined ? undefined : {seconds: cur, ...(measured !== undefined ? {measuredColdStartSeconds: measured} : {})}
+  timeouts.conditionWait = `${want}s`
+  spec.timeouts = timeouts
+  const {applyObjects} = await import('../kube/index.js')
+  await applyObjects(client, [applyBody(hso, spec, hso.metadata.annotations)], {signal})
+  return {seconds: want, ...(cur !== undefined ? {raisedFrom: cur} : {}), measuredColdStartSeconds: measured}
 }

@@ -6,6 +6,7 @@
  */
 import {AipError, InterruptedError, UnreachableError} from '../errors.js'
 import type {Diagnosis, KubeClient, RolloutResult} from '../kube/index.js'
+import {recordObservedColdStart} from './hold.js'
 import {type Progress, silentProgress} from './progress.js'
 
 /**
@@ -122,5 +123,7 @@ export async function waitUntilServing(c: KubeClient, o: ServingWaitOptions): Pr
   } finally {
     clearInterval(timer)
   }
+  // a start the CLI saw: recorded on the Deployment, the next deploy's scale-from-zero hold (hold.ts)
+  await recordObservedColdStart(c, ns, depName, o.model, o.signal)
   return {...(preload ? {preload} : {}), rollout}
 }

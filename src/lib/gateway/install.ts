@@ -179,6 +179,28 @@ export interface GatewayStatus {
   perReplica?: Array<{pod: string; models: number}>
   /** why the model list is missing (no master key, unreachable) */
   modelsError?: string
+  /** why the LoadBalancer Service has no address yet (the controller's Warning event, or none acted) */
+  exposureProblem?: string
+}
+
+/**
+ * Why the gateway's LoadBalancer Service has no address: the newest Warning event the load balancer
+ * controller (EKS Auto Mode's, the AWS Load Balancer Controller) recorded on it, e.g. "unable to
+ * resolve at least one subnet" when no subnet carries the role tag; or that none acted at all.
+ * https://docs.aws.amazon.com/eks/latest/userguide/auto-configure-nlb.html (Auto Mode needs the subnet tags)
+ */
+export async function loadBalancerProblem(client: KubeClient, namespace: string, internal: boolean, signal?: AbortSignal): Promise<string> {
+  const tag = internal ? 'kubernetes.io/role/internal-elb=1 on the private subnets' : 'kubernetes.io/role/elb=1 on the public subnets'
+  const evs = await client
+    .request<{items?: Array<{type?: string; reason?: string; message?: string; lastTimestamp?: string; eventTime?: string; metadata?: {creationTimestamp?: string}}>}>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, {
+      query: {fieldSelector: `involvedObject.kind=Service,involvedObject.name=${LITELLM_NAME}`},
+      signal,
+    })
+    .catch(() => ({items: []}))
+  const time = (e: {lastTimestamp?: string; eventTime?: string; metadata?: {creationTimestamp?: string}}) => Date.parse(e.lastTimestamp ?? e.eventTime ?? e.metadata?.creationTimestamp ?? '') || 0
+  const warning = (evs.items ?? []).filter((e) => e.type === 'Warning').sort((a, b) => time(a) - time(b)).pop()
+  if (warning) return `${warning.reason ?? 'Warning'}: ${warning.message ?? ''} (on EKS the load balancer needs ${tag})`
+  return `no load balancer controller has acted on Service ${namespace}/${LITELLM_NAME} yet: EKS Auto Mode's load balancing or the AWS Load Balancer Controller must run, and the subnets need ${tag}`
 }
 
 export async function gatewayStatus(client: KubeClient, o: {namespace: string; url?: string; masterKey?: string; signal?: AbortSignal}): Promise<GatewayStatus> {
@@ -201,6 +223,9 @@ export async function gatewayStatus(client: KubeClient, o: {namespace: string; u
     replicas: {desired: spec.replicas ?? 1, ready: st.readyReplicas ?? 0, available: st.availableReplicas ?? 0},
     database: sts ? `in-cluster Postgres (StatefulSet ${DB_NAME}, ${((sts.status as {readyReplicas?: number} | undefined)?.readyReplicas ?? 0)}/1 ready)` : `external (Secret ${dbSecret ?? '?'})`,
     exposure: svcSpec?.type === 'LoadBalancer' ? `LoadBalancer Service (NLB, ${scheme ?? 'internet-facing'})` : 'HTTPRoute',
+  }
+  if (svcSpec?.type === 'LoadBalancer' && !(svc?.status as {loadBalancer?: {ingress?: unknown[]}} | undefined)?.loadBalancer?.ingress?.length) {
+    out.exposureProblem = await loadBalancerProblem(client, o.namespace, scheme === 'internal', o.signal)
   }
   try {
     const conn = await connectGateway({client, namespace: o.namespace, url: o.url, masterKey: o.masterKey, signal: o.signal})

@@ -89,6 +89,10 @@ export async function planReconcile(client: KubeClient, conn: GatewayConnection,
       if (have.model_name !== want.model_name) diffs.push(`name ${have.model_name} -> ${want.model_name}`)
       if (have.litellm_params.model !== want.litellm_params.model) diffs.push(`model ${have.litellm_params.model} -> ${want.litellm_params.model}`)
       if ((have.litellm_params.api_base ?? '') !== want.litellm_params.api_base) diffs.push(`api_base ${have.litellm_params.api_base ?? '(none)'} -> ${want.litellm_params.api_base}`)
+      // scale from zero (render/wake.ts): the interceptor's Host header and the 503's Retry-After
+      const host = (m: typeof have) => ((m.litellm_params.extra_headers ?? {}) as Record<string, string>).Host ?? '(none)'
+      if (host(have) !== host(want)) diffs.push(`Host header ${host(have)} -> ${host(want)}`)
+      if ((have.model_info.aip_retry_after_seconds ?? null) !== (want.model_info.aip_retry_after_seconds ?? null)) diffs.push(`Retry-After ${have.model_info.aip_retry_after_seconds ?? '(none)'} -> ${want.model_info.aip_retry_after_seconds ?? '(none)'}`)
       if (want.litellm_params.weight !== undefined && Number(have.litellm_params.weight) !== Number(want.litellm_params.weight)) diffs.push(`weight ${have.litellm_params.weight ?? '(none)'} -> ${want.litellm_params.weight} (a rollout's split)`)
       actions.push({action: 'update-stale', id: d.id, servedName: d.servedName, model, detail: diffs.join('; ')})
     }

@@ -12,6 +12,7 @@
 import {AipError, ConflictError, TimeoutError} from '../errors.js'
 import type {KubeClient, KubeObject} from '../kube/index.js'
 import {COMPONENT_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, MODEL_LABEL} from '../kube/labels.js'
+import {HOLD_ANNOTATION, RETRY_AFTER_ANNOTATION, WAKE_HOST_ANNOTATION, WAKE_VIA_ANNOTATION} from '../render/wake.js'
 import {sleep} from '../sleep.js'
 import type {LitellmAdmin, LitellmModel} from './admin.js'
 import type {GatewayConnection, Replica} from './connect.js'
@@ -63,6 +64,12 @@ export interface DesiredModel {
   /** the public name: vLLM's --served-model-name */
   servedName: string
   apiBase: string
+  /**
+   * Scale from zero (render/wake.ts): the model is reached through the KEDA HTTP add-on's
+   * interceptor, which routes by this Host header; LiteLLM sends it with the deployment's
+   * `litellm_params.extra_headers` (passed to the provider's HTTP client on every call).
+   */
+  wake?: {host: string; retryAfterSeconds?: number; holdSeconds?: number}
   /** The track's share while a rollout runs (litellm_params.weight); absent otherwise. */
   weight?: number
   track?: string
@@ -73,18 +80,33 @@ export function toLitellm(d: DesiredModel): LitellmModel {
   return {
     model_name: d.servedName,
     // vLLM's OpenAI-compatible server: LiteLLM's hosted_vllm provider (docs.litellm.ai/docs/providers/vllm)
-    litellm_params: {model: `hosted_vllm/${d.servedName}`, api_base: d.apiBase, ...(d.weight === undefined ? {} : {weight: d.weight})},
-    model_info: {id: d.id, mode: 'chat', aip_namespace: d.namespace, aip_model: d.name, managed_by: 'aip'},
+    litellm_params: {model: `hosted_vllm/${d.servedName}`, api_base: d.apiBase, ...(d.weight === undefined ? {} : {weight: d.weight}), ...(d.wake ? {extra_headers: {Host: d.wake.host}} : {})},
+    model_info: {
+      id: d.id,
+      mode: 'chat',
+      aip_namespace: d.namespace,
+      aip_model: d.name,
+      managed_by: 'aip',
+      // read by the gateway's wake hook (gateway/wake-hook.ts): a held request that ran out of time
+      // becomes 503 with this Retry-After
+      ...(d.wake ? {aip_wake: true, ...(d.wake.retryAfterSeconds !== undefined ? {aip_retry_after_seconds: d.wake.retryAfterSeconds} : {}), ...(d.wake.holdSeconds !== undefined ? {aip_hold_seconds: d.wake.holdSeconds} : {})} : {}),
+    },
   }
 }
 
-/** What aip compares to decide an update: public name, provider model and api_base, and the weight when `b` (the wanted one) sets one. */
+/**
+ * What aip compares to decide an update: public name, provider model and api_base, the weight when
+ * `b` (the wanted one) sets one, and the scale-from-zero Host header and Retry-After.
+ */
 export function sameRegistration(a: LitellmModel, b: LitellmModel): boolean {
+  const host = (m: LitellmModel) => ((m.litellm_params.extra_headers ?? {}) as Record<string, string>).Host ?? ''
   return (
     a.model_name === b.model_name &&
     a.litellm_params.model === b.litellm_params.model &&
     (a.litellm_params.api_base ?? '').replace(/\/+$/, '') === (b.litellm_params.api_base ?? '').replace(/\/+$/, '') &&
-    (b.litellm_params.weight === undefined || Number(a.litellm_params.weight) === Number(b.litellm_params.weight))
+    (b.litellm_params.weight === undefined || Number(a.litellm_params.weight) === Number(b.litellm_params.weight)) &&
+    host(a) === host(b) &&
+    (a.model_info.aip_retry_after_seconds ?? null) === (b.model_info.aip_retry_after_seconds ?? null)
   )
 }
 
@@ -102,8 +124,15 @@ export function desiredFromDeployment(dep: KubeObject): DesiredModel {
   const namespace = dep.metadata.namespace!
   const name = dep.metadata.labels?.[MODEL_LABEL] ?? dep.metadata.name
   const track = dep.metadata.labels?.[TRACK_LABEL]
+  const a = dep.metadata.annotations ?? {}
+  const base = {id: modelId(namespace, name, track), namespace, name, servedName: servedNameOf(dep), ...(track ? {track} : {})}
+  // scale from zero: through the HTTP add-on's interceptor, routed by Host (render/wake.ts)
+  if (a[WAKE_VIA_ANNOTATION] && a[WAKE_HOST_ANNOTATION]) {
+    const num = (v: string | undefined) => (v !== undefined && Number.isFinite(Number(v)) ? Number(v) : undefined)
+    return {...base, apiBase: `${a[WAKE_VIA_ANNOTATION]!.replace(/\/+$/, '')}/v1`, wake: {host: a[WAKE_HOST_ANNOTATION]!, retryAfterSeconds: num(a[RETRY_AFTER_ANNOTATION]), holdSeconds: num(a[HOLD_ANNOTATION])}}
+  }
   // the Service carries the Deployment's name (render/server.ts renderService)
-  return {id: modelId(namespace, name, track), namespace, name, servedName: servedNameOf(dep), apiBase: `http://${dep.metadata.name}.${namespace}.svc:${VLLM_PORT}/v1`, ...(track ? {track} : {})}
+  return {...base, apiBase: `http://${dep.metadata.name}.${namespace}.svc:${VLLM_PORT}/v1`}
 }
 
 /** A canary's gateway share from its Deployment (0 when unset, scaled to zero or unparsable). */

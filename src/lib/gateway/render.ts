@@ -12,6 +12,8 @@ import {stringify} from 'yaml'
 
 import {COMPONENT_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAME_LABEL, PART_OF_LABEL} from '../kube/labels.js'
 import type {KubeObject} from '../kube/types.js'
+import {HTTP_ADDON_NAMESPACE, INTERCEPTOR_PROXY_PORT} from '../render/wake.js'
+import {WAKE_HOOK_CALLBACK, WAKE_HOOK_FILE, WAKE_HOOK_SOURCE} from './wake-hook.js'
 
 /**
  * LiteLLM's non-root image (docker/Dockerfile.non_root: USER nobody, 65534) of the 1.108.5 LTS
@@ -64,13 +66,15 @@ export function litellmConfig(): Record<string, unknown> {
       // /health/readiness answers only when the DB is connected; no UI login is needed by aip
       disable_spend_logs: false,
     },
-    litellm_settings: {drop_params: true, request_timeout: 600},
+    // callbacks: the scale-from-zero hook (wake-hook.ts), a module next to this file in the ConfigMap
+    litellm_settings: {drop_params: true, request_timeout: 600, callbacks: [WAKE_HOOK_CALLBACK]},
     router_settings: {num_retries: 1},
   }
 }
 
+// cluster DNS on port 53 to any address: EKS Auto Mode's CoreDNS runs on each node, not as kube-dns
+// pods (as in src/lib/render/network.ts)
 const DNS_EGRESS = {
-  to: [{namespaceSelector: {matchLabels: {[NS_LABEL]: 'kube-system'}}, podSelector: {matchLabels: {'k8s-app': 'kube-dns'}}}],
   ports: [
     {protocol: 'UDP', port: 53},
     {protocol: 'TCP', port: 53},
@@ -100,9 +104,9 @@ export function databaseUrlRef(o: GatewayRenderOptions): {name: string; key: str
 
 export function renderLitellm(o: GatewayRenderOptions): KubeObject[] {
   const config = stringify(litellmConfig())
-  const configHash = createHash('sha256').update(config).digest('hex').slice(0, 16)
+  const configHash = createHash('sha256').update(config).update(WAKE_HOOK_SOURCE).digest('hex').slice(0, 16)
   const db = databaseUrlRef(o)
-  const configMap: KubeObject = {apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(o, LITELLM_NAME), data: {'config.yaml': config}}
+  const configMap: KubeObject = {apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(o, LITELLM_NAME), data: {'config.yaml': config, [WAKE_HOOK_FILE]: WAKE_HOOK_SOURCE}}
   const sa: KubeObject = {apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(o, LITELLM_NAME), automountServiceAccountToken: false}
   const container = {
     name: 'litellm',
@@ -118,6 +122,9 @@ export function renderLitellm(o: GatewayRenderOptions): KubeObject[] {
       {name: 'STORE_MODEL_IN_DB', value: 'True'},
       {name: 'LITELLM_LOG', value: 'INFO'},
       {name: 'LITELLM_TELEMETRY', value: 'False'},
+      // the bundled model cost map: the NetworkPolicy allows no egress to GitHub, where LiteLLM would
+      // otherwise fetch it with a 5 s timeout at every start (litellm_core_utils/get_model_cost_map.py)
+      {name: 'LITELLM_LOCAL_MODEL_COST_MAP', value: 'True'},
     ],
     resources: {requests: {cpu: '500m', memory: '1Gi'}, limits: {memory: '2Gi'}},
     // The root filesystem stays writable: LiteLLM's start (prisma generate / migrate) writes under
@@ -304,7 +311,10 @@ export function renderGatewayNetworkPolicies(o: GatewayRenderOptions): KubeObjec
       egress: [
         DNS_EGRESS,
         dbEgress,
-        {to: [{namespaceSelector: {}, podSelector: {matchLabels: {[MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [COMPONENT_LABEL]: 'server'}}}], ports: [{protocol: 'TCP', port: 8000}]},
+        // both serving tracks (render/common.ts serverSelector): a rollout's canary pods are component server-canary
+        {to: [{namespaceSelector: {}, podSelector: {matchLabels: {[MANAGED_BY_LABEL]: MANAGED_BY_VALUE}, matchExpressions: [{key: COMPONENT_LABEL, operator: 'In', values: ['server', 'server-canary']}]}}], ports: [{protocol: 'TCP', port: 8000}]},
+        // scale from zero: models at zero are reached through the KEDA HTTP add-on's interceptor
+        {to: [{namespaceSelector: {matchLabels: {[NS_LABEL]: HTTP_ADDON_NAMESPACE}}}], ports: [{protocol: 'TCP', port: INTERCEPTOR_PROXY_PORT}]},
       ],
     }),
   ]

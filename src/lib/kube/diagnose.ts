@@ -36,6 +36,11 @@ export interface Diagnosis {
   logTail?: string[]
   /** Warning events of the pod, newest last. */
   events: KubeEventInfo[]
+  /**
+   * Unschedulable: why new nodes did not come (Karpenter / EKS Auto Mode record launch failures as
+   * Warning events on their NodeClaims, e.g. EC2's VcpuLimitExceeded on an account whose GPU quota is 0).
+   */
+  provisioning?: KubeEventInfo
 }
 
 export interface DiagnoseOptions {
@@ -112,6 +117,8 @@ export async function diagnoseWorkload(client: KubeClient, opts: DiagnoseOptions
     // the scheduler's event, as `kubectl describe pod` shows it: Warning FailedScheduling <FitError>
     const fs = d.events.filter((e) => e.reason === 'FailedScheduling').pop()
     if (fs) d.message = `pod ${d.pod} is Pending, FailedScheduling: ${fs.message}`
+    d.provisioning = await nodeLaunchFailure(client, opts.signal)
+    if (d.provisioning) d.message += `; node launch failed (${d.provisioning.object}): ${d.provisioning.reason}: ${d.provisioning.message}`
   }
   if ((d.reason === 'CrashLoopBackOff' || d.reason === 'OOMKilled' || d.reason === 'Error') && d.container) {
     try {
@@ -126,4 +133,18 @@ export async function diagnoseWorkload(client: KubeClient, opts: DiagnoseOptions
     }
   }
   return d
+}
+
+/**
+ * The newest Warning event on a Karpenter NodeClaim (karpenter.sh; EKS Auto Mode's too): a launch
+ * that EC2 refused, e.g. `InsufficientCapacityError` with "VcpuLimitExceeded: You have requested more
+ * vCPU capacity than your current vCPU limit of 0 allows". Events of cluster-scoped objects live in
+ * the `default` namespace; reading them cluster-wide may be forbidden to a tenant: then none.
+ */
+async function nodeLaunchFailure(client: KubeClient, signal?: AbortSignal): Promise<KubeEventInfo | undefined> {
+  type Ev = {type?: string; reason?: string; message?: string; count?: number; lastTimestamp?: string; eventTime?: string; metadata?: {creationTimestamp?: string}; involvedObject?: {kind?: string; name?: string}}
+  const list = await client.request<{items?: Ev[]}>('GET', '/api/v1/events', {query: {fieldSelector: 'involvedObject.kind=NodeClaim,type=Warning'}, signal}).catch(() => undefined)
+  const time = (e: Ev) => Date.parse(e.lastTimestamp ?? e.eventTime ?? e.metadata?.creationTimestamp ?? '') || 0
+  const e = (list?.items ?? []).sort((a, b) => time(a) - time(b)).pop()
+  return e ? {type: 'Warning', reason: e.reason ?? '', message: e.message ?? '', object: `NodeClaim/${e.involvedObject?.name ?? '?'}`, count: e.count} : undefined
 }

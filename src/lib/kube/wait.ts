@@ -265,6 +265,14 @@ export async function waitForRollout(client: KubeClient, opts: RolloutWaitOption
 export function fixFor(d: Diagnosis): string {
   switch (d.reason) {
     case 'Unschedulable':
+      // a GPU node that EC2 refused to launch: the account's vCPU quota per instance family (Service
+      // Quotas: L-DB2E81BA On-Demand G and VT, L-417A185B On-Demand P, L-3819A6DF G and VT Spot)
+      if (/VcpuLimitExceeded|vCPU limit|MaxSpotInstanceCountExceeded/.test(d.provisioning?.message ?? '')) {
+        return "the AWS account's EC2 vCPU quota does not cover the GPU instance: request an increase in Service Quotas (Amazon EC2: Running On-Demand G and VT instances L-DB2E81BA, P instances L-417A185B, or All G and VT Spot Instance Requests L-3819A6DF; new accounts often start at 0), then rerun"
+      }
+      if (/InsufficientInstanceCapacity|InsufficientCapacity|insufficient capacity/i.test(`${d.provisioning?.reason ?? ''} ${d.provisioning?.message ?? ''}`)) {
+        return 'EC2 has no capacity for those GPU instances in the subnets\' zones right now: wait and rerun, add subnets in other zones, allow spot (--capacity-type), or deploy on another --gpu'
+      }
       // the scheduler's FitError names each node's failing filter (kube-scheduler framework/types.go)
       if (/Insufficient nvidia\.com\/gpu/.test(d.message)) return 'no node has a free GPU: check the GPU node pool (aip cluster status) or lower the GPU count'
       if (/didn't match Pod's node affinity\/selector/.test(d.message)) return "no node has the GPU type the model selects: check that the GPU node pool can launch it (aip cluster status), or deploy with another --gpu"

@@ -12,6 +12,8 @@ export interface Capabilities {
   serviceMonitor: boolean
   /** monitoring.coreos.com/v1 PrometheusRule is served. */
   prometheusRule: boolean
+  /** http.keda.sh/v1alpha1 HTTPScaledObject is served (the KEDA HTTP add-on: wake on request). */
+  httpAddon?: boolean
 }
 
 export const NO_CAPABILITIES: Capabilities = {keda: false, serviceMonitor: false, prometheusRule: false}
@@ -40,6 +42,8 @@ export interface RenderOptions {
   /** Image of the preload Job (config `preload-image`; default a pinned python slim image). */
   preloadImage?: string
   capabilities: Capabilities
+  /** Scale-from-zero hold (render/wake.ts), computed by deploy from the measured cold start. */
+  wake?: import('./wake.js').WakeOptions
   /**
    * A second serving track beside the model's own objects (`aip model rollout`: 'canary'). Its
    * server objects are named `<name>-<track>`, carry `aip.dev/track`, and its pods never match the

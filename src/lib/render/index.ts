@@ -11,6 +11,7 @@ import {renderPreloadNetworkPolicy, renderServerNetworkPolicy} from './network.j
 import {renderPreloadJob} from './preload.js'
 import {renderHpa, renderScaledObject} from './scaling.js'
 import {renderDeployment, renderPodDisruptionBudget, renderService} from './server.js'
+import {renderHttpScaledObject, wakeEnabled} from './wake.js'
 
 export * from './common.js'
 export * from './monitoring.js'
@@ -18,6 +19,7 @@ export * from './network.js'
 export * from './preload.js'
 export * from './scaling.js'
 export * from './server.js'
+export * from './wake.js'
 export * from './weights.js'
 
 export interface RenderedModel {
@@ -48,6 +50,9 @@ export function renderModel(entry: CatalogEntry, opts: RenderOptions, extras: Re
     renderPodDisruptionBudget(entry, opts),
   ]
   if (opts.capabilities.keda) {
+    // the HTTPScaledObject first: the ScaledObject's external-push trigger names it
+    if (wakeEnabled(entry, opts)) objects.push(renderHttpScaledObject(entry, {...opts, wake: opts.wake!}))
+    else if (entry.scaling.minReplicas === 0) skipped.push({kind: 'HTTPScaledObject', reason: 'the KEDA HTTP add-on (http.keda.sh/v1alpha1) is not installed: a request to this model at zero replicas does not wake it (run `aip cluster bootstrap`, or `aip model scale NAME --min 1`)'})
     objects.push(renderScaledObject(entry, opts))
   } else {
     objects.push(renderHpa(entry, opts))
@@ -90,6 +95,7 @@ export const MODEL_KINDS = [
   {apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule', resource: 'prometheusrules', written: true},
   {apiVersion: 'monitoring.coreos.com/v1', kind: 'ServiceMonitor', resource: 'servicemonitors', written: true},
   {apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', resource: 'scaledobjects', written: true},
+  {apiVersion: 'http.keda.sh/v1alpha1', kind: 'HTTPScaledObject', resource: 'httpscaledobjects', written: true},
   {apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', resource: 'horizontalpodautoscalers', written: true},
   {apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', resource: 'poddisruptionbudgets', written: true},
   {apiVersion: 'apps/v1', kind: 'Deployment', resource: 'deployments', written: true},

@@ -2,12 +2,16 @@ import type {CatalogEntry} from '../catalog/schema.js'
 import {COMPONENT_LABEL, MODEL_LABEL} from '../kube/labels.js'
 import type {KubeObject} from '../kube/types.js'
 import {meta, objectName, type RenderOptions, serverMeta, serverSelector, VLLM_PORT} from './common.js'
+import {HTTP_ADDON_NAMESPACE, wakeEnabled} from './wake.js'
 
 const NS_LABEL = 'kubernetes.io/metadata.name'
 
-/** Egress every aip pod needs: cluster DNS. */
+/**
+ * Egress every aip pod needs: cluster DNS, port 53 to any address. Not only kube-dns pods: EKS Auto
+ * Mode runs CoreDNS as a service on each node (no kube-dns pods to select), and NodeLocal DNSCache
+ * answers on a link-local address; a rule naming the pods blocks DNS there once policies are enforced.
+ */
 const DNS_EGRESS = {
-  to: [{namespaceSelector: {matchLabels: {[NS_LABEL]: 'kube-system'}}, podSelector: {matchLabels: {'k8s-app': 'kube-dns'}}}],
   ports: [
     {protocol: 'UDP', port: 53},
     {protocol: 'TCP', port: 53},
@@ -47,6 +51,8 @@ export function renderServerNetworkPolicy(entry: CatalogEntry, opts: RenderOptio
       ingress: [
         {from: [{namespaceSelector: {matchLabels: {[NS_LABEL]: opts.gatewayNamespace}}}], ports: [{protocol: 'TCP', port: VLLM_PORT}]},
         {from: [{namespaceSelector: {matchLabels: {[NS_LABEL]: opts.monitoringNamespace}}}], ports: [{protocol: 'TCP', port: VLLM_PORT}]},
+        // the KEDA HTTP add-on's interceptor forwards held requests (wake on request, wake.ts)
+        ...(wakeEnabled(entry, opts) ? [{from: [{namespaceSelector: {matchLabels: {[NS_LABEL]: HTTP_ADDON_NAMESPACE}}}], ports: [{protocol: 'TCP', port: VLLM_PORT}]}] : []),
       ],
       egress: [DNS_EGRESS, ...HTTPS_EGRESS, ...endpointEgress(opts)],
     },

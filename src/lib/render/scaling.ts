@@ -1,6 +1,7 @@
 import type {CatalogEntry} from '../catalog/schema.js'
 import type {KubeObject} from '../kube/types.js'
 import {meta, objectName, type RenderOptions} from './common.js'
+import {wakeEnabled, wakeTrigger} from './wake.js'
 
 /** PromQL selector of one model's vLLM series (vLLM labels them with the served model name). */
 export function modelSeriesSelector(entry: CatalogEntry, opts: Pick<RenderOptions, 'namespace'>): string {
@@ -37,8 +38,7 @@ export const IDLE_AFTER_ANNOTATION = 'aip.dev/idle-after-seconds'
  * series. KEDA counts the ScaledObject active while this is above its activationThreshold (0), and
  * scales the last replica away cooldownPeriod after the last active poll
  * (https://keda.sh/docs/latest/reference/scaledobject-spec/#cooldownperiod). At zero replicas there
- * are no vLLM series, so this does not wake the model: waking needs a signal in front of it (the
- * gateway), or `aip model scale NAME --min 1`.
+ * are no vLLM series, so this does not wake the model: the HTTP add-on's trigger does (wake.ts).
  */
 export function activityQuery(entry: CatalogEntry, opts: Pick<RenderOptions, 'namespace'>): string {
   const sel = modelSeriesSelector(entry, opts)
@@ -67,6 +67,8 @@ export function renderScaledObject(entry: CatalogEntry, opts: RenderOptions): Ku
         {type: 'prometheus', name: 'kv-cache-usage', metricType: 'Value', metadata: {serverAddress: opts.prometheusUrl, query: q.kv, threshold: String(s.targetKvUsage), ignoreNullValues: 'true'}},
         // activation only: a threshold no replica reaches, so it never asks for more than 1 replica
         ...(idle === undefined ? [] : [{type: 'prometheus', name: 'activity', metricType: 'Value', metadata: {serverAddress: opts.prometheusUrl, query: activityQuery(entry, opts), threshold: '1000000', activationThreshold: '0', ignoreNullValues: 'true'}}]),
+        // wake on request: requests waiting at the HTTP add-on's interceptor (exists at zero)
+        ...(wakeEnabled(entry, opts) ? [wakeTrigger(entry)] : []),
       ],
     },
   }

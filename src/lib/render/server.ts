@@ -4,6 +4,7 @@ import {findGpu, instancesFor} from '../gpufit/gpus.js'
 import type {KubeObject} from '../kube/types.js'
 import {cacheEnv, containerSecurityContext, labelsFor, objectName, podSecurityContext, type RenderOptions, s3Env, SERVER_SERVICE_ACCOUNT, serverMeta, serverSelector, TRACK_LABEL, VLLM_PORT} from './common.js'
 import {ADAPTER_SYNC_SCRIPT, READINESS_SCRIPT, SERVE_RESOLVED_SCRIPT, WAIT_FOR_WEIGHTS_SCRIPT} from './scripts.js'
+import {wakeAnnotations, wakeEnabled} from './wake.js'
 import {weightsLocation} from './weights.js'
 
 /** GPU nodes of every provisioner carry this taint (aip's NodePools and --gpu-nodegroup set it; EKS Auto Mode and the NVIDIA GPU AMIs' convention). */
@@ -162,7 +163,7 @@ export function renderDeployment(entry: CatalogEntry, opts: RenderOptions, podAn
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: serverMeta(entry, opts, 'server', {'aip.dev/hf-repo': entry.hf.repo, 'aip.dev/hf-revision': entry.hf.revision, [GPU_TYPE_ANNOTATION]: entry.gpu.type}),
+    metadata: serverMeta(entry, opts, 'server', {'aip.dev/hf-repo': entry.hf.repo, 'aip.dev/hf-revision': entry.hf.revision, [GPU_TYPE_ANNOTATION]: entry.gpu.type, ...(wakeEnabled(entry, opts) ? wakeAnnotations(entry, {...opts, wake: opts.wake!}) : {})}),
     spec: {
       // No `replicas`: the autoscaler (ScaledObject or HPA, always rendered) owns it. Applying it
       // would reset a scaled-out model to the floor on every `aip model deploy`; left out, a new

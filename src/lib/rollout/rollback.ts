@@ -12,7 +12,7 @@ import type {KubeClient, ObjectRef} from '../kube/index.js'
 import {refString} from '../kube/types.js'
 import {fitGate} from '../deploy/fit-gate.js'
 import {type Progress, silentProgress} from '../deploy/progress.js'
-import {endpointOf, MODEL_KINDS, weightsLocation} from '../render/index.js'
+import {endpointOf, MODEL_KINDS, TRACK_LABEL, weightsLocation} from '../render/index.js'
 import {getRevision, listRevisions, recordRevision, type Revision} from './history.js'
 import {rolloutInProgress} from './guard.js'
 import {diffRevisions, revisionEntry} from './summary.js'
@@ -68,14 +68,7 @@ export interface RollbackResult {
 
 const groupOf = (apiVersion: string): string => (apiVersion.includes('/') ? apiVersion.split('/')[0]! : '')
 const keyOf = (o: {apiVersion: string; kind: string; name: string}): string => `${groupOf(o.apiVersion)}/${o.kind}/${o.name}`
-const AUTOSCALERS = new Set(['ScaledObject', 'HorizontalPodAutoscaler'])
-/**
- * Objects of a rollout's canary track carry this label (i16-rollout: TRACK_LABEL in
- * src/lib/render/common.ts; import it from there once both are merged): they belong to the
- * rollout (an aborted one leaves its canary at zero replicas), not to a revision, so a rollback
- * leaves them alone.
- */
-const TRACK_LABEL = 'aip.dev/track'
+const AUTOSCALERS = new Set(['ScaledObject', 'HTTPScaledObject', 'HorizontalPodAutoscaler'])
 
 /** The kinds deploy writes (not the ServiceAccounts: bootstrap's, shared by every model). */
 const WRITTEN_KINDS = MODEL_KINDS.filter((k) => k.written).map((k) => ({apiVersion: k.apiVersion, kind: k.kind}))
@@ -85,15 +78,17 @@ export async function planRollback(o: RollbackOptions): Promise<RollbackPlan> {
   const kube = await import('../kube/index.js')
   const {aipSelector} = kube
   const {client: c, namespace: ns, name} = o
-  const live = (await kube.listByLabels(c, WRITTEN_KINDS, aipSelector(name), {namespace: ns, signal: o.signal})).filter((x) => !x.metadata.deletionTimestamp && (x.metadata.labels?.[TRACK_LABEL] ?? 'stable') === 'stable')
+  // a rollout's canary track (TRACK_LABEL: an aborted rollout leaves it at zero replicas) belongs to
+  // the rollout, not to a revision: a rollback leaves it alone
+  const live = (await kube.listByLabels(c, WRITTEN_KINDS, aipSelector(name), {namespace: ns, signal: o.signal})).filter((x) => !x.metadata.deletionTimestamp && !x.metadata.labels?.[TRACK_LABEL])
   if (!live.some((x) => x.kind === 'Deployment')) {
     const {notDeployed} = await import('../deploy/models.js')
     throw await notDeployed(c, name, ns)
   }
   const rollout = await rolloutInProgress(c, ns, name, {signal: o.signal})
   if (rollout) {
-    throw new AipError('FAILED', `a rollout of ${name} is in progress (${rollout.phase}, ${rollout.source}); rolling back now would fight it`, {
-      fix: `finish it first: \`aip model promote ${name}\`, or abort it (\`aip model rollout status ${name}\` says how), then roll back`,
+    throw new AipError('FAILED', `a rollout of ${name} is in progress (${rollout.phase}${rollout.weight !== undefined ? `, candidate at ${rollout.weight}%` : ''}); rolling back now would fight it`, {
+      fix: `finish it first: \`aip model promote ${name}\`, or stop it: \`aip model rollout ${name} --abort\` (state: \`aip model rollout status ${name}\`); then roll back`,
       details: {rollout},
     })
   }
@@ -254,7 +249,7 @@ export async function executeRollback(plan: RollbackPlan, o: ExecuteOptions): Pr
       signal: o.signal,
       progress,
       stallCheckMs: o.stallCheckMs,
-      interruptedFix: `revision ${target.revision} is applied and keeps rolling out: follow with \`aip model status ${plan.model}\``,
+      interruptedFix: `revision ${target.revision} is applied${out.revision ? ` and recorded as revision ${out.revision}` : ''} and keeps rolling out: follow with \`aip model status ${plan.model}\` (another \`model rollback\` now would return to revision ${plan.current.revision})`,
     })
     out.waited = true
     out.rollout = {desired: served.rollout.desired, ready: served.rollout.ready, available: served.rollout.available, message: served.rollout.message}

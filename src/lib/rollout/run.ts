@@ -217,6 +217,8 @@ export async function runRollout(deps: RolloutDeps, req: RolloutRequest): Promis
     }
   }
 
+  // rate() needs two samples in the window: aip's ServiceMonitor scrapes every 15 s (render/monitoring.ts)
+  if (req.intervalMs < 30_000) deps.warn?.(`--interval ${Math.round(req.intervalMs / 1000)}s is shorter than two scrapes of aip's ServiceMonitor (15 s each): gates may see no data unless Prometheus scrapes faster`)
   const mode = req.surge ? 'canary' : 'in-place'
   const replicas = Math.max(1, replicasOf(stableDep) ?? 1)
   const now = new Date().toISOString()
@@ -271,8 +273,27 @@ async function drive(d: Driver, skipFit: boolean | undefined, resumed: boolean, 
     return report(await promote(d), resumed, capacity ? {capacity} : {})
   } catch (error) {
     if (deps.signal?.aborted && !(error instanceof RolloutAbortedError)) throw interrupted(name, d.s)
+    if (error instanceof StateChangedError) return changedElsewhere(d, error)
     throw error
   }
+}
+
+/**
+ * Another command wrote the state while this one drove it (`aip model promote` or `--abort` from
+ * another terminal or CI): this one stops and reports what the other did.
+ */
+async function changedElsewhere(d: Driver, error: StateChangedError): Promise<RolloutReport> {
+  const cur = await readState(d.deps.client, d.s.namespace, d.s.model, d.deps.signal)
+  if (!cur) throw error
+  const s = cur.state
+  if (s.phase === 'promoted' || s.phase === 'promoting') {
+    d.deps.warn?.(`the rollout of ${s.model} was ${s.phase === 'promoted' ? 'promoted' : 'is being promoted'} by another command (aip model promote); this one stops here`)
+    return report(s, true)
+  }
+  if (s.phase === 'aborted' || s.phase === 'aborting') {
+    throw new RolloutAbortedError(`rollout of ${s.model} aborted by another command: ${s.reason ?? 'no reason recorded'}`, `see aip model rollout status ${s.model}`, {rollout: report(s, true), breaches: s.breaches ?? []})
+  }
+  throw error
 }
 
 function safeFit(entry: CatalogEntry, util?: number): Record<string, string> | undefined {
@@ -445,6 +466,18 @@ async function abortWith(d: Driver, reason: string, breaches: RolloutState['brea
   throw new RolloutAbortedError(`rollout of ${d.s.model} aborted: ${reason}`, `${where}; ${fail ? 'fix the candidate and rerun; ' : ''}see aip model rollout status ${d.s.model}`, {rollout: report(d.s, false), breaches})
 }
 
+/** Deletes the canary track's objects (this rollout's, or an aborted one's left for inspection). */
+async function removeCanary(d: Driver): Promise<void> {
+  const {deps} = d
+  const kube = await import('../kube/index.js')
+  const objects = await kube.listByLabels(deps.client, [{apiVersion: 'apps/v1', kind: 'Deployment'}, {apiVersion: 'v1', kind: 'Service'}, {apiVersion: 'policy/v1', kind: 'PodDisruptionBudget'}, {apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy'}], `${aipSelector(d.s.model)},${TRACK_LABEL}=canary`, {namespace: d.s.namespace, signal: deps.signal})
+  if (objects.length === 0) return
+  const step = (deps.progress ?? silentProgress).step(`remove the canary's objects`)
+  await kube.deleteObjects(deps.client, objects, {propagationPolicy: 'Background', signal: deps.signal})
+  await kube.waitForDeleted(deps.client, objects.map((o) => ({apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name, namespace: d.s.namespace})), {timeoutMs: 5 * 60_000, signal: deps.signal})
+  step.succeed(`removed ${objects.length} canary object(s)`)
+}
+
 /** The stable takes the candidate's spec while the candidate carries the traffic; then the canary goes. */
 async function promote(d: Driver): Promise<RolloutState> {
   const {deps} = d
@@ -475,11 +508,7 @@ async function promote(d: Driver): Promise<RolloutState> {
     await setWeight(gw, conn, trafficTarget(stableDep, canaryDep), 0, {name: d.s.candidate.deployment, namespace: d.s.namespace})
     back.succeed(`${d.s.stable.deployment} serves 100%; the candidate is deregistered`)
   }
-  const del = progress.step(`remove the candidate's objects`)
-  const canaryObjects = await kube.listByLabels(client, [{apiVersion: 'apps/v1', kind: 'Deployment'}, {apiVersion: 'v1', kind: 'Service'}, {apiVersion: 'policy/v1', kind: 'PodDisruptionBudget'}, {apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy'}], `${aipSelector(d.s.model)},${TRACK_LABEL}=canary`, {namespace: d.s.namespace, signal: deps.signal})
-  await kube.deleteObjects(client, canaryObjects, {propagationPolicy: 'Background', signal: deps.signal})
-  await kube.waitForDeleted(client, canaryObjects.map((o) => ({apiVersion: o.apiVersion, kind: o.kind, name: o.metadata.name, namespace: d.s.namespace})), {timeoutMs: 5 * 60_000, signal: deps.signal})
-  del.succeed(`removed ${canaryObjects.length} canary object(s)`)
+  await removeCanary(d)
   await d.save({phase: 'promoted', weight: 100, stable: {...d.s.stable, revision: d.s.candidate.revision, image: d.s.candidate.image, generation: stableDep?.metadata.generation}})
   return d.s
 }
@@ -502,6 +531,8 @@ async function driveInPlace(d: Driver, resumed: boolean): Promise<RolloutReport>
     await abortWith(d, g.verdict === 'breach' ? `the new spec breached its limits: ${describeBreaches(g.breaches)}` : `no data for ${d.s.stable.deployment} over two intervals of ${g.window}`, g.breaches, true)
   }
   wait.succeed('gate: pass')
+  // an earlier aborted canary, kept for inspection, is obsolete now
+  await removeCanary(d)
   const {getObject} = await import('../kube/index.js')
   const dep = await getObject(deps.client, {apiVersion: 'apps/v1', kind: 'Deployment', name: d.s.stable.deployment, namespace: d.s.namespace})
   await d.save({phase: 'promoted', stable: {...d.s.stable, revision: d.s.candidate.revision, image: d.s.candidate.image, generation: dep?.metadata.generation}})

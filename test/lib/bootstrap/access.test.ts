@@ -321,3 +321,26 @@ describe('bootstrap S3 access on EKS (bucket, IAM roles, Pod Identity)', () => {
     expect(writes()).toEqual([])
   })
 })
+
+describe('a later bootstrap never takes S3 access away from a tenant an earlier one set up', () => {
+  const tenants = (...names: string[]) => ({platform: {...opts().platform, tenants: names.map((name) => ({name, gpus: 1}))}})
+  const trustedNamespaces = (role: string, mode: 'pod-identity' | 'irsa') => {
+    const cond = JSON.parse(acct.roles.get(role)!.trust).Statement[0].Condition.StringEquals
+    if (mode === 'pod-identity') return cond['aws:RequestTag/kubernetes-namespace']
+    return (Object.entries(cond).find(([k]) => k.endsWith(':sub'))![1] as string[]).map((s) => s.split(':')[2])
+  }
+
+  for (const mode of ['pod-identity', 'irsa'] as const) {
+    it(`${mode}: adding team-b keeps team-a in both roles' trust; a plain rerun (no --tenant) keeps both and changes nothing`, async () => {
+      await runBootstrap({...opts({mode}), ...tenants('team-a')})
+      expect(trustedNamespaces('aip-prod-preload', mode)).toEqual(['aip-models', 'team-a'])
+      await runBootstrap({...opts({mode}), ...tenants('team-b')})
+      for (const role of ['aip-prod-model-server', 'aip-prod-preload']) expect(trustedNamespaces(role, mode)).toEqual(['aip-models', 'team-a', 'team-b'])
+      resetCalls()
+      const plain = await runBootstrap({...opts({mode}), ...tenants()})
+      expect(writes()).toEqual([])
+      expect(plain.access!.roles.map((r) => r.action)).toEqual(['unchanged', 'unchanged'])
+      expect(trustedNamespaces('aip-prod-model-server', mode)).toEqual(['aip-models', 'team-a', 'team-b'])
+    })
+  }
+})

@@ -8,6 +8,7 @@ import {findGpu} from '../../../src/lib/gpufit/gpus.js'
 import {clusterStatus} from '../../../src/lib/bootstrap/status.js'
 import {AipError, InterruptedError, NotFoundError} from '../../../src/lib/errors.js'
 import type {KubeClient} from '../../../src/lib/kube/index.js'
+import {HTTP_SCALED_OBJECT_CRD} from '../../support/keda-http.mjs'
 import {type KubeApiServer, startKubeApiServer} from '../../support/kube-apiserver/index.mjs'
 import {systemNode} from '../../support/kube-apiserver/nodes.mjs'
 import {client} from '../teardown/fixtures.js'
@@ -168,6 +169,13 @@ describe('runBootstrap against an API server', () => {
         const ready = () => api.store.get('apps/v1', 'Deployment', 'monitoring', 'kube-prometheus-stack-operator')?.status?.readyReplicas === 1
         for (let i = 0; i < 250 && !ready(); i++) await new Promise((r) => setTimeout(r, 20))
       }
+      if (args[2] === 'keda-add-ons-http') {
+        api.registerCrd(HTTP_SCALED_OBJECT_CRD)
+        api.setDeploymentBehavior('keda', 'keda-add-ons-http-interceptor', {mode: 'ready', readyDelayMs: 0})
+        api.store.put(deployment('keda', 'keda-add-ons-http-interceptor', 0))
+        const ready = () => api.store.get('apps/v1', 'Deployment', 'keda', 'keda-add-ons-http-interceptor')?.status?.readyReplicas === 1
+        for (let i = 0; i < 250 && !ready(); i++) await new Promise((r) => setTimeout(r, 20))
+      }
       if (args[2] === 'nvidia-device-plugin') {
         const ds = api.store.get('apps/v1', 'DaemonSet', 'nvidia-device-plugin', 'nvidia-device-plugin-daemonset')!
         api.store.put({...ds, status: {desiredNumberScheduled: 2, numberReady: 2}})
@@ -179,7 +187,9 @@ describe('runBootstrap against an API server', () => {
     }
     const r = await runBootstrap(opts({installAddons: true, helm, kubeconfig: {path: api.kubeconfigPath, context: api.contextName}}))
     // the Prometheus operator (ServiceMonitor CRD) before the DCGM exporter whose chart creates a ServiceMonitor
-    expect(calls.map((a) => a[2])).toEqual(['kube-prometheus-stack', 'nvidia-device-plugin', 'dcgm-exporter'])
+    expect(calls.map((a) => a[2])).toEqual(['keda-add-ons-http', 'kube-prometheus-stack', 'nvidia-device-plugin', 'dcgm-exporter'])
+    // the HTTP add-on goes next to KEDA (its external scaler is a KEDA trigger)
+    expect(calls[0]).toEqual(expect.arrayContaining(['keda-add-ons-http', '--repo', 'https://kedacore.github.io/charts', '--namespace', 'keda']))
     // every chart at the version pinned in the one table
     for (const c of calls) expect(c[c.indexOf('--version') + 1]).toBe(Object.values(ADDON_CHARTS).find((x) => x.chart === c[3])!.version)
     const dcgm = calls.find((a) => a[2] === 'dcgm-exporter')!
@@ -192,7 +202,7 @@ describe('runBootstrap against an API server', () => {
     expect(prom).toEqual(expect.arrayContaining(['--namespace', 'monitoring', '--create-namespace', '--wait', '--kube-context', 'aip-test', '--kubeconfig', api.kubeconfigPath]))
     expect(prom).toContain('prometheus.prometheusSpec.serviceMonitorSelectorNilUsesHelmValues=false')
     const state = Object.fromEntries(r.addons.map((a) => [a.name, [a.state, a.action]]))
-    expect(state).toEqual({keda: ['healthy', 'none'], 'prometheus-operator': ['healthy', 'installed'], 'nvidia-device-plugin': ['healthy', 'installed'], 'dcgm-exporter': ['healthy', 'installed'], karpenter: ['missing', 'none']})
+    expect(state).toEqual({keda: ['healthy', 'none'], 'keda-http-add-on': ['healthy', 'installed'], 'prometheus-operator': ['healthy', 'installed'], 'nvidia-device-plugin': ['healthy', 'installed'], 'dcgm-exporter': ['healthy', 'installed'], karpenter: ['missing', 'none']})
   })
 
   it('helm missing from PATH: NotFoundError naming how to install it', async () => {

@@ -72,7 +72,7 @@ describe('deployModel against the loopback API server', () => {
     const {result, warnings} = await deploy(e)
     expect(result.mode).toBe('apply')
     expect(result.waited).toBe(true)
-    expect(result.capabilities).toEqual({keda: false, serviceMonitor: false, prometheusRule: false})
+    expect(result.capabilities).toEqual({keda: false, serviceMonitor: false, prometheusRule: false, httpAddon: false})
     expect(result.objects.map((o) => o.kind)).toContain('HorizontalPodAutoscaler')
     expect(result.objects.map((o) => o.kind)).not.toContain('ScaledObject')
     expect(result.objects.every((o) => o.action === 'created')).toBe(true)

@@ -86,14 +86,15 @@ describe('renderGateway', () => {
     expect(c.env.find((e: any) => e.name === 'DATABASE_URL').valueFrom.secretKeyRef).toEqual({name: 'rds', key: 'dsn'})
   })
 
-  it('NetworkPolicies: default deny; LiteLLM takes 4000 and calls DNS, Postgres and model servers on 8000; Postgres only from LiteLLM', () => {
+  it('NetworkPolicies: default deny; LiteLLM takes 4000 and calls DNS, Postgres, model servers on 8000 and the KEDA HTTP interceptor on 8080; Postgres only from LiteLLM', () => {
     const nps = renderGateway(base).objects.filter((x) => x.kind === 'NetworkPolicy') as any[]
     expect(nps.map((n) => n.metadata.name)).toEqual(['default-deny', 'litellm', 'litellm-db'])
     expect(nps[0].spec).toEqual({podSelector: {}, policyTypes: ['Ingress', 'Egress']})
     const l = nps[1].spec
     expect(l.ingress).toEqual([{ports: [{protocol: 'TCP', port: 4000}]}])
-    expect(l.egress.map((e: any) => e.ports.map((p: any) => p.port))).toEqual([[53, 53], [5432], [8000]])
-    expect(l.egress[2].to[0].podSelector.matchLabels).toEqual({'app.kubernetes.io/managed-by': 'aip', 'app.kubernetes.io/component': 'server'})
+    expect(l.egress.map((e: any) => e.ports.map((p: any) => p.port))).toEqual([[53, 53], [5432], [8000], [8080]])
+    expect(l.egress[3].to).toEqual([{namespaceSelector: {matchLabels: {'kubernetes.io/metadata.name': 'keda'}}}])
+    expect(l.egress[2].to[0].podSelector).toEqual({matchLabels: {'app.kubernetes.io/managed-by': 'aip'}, matchExpressions: [{key: 'app.kubernetes.io/component', operator: 'In', values: ['server', 'server-canary']}]})
     expect(nps[2].spec.ingress[0].from[0].podSelector.matchLabels).toMatchObject({'app.kubernetes.io/name': 'litellm'})
     expect(nps[2].spec.egress).toEqual([])
   })

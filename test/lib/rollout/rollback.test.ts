@@ -7,7 +7,7 @@ import {AipError} from '../../../src/lib/errors.js'
 import {createKubeClient, type KubeClient} from '../../../src/lib/kube/index.js'
 import {prometheusUrlFromService} from '../../../src/lib/render/index.js'
 import {historyName, listRevisions, recordRevision} from '../../../src/lib/rollout/history.js'
-import {rolloutStateName} from '../../../src/lib/rollout/guard.js'
+import {stateName as rolloutStateName} from '../../../src/lib/rollout/state.js'
 import {executeRollback, planRollback, rollbackModel} from '../../../src/lib/rollout/rollback.js'
 import {startKubeApiServer, type KubeApiServer} from '../../support/kube-apiserver/index.mjs'
 import {aipCluster} from '../../support/kube-apiserver/nodes.mjs'
@@ -152,7 +152,8 @@ describe('rollback', () => {
     api.store.put({apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: rolloutStateName('qwen3-8b'), namespace: NS}, data: {'state.json': JSON.stringify({version: 1, model: 'qwen3-8b', phase: 'shifting', weight: 10})}})
     const e = await failure(planRollback({client, namespace: NS, name: 'qwen3-8b'}))
     expect(e.exitCode).toBe(1)
-    expect(e.message).toContain('a rollout of qwen3-8b is in progress')
+    expect(e.message).toContain('a rollout of qwen3-8b is in progress (shifting, candidate at 10%)')
+    expect(e.fix).toContain('aip model rollout qwen3-8b --abort')
     api.store.put({apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: rolloutStateName('qwen3-8b'), namespace: NS}, data: {'state.json': JSON.stringify({version: 1, model: 'qwen3-8b', phase: 'promoted', weight: 100})}})
     expect((await planRollback({client, namespace: NS, name: 'qwen3-8b'})).target.revision).toBe(4)
     api.store.put({apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: rolloutStateName('qwen3-8b'), namespace: NS}, data: {'state.json': JSON.stringify({version: 1, model: 'qwen3-8b', phase: 'aborted', weight: 0})}})

@@ -213,7 +213,7 @@ export class Controllers {
     const d = clone(this.get('apps/v1', 'Deployment', ns, name))
     d.metadata.annotations = {...(d.metadata.annotations ?? {}), 'deployment.kubernetes.io/revision': rs.metadata.annotations?.['deployment.kubernetes.io/revision'] ?? revision}
     this.update(d)
-    this.updateDeploymentStatus(ns, name, created ? `Created new replica set "${rsName}"` : undefined)
+    this.updateDeploymentStatus(ns, name, created ? `Created new replica set "${rsName}"` : undefined, true)
     // spec.progressDeadlineSeconds (default 600): a rollout that makes no progress for that long
     // gets Progressing=False, reason ProgressDeadlineExceeded (what kubectl rollout status fails on)
     const deadline = (dep.spec?.progressDeadlineSeconds ?? 600) * 1000
@@ -349,7 +349,7 @@ export class Controllers {
    * observedGeneration, replicas, updatedReplicas, readyReplicas, availableReplicas,
    * unavailableReplicas and the Available/Progressing conditions with their real reasons.
    */
-  updateDeploymentStatus(ns, name, createdMsg) {
+  updateDeploymentStatus(ns, name, createdMsg, reconciled = false) {
     const dep = this.get('apps/v1', 'Deployment', ns, name)
     if (!dep || dep.metadata.deletionTimestamp) return
     const owned = this.s.store.listR(this.R('apps/v1', 'ReplicaSet'), ns).filter((rs) => (rs.metadata.ownerReferences ?? []).some((x) => x.uid === dep.metadata.uid))
@@ -380,7 +380,10 @@ export class Controllers {
           ? exceeded
           : cond('Progressing', 'True', 'ReplicaSetUpdated', `ReplicaSet "${newest.metadata.name}" is progressing.`)
     const status = {
-      observedGeneration: dep.metadata.generation,
+      // only a sync of the Deployment observes its generation (syncDeploymentStatus): a pod's status
+      // change that lands between a spec change and its sync must not report the new generation as
+      // observed while the new ReplicaSet is not there yet (a rollout wait would end on old pods)
+      observedGeneration: reconciled ? dep.metadata.generation : dep.status?.observedGeneration ?? dep.metadata.generation,
       replicas: all.length,
       updatedReplicas: updated.length,
       readyReplicas: ready,
@@ -470,6 +473,7 @@ export class Controllers {
       return
     }
     if (fins.includes(LB_FINALIZER) && svc.status?.loadBalancer?.ingress?.length) return
+    if (this.opts.noLoadBalancerController) return
     this.later(0, () => {
       const cur = this.get('v1', 'Service', svc.metadata.namespace, svc.metadata.name)
       if (!cur || cur.metadata.deletionTimestamp) return

@@ -90,6 +90,8 @@ export interface StartOptions {
   jobBehavior?: JobBehavior
   /** delay before the simulated cloud controller clears the LB finalizer of a deleted Service (default 20) */
   lbCleanupDelayMs?: number
+  /** no load balancer controller: LoadBalancer Services never get an address (EKS with untagged subnets, no controller) */
+  noLoadBalancerController?: boolean
   /** watch event history kept for resume (default 1000 events); older resourceVersions get 410 */
   historyLimit?: number
   /** watch event history also expires by age, as etcd compaction does (default 300000 ms, kube-apiserver's --etcd-compaction-interval) */
