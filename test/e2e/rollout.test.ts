@@ -298,7 +298,7 @@ describe.skipIf(Boolean(skip))(`aip model rollout (built CLI; gateway, scheduler
     expect(out).toMatchObject({phase: 'promoted', weight: 100})
     expect(out.gates.map((g: {weight: number}) => g.weight)).toEqual([0]) // only the baseline: no gate ran after 10%
     expect(await exited, stderr).toBe(0)
-    expect(stderr).toMatch(/the rollout of qwen3-8b was promoted by another command \(aip model promote\); this one stops here/)
+    expect(stderr).toMatch(/the rollout of qwen3-8b (was|is being) promoted by another command \(aip model promote\); this one stops here/)
     expect(dep('qwen3-8b')!.metadata.annotations['aip.dev/hf-revision']).toBe(REV_D)
     expect(dep('qwen3-8b-canary')).toBeUndefined()
     expect(await routerWeights()).toEqual([{[STABLE_ID]: 100}, {[STABLE_ID]: 100}])

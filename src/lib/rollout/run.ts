@@ -287,7 +287,7 @@ async function changedElsewhere(d: Driver, error: StateChangedError): Promise<Ro
   if (!cur) throw error
   const s = cur.state
   if (s.phase === 'promoted' || s.phase === 'promoting') {
-    d.deps.warn?.(`the rollout of ${s.model} was ${s.phase === 'promoted' ? 'promoted' : 'is being promoted'} by another command (aip model promote); this one stops here`)
+    d.deps.warn?.(`the rollout of ${s.model} ${s.phase === 'promoted' ? 'was promoted' : 'is being promoted'} by another command (aip model promote); this one stops here`)
     return report(s, true)
   }
   if (s.phase === 'aborted' || s.phase === 'aborting') {
