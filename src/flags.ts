@@ -25,3 +25,23 @@ export const yesFlag = {
 export const gatewayFlags = {
   'gateway-url': Flags.string({description: 'gateway base URL (e.g. http://127.0.0.1:4000 with kubectl port-forward -n aip-gateway svc/litellm 4000:4000); default: its load balancer address', helpGroup: 'GATEWAY'}),
 }
+
+/** vLLM and model settings that `model deploy` and `model rollout` share (one definition). */
+export const vllmFlags = {
+  gpu: Flags.string({description: 'GPU type: l4, a10g, l40s, a100-40gb, a100-80gb, h100, h200, b200', helpGroup: 'MODEL'}),
+  gpus: Flags.integer({description: 'GPUs per replica (tensor-parallel size)', aliases: ['tp'], min: 1, max: 8, helpGroup: 'MODEL'}),
+  'max-model-len': Flags.integer({description: 'vLLM --max-model-len (context length)', min: 1, helpGroup: 'MODEL'}),
+  'max-num-seqs': Flags.integer({description: 'vLLM --max-num-seqs (concurrent sequences per replica)', min: 1, helpGroup: 'MODEL'}),
+  revision: Flags.string({description: 'Hub revision: a commit sha (recommended) or branch', helpGroup: 'MODEL'}),
+  image: Flags.string({description: 'vLLM image with a pinned tag', helpGroup: 'MODEL'}),
+  dtype: Flags.string({description: 'vLLM --dtype', options: ['auto', 'bfloat16', 'float16', 'float32', 'half'], helpGroup: 'MODEL'}),
+  quantization: Flags.string({description: 'vLLM --quantization (e.g. awq, gptq, fp8)', helpGroup: 'MODEL'}),
+  'kv-cache-dtype': Flags.string({description: 'vLLM --kv-cache-dtype', options: ['auto', 'fp8', 'fp8_e4m3', 'fp8_e5m2'], helpGroup: 'MODEL'}),
+  'tool-call-parser': Flags.string({description: 'vLLM --tool-call-parser (enables auto tool choice)', helpGroup: 'MODEL'}),
+}
+
+/** Where the weights live in S3 (`model deploy`, `model rollout`). */
+export const storageFlags = {
+  bucket: Flags.string({description: 'S3 bucket holding the weights (config: bucket)', helpGroup: 'STORAGE'}),
+  prefix: Flags.string({description: 'S3 key prefix (config: prefix, default models)', helpGroup: 'STORAGE'}),
+}

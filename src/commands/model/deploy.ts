@@ -3,7 +3,7 @@ import * as Flags from '@oclif/core/flags'
 import {stringify} from 'yaml'
 
 import {AipCommand} from '../../base-command.js'
-import {gatewayFlags, kubeFlags, waitFlags} from '../../flags.js'
+import {gatewayFlags, kubeFlags, storageFlags, vllmFlags, waitFlags} from '../../flags.js'
 import {AipError, UsageError} from '../../lib/errors.js'
 import {checkDeployPrerequisites, deployModel, type DeployResult, kubeClientFromConfig, lineProgress, listrProgress, parseSource, renderOptionsFromConfig, resolveEntry} from '../../lib/deploy/index.js'
 import {type AipConfig, parseDuration} from '../../lib/config/index.js'
@@ -36,23 +36,13 @@ Rerunning converges on the same objects (unchanged objects report "unchanged").`
     ...waitFlags,
     template: Flags.string({char: 'f', description: 'deploy from a model template YAML file (same schema as templates/models/*.yaml)'}),
     name: Flags.string({description: 'deployment name (default: the entry name, or the repo name for hf:)', helpGroup: 'MODEL'}),
-    gpu: Flags.string({description: 'GPU type: l4, a10g, l40s, a100-40gb, a100-80gb, h100, h200, b200', helpGroup: 'MODEL'}),
-    gpus: Flags.integer({description: 'GPUs per replica (tensor-parallel size)', aliases: ['tp'], min: 1, max: 8, helpGroup: 'MODEL'}),
-    'max-model-len': Flags.integer({description: 'vLLM --max-model-len (context length)', min: 1, helpGroup: 'MODEL'}),
-    'max-num-seqs': Flags.integer({description: 'vLLM --max-num-seqs (concurrent sequences per replica)', min: 1, helpGroup: 'MODEL'}),
     'served-name': Flags.string({description: 'model name clients send in requests', helpGroup: 'MODEL'}),
-    revision: Flags.string({description: 'Hub revision: a commit sha (recommended) or branch', helpGroup: 'MODEL'}),
-    image: Flags.string({description: 'vLLM image with a pinned tag', helpGroup: 'MODEL'}),
-    dtype: Flags.string({description: 'vLLM --dtype', options: ['auto', 'bfloat16', 'float16', 'float32', 'half'], helpGroup: 'MODEL'}),
-    quantization: Flags.string({description: 'vLLM --quantization (e.g. awq, gptq, fp8)', helpGroup: 'MODEL'}),
-    'kv-cache-dtype': Flags.string({description: 'vLLM --kv-cache-dtype', options: ['auto', 'fp8', 'fp8_e4m3', 'fp8_e5m2'], helpGroup: 'MODEL'}),
-    'tool-call-parser': Flags.string({description: 'vLLM --tool-call-parser (enables auto tool choice)', helpGroup: 'MODEL'}),
+    ...vllmFlags,
     'min-replicas': Flags.integer({description: 'autoscaling floor (0 allows scale to zero)', min: 0, helpGroup: 'MODEL'}),
     'max-replicas': Flags.integer({description: 'autoscaling ceiling', min: 1, helpGroup: 'MODEL'}),
     'idle-after': Flags.string({description: 'scale to zero after this long without requests, e.g. 30m (KEDA; sets --min-replicas 0)', helpGroup: 'MODEL'}),
     'hold-timeout': Flags.string({description: 'scale from zero: how long a request for the model at zero replicas is held before 503 + Retry-After, e.g. 5m (default: from the measured cold start, else the model size)', helpGroup: 'MODEL'}),
-    bucket: Flags.string({description: 'S3 bucket holding the weights (config: bucket)', helpGroup: 'STORAGE'}),
-    prefix: Flags.string({description: 'S3 key prefix (config: prefix, default models)', helpGroup: 'STORAGE'}),
+    ...storageFlags,
     'skip-fit': Flags.boolean({description: 'skip the gpu-fit preflight gate', default: false}),
     'dry-run': Flags.string({description: 'client: render only, contact nothing; server: the API server validates, stores nothing', options: ['client', 'server']}),
     diff: Flags.boolean({description: 'show what would change against the live objects; apply nothing', default: false}),

@@ -2,7 +2,7 @@ import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 
 import {AipCommand} from '../../base-command.js'
-import {gatewayFlags, kubeFlags} from '../../flags.js'
+import {gatewayFlags, kubeFlags, storageFlags, vllmFlags} from '../../flags.js'
 import {parseDuration} from '../../lib/config/index.js'
 import {kubeClientFromConfig, lineProgress, listrProgress} from '../../lib/deploy/index.js'
 import type {GateResult, RolloutReport} from '../../lib/rollout/index.js'
@@ -30,20 +30,10 @@ The stable is untouched until the candidate serves 100%. The state lives in the 
   static override flags = {
     ...kubeFlags,
     template: Flags.string({char: 'f', description: 'the template the model was deployed from (default: its recorded revision, else the catalog entry)', helpGroup: 'MODEL'}),
-    gpu: Flags.string({description: 'GPU type of the candidate', helpGroup: 'MODEL'}),
-    gpus: Flags.integer({description: 'GPUs per replica (tensor-parallel size)', aliases: ['tp'], min: 1, max: 8, helpGroup: 'MODEL'}),
-    'max-model-len': Flags.integer({description: 'vLLM --max-model-len', min: 1, helpGroup: 'MODEL'}),
-    'max-num-seqs': Flags.integer({description: 'vLLM --max-num-seqs', min: 1, helpGroup: 'MODEL'}),
-    revision: Flags.string({description: 'Hub revision: a commit sha (recommended) or branch', helpGroup: 'MODEL'}),
-    image: Flags.string({description: 'vLLM image with a pinned tag', helpGroup: 'MODEL'}),
-    dtype: Flags.string({description: 'vLLM --dtype', options: ['auto', 'bfloat16', 'float16', 'float32', 'half'], helpGroup: 'MODEL'}),
-    quantization: Flags.string({description: 'vLLM --quantization', helpGroup: 'MODEL'}),
-    'kv-cache-dtype': Flags.string({description: 'vLLM --kv-cache-dtype', options: ['auto', 'fp8', 'fp8_e4m3', 'fp8_e5m2'], helpGroup: 'MODEL'}),
-    'tool-call-parser': Flags.string({description: 'vLLM --tool-call-parser', helpGroup: 'MODEL'}),
+    ...vllmFlags,
     'min-replicas': Flags.integer({description: 'autoscaling floor after promotion', min: 0, helpGroup: 'MODEL'}),
     'max-replicas': Flags.integer({description: 'autoscaling ceiling after promotion', min: 1, helpGroup: 'MODEL'}),
-    bucket: Flags.string({description: 'S3 bucket holding the weights (config: bucket)', helpGroup: 'STORAGE'}),
-    prefix: Flags.string({description: 'S3 key prefix (config: prefix)', helpGroup: 'STORAGE'}),
+    ...storageFlags,
     steps: Flags.string({description: 'the candidate\'s share at each step, percent, ending at 100', default: '10,50,100', helpGroup: 'ROLLOUT'}),
     interval: Flags.string({description: 'how long each step runs before its gate, and the window the gate reads', default: '5m', helpGroup: 'ROLLOUT'}),
     'max-error-rate': Flags.string({description: 'abort when the candidate\'s error rate (non stop/length finishes) exceeds this (0.02 or 2%)', default: '0.02', helpGroup: 'ROLLOUT'}),
