@@ -177,14 +177,17 @@ describe('aip model preload (built CLI)', () => {
 
   it('Ctrl-C stops cleanly with exit 130, says a rerun resumes, and leaves no marker', async () => {
     const b = await bucket()
-    hub.throttle(4 * MiB)
+    // 2 connections at 1 MiB/s each: the 11 MiB copy takes ~5 s, so the interrupt lands mid-copy
+    // (with the default 32 ranged connections it would finish before the signal)
+    hub.throttle(1 * MiB)
     try {
-      const child = spawn(process.execPath, [BIN, ...args(b)], {cwd: ROOT, env: env(), stdio: ['ignore', 'pipe', 'pipe']})
+      const child = spawn(process.execPath, [BIN, ...args(b, `hf:${REPO}`, ['--connections', '2'])], {cwd: ROOT, env: env(), stdio: ['ignore', 'pipe', 'pipe']})
       let err = ''
       child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d))
+      const closed = new Promise<number | null>((r) => child.on('close', (c) => r(c)))
       await new Promise((r) => setTimeout(r, 1500))
       child.kill('SIGINT')
-      const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)))
+      const code = await closed
       expect(code, err).toBe(130)
       // one error line that says a rerun resumes, and its Fix
       const lines = err.split('\n').filter((l) => /^\s*(Error|Fix):/.test(l))
