@@ -4,7 +4,7 @@ import {stringify} from 'yaml'
 
 import {AipCommand} from '../../base-command.js'
 import {gatewayFlags, kubeFlags, storageFlags, vllmFlags, waitFlags} from '../../flags.js'
-import {AipError, UsageError} from '../../lib/errors.js'
+import {UsageError} from '../../lib/errors.js'
 import {checkDeployPrerequisites, deployModel, type DeployResult, kubeClientFromConfig, lineProgress, listrProgress, parseSource, renderOptionsFromConfig, resolveEntry} from '../../lib/deploy/index.js'
 import {type AipConfig, parseDuration} from '../../lib/config/index.js'
 import type {Progress} from '../../lib/deploy/progress.js'
@@ -157,18 +157,8 @@ Rerunning converges on the same objects (unchanged objects report "unchanged").`
 
   /** After the rollout: the gateway serves the model on every replica (when a gateway is installed). */
   private async register(cfg: AipConfig, client: KubeClient, result: DeployResult, progress: Progress | undefined) {
-    const {gatewayOptionsFromConfig, registerDeployed} = await import('../../lib/gateway/index.js')
-    const step = progress?.step(`register ${result.servedModelName} with the gateway`)
-    try {
-      const r = await registerDeployed(gatewayOptionsFromConfig(cfg, client, this.signal), result.namespace, result.model)
-      if ('skipped' in r) step?.succeed(`gateway: ${r.skipped}`)
-      else step?.succeed(`gateway: "${r.servedName}" ${r.action}, served by ${r.replicas.length} replica(s)`)
-      return r
-    } catch (error) {
-      step?.fail('gateway registration failed')
-      if (!(error instanceof AipError)) throw error
-      throw new AipError(error.code, `${result.model} is deployed, but the gateway did not take it: ${error.message}`, {fix: `${error.fix ? `${error.fix}; then ` : ''}rerun \`aip model deploy\` or \`aip gateway reconcile\``, details: error.details, cause: error})
-    }
+    const {gatewayOptionsFromConfig, registerAfterChange} = await import('../../lib/gateway/index.js')
+    return registerAfterChange(gatewayOptionsFromConfig(cfg, client, this.signal), {namespace: result.namespace, model: result.model, servedName: result.servedModelName}, progress, {done: 'is deployed', retry: 'rerun `aip model deploy` or `aip gateway reconcile`'})
   }
 
   private async hub(endpoint: string | undefined) {

@@ -123,17 +123,7 @@ Exit codes: 4 the model is not deployed or has no such revision (the message lis
 
   /** After the rollout: the gateway serves the model on every replica (same model id as deploy's). */
   private async register(cfg: AipConfig, client: KubeClient, result: RollbackResult, progress: Progress | undefined) {
-    const {gatewayOptionsFromConfig, registerDeployed} = await import('../../lib/gateway/index.js')
-    const step = progress?.step(`register ${result.servedModelName ?? result.model} with the gateway`)
-    try {
-      const r = await registerDeployed(gatewayOptionsFromConfig(cfg, client, this.signal), result.namespace, result.model)
-      if ('skipped' in r) step?.succeed(`gateway: ${r.skipped}`)
-      else step?.succeed(`gateway: "${r.servedName}" ${r.action}, served by ${r.replicas.length} replica(s)`)
-      return r
-    } catch (error) {
-      step?.fail('gateway registration failed')
-      if (!(error instanceof AipError)) throw error
-      throw new AipError(error.code, `${result.model} is rolled back, but the gateway did not take it: ${error.message}`, {fix: `${error.fix ? `${error.fix}; then ` : ''}run \`aip gateway reconcile\``, details: error.details, cause: error})
-    }
+    const {gatewayOptionsFromConfig, registerAfterChange} = await import('../../lib/gateway/index.js')
+    return registerAfterChange(gatewayOptionsFromConfig(cfg, client, this.signal), {namespace: result.namespace, model: result.model, servedName: result.servedModelName}, progress, {done: 'is rolled back', retry: 'run `aip gateway reconcile`'})
   }
 }

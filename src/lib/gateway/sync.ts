@@ -4,7 +4,7 @@
  * gateway is installed, and both are idempotent, so a rerun (or `aip gateway reconcile`) converges
  * after an interruption between the cluster change and the gateway change.
  */
-import {NotFoundError, UnreachableError} from '../errors.js'
+import {AipError, NotFoundError, UnreachableError} from '../errors.js'
 import type {KubeClient} from '../kube/index.js'
 import {aipSelector} from '../kube/labels.js'
 import {STABLE_TRACK_SELECTOR} from '../render/common.js'
@@ -78,4 +78,28 @@ export async function precheckRegistration(o: GatewaySyncOptions, namespace: str
   const other = conflictFor(d, byId.values())
   if (other) throw conflictError(d, other)
   return {ok: true}
+}
+
+/**
+ * `registerDeployed` as a progress step, for commands that have just changed a model (deploy,
+ * rollback): the step names the outcome, and a failure says the cluster change stands (`done`, e.g.
+ * "is deployed") and how to converge (`retry`).
+ */
+export async function registerAfterChange(
+  o: GatewaySyncOptions,
+  r: {namespace: string; model: string; servedName?: string},
+  progress: {step(title: string): {succeed(m?: string): void; fail(m?: string): void}} | undefined,
+  words: {done: string; retry: string},
+): Promise<RegisterResult | SyncSkipped> {
+  const step = progress?.step(`register ${r.servedName ?? r.model} with the gateway`)
+  try {
+    const res = await registerDeployed(o, r.namespace, r.model)
+    if ('skipped' in res) step?.succeed(`gateway: ${res.skipped}`)
+    else step?.succeed(`gateway: "${res.servedName}" ${res.action}, served by ${res.replicas.length} replica(s)`)
+    return res
+  } catch (error) {
+    step?.fail('gateway registration failed')
+    if (!(error instanceof AipError)) throw error
+    throw new AipError(error.code, `${r.model} ${words.done}, but the gateway did not take it: ${error.message}`, {fix: `${error.fix ? `${error.fix}; then ` : ''}${words.retry}`, details: error.details, cause: error})
+  }
 }
