@@ -257,6 +257,8 @@ $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoint
       {header: 'name', get: (o) => o.name},
       {header: 'action', get: (o) => o.action},
     ]))
+    if (r.networkPolicy) this.print(`\n${c.bold('Network policies')}: ${r.networkPolicy.state === 'enforced' ? c.green(r.networkPolicy.state) : c.red(r.networkPolicy.state)}${r.networkPolicy.action !== 'none' ? ` (${r.networkPolicy.action})` : ''}: ${r.networkPolicy.message}`)
+    for (const w of r.warnings) this.warn(`${w.message}\nFix: ${w.fix}`)
     if (r.gpuPool.provisioner === 'none') this.print(c.dim('neither EKS Auto Mode nor Karpenter: no GPU NodePool applied (GPU nodes from a node group: --gpu-nodegroup TYPE:MIN-MAX)'))
     if (r.addons.length) {
       this.print(`\n${c.bold('Add-ons')}`)

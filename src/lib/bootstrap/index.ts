@@ -26,13 +26,15 @@ import type {KubeClient, KubeObject} from '../kube/index.js'
 import {refString} from '../kube/types.js'
 import {type AddonStatus, addonDefs, detectAddons, execaHelm, type HelmRunner, helmArgs} from './addons.js'
 import {type AccessMode, type AccessResult, ensureAccess} from './access.js'
+import {ensureNetworkPolicyEnforcement, type NetworkPolicyStatus} from './netpol.js'
 import {autoModeStorage, type PlatformOptions, renderPlatform} from './platform.js'
 
 export * from './access.js'
 export * from './addons.js'
+export * from './netpol.js'
 export * from './platform.js'
 
-export type StepName = 'cluster' | 'kubeconfig' | 'access' | 'platform' | 'addons' | 'gpu-pool'
+export type StepName = 'cluster' | 'kubeconfig' | 'access' | 'platform' | 'netpol' | 'storage' | 'addons' | 'gpu-pool'
 
 export interface BootstrapEvent {
   step: StepName
@@ -106,6 +108,10 @@ export interface BootstrapResult {
   /** Kept for scripts reading it: whether Karpenter's own CRDs (EC2NodeClass) exist. */
   karpenter: {installed: boolean; objects: ObjectAction[]}
   addons: Array<AddonStatus & {action?: 'installed' | 'would-install' | 'none'}>
+  /** Whether the platform's NetworkPolicies are enforced, what bootstrap did about it, and a warning when they are not. */
+  networkPolicy?: NetworkPolicyStatus
+  /** Warnings the user must act on (also emitted as events): never a silent pass. */
+  warnings: Array<{step: StepName; message: string; fix: string}>
 }
 
 function toAction(o: KubeObject, action: string): ObjectAction {
@@ -117,7 +123,11 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRes
   const dryRun = Boolean(opts.dryRun)
   if (opts.signal) setMaxListeners(0, opts.signal)
   const gpuTypes = opts.platform.gpuTypes?.length ? opts.platform.gpuTypes : ['l40s']
-  const result: BootstrapResult = {dryRun, objects: [], gpuPool: {provisioner: 'none', gpuTypes, objects: []}, karpenter: {installed: false, objects: []}, addons: []}
+  const result: BootstrapResult = {dryRun, objects: [], gpuPool: {provisioner: 'none', gpuTypes, objects: []}, karpenter: {installed: false, objects: []}, addons: [], warnings: []}
+  const warn = (step: StepName, w: {message: string; fix: string}) => {
+    result.warnings.push({step, ...w})
+    emit(step, 'progress', `WARNING: ${w.message}. Fix: ${w.fix}`)
+  }
   // rendered once up front: bad input (tenants, GPU names) fails before anything is created
   let rendered = renderPlatform({...opts.platform, cluster: opts.clusterName})
 
@@ -253,6 +263,18 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRes
     }
     const changed = result.objects.filter((o) => o.action !== 'unchanged').length
     emit('platform', 'done', `${result.objects.length} objects, ${changed} ${dryRun ? 'to change' : 'changed'}`)
+
+    // 4b. NetworkPolicy enforcement (the base's default-deny does nothing without it)
+    emit('netpol', 'start', 'NetworkPolicy enforcement')
+    const np = await ensureNetworkPolicyEnforcement({
+      client,
+      eks: opts.eks && result.cluster ? {client: opts.eks.client, cluster: opts.clusterName, region: opts.region!, autoMode: Boolean(result.cluster.autoMode), clusterExists: Boolean(cluster), createdByAip: Boolean(result.cluster.created || result.cluster.plannedCreate)} : undefined,
+      dryRun,
+      signal: opts.signal,
+    })
+    result.networkPolicy = np
+    if (np.warning) warn('netpol', np.warning)
+    emit('netpol', 'done', `${np.state} (${np.message})`)
 
     // 5. add-ons (EKS Auto Mode nodes carry the NVIDIA device plugin and Karpenter themselves)
     const {crdExists} = await import('../kube/index.js')

@@ -10,6 +10,7 @@ import type {KubeClient} from '../kube/client.js'
 import {MANAGED_BY_LABEL, MANAGED_BY_VALUE, MODEL_LABEL} from '../kube/labels.js'
 import type {KubeObject} from '../kube/types.js'
 import {type AddonStatus, detectAddons} from './addons.js'
+import {type NetworkPolicyStatus, networkPolicyStatus} from './netpol.js'
 import {TENANT_LABEL} from './platform.js'
 
 export interface NodeGroupSummary {
@@ -45,6 +46,8 @@ export interface ClusterStatus {
   totals: {nodes: number; ready: number; gpuCapacity: number; gpuAllocatable: number; gpuRequested: number}
   platform: ComponentStatus[]
   addons: AddonStatus[]
+  /** Whether NetworkPolicies (the tenants' default-deny) are enforced. */
+  networkPolicy?: NetworkPolicyStatus
   models: ModelSummary[]
 }
 
@@ -158,6 +161,8 @@ export async function clusterStatus(opts: StatusOptions): Promise<ClusterStatus>
     })
   }
   const addons = await detectAddons(client, opts.monitoringNamespace)
+  const networkPolicy = await networkPolicyStatus(client, {signal}).catch(() => undefined)
+  if (networkPolicy) platform.push({name: 'network policies', state: networkPolicy.state === 'enforced' ? 'healthy' : 'degraded', message: networkPolicy.warning ? `${networkPolicy.message}; ${networkPolicy.warning.fix}` : networkPolicy.message})
   return {
     eks,
     kubernetes: {context: client.context, server: client.server, version},
@@ -165,6 +170,7 @@ export async function clusterStatus(opts: StatusOptions): Promise<ClusterStatus>
     totals,
     platform,
     addons,
+    networkPolicy,
     models: summarizeModels(deployments.items ?? []),
   }
 }

@@ -238,7 +238,10 @@ describe('runBootstrap against an API server', () => {
     expect(s.platform).toEqual([
       {name: 'namespace aip-models', state: 'healthy', message: 'Pod Security enforce=restricted'},
       {name: 'tenant team-a', state: 'healthy', message: expect.stringContaining('GPU quota 0/2')},
+      // no network plugin known to enforce NetworkPolicy runs on this API server: said, not passed
+      {name: 'network policies', state: 'degraded', message: expect.stringContaining('no network plugin known to enforce NetworkPolicy')},
     ])
+    expect(s.networkPolicy).toMatchObject({state: 'unknown'})
     expect(s.addons.every((a) => a.state === 'missing')).toBe(true)
   })
 })

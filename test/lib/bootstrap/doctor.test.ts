@@ -60,6 +60,17 @@ describe('doctor', () => {
     expect(checks['GPU nodes']).toMatchObject({status: 'ok', message: '4 GPUs allocatable'})
   })
 
+  it('network policies: a warning while nothing enforces them, ok once the VPC CNI agent runs with --enable-network-policy=true', async () => {
+    await runBootstrap({clusterName: 'aip', kubeconfig: {}, kubeClient: async () => c, platform: {...base, gatewayNamespace: 'aip-gateway', tenants: [], gpuLimit: 4}})
+    const awsNode = (on: boolean) => ({apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: {name: 'aws-node', namespace: 'kube-system'}, spec: {selector: {matchLabels: {k: 'a'}}, template: {metadata: {labels: {k: 'a'}}, spec: {containers: [{name: 'aws-node', image: 'cni'}, {name: 'aws-eks-nodeagent', image: 'agent', args: [`--enable-network-policy=${on}`]}]}}}})
+    api.store.put({apiVersion: 'v1', kind: 'Namespace', metadata: {name: 'kube-system'}})
+    api.store.put(awsNode(false))
+    const off = byName(await runDoctor({...base, kubeClient: async () => c, env: {PATH: bin}}))['network policies']!
+    expect(off).toMatchObject({status: 'warn', message: expect.stringContaining('not enforced'), fix: expect.stringContaining('aip cluster bootstrap')})
+    api.store.put(awsNode(true))
+    expect(byName(await runDoctor({...base, kubeClient: async () => c, env: {PATH: bin}}))['network policies']).toMatchObject({status: 'ok'})
+  })
+
   it('S3 access: the ServiceAccounts and their Pod Identity associations (wiring checked, no pod started); a missing association fails naming bootstrap', async () => {
     await runBootstrap({clusterName: 'aip', kubeconfig: {}, kubeClient: async () => c, platform: {...base, gatewayNamespace: 'aip-gateway', tenants: [], gpuLimit: 4}})
     const eks = new EKSClient({region: 'us-east-1', credentials: {accessKeyId: 'x', secretAccessKey: 'y'}})
