@@ -250,6 +250,19 @@ $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoint
         {header: 'action', get: (x) => x.action},
       ]))
     }
+    if (r.storage?.ebsCsi) {
+      const e = r.storage.ebsCsi
+      this.print(`\n${c.bold('Block storage (EBS CSI driver)')}`)
+      this.print(renderTable([
+        {what: 'IAM role', name: `${e.role.name} (AmazonEBSCSIDriverPolicy)`, action: e.role.action === e.role.policyAction ? e.role.action : `${e.role.action}, policy ${e.role.policyAction}`},
+        {what: 'Pod Identity', name: `${e.association.namespace}/${e.association.serviceAccount} -> ${e.role.name}`, action: e.association.action},
+        {what: 'EKS add-on', name: e.addon.name, action: e.addon.action},
+      ], [
+        {header: 'kind', get: (x) => x.what},
+        {header: 'name', get: (x) => x.name},
+        {header: 'action', get: (x) => x.action},
+      ]))
+    }
     this.print(`\n${c.bold(r.dryRun ? 'Platform objects (dry run: nothing changed)' : 'Platform objects')}`)
     this.print(renderTable([...r.objects, ...r.gpuPool.objects], [
       {header: 'kind', get: (o) => o.kind},

@@ -104,9 +104,11 @@ export interface RoleSpec {
   description: string
   /** The trust policy, or a function of the role's current one (decoded; undefined when the role is new). */
   trust: PolicyDocument | ((current: unknown) => PolicyDocument)
-  /** The role's one inline policy (aip owns it by name). */
-  policyName: string
-  policy: PolicyDocument
+  /** The role's one inline policy (aip owns it by name); none for a role with only managed policies. */
+  policyName?: string
+  policy?: PolicyDocument
+  /** AWS managed policies to attach (AttachRolePolicy); others attached stay. */
+  managedPolicyArns?: string[]
   tags?: Record<string, string>
 }
 
@@ -115,7 +117,7 @@ export interface RoleResult {
   arn: string
   /** the role itself (trust policy included) */
   action: Change
-  /** its inline policy */
+  /** its inline policy, or its managed policies' attachment */
   policyAction: Change
 }
 
@@ -164,6 +166,20 @@ export async function ensureRole(iam: IAMClient, spec: RoleSpec, opts: {dryRun?:
     if (!dryRun) await call('iam:UpdateAssumeRolePolicy', () => iam.send(new sdk.UpdateAssumeRolePolicyCommand({RoleName: spec.name, PolicyDocument: JSON.stringify(trust)})))
   }
 
+  if (!spec.policyName || !spec.policy) {
+    const attached = new Set<string>()
+    if (role) {
+      let marker: string | undefined
+      do {
+        const page = await call('iam:ListAttachedRolePolicies', () => iam.send(new sdk.ListAttachedRolePoliciesCommand({RoleName: spec.name, Marker: marker})))
+        for (const p of page.AttachedPolicies ?? []) if (p.PolicyArn) attached.add(p.PolicyArn)
+        marker = page.IsTruncated ? page.Marker : undefined
+      } while (marker)
+    }
+    const missing = (spec.managedPolicyArns ?? []).filter((a) => !attached.has(a))
+    if (!dryRun) for (const PolicyArn of missing) await call('iam:AttachRolePolicy', () => iam.send(new sdk.AttachRolePolicyCommand({RoleName: spec.name, PolicyArn})))
+    return {name: spec.name, arn: role?.Arn ?? arn, action, policyAction: missing.length ? change('create', dryRun) : 'unchanged'}
+  }
   let current: unknown
   if (role) {
     try {

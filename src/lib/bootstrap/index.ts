@@ -27,12 +27,14 @@ import {refString} from '../kube/types.js'
 import {type AddonStatus, addonDefs, detectAddons, execaHelm, type HelmRunner, helmArgs} from './addons.js'
 import {type AccessMode, type AccessResult, ensureAccess} from './access.js'
 import {ensureNetworkPolicyEnforcement, type NetworkPolicyStatus} from './netpol.js'
+import {EBS_CSI_ADDON, EBS_CSI_PROVISIONER, type EbsCsiResult, ensureEbsCsiDriver} from './storage.js'
 import {autoModeStorage, type PlatformOptions, renderPlatform} from './platform.js'
 
 export * from './access.js'
 export * from './addons.js'
 export * from './netpol.js'
 export * from './platform.js'
+export * from './storage.js'
 
 export type StepName = 'cluster' | 'kubeconfig' | 'access' | 'platform' | 'netpol' | 'storage' | 'addons' | 'gpu-pool'
 
@@ -110,6 +112,11 @@ export interface BootstrapResult {
   addons: Array<AddonStatus & {action?: 'installed' | 'would-install' | 'none'}>
   /** Whether the platform's NetworkPolicies are enforced, what bootstrap did about it, and a warning when they are not. */
   networkPolicy?: NetworkPolicyStatus
+  /**
+   * Block storage for PersistentVolumeClaims: EKS Auto Mode's built-in EBS driver, or (managed node
+   * groups) the aws-ebs-csi-driver add-on with its Pod Identity role; the StorageClass aip-ebs-gp3 is in `objects`.
+   */
+  storage?: {driver: 'auto-mode' | 'ebs-csi' | 'none'; ebsCsi?: EbsCsiResult}
   /** Warnings the user must act on (also emitted as events): never a silent pass. */
   warnings: Array<{step: StepName; message: string; fix: string}>
 }
@@ -236,6 +243,16 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRes
         const file = opts.recordConfig('bucket', acc.bucket.name)
         result.config = {file, keys: {bucket: acc.bucket.name}}
       }
+      // 3b. block storage: EKS Auto Mode has its EBS driver built in; node groups need the add-on
+      if (autoMode) result.storage = {driver: 'auto-mode'}
+      else {
+        emit('storage', 'start', 'EBS CSI driver (the gateway database volume needs it)')
+        const ebs = await ensureEbsCsiDriver({cluster: opts.clusterName, region, account, clusterExists: Boolean(cluster), iam: clients.iam, eks: opts.eks.client, dryRun, signal: opts.signal})
+        result.storage = {driver: 'ebs-csi', ebsCsi: ebs}
+        emit('storage', 'progress', `IAM role ${ebs.role.name} (AmazonEBSCSIDriverPolicy): ${ebs.role.action}, policy ${ebs.role.policyAction}`)
+        emit('storage', 'progress', `Pod Identity ${ebs.association.namespace}/${ebs.association.serviceAccount} -> ${ebs.role.name}: ${ebs.association.action}`)
+        emit('storage', 'done', `add-on ${ebs.addon.name}: ${ebs.addon.action}`)
+      }
     } else if (opts.eks) {
       emit('access', 'skipped', 'S3 access left to you (--skip-access): aip-model-server needs read and aip-preload write access to the weights bucket')
     } else {
@@ -330,6 +347,17 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRes
     }
     if (provisioner === 'karpenter') result.karpenter.objects = result.gpuPool.objects
     if (provisioner === 'auto-mode') result.objects.push(...(await applyAutoModeStorage(client, rendered.autoModeStorage, dryRun, emit, opts.signal)))
+    else if (result.storage?.driver === 'ebs-csi' || (client && (await csiDriverExists(client, EBS_CSI_PROVISIONER)))) {
+      // the aws-ebs-csi-driver add-on (installed above, or by the user) creates no StorageClass either
+      result.storage ??= {driver: 'ebs-csi'}
+      result.objects.push(...(await applyAutoModeStorage(client, rendered.ebsCsiStorage, dryRun, emit, opts.signal)))
+    } else if (opts.eks && !autoMode) {
+      result.storage = {driver: 'none'}
+      warn('storage', {
+        message: 'no EBS CSI driver: PersistentVolumeClaims (the gateway database) stay Pending',
+        fix: `rerun bootstrap without --skip-access (it installs the ${EBS_CSI_ADDON} add-on with a Pod Identity role), or install it yourself: https://docs.aws.amazon.com/eks/latest/userguide/ebs-csi.html`,
+      })
+    }
   } finally {
     if (tmpDir) rmSync(tmpDir, {recursive: true, force: true})
   }
@@ -351,6 +379,12 @@ async function applyAutoModeStorage(client: KubeClient | undefined, objects: Kub
   const {applyObjects} = await import('../kube/index.js')
   const applied = await applyObjects(client!, toApply, {signal, onProgress: (r) => emit('platform', 'progress', `${refString(r.ref)} ${r.action}`)})
   return applied.map((r) => toAction(r.object.metadata ? {...r.object, apiVersion: r.ref.apiVersion, kind: r.ref.kind} : ({...r.ref, metadata: {name: r.ref.name, namespace: r.ref.namespace}} as KubeObject), r.action))
+}
+
+/** Whether a CSIDriver object of this name is registered (storage.k8s.io/v1 CSIDriver, cluster-scoped). */
+async function csiDriverExists(client: KubeClient, name: string): Promise<boolean> {
+  const {getObject} = await import('../kube/index.js')
+  return Boolean(await getObject(client, {apiVersion: 'storage.k8s.io/v1', kind: 'CSIDriver', name}).catch(() => undefined))
 }
 
 /** EKS Auto Mode runs the NVIDIA device plugin and Karpenter as part of its nodes, not as workloads. */

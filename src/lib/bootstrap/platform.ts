@@ -52,6 +52,8 @@ export interface PlatformObjects {
   autoMode: KubeObject[]
   /** Auto Mode's EBS StorageClass (Auto Mode creates none): applied only on EKS Auto Mode, see autoModeStorage. */
   autoModeStorage: KubeObject[]
+  /** The EBS CSI driver add-on's StorageClass (provisioner ebs.csi.aws.com): applied where that driver runs. */
+  ebsCsiStorage: KubeObject[]
 }
 
 export const DEFAULT_STORAGE_CLASS_ANNOTATION = 'storageclass.kubernetes.io/is-default-class'
@@ -202,7 +204,8 @@ export function renderPlatform(opts: PlatformOptions): PlatformObjects {
     autoMode.push(label(o))
   }
   const autoModeStorageObjects = loadTemplate(dir, 'storage-automode.yaml').map((o) => label(o))
-  return {base, karpenter, autoMode, autoModeStorage: autoModeStorageObjects}
+  const ebsCsiStorage = loadTemplate(dir, 'storage-ebs-csi.yaml').map((o) => label(o))
+  return {base, karpenter, autoMode, autoModeStorage: autoModeStorageObjects, ebsCsiStorage}
 }
 
 /**

@@ -18,11 +18,13 @@ import {
   UpdatePodIdentityAssociationCommand,
 } from '@aws-sdk/client-eks'
 import {
+  AttachRolePolicyCommand,
   CreateOpenIDConnectProviderCommand,
   CreateRoleCommand,
   GetRoleCommand,
   GetRolePolicyCommand,
   IAMClient,
+  ListAttachedRolePoliciesCommand,
   ListOpenIDConnectProvidersCommand,
   NoSuchEntityException,
   PutRolePolicyCommand,
@@ -70,7 +72,7 @@ let c: KubeClient
 /** An AWS account in memory: what the fakes answer follows what was written. */
 interface Account {
   buckets: Map<string, {pab?: object; enc?: object; rules?: LifecycleRule[]}>
-  roles: Map<string, {trust: string; policies: Map<string, string>}>
+  roles: Map<string, {trust: string; policies: Map<string, string>; attached?: Set<string>}>
   oidc: Set<string>
   addons: Set<string>
   assoc: Array<{associationId: string; namespace: string; serviceAccount: string; roleArn: string}>
@@ -125,6 +127,12 @@ function fakeAws() {
     return {RoleName: i.RoleName, PolicyName: i.PolicyName, PolicyDocument: encodeURIComponent(p), ...meta}
   })
   iamm.on(PutRolePolicyCommand).callsFake(async (i) => (role(i.RoleName).policies.set(i.PolicyName!, i.PolicyDocument!), meta))
+  iamm.on(ListAttachedRolePoliciesCommand).callsFake(async (i) => ({AttachedPolicies: [...(role(i.RoleName).attached ?? [])].map((PolicyArn) => ({PolicyArn, PolicyName: PolicyArn.split('/').pop()})), IsTruncated: false, ...meta}))
+  iamm.on(AttachRolePolicyCommand).callsFake(async (i) => {
+    const r = role(i.RoleName)
+    ;(r.attached ??= new Set()).add(i.PolicyArn!)
+    return meta
+  })
   iamm.on(ListOpenIDConnectProvidersCommand).callsFake(async () => ({OpenIDConnectProviderList: [...acct.oidc].map((Arn) => ({Arn})), ...meta}))
   iamm.on(CreateOpenIDConnectProviderCommand).callsFake(async (i) => (acct.oidc.add(`arn:aws:iam::${ACCOUNT}:oidc-provider/${i.Url!.replace('https://', '')}`), meta))
 
@@ -246,7 +254,8 @@ describe('bootstrap S3 access on EKS (bucket, IAM roles, Pod Identity)', () => {
     expect(eksm.commandCalls(CreatePodIdentityAssociationCommand).map((x) => x.args[0].input)).toEqual(
       expect.arrayContaining([{clusterName: 'prod', namespace: 'team-a', serviceAccount: 'aip-preload', roleArn: `arn:aws:iam::${ACCOUNT}:role/aip-prod-preload`, tags: {'app.kubernetes.io/managed-by': 'aip'}}]),
     )
-    expect(acct.assoc).toHaveLength(4)
+    // the model and tenant ServiceAccounts', and the EBS CSI controller's (storage.test: its own tests)
+    expect(acct.assoc.filter((a) => a.namespace !== 'kube-system')).toHaveLength(4)
     // the ServiceAccounts the associations name exist in the cluster (Pod Identity needs no annotation)
     expect(api.store.get('v1', 'ServiceAccount', 'team-a', 'aip-preload')?.metadata.annotations?.['eks.amazonaws.com/role-arn']).toBeUndefined()
     expect(recorded).toEqual([['bucket', bucketName]])
@@ -297,7 +306,8 @@ describe('bootstrap S3 access on EKS (bucket, IAM roles, Pod Identity)', () => {
     expect(trust).toMatchObject({Principal: {Federated: `arn:aws:iam::${ACCOUNT}:oidc-provider/${issuer}`}, Action: 'sts:AssumeRoleWithWebIdentity'})
     expect(trust.Condition.StringEquals).toEqual({[`${issuer}:aud`]: 'sts.amazonaws.com', [`${issuer}:sub`]: ['system:serviceaccount:aip-models:aip-preload', 'system:serviceaccount:team-a:aip-preload']})
     expect(r.access!.associations).toEqual([])
-    expect(eksm.commandCalls(CreatePodIdentityAssociationCommand)).toHaveLength(0)
+    // only the EBS CSI controller's (it always gets its role through Pod Identity)
+    expect(eksm.commandCalls(CreatePodIdentityAssociationCommand).map((x) => `${x.args[0].input.namespace}/${x.args[0].input.serviceAccount}`)).toEqual(['kube-system/ebs-csi-controller-sa'])
     for (const ns of ['aip-models', 'team-a']) {
       expect(api.store.get('v1', 'ServiceAccount', ns, 'aip-model-server')!.metadata.annotations!['eks.amazonaws.com/role-arn']).toBe(`arn:aws:iam::${ACCOUNT}:role/aip-prod-model-server`)
     }
@@ -343,4 +353,70 @@ describe('a later bootstrap never takes S3 access away from a tenant an earlier 
       expect(trustedNamespaces('aip-prod-model-server', mode)).toEqual(['aip-models', 'team-a', 'team-b'])
     })
   }
+})
+
+describe('EBS CSI driver on a managed-node-group cluster (else the gateway database PVC stays Pending)', () => {
+  const roleArn = `arn:aws:iam::${ACCOUNT}:role/aip-prod-ebs-csi`
+  const ebsWrites = () => writes().filter((n) => !/Bucket|PublicAccess/.test(n))
+
+  it('a real run: a Pod Identity role with AmazonEBSCSIDriverPolicy, its association, then the add-on; StorageClass aip-ebs-gp3 on ebs.csi.aws.com; a rerun changes nothing', async () => {
+    const r = await runBootstrap(opts())
+    expect(r.storage!.driver).toBe('ebs-csi')
+    const role = acct.roles.get('aip-prod-ebs-csi')!
+    expect(JSON.parse(role.trust).Statement[0]).toMatchObject({
+      Principal: {Service: 'pods.eks.amazonaws.com'},
+      Action: ['sts:AssumeRole', 'sts:TagSession'],
+      Condition: {StringEquals: {'aws:SourceAccount': ACCOUNT, 'aws:RequestTag/eks-cluster-name': 'prod', 'aws:RequestTag/kubernetes-namespace': ['kube-system'], 'aws:RequestTag/kubernetes-service-account': 'ebs-csi-controller-sa'}},
+    })
+    expect(iamm.commandCalls(AttachRolePolicyCommand).map((x) => x.args[0].input)).toEqual([{RoleName: 'aip-prod-ebs-csi', PolicyArn: 'arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy'}])
+    expect(acct.assoc).toContainEqual(expect.objectContaining({namespace: 'kube-system', serviceAccount: 'ebs-csi-controller-sa', roleArn}))
+    expect(acct.addons.has('aws-ebs-csi-driver')).toBe(true)
+    // the association exists before the add-on's controller starts
+    const order = eksm.calls().map((x) => (x.args[0] as {constructor: {name: string}; input: {serviceAccount?: string; addonName?: string}}))
+    const assocAt = order.findIndex((x) => x.constructor.name === 'CreatePodIdentityAssociationCommand' && x.input.serviceAccount === 'ebs-csi-controller-sa')
+    const addonAt = order.findIndex((x) => x.constructor.name === 'CreateAddonCommand' && x.input.addonName === 'aws-ebs-csi-driver')
+    expect(assocAt).toBeGreaterThanOrEqual(0)
+    expect(addonAt).toBeGreaterThan(assocAt)
+    const sc = api.store.get('storage.k8s.io/v1', 'StorageClass', undefined, 'aip-ebs-gp3')!
+    expect(sc).toMatchObject({provisioner: 'ebs.csi.aws.com', volumeBindingMode: 'WaitForFirstConsumer', parameters: {type: 'gp3', encrypted: 'true'}})
+    expect(sc.metadata.annotations!['storageclass.kubernetes.io/is-default-class']).toBe('true')
+    expect(r.warnings.filter((w) => w.step === 'storage')).toEqual([])
+
+    resetCalls()
+    const again = await runBootstrap(opts())
+    expect(ebsWrites()).toEqual([])
+    expect(again.storage!.ebsCsi).toMatchObject({role: {action: 'unchanged', policyAction: 'unchanged'}, association: {action: 'unchanged'}, addon: {action: 'unchanged'}})
+    expect(again.objects.find((o) => o.name === 'aip-ebs-gp3')!.action).toBe('unchanged')
+  })
+
+  it('a role that exists without the policy gets it attached; dry run reads only', async () => {
+    acct.roles.set('aip-prod-ebs-csi', {trust: '{}', policies: new Map()})
+    const dry = await runBootstrap(opts({dryRun: true}))
+    expect(dry.storage!.ebsCsi).toMatchObject({role: {action: 'update', policyAction: 'create'}, association: {action: 'create'}, addon: {action: 'create'}})
+    expect(writes()).toEqual([])
+    expect(api.store.get('storage.k8s.io/v1', 'StorageClass', undefined, 'aip-ebs-gp3')).toBeUndefined()
+    const r = await runBootstrap(opts())
+    expect(r.storage!.ebsCsi!.role).toMatchObject({action: 'updated', policyAction: 'created'})
+    expect([...acct.roles.get('aip-prod-ebs-csi')!.attached!]).toEqual(['arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy'])
+  })
+
+  it('EKS Auto Mode has its EBS driver built in: no role, no add-on, its own StorageClass', async () => {
+    acct.autoMode = true
+    const r = await runBootstrap(opts())
+    expect(r.storage).toEqual({driver: 'auto-mode'})
+    expect(acct.roles.has('aip-prod-ebs-csi')).toBe(false)
+    expect(acct.addons.has('aws-ebs-csi-driver')).toBe(false)
+  })
+
+  it('--skip-access: no driver is installed and the run says so; a driver the user installed gets the StorageClass', async () => {
+    const r = await runBootstrap(opts({access: undefined}))
+    expect(r.storage).toEqual({driver: 'none'})
+    expect(r.warnings).toContainEqual(expect.objectContaining({step: 'storage', message: expect.stringContaining('no EBS CSI driver')}))
+    expect(api.store.get('storage.k8s.io/v1', 'StorageClass', undefined, 'aip-ebs-gp3')).toBeUndefined()
+    api.store.put({apiVersion: 'storage.k8s.io/v1', kind: 'CSIDriver', metadata: {name: 'ebs.csi.aws.com'}, spec: {attachRequired: true}})
+    const again = await runBootstrap(opts({access: undefined}))
+    expect(again.storage!.driver).toBe('ebs-csi')
+    expect(again.warnings.filter((w) => w.step === 'storage')).toEqual([])
+    expect(api.store.get('storage.k8s.io/v1', 'StorageClass', undefined, 'aip-ebs-gp3')!.provisioner).toBe('ebs.csi.aws.com')
+  })
 })

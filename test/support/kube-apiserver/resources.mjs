@@ -35,6 +35,7 @@ export const BUILTIN = [
   {group: 'apiregistration.k8s.io', version: 'v1', kind: 'APIService', plural: 'apiservices', categories: ['api-extensions'], namespaced: false, subresources: ['status']},
   {group: 'apiextensions.k8s.io', version: 'v1', kind: 'CustomResourceDefinition', plural: 'customresourcedefinitions', categories: ['api-extensions'], namespaced: false, shortNames: ['crd', 'crds'], subresources: ['status']},
   {group: 'storage.k8s.io', version: 'v1', kind: 'StorageClass', plural: 'storageclasses', namespaced: false, shortNames: ['sc']},
+  {group: 'storage.k8s.io', version: 'v1', kind: 'CSIDriver', plural: 'csidrivers', namespaced: false},
   {group: 'coordination.k8s.io', version: 'v1', kind: 'Lease', plural: 'leases', namespaced: true},
 ].map((r) => ({verbs: RW, subresources: [], shortNames: [], categories: [], ...r}))
 
