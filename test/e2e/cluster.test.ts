@@ -168,10 +168,21 @@ describe('aip cluster bootstrap', () => {
     const a = JSON.parse(first.stdout).result
     expect(a.access.bucket).toMatchObject({name: 'prod-weights-123456789012-us-east-1'})
     expect(a.access.podIdentityAgent.action).toMatch(/created|unchanged/)
-    expect(eks.associations('prod').map((x) => `${x.namespace}/${x.serviceAccount}->${x.roleArn}`).sort()).toEqual(
+    expect(eks.associations('prod').filter((x) => x.namespace !== 'kube-system').map((x) => `${x.namespace}/${x.serviceAccount}->${x.roleArn}`).sort()).toEqual(
       ['aip-models/aip-model-server->arn:aws:iam::123456789012:role/aip-prod-model-server', 'aip-models/aip-preload->arn:aws:iam::123456789012:role/aip-prod-preload', 'team-b/aip-model-server->arn:aws:iam::123456789012:role/aip-prod-model-server', 'team-b/aip-preload->arn:aws:iam::123456789012:role/aip-prod-preload'].sort(),
     )
     expect(JSON.parse(iam.roles.get('aip-prod-preload')!.trust).Statement[0].Principal).toEqual({Service: 'pods.eks.amazonaws.com'})
+    // node groups: the EBS CSI driver add-on with its controller's Pod Identity role, and its StorageClass
+    expect(eks.addons('prod')).toContain('aws-ebs-csi-driver')
+    expect([...iam.roles.get('aip-prod-ebs-csi')!.attached!]).toEqual(['arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy'])
+    expect(eks.associations('prod')).toContainEqual(expect.objectContaining({namespace: 'kube-system', serviceAccount: 'ebs-csi-controller-sa', roleArn: 'arn:aws:iam::123456789012:role/aip-prod-ebs-csi'}))
+    expect(a.objects).toContainEqual(expect.objectContaining({kind: 'StorageClass', name: 'aip-ebs-gp3'}))
+    expect(api.store.get('storage.k8s.io/v1', 'StorageClass', undefined, 'aip-ebs-gp3')!.provisioner).toBe('ebs.csi.aws.com')
+    // vpc-cni is not an EKS add-on on this cluster (and aip did not create it): a warning, not a silent pass
+    expect(a.networkPolicy).toMatchObject({state: 'unknown', action: 'none'})
+    expect(a.warnings).toContainEqual(expect.objectContaining({step: 'netpol', fix: expect.stringContaining('aws eks create-addon --cluster-name prod')}))
+    // and in the --json envelope's warnings, as every command's warnings are
+    expect(JSON.parse(first.stdout).warnings.join('\n')).toContain('NetworkPolicies may NOT be enforced')
     expect(readFileSync(a.config.file, 'utf8')).toContain('bucket: prod-weights-123456789012-us-east-1')
     const eksWrites = eks.requests.length
     const iamWrites = iam.requests.filter((q) => !/^(Get|List)/.test(q.action)).length
@@ -180,7 +191,8 @@ describe('aip cluster bootstrap', () => {
     const b = JSON.parse(second.stdout).result
     expect(eks.requests.slice(eksWrites).filter((q) => q.method !== 'GET')).toEqual([])
     expect(iam.requests.filter((q) => !/^(Get|List)/.test(q.action)).length).toBe(iamWrites)
-    const actions = [b.access.bucket.action, ...b.access.bucket.settings.map((x: any) => x.action), ...b.access.roles.flatMap((x: any) => [x.action, x.policyAction]), b.access.podIdentityAgent.action, ...b.access.associations.map((x: any) => x.action), ...b.objects.map((o: any) => o.action)]
+    const e = b.storage.ebsCsi
+    const actions = [b.access.bucket.action, ...b.access.bucket.settings.map((x: any) => x.action), ...b.access.roles.flatMap((x: any) => [x.action, x.policyAction]), b.access.podIdentityAgent.action, ...b.access.associations.map((x: any) => x.action), ...b.objects.map((o: any) => o.action), e.role.action, e.role.policyAction, e.association.action, e.addon.action, e.podIdentityAgent.action]
     expect(actions.filter((x) => !['unchanged', 'unsupported'].includes(x))).toEqual([])
   })
 
@@ -194,6 +206,18 @@ describe('aip cluster bootstrap', () => {
     const out = JSON.parse(r.stdout).result
     expect(out.cluster).toMatchObject({name: 'fresh', status: 'ACTIVE', created: true})
     expect(eks.clusters.get('fresh')!.nodegroups.get('fresh-system')!.status).toBe('ACTIVE')
+    // a cluster aip created: the managed vpc-cni add-on with its network policy agent on, and the EBS CSI driver
+    expect(out.networkPolicy).toMatchObject({enforcer: 'vpc-cni', state: 'enforced', action: 'created'})
+    const create = eks.requests.find((q) => q.method === 'POST' && q.path === '/clusters/fresh/addons' && q.body?.addonName === 'vpc-cni')!
+    expect(JSON.parse(create.body.configurationValues)).toEqual({enableNetworkPolicy: 'true'})
+    expect(eks.addons('fresh')).toEqual(expect.arrayContaining(['vpc-cni', 'aws-ebs-csi-driver', 'eks-pod-identity-agent']))
+    expect(out.warnings).toEqual([])
+    // a rerun: the value is there, nothing to update
+    const writes = eks.requests.filter((q) => q.method !== 'GET').length
+    const again = await runCli(['cluster', 'bootstrap', '--name', 'fresh', '--region', 'us-east-1', '--json'], {env})
+    expect(again.code, again.stderr).toBe(0)
+    expect(JSON.parse(again.stdout).result.networkPolicy).toMatchObject({state: 'enforced', action: 'unchanged'})
+    expect(eks.requests.filter((q) => q.method !== 'GET').length).toBe(writes)
   })
 
   it('a cluster that does not exist: exit 4 suggesting --create (JSON error object with --json)', async () => {

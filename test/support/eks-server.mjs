@@ -1,6 +1,6 @@
 // A loopback EKS endpoint (REST-JSON, as the AWS SDK speaks it) for e2e tests: point the CLI at it
 // with AIP_EKS_ENDPOINT. It serves DescribeCluster, CreateCluster, DeleteCluster, ListNodegroups,
-// DescribeNodegroup, CreateNodegroup, DeleteNodegroup, DescribeAddon, CreateAddon and the Pod
+// DescribeNodegroup, CreateNodegroup, DeleteNodegroup, DescribeAddon, CreateAddon, UpdateAddon (configurationValues) and the Pod
 // Identity association calls (List with namespace/serviceAccount filters, Create, Describe,
 // Update); CreateCluster keeps computeConfig (Auto Mode) and the VPC config; state changes (CREATING -> ACTIVE,
 // DELETING -> gone) happen after a number of Describe calls, so no test depends on timing.
@@ -99,12 +99,18 @@ export async function startEksServer(opts = {}) {
       if (parts[2] === 'addons') {
         if (parts.length === 3 && req.method === 'POST') {
           if (c._addons.has(json.addonName)) return send(res, 409, {message: 'Addon already exists'}, 'ResourceInUseException')
-          const a = {addonName: json.addonName, clusterName: c.name, status: 'ACTIVE', addonVersion: 'v1.3.0-eksbuild.1'}
+          const a = {addonName: json.addonName, clusterName: c.name, status: 'ACTIVE', addonVersion: 'v1.19.0-eksbuild.1', ...(json.configurationValues ? {configurationValues: json.configurationValues} : {})}
           c._addons.set(json.addonName, a)
           return send(res, 200, {addon: a})
         }
         const a = c._addons.get(parts[3])
         if (parts.length === 4 && req.method === 'GET') return a ? send(res, 200, {addon: a}) : notFound(res, `addon found for name: ${parts[3]}.`)
+        // UpdateAddon: POST /clusters/{name}/addons/{addonName}/update (configurationValues replaces the add-on's)
+        if (parts.length === 5 && parts[4] === 'update' && req.method === 'POST') {
+          if (!a) return notFound(res, `addon found for name: ${parts[3]}.`)
+          if (json.configurationValues !== undefined) a.configurationValues = json.configurationValues
+          return send(res, 200, {update: {id: `u-${c._addons.size}`, status: 'InProgress', type: 'AddonUpdate', params: [{type: 'ConfigurationValues', value: json.configurationValues}]}})
+        }
       }
       if (parts[2] === 'pod-identity-associations') {
         if (parts.length === 3 && req.method === 'GET') {

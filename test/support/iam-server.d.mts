@@ -2,7 +2,7 @@
 export interface IamServer {
   endpoint: string
   account: string
-  roles: Map<string, {trust: string; policies: Map<string, string>; created: string}>
+  roles: Map<string, {trust: string; policies: Map<string, string>; created: string; attached?: Set<string>}>
   oidc: Set<string>
   requests: Array<{action: string; params: Record<string, string>; auth: boolean}>
   deny(action: string | undefined): void

@@ -13,7 +13,7 @@ const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replac
 /** @param {{account?: string}} [opts] */
 export async function startIamServer(opts = {}) {
   const account = opts.account ?? '123456789012'
-  /** @type {Map<string, {trust: string, policies: Map<string, string>, created: string}>} */
+  /** @type {Map<string, {trust: string, policies: Map<string, string>, created: string, attached?: Set<string>}>} */
   const roles = new Map()
   const oidc = new Set()
   const requests = []
@@ -63,6 +63,13 @@ export async function startIamServer(opts = {}) {
         case 'PutRolePolicy':
           if (!role) return noRole()
           role.policies.set(p.get('PolicyName') ?? '', p.get('PolicyDocument') ?? '')
+          return ok(res, action, IAM_NS)
+        case 'ListAttachedRolePolicies':
+          if (!role) return noRole()
+          return ok(res, action, IAM_NS, `<AttachedPolicies>${[...(role.attached ?? [])].map((a) => `<member><PolicyArn>${esc(a)}</PolicyArn><PolicyName>${esc(a.split('/').pop())}</PolicyName></member>`).join('')}</AttachedPolicies><IsTruncated>false</IsTruncated>`)
+        case 'AttachRolePolicy':
+          if (!role) return noRole()
+          ;(role.attached ??= new Set()).add(p.get('PolicyArn') ?? '')
           return ok(res, action, IAM_NS)
         case 'ListOpenIDConnectProviders':
           return ok(res, action, IAM_NS, `<OpenIDConnectProviderList>${[...oidc].map((a) => `<member><Arn>${esc(a)}</Arn></member>`).join('')}</OpenIDConnectProviderList>`)

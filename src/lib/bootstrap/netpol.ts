@@ -209,7 +209,7 @@ async function ensureVpcCniAddon(eks: NonNullable<EnsureNetworkPolicyOptions['ek
       action: 'none',
       message: agent === 'off' ? `the VPC CNI is self-managed (not an EKS add-on) and its network policy agent is off` : 'no VPC CNI (aws-node) and no other known enforcing network plugin found',
       warning: {
-        message: `NetworkPolicies are NOT enforced: ${agent === 'off' ? 'the VPC CNI is self-managed, not an EKS add-on, so aip does not change it' : 'no known enforcing network plugin runs on this cluster'}`,
+        message: agent === 'off' ? 'NetworkPolicies are NOT enforced: the VPC CNI is self-managed, not an EKS add-on, so aip does not change it' : 'NetworkPolicies may NOT be enforced: vpc-cni is not an EKS add-on and no known enforcing network plugin runs on this cluster',
         fix: `adopt it as the EKS add-on with the agent on: aws eks create-addon --cluster-name ${eks.cluster} --region ${eks.region} --addon-name vpc-cni --resolve-conflicts OVERWRITE --configuration-values '{"enableNetworkPolicy":"true"}' (OVERWRITE replaces your own aws-node settings), or set enableNetworkPolicy=true in your aws-vpc-cni Helm values (${NETPOL_DOC})`,
       },
     }
