@@ -289,6 +289,8 @@ export async function buildTeardownPlan(opts: PlanOptions): Promise<TeardownPlan
     const {roleNames} = await import('../bootstrap/access.js')
     const roles = roleNames(opts.clusterName)
     kept.push({what: `IAM roles ${roles.server}, ${roles.preload}`, reason: 'bootstrap made them for the pods\' S3 access; IAM is left alone (aws iam delete-role-policy --policy-name aip-weights, then aws iam delete-role)'})
+    const {ebsCsiRoleName} = await import('../bootstrap/storage.js')
+    if (!cluster?.autoMode) kept.push({what: `IAM role ${ebsCsiRoleName(opts.clusterName)}`, reason: 'bootstrap made it for the EBS CSI driver (node groups); IAM is left alone (aws iam detach-role-policy --policy-arn arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy, then aws iam delete-role)'})
   }
 
   // buckets: never, unless --delete-bucket names one exactly
