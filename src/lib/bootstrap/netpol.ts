@@ -20,7 +20,7 @@ import type {EKSClient} from '@aws-sdk/client-eks'
 import {parse as parseYaml} from 'yaml'
 
 import {type Ctx, withRetry} from '../aws/eks.js'
-import {AipError, NotFoundError, UnauthorizedError} from '../errors.js'
+import {AipError, NotFoundError, UnauthorizedError, UsageError} from '../errors.js'
 import type {KubeClient} from '../kube/client.js'
 import type {KubeObject} from '../kube/types.js'
 
@@ -121,6 +121,12 @@ export async function ensureNetworkPolicyEnforcement(opts: EnsureNetworkPolicyOp
 
   if (eks?.autoMode) return ensureAutoMode(opts.client, dryRun, opts.signal)
   if (eks) return ensureVpcCniAddon(eks, daemonsets, dryRun, opts.signal)
+  // --skip-eks on an EKS Auto Mode cluster (its NodeClass CRD): the switch is a Kubernetes object,
+  // applied like the rest of the platform base
+  if (opts.client) {
+    const {crdExists} = await import('../kube/index.js')
+    if (await crdExists(opts.client, 'eks.amazonaws.com', 'NodeClass')) return ensureAutoMode(opts.client, dryRun, opts.signal)
+  }
   // --skip-eks: read what runs, change nothing
   const agent = awsNodeAgent(daemonsets)
   if (agent === 'on') return {enforcer: 'vpc-cni', state: 'enforced', action: 'none', message: 'enforced by the VPC CNI network policy agent (aws-node --enable-network-policy=true)'}
@@ -233,7 +239,20 @@ async function ensureVpcCniAddon(eks: NonNullable<EnsureNetworkPolicyOptions['ek
     await withRetry(() => eks.client.send(new sdk.UpdateAddonCommand({clusterName: eks.cluster, addonName: VPC_CNI_ADDON, configurationValues: merged, resolveConflicts: 'PRESERVE'}), {abortSignal: signal}), ctx, {signal})
   } catch (error) {
     if (error instanceof UnauthorizedError) return denied(error, 'eks:UpdateAddon')
-    throw error
+    // another update in progress (ResourceInUseException), or EKS rejected the values
+    // (InvalidParameterException): the platform is still applied, the user is told what to do
+    const name = String((((error as AipError).cause ?? error) as {name?: string}).name ?? '')
+    if (name !== 'ResourceInUseException' && !(error instanceof UsageError)) throw error
+    return {
+      enforcer: 'vpc-cni',
+      state: 'not-enforced',
+      action: 'none',
+      message: `UpdateAddon ${VPC_CNI_ADDON} failed (${name || 'rejected'}): ${(error as Error).message.split('\n')[0]}`,
+      warning: {
+        message: `NetworkPolicies are NOT enforced: EKS did not take ${VPC_CNI_NETPOL_KEY} on the ${VPC_CNI_ADDON} add-on (${name === 'ResourceInUseException' ? 'an update of the add-on is in progress' : 'it rejected the configuration values'})`,
+        fix: name === 'ResourceInUseException' ? 'rerun `aip cluster bootstrap` once `aws eks describe-addon --addon-name vpc-cni` shows ACTIVE' : `check the values with \`aws eks describe-addon-configuration --addon-name vpc-cni --addon-version ${addon.addonVersion ?? 'VERSION'}\`, then run: ${updateCmd(eks.cluster, eks.region)}`,
+      },
+    }
   }
   return {enforcer: 'vpc-cni', state: 'enforced', action: 'updated', message: `${VPC_CNI_ADDON} configurationValues set to ${merged} (aws-node pods restart with the network policy agent)`}
 }

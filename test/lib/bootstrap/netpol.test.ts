@@ -4,7 +4,7 @@
  * EKS Auto Mode's amazon-vpc-cni ConfigMap and the DaemonSets of other network plugins against the
  * loopback API server, and every path where aip cannot turn enforcement on (a warning, never a pass).
  */
-import {CreateAddonCommand, DescribeAddonCommand, EKSClient, ResourceNotFoundException, UpdateAddonCommand} from '@aws-sdk/client-eks'
+import {CreateAddonCommand, DescribeAddonCommand, EKSClient, ResourceInUseException, ResourceNotFoundException, UpdateAddonCommand} from '@aws-sdk/client-eks'
 import {mockClient} from 'aws-sdk-client-mock'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
@@ -126,6 +126,21 @@ describe('vpc-cni EKS add-on: enableNetworkPolicy', () => {
     expect(r.warning!.fix).toContain(`aws eks update-addon --cluster-name prod --region ${REGION} --addon-name vpc-cni`)
   })
 
+  it('an update already in progress (ResourceInUseException): a warning to rerun, bootstrap goes on', async () => {
+    addon = {addonName: 'vpc-cni', addonVersion: 'v1.18.3-eksbuild.2'}
+    eksm.on(UpdateAddonCommand).rejects(new ResourceInUseException({message: 'Addon vpc-cni is currently being updated', $metadata: {httpStatusCode: 409}}))
+    const r = await ensureNetworkPolicyEnforcement({client: c, eks: eksOpts()})
+    expect(r.state).toBe('not-enforced')
+    expect(r.warning!.message).toContain('an update of the add-on is in progress')
+    expect(r.warning!.fix).toContain('rerun `aip cluster bootstrap`')
+  })
+
+  it('other UpdateAddon failures (a server error) still fail the run', async () => {
+    addon = {addonName: 'vpc-cni', addonVersion: 'v1.18.3-eksbuild.2'}
+    eksm.on(UpdateAddonCommand).rejects(Object.assign(new Error('boom'), {name: 'ClientException', $metadata: {httpStatusCode: 400}}))
+    await expect(ensureNetworkPolicyEnforcement({client: c, eks: eksOpts()})).rejects.toThrow(/ClientException/)
+  })
+
   it('self-managed VPC CNI (no EKS add-on, ResourceNotFoundException) on a cluster aip did not create: a warning, nothing written', async () => {
     api.store.put(awsNode(false))
     const r = await ensureNetworkPolicyEnforcement({client: c, eks: eksOpts()})
@@ -205,6 +220,13 @@ describe('not EKS (--skip-eks): reads, never changes, warns', () => {
     const r = await ensureNetworkPolicyEnforcement({client: c})
     expect(r.state).toBe('not-enforced')
     expect(r.warning!.message).toContain('NOT enforced')
+  })
+  it('an EKS Auto Mode cluster (NodeClass CRD) bootstrapped with --skip-eks still gets its ConfigMap', async () => {
+    api.registerCrd({group: 'eks.amazonaws.com', version: 'v1', kind: 'NodeClass', namespaced: false})
+    c.invalidateDiscovery()
+    const r = await ensureNetworkPolicyEnforcement({client: c})
+    expect(r).toMatchObject({enforcer: 'eks-auto-mode', state: 'enforced', action: 'created'})
+    expect(api.store.get('v1', 'ConfigMap', 'kube-system', 'amazon-vpc-cni')!.data!['enable-network-policy-controller']).toBe('true')
   })
   it('no known plugin: unknown, with a warning; status agrees', async () => {
     const r = await ensureNetworkPolicyEnforcement({client: c})
