@@ -20,7 +20,7 @@ import type {EKSClient} from '@aws-sdk/client-eks'
 import {parse as parseYaml} from 'yaml'
 
 import {type Ctx, withRetry} from '../aws/eks.js'
-import {AipError, NotFoundError, UnauthorizedError, UsageError} from '../errors.js'
+import {AipError, ConflictError, NotFoundError, UnauthorizedError, UsageError} from '../errors.js'
 import type {KubeClient} from '../kube/client.js'
 import type {KubeObject} from '../kube/types.js'
 
@@ -162,13 +162,14 @@ async function ensureAutoMode(client: KubeClient | undefined, dryRun: boolean, s
   try {
     await applyObjects(client, [{apiVersion: 'v1', kind: 'ConfigMap', metadata: {name, namespace}, data: {[key]: 'true'}} as KubeObject], {signal})
   } catch (error) {
-    if (!(error instanceof UnauthorizedError)) throw error
+    // 403, or another field manager owns the key with another value (a user's explicit "false")
+    if (!(error instanceof UnauthorizedError) && !(error instanceof ConflictError)) throw error
     return {
       enforcer: 'eks-auto-mode',
       state: 'not-enforced',
       action: 'none',
       message: `cannot write ${what}: ${(error as Error).message.split('\n')[0]}`,
-      warning: {message: `NetworkPolicies are NOT enforced: EKS Auto Mode's network policy controller is off and aip could not turn it on`, fix: `with cluster-admin: kubectl -n ${namespace} create configmap ${name} --from-literal=${key}=true (https://docs.aws.amazon.com/eks/latest/userguide/auto-net-pol.html)`},
+      warning: {message: `NetworkPolicies are NOT enforced: EKS Auto Mode's network policy controller is off and aip could not turn it on`, fix: `with cluster-admin: kubectl -n ${namespace} patch configmap ${name} --type merge -p '{"data":{"${key}":"true"}}' (or create it: https://docs.aws.amazon.com/eks/latest/userguide/auto-net-pol.html)`},
     }
   }
   return {enforcer: 'eks-auto-mode', state: 'enforced', action: action === 'create' ? 'created' : 'updated', message: `EKS Auto Mode network policy controller turned on (${what})`}

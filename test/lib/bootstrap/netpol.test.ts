@@ -203,6 +203,19 @@ describe('EKS Auto Mode: ConfigMap kube-system/amazon-vpc-cni enable-network-pol
     expect(api.store.get('v1', 'ConfigMap', 'kube-system', 'amazon-vpc-cni')!.data).toEqual({'enable-network-policy-controller': 'true'})
   })
 
+  it('another manager set the key to "false" (server-side apply conflict): a warning, not a forced override', async () => {
+    // kubectl apply --server-side with its own field manager, as a user would
+    await c.request('PATCH', '/api/v1/namespaces/kube-system/configmaps/amazon-vpc-cni', {
+      body: {apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'amazon-vpc-cni', namespace: 'kube-system'}, data: {'enable-network-policy-controller': 'false'}},
+      contentType: 'application/apply-patch+yaml',
+      query: {fieldManager: 'kubectl'},
+    })
+    const r = await ensureNetworkPolicyEnforcement({client: c, eks: eksOpts({autoMode: true})})
+    expect(r.state).toBe('not-enforced')
+    expect(r.warning!.fix).toContain('kubectl -n kube-system patch configmap amazon-vpc-cni')
+    expect(api.store.get('v1', 'ConfigMap', 'kube-system', 'amazon-vpc-cni')!.data!['enable-network-policy-controller']).toBe('false')
+  })
+
   it('status reads it back (NodeClass CRD = Auto Mode): off, then on', async () => {
     api.registerCrd({group: 'eks.amazonaws.com', version: 'v1', kind: 'NodeClass', namespaced: false})
     c.invalidateDiscovery()
