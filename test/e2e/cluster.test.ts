@@ -80,6 +80,15 @@ describe('aip cluster bootstrap', () => {
     const again = await runCli(['cluster', 'bootstrap', '--skip-eks', '--tenant', 'team-a=2', '--json'], {env: kubeEnv()})
     expect(again.code, again.stderr).toBe(0)
     expect(JSON.parse(again.stdout).result.objects.every((o: {action: string}) => o.action === 'unchanged')).toBe(true)
+    // human output: the VPC CNI runs without its network policy agent here, and bootstrap says so on stderr
+    api.store.put({apiVersion: 'v1', kind: 'Namespace', metadata: {name: 'kube-system'}})
+    api.store.put({apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: {name: 'aws-node', namespace: 'kube-system'}, spec: {selector: {matchLabels: {k: 'aws-node'}}, template: {metadata: {labels: {k: 'aws-node'}}, spec: {containers: [{name: 'aws-node', image: 'cni'}, {name: 'aws-eks-nodeagent', image: 'agent', args: ['--enable-network-policy=false']}]}}}})
+    const human = await runCli(['cluster', 'bootstrap', '--skip-eks', '--tenant', 'team-a=2'], {env: kubeEnv()})
+    expect(human.code, human.stderr).toBe(0)
+    expect(human.stderr).toMatch(/Warning: NetworkPolicies are NOT enforced: the VPC CNI network policy agent is off/)
+    expect(human.stderr).toMatch(/Fix: set enableNetworkPolicy=true on the vpc-cni add-on/)
+    expect(human.stdout).toMatch(/Network policies: not-enforced/)
+    api.store.remove('apps/v1', 'DaemonSet', 'kube-system', 'aws-node')
   })
 
   it('EKS mode: describes the cluster, merges a 0600 kubeconfig context with an exec plugin, applies the base', async () => {
