@@ -51,6 +51,8 @@ export interface ClusterInfo {
   /** OIDC issuer URL (IRSA). */
   oidcIssuer?: string
   subnetIds?: string[]
+  /** Created by aip (its CreateCluster tag app.kubernetes.io/managed-by=aip). */
+  managedByAip?: boolean
 }
 
 export interface NodegroupInfo {
@@ -173,6 +175,7 @@ function toClusterInfo(c: Cluster, region: string): ClusterInfo {
     autoMode: c.computeConfig?.enabled === true,
     oidcIssuer: c.identity?.oidc?.issuer,
     subnetIds: c.resourcesVpcConfig?.subnetIds,
+    managedByAip: c.tags?.['app.kubernetes.io/managed-by'] === 'aip',
   }
 }
 

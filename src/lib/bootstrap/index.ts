@@ -285,7 +285,7 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRes
     emit('netpol', 'start', 'NetworkPolicy enforcement')
     const np = await ensureNetworkPolicyEnforcement({
       client,
-      eks: opts.eks && result.cluster ? {client: opts.eks.client, cluster: opts.clusterName, region: opts.region!, autoMode: Boolean(result.cluster.autoMode), clusterExists: Boolean(cluster), createdByAip: Boolean(result.cluster.created || result.cluster.plannedCreate)} : undefined,
+      eks: opts.eks && result.cluster ? {client: opts.eks.client, cluster: opts.clusterName, region: opts.region!, autoMode: Boolean(result.cluster.autoMode), clusterExists: Boolean(cluster), createdByAip: Boolean(result.cluster.created || result.cluster.plannedCreate || cluster?.managedByAip)} : undefined,
       dryRun,
       signal: opts.signal,
     })

@@ -195,7 +195,8 @@ async function ensureVpcCniAddon(eks: NonNullable<EnsureNetworkPolicyOptions['ek
   const config = JSON.stringify({[VPC_CNI_NETPOL_KEY]: 'true'})
   if (!addon) {
     // EKS installs the VPC CNI self-managed on a cluster created with bootstrapSelfManagedAddons (the
-    // default without Auto Mode). On a cluster aip just created nothing is customised yet, so the
+    // default without Auto Mode). On a cluster aip created (this run, or an earlier one: its
+    // app.kubernetes.io/managed-by=aip tag, so a rerun after an interruption finishes the job) the
     // managed add-on takes it over with the network policy agent on; on anyone else's cluster the
     // self-managed aws-node may carry settings of theirs, which taking it over could overwrite.
     if (eks.createdByAip) {

@@ -420,3 +420,24 @@ describe('EBS CSI driver on a managed-node-group cluster (else the gateway datab
     expect(api.store.get('storage.k8s.io/v1', 'StorageClass', undefined, 'aip-ebs-gp3')!.provisioner).toBe('ebs.csi.aws.com')
   })
 })
+
+describe('NetworkPolicy enforcement through runBootstrap on EKS', () => {
+  it('an existing cluster aip did not create, vpc-cni not an EKS add-on: warned, nothing created', async () => {
+    const r = await runBootstrap(opts())
+    expect(r.networkPolicy!.action).toBe('none')
+    expect(r.warnings).toContainEqual(expect.objectContaining({step: 'netpol'}))
+    expect(eksm.commandCalls(CreateAddonCommand).map((x) => x.args[0].input.addonName)).not.toContain('vpc-cni')
+  })
+
+  it('a rerun on a cluster an earlier aip run created (its managed-by tag) takes vpc-cni over with enableNetworkPolicy', async () => {
+    eksm.on(DescribeClusterCommand).callsFake(async () => ({
+      cluster: {name: 'prod', arn: `arn:aws:eks:${REGION}:${ACCOUNT}:cluster/prod`, status: 'ACTIVE', version: '1.32', endpoint: api.url, certificateAuthority: {data: 'Q0E='}, computeConfig: {enabled: false}, tags: {'app.kubernetes.io/managed-by': 'aip'}},
+      ...meta,
+    }))
+    const r = await runBootstrap(opts())
+    expect(r.networkPolicy).toMatchObject({enforcer: 'vpc-cni', state: 'enforced', action: 'created'})
+    const create = eksm.commandCalls(CreateAddonCommand).find((x) => x.args[0].input.addonName === 'vpc-cni')!.args[0].input
+    expect(JSON.parse(create.configurationValues!)).toEqual({enableNetworkPolicy: 'true'})
+    expect(r.warnings.filter((w) => w.step === 'netpol')).toEqual([])
+  })
+})
