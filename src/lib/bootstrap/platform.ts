@@ -56,6 +56,9 @@ export interface PlatformObjects {
   ebsCsiStorage: KubeObject[]
 }
 
+/** aip's block StorageClass (EKS Auto Mode's built-in EBS driver, or the aws-ebs-csi-driver add-on): one name for both templates. */
+export const AIP_STORAGE_CLASS = 'aip-ebs-gp3'
+
 export const DEFAULT_STORAGE_CLASS_ANNOTATION = 'storageclass.kubernetes.io/is-default-class'
 const BETA_DEFAULT_STORAGE_CLASS_ANNOTATION = 'storageclass.beta.kubernetes.io/is-default-class'
 
@@ -203,8 +206,12 @@ export function renderPlatform(opts: PlatformOptions): PlatformObjects {
     if (o.kind === 'NodePool') pool(o)
     autoMode.push(label(o))
   }
-  const autoModeStorageObjects = loadTemplate(dir, 'storage-automode.yaml').map((o) => label(o))
-  const ebsCsiStorage = loadTemplate(dir, 'storage-ebs-csi.yaml').map((o) => label(o))
+  const storageClass = (o: KubeObject) => {
+    if (o.kind === 'StorageClass') o.metadata.name = AIP_STORAGE_CLASS
+    return label(o)
+  }
+  const autoModeStorageObjects = loadTemplate(dir, 'storage-automode.yaml').map(storageClass)
+  const ebsCsiStorage = loadTemplate(dir, 'storage-ebs-csi.yaml').map(storageClass)
   return {base, karpenter, autoMode, autoModeStorage: autoModeStorageObjects, ebsCsiStorage}
 }
 
