@@ -283,8 +283,7 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRes
     ;({settings, objects: rendered} = render(live, serviceAccountRoles))
     result.gpuPool.gpuTypes = settings.gpuTypes
     const tenantDecisions = settings.decisions.filter((d) => d.setting === 'tenant-gpus')
-    if (tenantDecisions.length) emit('platform', 'progress', `tenant GPU quotas: ${describeDecisions(tenantDecisions)}`)
-    emit('platform', 'start', `${rendered.base.length} objects`)
+    emit('platform', 'start', `${rendered.base.length} objects${tenantDecisions.length ? `; tenant GPU quotas: ${describeDecisions(tenantDecisions)}` : ''}`)
     if (dryRun) {
       result.objects = await planObjects(client, rendered.base, emit)
     } else {
