@@ -16,6 +16,11 @@ export async function hubErrorFor(res: ErrorSource, ctx: Ctx, hub: {endpoint: st
   } catch {
     // ignore
   }
+  if (message.startsWith('<')) {
+    // an S3-style XML error from the file storage (CDN): <Code> and <Message>
+    const tag = (name: string) => new RegExp(`<${name}>([^<]*)</${name}>`).exec(message)?.[1]
+    message = [tag('Code'), tag('Message')].filter(Boolean).join(': ')
+  }
   const code = res.headers.get('x-error-code') ?? ''
   const rev = ctx.revision ?? 'main'
   const where = `${ctx.repo}${ctx.path ? `/${ctx.path}` : ''}@${rev}`
@@ -35,6 +40,13 @@ export async function hubErrorFor(res: ErrorSource, ctx: Ctx, hub: {endpoint: st
   }
   if (res.status === 404) {
     return new NotFoundError(`${where} not found`, {fix: `check the path and revision at ${repoUrl}`, details: {...details, kind: ctx.path ? 'entry' : 'repo'}})
+  }
+  if (ctx.storage && (res.status === 401 || res.status === 403)) {
+    // The Hub accepted the request and redirected to its file storage, which refused the signed link.
+    return new AipError('FAILED', `the Hub's file storage at ${ctx.storage} refused ${where} (${res.status}${message ? `: ${message}` : ''})`, {
+      fix: `retry (the signed download link may have expired); if it keeps failing, check that a proxy or firewall lets ${ctx.storage} through and that the clock is right`,
+      details: {...details, storage: ctx.storage},
+    })
   }
   if (res.status === 401) {
     return new UnauthorizedError(

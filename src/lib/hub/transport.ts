@@ -124,8 +124,18 @@ export class HubTransport {
         for await (const c of res) parts.push(c as Buffer)
         return Buffer.concat(parts).toString('utf8')
       }
-      throw await this.errorFor({status, headers: {get}, text}, ctx)
+      throw await this.errorFor({status, headers: {get}, text}, this.fromStorage(current) ? {...ctx, storage: new URL(current).origin} : ctx)
     }
+  }
+
+  /**
+   * Whether `url` is the file storage a `resolve` redirected to (a CDN: another origin, or a signed
+   * URL), not the Hub itself: its refusals are about the link or the network path, not HF_TOKEN.
+   */
+  private fromStorage(url: string): boolean {
+    const u = new URL(url)
+    if (u.origin !== new URL(this.endpoint).origin) return true
+    return ['X-Amz-Signature', 'Signature', 'Key-Pair-Id'].some((k) => u.searchParams.has(k))
   }
 
   /** One GET over node:http(s) with the client's keep-alive agents; resolves at the response head. */

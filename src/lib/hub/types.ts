@@ -116,7 +116,13 @@ export interface HubClientOptions {
   onRetry?: (info: {url: string; status?: number; attempt: number; waitMs: number; reason: string}) => void
 }
 
-export type Ctx = {repo: string; revision?: string; path?: string}
+export type Ctx = {
+  repo: string
+  revision?: string
+  path?: string
+  /** The origin of the file storage (CDN) that answered, when the answer came from there and not from the Hub. */
+  storage?: string
+}
 
 export function validateRepoId(repo: string): void {
   if (!REPO_RE.test(repo)) throw new UsageError(`"${repo}" is not a Hugging Face repo id`, {fix: 'use ORG/NAME, e.g. Qwen/Qwen2.5-0.5B-Instruct'})

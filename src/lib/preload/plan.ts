@@ -34,6 +34,13 @@ export async function planPreload(io: S3Io): Promise<Plan> {
   const revision = opts.revision ?? 'main'
   const {default: pLimit} = await import('p-limit')
 
+  // 2 (asked at once with 1: one round trip less before the first byte). The bucket: exists and is
+  // ours to use. Its answer is looked at after the Hub's, so a wrong repo is still reported first.
+  const bucketChecked = send(new S3.HeadBucketCommand({Bucket: opts.bucket}), {action: 'access'}).then(
+    () => undefined,
+    (err: unknown) => ({err}),
+  )
+
   // 1. The Hub: repo, revision -> commit, file list.
   const info = await hub.modelInfo(opts.repo, revision, signal)
   const commit = info.sha
@@ -53,12 +60,10 @@ export async function planPreload(io: S3Io): Promise<Plan> {
   const loc: WeightsLocation = withCommit(weightsLocation({bucket: opts.bucket, prefix: opts.prefix, repo: opts.repo}), commit)
   const refLoc = weightsLocation({bucket: opts.bucket, prefix: opts.prefix, repo: opts.repo, revision})
 
-  // 2. The bucket: exists and is ours to use.
-  try {
-    await send(new S3.HeadBucketCommand({Bucket: opts.bucket}), {action: 'access'})
-  } catch (err) {
+  const bucketFailed = await bucketChecked
+  if (bucketFailed) {
     if (signal?.aborted) throw signal.reason
-    throw s3err(err, {action: 'access'})
+    throw s3err(bucketFailed.err, {action: 'access'})
   }
 
   const maxSize = Math.max(...sel.files.map((f) => f.size!))
@@ -75,6 +80,10 @@ export async function planPreload(io: S3Io): Promise<Plan> {
 
   // 3. Plan: which objects are already complete.
   const planned: Planned[] = sel.files.map((sib) => ({sib: sib as HubSibling & {size: number}, key: `${loc.keyPrefix}${sib.rfilename}`}))
+  // Unfinished multipart uploads under the prefix, listed once (at the same time as the HEADs):
+  // multipart files resume the newest; files that now go up as one object (another --part-size) abort them.
+  const listed = listUnfinished(io, loc.keyPrefix!)
+  listed.catch(() => undefined) // awaited below; a HEAD failing first must not leave it unhandled
   if (!opts.force) {
     const headLimit = pLimit(16)
     await Promise.all(
@@ -97,9 +106,7 @@ export async function planPreload(io: S3Io): Promise<Plan> {
       ),
     )
   }
-  // Unfinished multipart uploads under the prefix, listed once: multipart files resume the newest;
-  // files that now go up as one object (another --part-size) abort them.
-  const unfinished = await listUnfinished(io, loc.keyPrefix!)
+  const unfinished = await listed
   if (unfinished) for (const p of planned) p.uploads = unfinished.get(p.key) ?? []
   const totalBytes = planned.reduce((a, p) => a + p.sib.size, 0)
   const skip = planned.filter((p) => p.status === 'skip')

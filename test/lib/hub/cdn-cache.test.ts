@@ -96,4 +96,21 @@ describe('signed CDN URLs', () => {
     const err = await c.streamFile('org/cdn', FILE, commit, {start: 0, end: 9}).catch((e: unknown) => e)
     expect((err as {details?: {status?: number}}).details?.status).toBe(403)
   })
+
+  it("a refusal by the file storage is reported as the storage's, not as HF_TOKEN lacking access", async () => {
+    hub.cdnUrlTtlSeconds = 0
+    const c = new HubClient({endpoint: hub.url, retries: 1, token: 'hf_secret_token_value'})
+    const err = (await c.streamFile('org/cdn', FILE, commit, {start: 0, end: 9}).catch((e: unknown) => e)) as Error & {fix?: string; details?: {storage?: string}}
+    expect(err.message).toContain(`the Hub's file storage at ${hub.url} refused org/cdn/${FILE}`)
+    expect(err.message).toMatch(/\(403: AccessDenied: Request has expired\)/)
+    expect(err.message).not.toContain('HF_TOKEN')
+    expect(err.message).not.toContain('hf_secret_token_value')
+    expect(err.fix).toContain('proxy or firewall')
+    expect(err.details?.storage).toBe(hub.url)
+    // the Hub's own 403 (no access to a gated repo) still names HF_TOKEN
+    hub.addRepo('org/gated', {files: {'config.json': '{}'}, gated: true, allow: []})
+    const gated = (await c.streamFile('org/gated', 'config.json', 'main').catch((e: unknown) => e)) as Error
+    expect(gated.message).toMatch(/HF_TOKEN|gated|401|403/)
+    expect(gated.message).not.toContain('file storage')
+  })
 })

@@ -274,6 +274,13 @@ describe('runPreload', () => {
     expect(err.message).toContain('no-such-bucket')
   })
 
+  it('a wrong repo is reported before a missing bucket (both asked at once)', async () => {
+    const err = (await runPreload(opts('no-such-bucket', {repo: 'org/no-such-repo'}), {hub: hubClient(), s3}).catch((e: unknown) => e)) as AipError
+    expect(err).toBeInstanceOf(NotFoundError)
+    expect(err.message).toContain('org/no-such-repo')
+    expect(err.message).not.toContain('no-such-bucket')
+  })
+
   it('fails a denied bucket (bucket policy 403, and wrong credentials) with UnauthorizedError (exit 6)', async () => {
     const bucket = await newBucket()
     s3h.deny.add(bucket)
