@@ -66,7 +66,8 @@ export interface BootstrapOptions {
     /** --bucket / config; default <cluster>-weights-<account>-<region>. */
     bucket?: string
     prefix?: string
-    kmsKey?: string
+    /** --kms-key: a key ARN; null (--kms-key none): SSE-S3; absent: keep the bucket's key, else SSE-S3. */
+    kmsKey?: string | null
     mode: AccessMode
     /** Built lazily (the SDKs cost start-up time); tests pass mocks or loopback clients. */
     clients: () => Promise<{s3: S3Client; iam: IAMClient; sts: STSClient}>

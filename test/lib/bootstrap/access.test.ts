@@ -170,7 +170,7 @@ afterEach(async () => {
 })
 
 const recorded: Array<[string, string]> = []
-const opts = (extra: Partial<BootstrapOptions> & {mode?: 'pod-identity' | 'irsa'; kmsKey?: string; bucket?: string} = {}): BootstrapOptions => {
+const opts = (extra: Partial<BootstrapOptions> & {mode?: 'pod-identity' | 'irsa'; kmsKey?: string | null; bucket?: string} = {}): BootstrapOptions => {
   const {mode, kmsKey, bucket, ...rest} = extra
   return {
     clusterName: 'prod',
@@ -274,6 +274,26 @@ describe('bootstrap S3 access on EKS (bucket, IAM roles, Pod Identity)', () => {
     expect(acct.roles.get('aip-prod-model-server')!.policies.get('aip-weights')).not.toContain('kms:GenerateDataKey')
     expect(eksm.commandCalls(UpdatePodIdentityAssociationCommand)[0]!.args[0].input).toEqual({clusterName: 'prod', associationId: 'a-old', roleArn: `arn:aws:iam::${ACCOUNT}:role/aip-prod-preload`})
     expect(r.access!.associations.find((x) => x.associationId === 'a-old')!.action).toBe('updated')
+  })
+
+  it('a rerun without --kms-key keeps the SSE-KMS key an earlier run set (bucket and role policies); --kms-key none goes back to SSE-S3', async () => {
+    const key = `arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`
+    const kmsEnc = {Rules: [{ApplyServerSideEncryptionByDefault: {SSEAlgorithm: 'aws:kms', KMSMasterKeyID: key}, BucketKeyEnabled: true}]}
+    await runBootstrap(opts({bucket: 'team-weights', kmsKey: key}))
+    expect(acct.buckets.get('team-weights')!.enc).toEqual(kmsEnc)
+    resetCalls()
+    const plain = await runBootstrap(opts({bucket: 'team-weights'}))
+    expect(s3m.commandCalls(PutBucketEncryptionCommand)).toHaveLength(0)
+    expect(acct.buckets.get('team-weights')!.enc).toEqual(kmsEnc)
+    expect(plain.access!.bucket.kmsKey).toBe(key)
+    expect(plain.access!.bucket.settings.find((x) => x.setting === 'encryption')).toMatchObject({action: 'unchanged', detail: expect.stringContaining('kept: --kms-key omitted')})
+    expect(plain.access!.roles.map((r) => r.policyAction)).toEqual(['unchanged', 'unchanged'])
+    expect(acct.roles.get('aip-prod-model-server')!.policies.get('aip-weights')).toContain('kms:Decrypt')
+
+    const sse = await runBootstrap(opts({bucket: 'team-weights', kmsKey: null}))
+    expect(acct.buckets.get('team-weights')!.enc).toEqual({Rules: [{ApplyServerSideEncryptionByDefault: {SSEAlgorithm: 'AES256'}, BucketKeyEnabled: false}]})
+    expect(sse.access!.bucket.kmsKey).toBeUndefined()
+    expect(acct.roles.get('aip-prod-model-server')!.policies.get('aip-weights')).not.toContain('kms:')
   })
 
   it('EKS Auto Mode: the Pod Identity agent is built in (no add-on call)', async () => {
