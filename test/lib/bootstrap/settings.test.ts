@@ -133,6 +133,26 @@ describe('runBootstrap rerun against an API server (Karpenter)', () => {
     expect(changed.settings.filter((d) => d.action === 'changed').map((d) => d.setting)).toEqual(['gpu-limit'])
   })
 
+  it('EKS Auto Mode: a plain rerun keeps the pool on NodeClass default; no karpenter-node-role setting', async () => {
+    const auto = await startKubeApiServer({nodes: [systemNode()]})
+    try {
+      auto.registerCrd({group: 'karpenter.sh', version: 'v1', kind: 'NodePool', namespaced: false})
+      auto.registerCrd({group: 'eks.amazonaws.com', version: 'v1', kind: 'NodeClass', namespaced: false})
+      const ac = await client(auto)
+      const on = (p: Partial<BootstrapOptions['platform']>) => ({...opts(p), kubeClient: async () => ac, kubeconfig: {path: auto.kubeconfigPath}})
+      await runBootstrap(on({gpuTypes: ['l4'], gpuLimit: 2, capacityTypes: ['spot', 'on-demand']}))
+      const r = await runBootstrap(on({}))
+      expect(r.gpuPool.provisioner).toBe('auto-mode')
+      const p = auto.store.get('karpenter.sh/v1', 'NodePool', undefined, 'aip-gpu')!
+      expect(p.spec.limits['nvidia.com/gpu']).toBe('2')
+      expect(p.spec.template.spec.requirements.find((x: {key: string}) => x.key === 'node.kubernetes.io/instance-type').values).toEqual(types('l4'))
+      expect(p.spec.template.spec.requirements.find((x: {key: string}) => x.key === 'karpenter.sh/capacity-type').values).toEqual(['spot', 'on-demand'])
+      expect(r.settings.map((d) => [d.tenant ?? d.setting, d.action])).toEqual([['gpu', 'kept'], ['gpu-limit', 'kept'], ['capacity-type', 'kept'], ['team-a', 'kept']])
+    } finally {
+      await auto.stop()
+    }
+  })
+
   it('without a provisioner only the tenant quotas are reported', async () => {
     const bare = await startKubeApiServer({nodes: [systemNode()]})
     try {
