@@ -18,7 +18,7 @@ export default class ClusterBootstrap extends AipCommand {
   5. Add-ons: reports KEDA, the Prometheus operator, the NVIDIA device plugin, the DCGM exporter and Karpenter; --install-addons installs the missing ones with \`helm upgrade --install\` at pinned chart versions.
   6. GPU NodePool (karpenter.sh/v1) for the --gpu types' instance types, GPU limit --gpu-limit, nvidia.com/gpu NoSchedule taint: on EKS Auto Mode's NodeClass, or with Karpenter's EC2NodeClass where Karpenter is installed.
 
-Rerunning: --gpu, --gpu-limit, --capacity-type, --karpenter-node-role and tenant GPU quotas (--tenant NAME=GPUS, --gpu-quota) that are omitted keep what the cluster has (read from NodePool aip-gpu, EC2NodeClass aip-gpu, the tenant's ResourceQuota aip-quota); a given one changes it. The defaults apply only where nothing is there yet; pass a default explicitly (e.g. --gpu-limit 8 --capacity-type on-demand) to go back to it. The output lists each setting as kept, changed (old -> new), unchanged, default or set. Likewise an omitted --kms-key keeps the bucket's SSE-KMS key (--kms-key none goes back to SSE-S3).
+Rerunning: --gpu, --gpu-limit, --capacity-type, --karpenter-node-role and tenant GPU quotas (--tenant NAME=GPUS, --gpu-quota) that are omitted keep what the cluster has (read from NodePool aip-gpu, EC2NodeClass aip-gpu, the tenant's ResourceQuota aip-quota); a given one changes it. The defaults apply only where nothing is there yet; pass a default explicitly (e.g. --gpu-limit 8 --capacity-type on-demand) to go back to it. The output lists each setting as kept, changed (old -> new), unchanged, default or set. Likewise an omitted --kms-key keeps the bucket's SSE-KMS key (--kms-key none goes back to SSE-S3), and an omitted --irsa/--no-irsa keeps the access mode the IAM roles trust.
 
 --skip-eks bootstraps the cluster of an existing kubeconfig context (any conformant Kubernetes; --kubeconfig/--context pick it).
 $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoints).`
@@ -41,7 +41,7 @@ $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoint
     gpu: Flags.string({description: 'GPU type the GPU NodePool provisions (repeatable; default: the NodePool\'s current instance types, else config gpu and the GPUs of the catalog models)', multiple: true}),
     bucket: Flags.string({description: 'weights bucket to create or adopt (default: config bucket, else <cluster>-weights-<account>-<region>)', helpGroup: 'S3 ACCESS'}),
     'kms-key': Flags.string({description: 'KMS key ARN for the bucket default encryption, or "none" for SSE-S3 (default: the bucket\'s current SSE-KMS key, else SSE-S3)', helpGroup: 'S3 ACCESS'}),
-    irsa: Flags.boolean({description: 'give pods S3 access through IRSA (OIDC provider + role annotations) instead of EKS Pod Identity', default: false, helpGroup: 'S3 ACCESS'}),
+    irsa: Flags.boolean({description: 'give pods S3 access through IRSA (OIDC provider + role annotations) instead of EKS Pod Identity; --no-irsa: EKS Pod Identity (default: the mode the IAM roles have, else Pod Identity)', allowNo: true, helpGroup: 'S3 ACCESS'}),
     'skip-access': Flags.boolean({description: 'leave the bucket, IAM roles and Pod Identity to you', default: false, helpGroup: 'S3 ACCESS'}),
     'gpu-nodegroup': Flags.string({description: 'a managed GPU node group, INSTANCE-TYPE:MIN-MAX, e.g. g6e.xlarge:0-2 (needs --node-role-arn)'}),
     gateway: Flags.boolean({description: 'also install the gateway (aip gateway install with its defaults; tenants become gateway teams)', default: false}),
@@ -152,7 +152,7 @@ $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoint
               bucket: flags.bucket ?? cfg.string('bucket'),
               prefix: cfg.string('prefix'),
               kmsKey: flags['kms-key'] === 'none' ? null : flags['kms-key'],
-              mode: flags.irsa ? 'irsa' : 'pod-identity',
+              mode: flags.irsa === undefined ? undefined : flags.irsa ? 'irsa' : 'pod-identity',
               clients: async () => {
                 const [{createS3Client}, {createIamClient, createStsClient}] = await Promise.all([import('../../lib/aws/s3.js'), import('../../lib/aws/iam.js')])
                 const aws = {region, profile: cfg.string('profile')}

@@ -20,7 +20,7 @@ import type {IAMClient} from '@aws-sdk/client-iam'
 import type {S3Client} from '@aws-sdk/client-s3'
 
 import {type BucketResult, ensureBucket} from '../aws/bucket.js'
-import {ensureOidcProvider, ensureRole, oidcProviderArn, type PolicyDocument, type RoleResult} from '../aws/iam.js'
+import {decodePolicy, ensureOidcProvider, ensureRole, mapIamError, oidcProviderArn, type PolicyDocument, type RoleResult} from '../aws/iam.js'
 import {type AddonResult, type AssociationResult, ensureEksAddon, ensurePodIdentityAssociation, POD_IDENTITY_AGENT} from '../aws/podidentity.js'
 import {UsageError} from '../errors.js'
 import {normalizePrefix} from '../preload/layout.js'
@@ -64,6 +64,25 @@ export interface AccessResult {
 export function roleNames(cluster: string): {server: string; preload: string} {
   const slug = cluster.replace(/[^\w+=,.@-]/g, '-').slice(0, 64 - 'aip--model-server'.length)
   return {server: `aip-${slug}-model-server`, preload: `aip-${slug}-preload`}
+}
+
+/**
+ * The access mode the model-server role trusts now, so a rerun without --irsa / --no-irsa keeps it:
+ * IRSA where its trust names an OIDC provider (Principal.Federated), else Pod Identity; undefined
+ * where the role does not exist yet (the first run).
+ */
+export async function currentAccessMode(iam: IAMClient, cluster: string): Promise<AccessMode | undefined> {
+  const {GetRoleCommand} = await import('@aws-sdk/client-iam')
+  let doc: string | undefined
+  try {
+    doc = (await iam.send(new GetRoleCommand({RoleName: roleNames(cluster).server}))).Role?.AssumeRolePolicyDocument
+  } catch (error) {
+    if ((error as {name?: string} | undefined)?.name === 'NoSuchEntityException') return undefined
+    throw mapIamError(error, 'iam:GetRole')
+  }
+  const st = (decodePolicy(doc) as {Statement?: unknown} | undefined)?.Statement
+  const federated = (Array.isArray(st) ? st : [st]).some((s) => JSON.stringify((s as {Principal?: {Federated?: unknown}} | undefined)?.Principal?.Federated ?? '').includes(':oidc-provider/'))
+  return federated ? 'irsa' : 'pod-identity'
 }
 
 const KMS_KEY_ARN = /^arn:aws[\w-]*:kms:[a-z0-9-]+:\d{12}:key\/[\w-]+$/

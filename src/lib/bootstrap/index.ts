@@ -25,7 +25,7 @@ import {GPUS} from '../gpufit/gpus.js'
 import type {KubeClient, KubeObject} from '../kube/index.js'
 import {refString} from '../kube/types.js'
 import {type AddonStatus, addonDefs, detectAddons, execaHelm, type HelmRunner, helmArgs} from './addons.js'
-import {type AccessMode, type AccessResult, ensureAccess} from './access.js'
+import {type AccessMode, type AccessResult, currentAccessMode, ensureAccess} from './access.js'
 import {autoModeStorage, type PlatformOptions, renderPlatform} from './platform.js'
 import {type CapacityType, DEFAULT_CAPACITY_TYPES, DEFAULT_GPU_LIMIT, DEFAULT_TENANT_GPUS, decideSettings, defaultKarpenterNodeRole, describeDecisions, type LiveSettings, readLiveSettings, type SettingDecision, type TenantInput} from './settings.js'
 
@@ -68,7 +68,8 @@ export interface BootstrapOptions {
     prefix?: string
     /** --kms-key: a key ARN; null (--kms-key none): SSE-S3; absent: keep the bucket's key, else SSE-S3. */
     kmsKey?: string | null
-    mode: AccessMode
+    /** --irsa / --no-irsa; absent: the mode the IAM roles trust now (currentAccessMode), else pod-identity. */
+    mode?: AccessMode
     /** Built lazily (the SDKs cost start-up time); tests pass mocks or loopback clients. */
     clients: () => Promise<{s3: S3Client; iam: IAMClient; sts: STSClient}>
   }
@@ -221,9 +222,12 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRes
     if (opts.eks && opts.access) {
       const a = opts.access
       const region = opts.region!
-      emit('access', 'start', `weights bucket and S3 access (${a.mode === 'irsa' ? 'IRSA' : 'EKS Pod Identity'})`)
       const clients = await a.clients()
       const {account} = await callerAccount(clients.sts)
+      // --irsa / --no-irsa omitted: keep the mode an earlier run set up (the roles' trust)
+      const current = a.mode ? undefined : await currentAccessMode(clients.iam, opts.clusterName)
+      const mode: AccessMode = a.mode ?? current ?? 'pod-identity'
+      emit('access', 'start', `weights bucket and S3 access (${mode === 'irsa' ? 'IRSA' : 'EKS Pod Identity'}${current ? ', kept: --irsa/--no-irsa omitted' : ''})`)
       const bucket = a.bucket ?? defaultBucketName(opts.clusterName, account, region)
       const autoMode = Boolean(result.cluster?.autoMode)
       result.access = await ensureAccess({
@@ -237,7 +241,7 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRes
         prefix: a.prefix,
         kmsKey: a.kmsKey,
         namespaces: [opts.platform.modelNamespace, ...tenantInputs.map((t) => t.name)],
-        mode: a.mode,
+        mode,
         clients: {s3: clients.s3, iam: clients.iam, eks: opts.eks.client},
         dryRun,
         signal: opts.signal,

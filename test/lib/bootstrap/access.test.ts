@@ -178,7 +178,8 @@ const opts = (extra: Partial<BootstrapOptions> & {mode?: 'pod-identity' | 'irsa'
     eks: {client: eks, create: false, wait: {pollMs: 1, timeoutMs: 10_000}},
     kubeconfig: {path: `${api.kubeconfigPath}.eks`},
     kubeClient: async () => c,
-    access: {bucket, prefix: 'models', kmsKey, mode: mode ?? 'pod-identity', clients: async () => ({s3, iam, sts})},
+    // mode omitted (as the CLI without --irsa/--no-irsa): the roles' current mode, else pod-identity
+    access: {bucket, prefix: 'models', kmsKey, mode, clients: async () => ({s3, iam, sts})},
     recordConfig: (k, v) => (recorded.push([k, v]), '/home/u/.config/aip/config.yaml'),
     platform: {modelNamespace: 'aip-models', gatewayNamespace: 'aip-gateway', monitoringNamespace: 'monitoring', tenants: [{name: 'team-a', gpus: 2}], gpuLimit: 8},
     ...rest,
@@ -326,6 +327,24 @@ describe('bootstrap S3 access on EKS (bucket, IAM roles, Pod Identity)', () => {
     expect(writes()).toEqual([])
     expect(again.access!.oidcProvider!.action).toBe('unchanged')
     expect(again.objects.every((o) => o.action === 'unchanged')).toBe(true)
+  })
+
+  it('a rerun without --irsa keeps IRSA (no trust rewrite, no associations, annotations stay); --no-irsa switches to Pod Identity', async () => {
+    await runBootstrap(opts({mode: 'irsa'}))
+    const trust = acct.roles.get('aip-prod-model-server')!.trust
+    resetCalls()
+    const plain = await runBootstrap(opts())
+    expect(writes()).toEqual([])
+    expect(plain.access!.mode).toBe('irsa')
+    expect(acct.roles.get('aip-prod-model-server')!.trust).toBe(trust)
+    expect(eksm.commandCalls(CreatePodIdentityAssociationCommand)).toHaveLength(0)
+    expect(api.store.get('v1', 'ServiceAccount', 'aip-models', 'aip-model-server')!.metadata.annotations?.['eks.amazonaws.com/role-arn']).toBe(`arn:aws:iam::${ACCOUNT}:role/aip-prod-model-server`)
+
+    const pod = await runBootstrap(opts({mode: 'pod-identity'}))
+    expect(pod.access!.mode).toBe('pod-identity')
+    expect(JSON.parse(acct.roles.get('aip-prod-model-server')!.trust).Statement[0].Principal).toEqual({Service: 'pods.eks.amazonaws.com'})
+    expect(eksm.commandCalls(CreatePodIdentityAssociationCommand).length).toBeGreaterThan(0)
+    expect(api.store.get('v1', 'ServiceAccount', 'aip-models', 'aip-model-server')!.metadata.annotations?.['eks.amazonaws.com/role-arn']).toBeUndefined()
   })
 
   it('AccessDenied on iam:CreateRole is exit 6 naming the permission; a KMS alias is a usage error before any call', async () => {
