@@ -2,7 +2,7 @@ import * as Flags from '@oclif/core/flags'
 
 import {AipCommand} from '../../base-command.js'
 import {awsFlags, kubeFlags, waitFlags} from '../../flags.js'
-import type {BootstrapEvent, BootstrapResult} from '../../lib/bootstrap/index.js'
+import type {BootstrapEvent, BootstrapResult, SettingDecision} from '../../lib/bootstrap/index.js'
 import {configPaths, writeConfigKey} from '../../lib/config/index.js'
 import {parseDuration} from '../../lib/config/parse.js'
 import {UsageError} from '../../lib/errors.js'
@@ -18,6 +18,8 @@ export default class ClusterBootstrap extends AipCommand {
   5. Add-ons: reports KEDA, the Prometheus operator, the NVIDIA device plugin, the DCGM exporter and Karpenter; --install-addons installs the missing ones with \`helm upgrade --install\` at pinned chart versions.
   6. GPU NodePool (karpenter.sh/v1) for the --gpu types' instance types, GPU limit --gpu-limit, nvidia.com/gpu NoSchedule taint: on EKS Auto Mode's NodeClass, or with Karpenter's EC2NodeClass where Karpenter is installed.
 
+Rerunning: --gpu, --gpu-limit, --capacity-type, --karpenter-node-role and tenant GPU quotas (--tenant NAME=GPUS, --gpu-quota) that are omitted keep what the cluster has (read from NodePool aip-gpu, EC2NodeClass aip-gpu, the tenant's ResourceQuota aip-quota); a given one changes it. The defaults apply only where nothing is there yet; pass a default explicitly (e.g. --gpu-limit 8 --capacity-type on-demand) to go back to it. The output lists each setting as kept, changed (old -> new), unchanged, default or set. Likewise an omitted --kms-key keeps the bucket's SSE-KMS key (--kms-key none goes back to SSE-S3), and an omitted --irsa/--no-irsa keeps the access mode the IAM roles trust.
+
 --skip-eks bootstraps the cluster of an existing kubeconfig context (any conformant Kubernetes; --kubeconfig/--context pick it).
 $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoints).`
   static override enableJsonFlag = true
@@ -31,15 +33,15 @@ $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoint
     'skip-eks': Flags.boolean({description: 'do not call EKS: bootstrap the cluster of the current (or --context) kubeconfig context', default: false}),
     'dry-run': Flags.boolean({description: 'print what would be created or changed; change nothing', default: false}),
     tenant: Flags.string({description: 'tenant namespace to create, NAME or NAME=GPUS (repeatable)', multiple: true}),
-    'gpu-quota': Flags.integer({description: 'GPU quota (requests.nvidia.com/gpu) of tenants given without =GPUS', default: 1, min: 0}),
-    'gpu-limit': Flags.integer({description: 'most GPUs the Karpenter NodePool may provision in total', default: 8, min: 0}),
-    'capacity-type': Flags.string({description: 'capacity types of GPU nodes (repeatable)', options: ['on-demand', 'spot'], multiple: true}),
-    'karpenter-node-role': Flags.string({description: 'IAM role of Karpenter GPU nodes (default KarpenterNodeRole-<cluster>)'}),
+    'gpu-quota': Flags.integer({description: 'GPU quota (requests.nvidia.com/gpu) of tenants given without =GPUS (default: the tenant\'s current quota, else 1)', min: 0}),
+    'gpu-limit': Flags.integer({description: 'most GPUs the GPU NodePool may provision in total (default: the NodePool\'s current limit, else 8)', min: 0}),
+    'capacity-type': Flags.string({description: 'capacity types of GPU nodes (repeatable; default: the NodePool\'s current ones, else on-demand)', options: ['on-demand', 'spot'], multiple: true}),
+    'karpenter-node-role': Flags.string({description: 'IAM role of Karpenter GPU nodes (default: the EC2NodeClass\'s current role, else KarpenterNodeRole-<cluster>)'}),
     'install-addons': Flags.boolean({description: 'install missing add-ons (KEDA, kube-prometheus-stack, NVIDIA device plugin, DCGM exporter) with helm, at pinned chart versions', default: false}),
-    gpu: Flags.string({description: 'GPU type the GPU NodePool provisions (repeatable; default: config gpu and the GPUs of the catalog models)', multiple: true}),
+    gpu: Flags.string({description: 'GPU type the GPU NodePool provisions (repeatable; default: the NodePool\'s current instance types, else config gpu and the GPUs of the catalog models)', multiple: true}),
     bucket: Flags.string({description: 'weights bucket to create or adopt (default: config bucket, else <cluster>-weights-<account>-<region>)', helpGroup: 'S3 ACCESS'}),
-    'kms-key': Flags.string({description: 'KMS key ARN for the bucket default encryption (default: SSE-S3)', helpGroup: 'S3 ACCESS'}),
-    irsa: Flags.boolean({description: 'give pods S3 access through IRSA (OIDC provider + role annotations) instead of EKS Pod Identity', default: false, helpGroup: 'S3 ACCESS'}),
+    'kms-key': Flags.string({description: 'KMS key ARN for the bucket default encryption, or "none" for SSE-S3 (default: the bucket\'s current SSE-KMS key, else SSE-S3)', helpGroup: 'S3 ACCESS'}),
+    irsa: Flags.boolean({description: 'give pods S3 access through IRSA (OIDC provider + role annotations) instead of EKS Pod Identity; --no-irsa: EKS Pod Identity (default: the mode the IAM roles have, else Pod Identity)', allowNo: true, helpGroup: 'S3 ACCESS'}),
     'skip-access': Flags.boolean({description: 'leave the bucket, IAM roles and Pod Identity to you', default: false, helpGroup: 'S3 ACCESS'}),
     'gpu-nodegroup': Flags.string({description: 'a managed GPU node group, INSTANCE-TYPE:MIN-MAX, e.g. g6e.xlarge:0-2 (needs --node-role-arn)'}),
     gateway: Flags.boolean({description: 'also install the gateway (aip gateway install with its defaults; tenants become gateway teams)', default: false}),
@@ -69,7 +71,7 @@ $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoint
     const tenantSpecs = flags.tenant ?? cfg.string('tenants')?.split(',').map((t) => t.trim()).filter(Boolean) ?? []
     const tenants = tenantSpecs.map((t) => parseTenant(t, flags['gpu-quota']))
     const dup = tenants.find((t, i) => tenants.findIndex((u) => u.name === t.name) !== i)
-    if (dup) throw new UsageError(`tenant "${dup.name}" is given twice`, {fix: `give each tenant once, e.g. --tenant ${dup.name}=${dup.gpus}`})
+    if (dup) throw new UsageError(`tenant "${dup.name}" is given twice`, {fix: `give each tenant once, e.g. --tenant ${dup.name}=${dup.gpus ?? 1}`})
     const clusterName = cfg.string('cluster') ?? 'aip'
     const region = cfg.string('region')
     const timeoutMs = parseDuration(String(cfg.get('timeout') ?? '15m'), '--timeout')
@@ -77,9 +79,9 @@ $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoint
     if (flags['skip-eks'] && flags['gpu-nodegroup']) throw new UsageError('--gpu-nodegroup needs EKS', {fix: 'drop --skip-eks, or create the node group with your own tooling'})
     const {parseGpuNodegroup} = await import('../../lib/bootstrap/index.js')
     const gpuNodegroup = flags['gpu-nodegroup'] ? parseGpuNodegroup(flags['gpu-nodegroup'], clusterName, flags['node-role-arn']) : undefined
-    // default: the GPUs the catalog's models use (and config gpu), so a catalog deploy finds a node
+    // first-run default: the GPUs the catalog's models use (and config gpu), so a catalog deploy finds a node
     const {listCatalog} = await import('../../lib/catalog/index.js')
-    const gpuTypes = flags.gpu ?? [...new Set([...(cfg.string('gpu') ? [cfg.string('gpu')!] : []), ...listCatalog().map((e) => e.gpu.type)])]
+    const defaultGpuTypes = [...new Set([...(cfg.string('gpu') ? [cfg.string('gpu')!] : []), ...listCatalog().map((e) => e.gpu.type)])]
 
     let eks: Parameters<typeof runBootstrap>[0]['eks']
     if (!flags['skip-eks']) {
@@ -137,18 +139,20 @@ $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoint
         gatewayNamespace: cfg.string('gateway-namespace') ?? 'aip-gateway',
         monitoringNamespace: cfg.string('monitoring-namespace') ?? 'monitoring',
         tenants,
+        // omitted (undefined): a rerun keeps the cluster's value, a first run takes the default
         gpuLimit: flags['gpu-limit'],
         karpenterNodeRole: flags['karpenter-node-role'],
         capacityTypes: flags['capacity-type'] as Array<'on-demand' | 'spot'> | undefined,
-        gpuTypes,
+        gpuTypes: flags.gpu,
+        defaultGpuTypes,
       },
       access:
         eks && !flags['skip-access']
           ? {
               bucket: flags.bucket ?? cfg.string('bucket'),
               prefix: cfg.string('prefix'),
-              kmsKey: flags['kms-key'],
-              mode: flags.irsa ? 'irsa' : 'pod-identity',
+              kmsKey: flags['kms-key'] === 'none' ? null : flags['kms-key'],
+              mode: flags.irsa === undefined ? undefined : flags.irsa ? 'irsa' : 'pod-identity',
               clients: async () => {
                 const [{createS3Client}, {createIamClient, createStsClient}] = await Promise.all([import('../../lib/aws/s3.js'), import('../../lib/aws/iam.js')])
                 const aws = {region, profile: cfg.string('profile')}
@@ -270,6 +274,16 @@ $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoint
       {header: 'name', get: (o) => o.name},
       {header: 'action', get: (o) => o.action},
     ]))
+    if (r.settings.length) {
+      this.print(`\n${c.bold('GPU pool and tenant settings')}`)
+      const showSetting = (v: SettingDecision['value'] | undefined) => (Array.isArray(v) ? v.join(',') : String(v))
+      const note: Record<SettingDecision['action'], string> = {kept: 'kept (flag omitted)', changed: 'changed', unchanged: 'unchanged', default: 'default', set: 'set'}
+      this.print(renderTable(r.settings, [
+        {header: 'setting', get: (d) => (d.tenant ? `tenant ${d.tenant} gpus` : d.setting)},
+        {header: 'value', get: (d) => (d.action === 'changed' ? `${showSetting(d.previous)} -> ${showSetting(d.value)}` : showSetting(d.value))},
+        {header: 'action', get: (d) => (d.action === 'changed' ? c.yellow(note[d.action]) : note[d.action])},
+      ]))
+    }
     if (r.networkPolicy) this.print(`\n${c.bold('Network policies')}: ${r.networkPolicy.state === 'enforced' ? c.green(r.networkPolicy.state) : c.red(r.networkPolicy.state)}${r.networkPolicy.action !== 'none' ? ` (${r.networkPolicy.action})` : ''}: ${r.networkPolicy.message}`)
     for (const w of r.warnings) this.warn(`${w.message}\nFix: ${w.fix}`)
     if (r.gpuPool.provisioner === 'none') this.print(c.dim('neither EKS Auto Mode nor Karpenter: no GPU NodePool applied (GPU nodes from a node group: --gpu-nodegroup TYPE:MIN-MAX)'))

@@ -21,8 +21,11 @@ export const ABORT_MPU_DAYS = 7
 export interface BucketSpec {
   name: string
   region: string
-  /** KMS key id/ARN/alias for SSE-KMS; SSE-S3 when absent. */
-  kmsKey?: string
+  /**
+   * KMS key ARN for SSE-KMS; null: SSE-S3. Absent: keep the bucket's SSE-KMS key where it has one
+   * (a rerun without --kms-key never undoes an earlier --kms-key), else SSE-S3.
+   */
+  kmsKey?: string | null
   /** The account that must own the bucket (ExpectedBucketOwner on every call). */
   account?: string
 }
@@ -31,6 +34,8 @@ export interface BucketResult {
   name: string
   region: string
   action: Change
+  /** The SSE-KMS key the bucket encrypts with after this run (given, or kept); absent: SSE-S3. */
+  kmsKey?: string
   /** 'unsupported': an S3-compatible store answered 501 NotImplemented for the setting (AWS S3 never does). */
   settings: Array<{setting: 'public-access-block' | 'encryption' | 'lifecycle'; action: Change | 'unsupported'; detail: string}>
 }
@@ -134,13 +139,19 @@ export async function ensureBucket(s3: S3Client, spec: BucketSpec, opts: {dryRun
   }
 
   // Default encryption
-  const wantAlg = spec.kmsKey ? 'aws:kms' : 'AES256'
   const encRead = await read(() => s3.send(new sdk.GetBucketEncryptionCommand({Bucket, ...owner})), ['ServerSideEncryptionConfigurationNotFoundError'])
-  if (encRead === UNSUPPORTED) unsupported('encryption', 'default encryption')
-  else {
+  if (encRead === UNSUPPORTED) {
+    unsupported('encryption', 'default encryption')
+    if (spec.kmsKey) result.kmsKey = spec.kmsKey
+  } else {
     const curEnc = encRead
     const rule = curEnc?.ServerSideEncryptionConfiguration?.Rules?.[0]?.ApplyServerSideEncryptionByDefault
-    const encOk = rule?.SSEAlgorithm === wantAlg && (!spec.kmsKey || rule.KMSMasterKeyID === spec.kmsKey)
+    // --kms-key omitted: the key an earlier run (or the owner) set stays
+    const kept = spec.kmsKey === undefined && rule?.SSEAlgorithm === 'aws:kms' && rule.KMSMasterKeyID ? rule.KMSMasterKeyID : undefined
+    const kmsKey = spec.kmsKey ?? kept
+    if (kmsKey) result.kmsKey = kmsKey
+    const wantAlg = kmsKey ? 'aws:kms' : 'AES256'
+    const encOk = rule?.SSEAlgorithm === wantAlg && (!kmsKey || rule.KMSMasterKeyID === kmsKey)
     const encAction: Change = encOk ? 'unchanged' : change(curEnc ? 'update' : 'create', dryRun)
     if (!encOk && !dryRun) {
       await write('set default encryption on', () =>
@@ -149,13 +160,13 @@ export async function ensureBucket(s3: S3Client, spec: BucketSpec, opts: {dryRun
             Bucket,
             ...owner,
             ServerSideEncryptionConfiguration: {
-              Rules: [{ApplyServerSideEncryptionByDefault: spec.kmsKey ? {SSEAlgorithm: 'aws:kms', KMSMasterKeyID: spec.kmsKey} : {SSEAlgorithm: 'AES256'}, BucketKeyEnabled: Boolean(spec.kmsKey)}],
+              Rules: [{ApplyServerSideEncryptionByDefault: kmsKey ? {SSEAlgorithm: 'aws:kms', KMSMasterKeyID: kmsKey} : {SSEAlgorithm: 'AES256'}, BucketKeyEnabled: Boolean(kmsKey)}],
             },
           }),
         ),
       )
   }
-  result.settings.push({setting: 'encryption', action: encAction, detail: spec.kmsKey ? `SSE-KMS with ${spec.kmsKey} (S3 Bucket Key)` : 'SSE-S3 (AES256)'})
+  result.settings.push({setting: 'encryption', action: encAction, detail: kmsKey ? `SSE-KMS with ${kmsKey} (S3 Bucket Key${kept ? '; kept: --kms-key omitted' : ''})` : 'SSE-S3 (AES256)'})
   }
 
   // Lifecycle: abort incomplete multipart uploads (merged with the bucket's other rules)

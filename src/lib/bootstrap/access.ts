@@ -20,7 +20,7 @@ import type {IAMClient} from '@aws-sdk/client-iam'
 import type {S3Client} from '@aws-sdk/client-s3'
 
 import {type BucketResult, ensureBucket} from '../aws/bucket.js'
-import {ensureOidcProvider, ensureRole, oidcProviderArn, type PolicyDocument, type RoleResult} from '../aws/iam.js'
+import {decodePolicy, ensureOidcProvider, ensureRole, mapIamError, oidcProviderArn, type PolicyDocument, type RoleResult} from '../aws/iam.js'
 import {type AddonResult, type AssociationResult, ensureEksAddon, ensurePodIdentityAssociation, POD_IDENTITY_AGENT} from '../aws/podidentity.js'
 import {UsageError} from '../errors.js'
 import {normalizePrefix} from '../preload/layout.js'
@@ -39,7 +39,8 @@ export interface AccessOptions {
   oidcIssuer?: string
   bucket: string
   prefix?: string
-  kmsKey?: string
+  /** SSE-KMS key ARN; null: SSE-S3; absent: keep the bucket's key where it has one (ensureBucket). */
+  kmsKey?: string | null
   /** The model namespace and the tenant namespaces. */
   namespaces: string[]
   mode: AccessMode
@@ -65,9 +66,30 @@ export function roleNames(cluster: string): {server: string; preload: string} {
   return {server: `aip-${slug}-model-server`, preload: `aip-${slug}-preload`}
 }
 
-export function checkKmsKey(kmsKey: string | undefined): void {
+/**
+ * The access mode the model-server role trusts now, so a rerun without --irsa / --no-irsa keeps it:
+ * IRSA where its trust names an OIDC provider (Principal.Federated), else Pod Identity; undefined
+ * where the role does not exist yet (the first run).
+ */
+export async function currentAccessMode(iam: IAMClient, cluster: string): Promise<AccessMode | undefined> {
+  const {GetRoleCommand} = await import('@aws-sdk/client-iam')
+  let doc: string | undefined
+  try {
+    doc = (await iam.send(new GetRoleCommand({RoleName: roleNames(cluster).server}))).Role?.AssumeRolePolicyDocument
+  } catch (error) {
+    if ((error as {name?: string} | undefined)?.name === 'NoSuchEntityException') return undefined
+    throw mapIamError(error, 'iam:GetRole')
+  }
+  const st = (decodePolicy(doc) as {Statement?: unknown} | undefined)?.Statement
+  const federated = (Array.isArray(st) ? st : [st]).some((s) => JSON.stringify((s as {Principal?: {Federated?: unknown}} | undefined)?.Principal?.Federated ?? '').includes(':oidc-provider/'))
+  return federated ? 'irsa' : 'pod-identity'
+}
+
+const KMS_KEY_ARN = /^arn:aws[\w-]*:kms:[a-z0-9-]+:\d{12}:key\/[\w-]+$/
+
+export function checkKmsKey(kmsKey: string | null | undefined): void {
   // IAM authorises KMS use on the key ARN; an alias in a policy Resource grants nothing
-  if (kmsKey && !/^arn:aws[\w-]*:kms:[a-z0-9-]+:\d{12}:key\/[\w-]+$/.test(kmsKey)) {
+  if (kmsKey && !KMS_KEY_ARN.test(kmsKey)) {
     throw new UsageError(`--kms-key must be a KMS key ARN (got "${kmsKey}")`, {fix: 'pass the key ARN, e.g. arn:aws:kms:us-east-1:123456789012:key/1234abcd-...; `aws kms describe-key --key-id alias/NAME` prints it'})
   }
 }
@@ -189,7 +211,10 @@ export async function ensureAccess(opts: AccessOptions): Promise<AccessResult> {
   }
 
   const names = roleNames(opts.cluster)
-  const policies = s3Policies(opts.bucket, opts.prefix, opts.kmsKey)
+  // the key the bucket encrypts with: given, or kept from an earlier run (a key id or alias set by
+  // hand grants nothing as a policy Resource, so only a key ARN is named)
+  const policyKey = bucket.kmsKey && KMS_KEY_ARN.test(bucket.kmsKey) ? bucket.kmsKey : undefined
+  const policies = s3Policies(opts.bucket, opts.prefix, policyKey)
   // the namespaces of this run plus those the role already trusts for the ServiceAccount (see trustedNamespaces)
   const trust = (sa: string) => (current: unknown) => {
     const namespaces = [...new Set([...opts.namespaces, ...trustedNamespaces(current, sa)])]

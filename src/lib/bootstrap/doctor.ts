@@ -104,8 +104,9 @@ export async function runDoctor(opts: DoctorOptions): Promise<Check[]> {
       checks.push({name: a.name, status: a.state === 'healthy' ? 'ok' : 'warn', message: a.message, ...(a.state !== 'healthy' && a.installable ? {fix: '`aip cluster bootstrap --install-addons`'} : {})})
     }
     const {networkPolicyStatus} = await import('./netpol.js')
-    const np = await networkPolicyStatus(client)
-    checks.push({name: 'network policies', status: np.state === 'enforced' ? 'ok' : 'warn', message: np.message, ...(np.warning ? {fix: np.warning.fix} : {})})
+    // an identity that may not list DaemonSets cluster-wide gets a warning here, and the other checks still run
+    const np = await networkPolicyStatus(client).catch((error: unknown) => error as Error)
+    checks.push(np instanceof Error ? {...fromError('network policies', np), status: 'warn'} : {name: 'network policies', status: np.state === 'enforced' ? 'ok' : 'warn', message: np.message, ...(np.warning ? {fix: np.warning.fix} : {})})
     const nodes = await client.request<{items?: KubeObject[]}>('GET', '/api/v1/nodes')
     const gpus = (nodes.items ?? []).reduce((n, o) => n + Number((o.status as {allocatable?: Record<string, string>} | undefined)?.allocatable?.['nvidia.com/gpu'] ?? 0), 0)
     checks.push(

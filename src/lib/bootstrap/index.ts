@@ -25,15 +25,17 @@ import {GPUS} from '../gpufit/gpus.js'
 import type {KubeClient, KubeObject} from '../kube/index.js'
 import {refString} from '../kube/types.js'
 import {type AddonStatus, addonDefs, detectAddons, execaHelm, type HelmRunner, helmArgs} from './addons.js'
-import {type AccessMode, type AccessResult, ensureAccess} from './access.js'
+import {type AccessMode, type AccessResult, currentAccessMode, ensureAccess} from './access.js'
 import {ensureNetworkPolicyEnforcement, type NetworkPolicyStatus} from './netpol.js'
 import {EBS_CSI_ADDON, EBS_CSI_PROVISIONER, type EbsCsiResult, ensureEbsCsiDriver} from './storage.js'
 import {autoModeStorage, type PlatformOptions, renderPlatform} from './platform.js'
+import {type CapacityType, DEFAULT_CAPACITY_TYPES, DEFAULT_GPU_LIMIT, DEFAULT_TENANT_GPUS, decideSettings, defaultKarpenterNodeRole, describeDecisions, type LiveSettings, readLiveSettings, type SettingDecision, type TenantInput} from './settings.js'
 
 export * from './access.js'
 export * from './addons.js'
 export * from './netpol.js'
 export * from './platform.js'
+export * from './settings.js'
 export * from './storage.js'
 
 export type StepName = 'cluster' | 'kubeconfig' | 'access' | 'platform' | 'netpol' | 'storage' | 'addons' | 'gpu-pool'
@@ -68,8 +70,10 @@ export interface BootstrapOptions {
     /** --bucket / config; default <cluster>-weights-<account>-<region>. */
     bucket?: string
     prefix?: string
-    kmsKey?: string
-    mode: AccessMode
+    /** --kms-key: a key ARN; null (--kms-key none): SSE-S3; absent: keep the bucket's key, else SSE-S3. */
+    kmsKey?: string | null
+    /** --irsa / --no-irsa; absent: the mode the IAM roles trust now (currentAccessMode), else pod-identity. */
+    mode?: AccessMode
     /** Built lazily (the SDKs cost start-up time); tests pass mocks or loopback clients. */
     clients: () => Promise<{s3: S3Client; iam: IAMClient; sts: STSClient}>
   }
@@ -77,7 +81,17 @@ export interface BootstrapOptions {
   gpuNodegroup?: NodegroupSpec
   /** Records settings (the bucket) in the user's config; returns the file written. */
   recordConfig?: (key: string, value: string) => string
-  platform: Omit<PlatformOptions, 'cluster' | 'serviceAccountRoles'>
+  /**
+   * The platform settings as given: an omitted gpuTypes, gpuLimit, capacityTypes,
+   * karpenterNodeRole or tenant gpus keeps the cluster's value (settings.ts), else the default.
+   */
+  platform: Omit<PlatformOptions, 'cluster' | 'serviceAccountRoles' | 'tenants' | 'gpuLimit' | 'capacityTypes' | 'instanceTypes'> & {
+    tenants: TenantInput[]
+    gpuLimit?: number
+    capacityTypes?: CapacityType[]
+    /** First-run GPU types when gpuTypes is omitted (default l40s). */
+    defaultGpuTypes?: string[]
+  }
   installAddons?: boolean
   helm?: HelmRunner
   helmTimeout?: string
@@ -105,6 +119,12 @@ export interface BootstrapResult {
   /** Settings written to the user's config (not in a dry run). */
   config?: {file: string; keys: Record<string, string>}
   objects: ObjectAction[]
+  /**
+   * The GPU pool and tenant quota settings applied, each kept (flag omitted: the cluster's value),
+   * changed (previous -> value), unchanged, default or set (nothing there yet). Pool settings only
+   * where a NodePool is applied; karpenter-node-role only on Karpenter.
+   */
+  settings: SettingDecision[]
   /** The GPU NodePool: on EKS Auto Mode's NodeClass, on a self-installed Karpenter, or none. */
   gpuPool: {provisioner: 'auto-mode' | 'karpenter' | 'none'; gpuTypes: string[]; objects: ObjectAction[]}
   /** Kept for scripts reading it: whether Karpenter's own CRDs (EC2NodeClass) exist. */
@@ -129,14 +149,23 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRes
   const emit = (step: StepName, status: BootstrapEvent['status'], message: string) => opts.onEvent?.({step, status, message})
   const dryRun = Boolean(opts.dryRun)
   if (opts.signal) setMaxListeners(0, opts.signal)
-  const gpuTypes = opts.platform.gpuTypes?.length ? opts.platform.gpuTypes : ['l40s']
-  const result: BootstrapResult = {dryRun, objects: [], gpuPool: {provisioner: 'none', gpuTypes, objects: []}, karpenter: {installed: false, objects: []}, addons: [], warnings: []}
+  const {defaultGpuTypes, gpuTypes: givenGpuTypes, gpuLimit: givenGpuLimit, capacityTypes: givenCapacityTypes, karpenterNodeRole: givenNodeRole, tenants: tenantInputs, ...platformRest} = opts.platform
+  const inputs = {gpuTypes: givenGpuTypes, gpuLimit: givenGpuLimit, capacityTypes: givenCapacityTypes, karpenterNodeRole: givenNodeRole, tenants: tenantInputs}
+  const defaults = {gpuTypes: defaultGpuTypes?.length ? defaultGpuTypes : ['l40s'], gpuLimit: DEFAULT_GPU_LIMIT, capacityTypes: DEFAULT_CAPACITY_TYPES, karpenterNodeRole: defaultKarpenterNodeRole(opts.clusterName), tenantGpus: DEFAULT_TENANT_GPUS}
+  const render = (live: LiveSettings, serviceAccountRoles?: Record<string, string>) => {
+    const s = decideSettings(inputs, live, defaults)
+    const objects = renderPlatform({...platformRest, cluster: opts.clusterName, tenants: s.tenants, gpuTypes: s.gpuTypes, instanceTypes: s.instanceTypes, gpuLimit: s.gpuLimit, capacityTypes: s.capacityTypes, karpenterNodeRole: s.karpenterNodeRole, serviceAccountRoles})
+    return {settings: s, objects}
+  }
+  // rendered once up front: bad input (tenants, GPU names) fails before anything is created;
+  // rendered again with the cluster's values once it answers (a rerun keeps what omitted flags set)
+  let {settings, objects: rendered} = render({tenantGpus: {}})
+  const result: BootstrapResult = {dryRun, objects: [], settings: [], gpuPool: {provisioner: 'none', gpuTypes: settings.gpuTypes, objects: []}, karpenter: {installed: false, objects: []}, addons: [], warnings: []}
   const warn = (step: StepName, w: {message: string; fix: string}) => {
     result.warnings.push({step, ...w})
     emit(step, 'progress', `WARNING: ${w.message}. Fix: ${w.fix}`)
   }
-  // rendered once up front: bad input (tenants, GPU names) fails before anything is created
-  let rendered = renderPlatform({...opts.platform, cluster: opts.clusterName})
+  let serviceAccountRoles: Record<string, string> | undefined
 
   // 1. cluster
   let cluster: ClusterInfo | undefined
@@ -210,9 +239,12 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRes
     if (opts.eks && opts.access) {
       const a = opts.access
       const region = opts.region!
-      emit('access', 'start', `weights bucket and S3 access (${a.mode === 'irsa' ? 'IRSA' : 'EKS Pod Identity'})`)
       const clients = await a.clients()
       const {account} = await callerAccount(clients.sts)
+      // --irsa / --no-irsa omitted: keep the mode an earlier run set up (the roles' trust)
+      const current = a.mode ? undefined : await currentAccessMode(clients.iam, opts.clusterName)
+      const mode: AccessMode = a.mode ?? current ?? 'pod-identity'
+      emit('access', 'start', `weights bucket and S3 access (${mode === 'irsa' ? 'IRSA' : 'EKS Pod Identity'}${current ? ', kept: --irsa/--no-irsa omitted' : ''})`)
       const bucket = a.bucket ?? defaultBucketName(opts.clusterName, account, region)
       const autoMode = Boolean(result.cluster?.autoMode)
       result.access = await ensureAccess({
@@ -225,8 +257,8 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRes
         bucket,
         prefix: a.prefix,
         kmsKey: a.kmsKey,
-        namespaces: [opts.platform.modelNamespace, ...opts.platform.tenants.map((t) => t.name)],
-        mode: a.mode,
+        namespaces: [opts.platform.modelNamespace, ...tenantInputs.map((t) => t.name)],
+        mode,
         clients: {s3: clients.s3, iam: clients.iam, eks: opts.eks.client},
         dryRun,
         signal: opts.signal,
@@ -238,7 +270,7 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRes
       for (const x of acc.associations) emit('access', 'progress', `Pod Identity ${x.namespace}/${x.serviceAccount} -> ${x.roleArn.split('/').pop()}: ${x.action}`)
       const changes = [acc.bucket.action, ...acc.bucket.settings.map((x) => x.action), ...acc.roles.flatMap((r) => [r.action, r.policyAction]), acc.podIdentityAgent?.action, ...acc.associations.map((x) => x.action), acc.oidcProvider?.action].filter((x) => x && !['unchanged', 'built-in', 'unsupported'].includes(x))
       emit('access', 'done', `${changes.length} ${dryRun ? 'to change' : 'changed'} (bucket ${acc.bucket.name}, ${acc.roles.length} roles, ${acc.associations.length} associations)`)
-      if (Object.keys(acc.serviceAccountRoles).length > 0) rendered = renderPlatform({...opts.platform, cluster: opts.clusterName, serviceAccountRoles: acc.serviceAccountRoles})
+      if (Object.keys(acc.serviceAccountRoles).length > 0) serviceAccountRoles = acc.serviceAccountRoles
       if (!dryRun && opts.recordConfig) {
         const file = opts.recordConfig('bucket', acc.bucket.name)
         result.config = {file, keys: {bucket: acc.bucket.name}}
@@ -270,7 +302,20 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRes
         emit('platform', 'progress', `cannot connect (${(error as Error).message}); listing the objects only`)
       }
     }
-    emit('platform', 'start', `${rendered.base.length} objects`)
+    // what the cluster holds already: an omitted flag keeps it (settings.ts)
+    let live: LiveSettings = {tenantGpus: {}}
+    if (client) {
+      try {
+        live = await readLiveSettings(client, tenantInputs.map((t) => t.name))
+      } catch (error) {
+        if (!dryRun || (error instanceof AipError && !(error instanceof UnreachableError) && !(error instanceof UnauthorizedError))) throw error
+        emit('platform', 'progress', `cannot read the current settings (${(error as Error).message}); showing the defaults for omitted flags`)
+      }
+    }
+    ;({settings, objects: rendered} = render(live, serviceAccountRoles))
+    result.gpuPool.gpuTypes = settings.gpuTypes
+    const tenantDecisions = settings.decisions.filter((d) => d.setting === 'tenant-gpus')
+    emit('platform', 'start', `${rendered.base.length} objects${tenantDecisions.length ? `; tenant GPU quotas: ${describeDecisions(tenantDecisions)}` : ''}`)
     if (dryRun) {
       result.objects = await planObjects(client, rendered.base, emit)
     } else {
@@ -332,7 +377,10 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRes
     const provisioner = plannedAuto || (autoMode && (nodePoolCrd || !client)) ? 'auto-mode' : karpenterCrds ? 'karpenter' : 'none'
     result.gpuPool.provisioner = provisioner
     const poolObjects = provisioner === 'auto-mode' ? rendered.autoMode : provisioner === 'karpenter' ? rendered.karpenter : []
-    const what = `NodePool aip-gpu (${gpuTypes.join(', ')}; GPU limit ${opts.platform.gpuLimit})`
+    const what = `NodePool aip-gpu (${settings.gpuTypes.join(', ')}; GPU limit ${settings.gpuLimit}; ${settings.capacityTypes.join(', ')})`
+    const poolDecisions = settings.decisions.filter((d) => d.setting !== 'tenant-gpus' && provisioner !== 'none' && (d.setting !== 'karpenter-node-role' || provisioner === 'karpenter'))
+    result.settings = [...poolDecisions, ...tenantDecisions]
+    if (poolDecisions.length) emit('gpu-pool', 'progress', `settings: ${describeDecisions(poolDecisions)}`)
     if (provisioner === 'none') {
       const karp = result.addons.find((a) => a.name === 'karpenter')
       emit('gpu-pool', 'skipped', `neither EKS Auto Mode nor Karpenter${karp ? ` (${karp.message})` : ''}: no GPU NodePool; GPU nodes come from a node group (--gpu-nodegroup TYPE:MIN-MAX)`)

@@ -15,6 +15,7 @@ import {templatesPath} from '../paths.js'
 import {DEFAULT_HF_TOKEN_SECRET} from '../render/common.js'
 import {MODEL_KINDS} from '../render/index.js'
 import {INSTANCE_TYPE_LABEL} from '../render/server.js'
+import type {TenantInput} from './settings.js'
 
 export const PLATFORM_COMPONENT = 'platform'
 export const TENANT_LABEL = 'aip.dev/tenant'
@@ -35,9 +36,12 @@ export interface PlatformOptions {
   gpuLimit: number
   /** IAM role of Karpenter-launched nodes (default KarpenterNodeRole-<cluster>). */
   karpenterNodeRole?: string
-  capacityTypes?: Array<'on-demand' | 'spot'>
+  /** karpenter.sh/capacity-type values (default the template's on-demand). */
+  capacityTypes?: string[]
   /** GPU types the GPU NodePool provisions (gpu-fit names; default l40s). */
   gpuTypes?: string[]
+  /** The NodePool's instance types as they are (a rerun keeps them, settings.ts); default those of gpuTypes. */
+  instanceTypes?: string[]
   /** IRSA: ServiceAccount name -> IAM role ARN (eks.amazonaws.com/role-arn). */
   serviceAccountRoles?: Record<string, string>
   templatesDir?: string
@@ -87,8 +91,11 @@ export function defaultTemplatesDir(): string {
   return templatesPath('platform')
 }
 
-/** `team-a` or `team-a=4` (GPUs); the default GPU quota applies when no `=N` is given. */
-export function parseTenant(spec: string, defaultGpus: number): Tenant {
+/**
+ * `team-a` or `team-a=4` (GPUs); without `=N`, defaultGpus (--gpu-quota), else no quota: bootstrap
+ * then keeps the tenant's quota or, for a new tenant, applies the default (settings.ts).
+ */
+export function parseTenant(spec: string, defaultGpus?: number): TenantInput {
   const m = /^([^=]+?)(?:=(.*))?$/.exec(spec.trim())
   const name = m?.[1]?.trim() ?? ''
   const gpuText = m?.[2]
@@ -97,6 +104,7 @@ export function parseTenant(spec: string, defaultGpus: number): Tenant {
   }
   if (RESERVED.has(name) || name.startsWith('kube-')) throw new UsageError(`tenant name "${name}" is a reserved namespace`, {fix: 'choose another tenant name'})
   const gpus = gpuText === undefined ? defaultGpus : Number(gpuText)
+  if (gpus === undefined) return {name}
   if (!Number.isInteger(gpus) || gpus < 0) throw new UsageError(`invalid GPU quota "${gpuText}" for tenant ${name}`, {fix: 'use a whole number of GPUs, e.g. --tenant team-a=4'})
   return {name, gpus}
 }
@@ -182,7 +190,8 @@ export function renderPlatform(opts: PlatformOptions): PlatformObjects {
 
   // the instance types of the requested GPUs: gpu-fit's table is the one owner (as for model deploy)
   const gpuTypes = opts.gpuTypes?.length ? opts.gpuTypes : ['l40s']
-  const instanceTypes = [...new Set(gpuTypes.flatMap((g) => findGpu(g).instances.map((i) => i.type)))]
+  const fromGpus = [...new Set(gpuTypes.flatMap((g) => findGpu(g).instances.map((i) => i.type)))]
+  const instanceTypes = opts.instanceTypes?.length ? opts.instanceTypes : fromGpus
   const pool = (o: KubeObject) => {
     const spec = o.spec as {limits: Record<string, string>; template: {spec: {requirements: Array<{key: string; values: string[]}>}}}
     spec.limits['nvidia.com/gpu'] = String(opts.gpuLimit)

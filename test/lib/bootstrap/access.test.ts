@@ -178,7 +178,7 @@ afterEach(async () => {
 })
 
 const recorded: Array<[string, string]> = []
-const opts = (extra: Partial<BootstrapOptions> & {mode?: 'pod-identity' | 'irsa'; kmsKey?: string; bucket?: string} = {}): BootstrapOptions => {
+const opts = (extra: Partial<BootstrapOptions> & {mode?: 'pod-identity' | 'irsa'; kmsKey?: string | null; bucket?: string} = {}): BootstrapOptions => {
   const {mode, kmsKey, bucket, ...rest} = extra
   return {
     clusterName: 'prod',
@@ -186,7 +186,8 @@ const opts = (extra: Partial<BootstrapOptions> & {mode?: 'pod-identity' | 'irsa'
     eks: {client: eks, create: false, wait: {pollMs: 1, timeoutMs: 10_000}},
     kubeconfig: {path: `${api.kubeconfigPath}.eks`},
     kubeClient: async () => c,
-    access: {bucket, prefix: 'models', kmsKey, mode: mode ?? 'pod-identity', clients: async () => ({s3, iam, sts})},
+    // mode omitted (as the CLI without --irsa/--no-irsa): the roles' current mode, else pod-identity
+    access: {bucket, prefix: 'models', kmsKey, mode, clients: async () => ({s3, iam, sts})},
     recordConfig: (k, v) => (recorded.push([k, v]), '/home/u/.config/aip/config.yaml'),
     platform: {modelNamespace: 'aip-models', gatewayNamespace: 'aip-gateway', monitoringNamespace: 'monitoring', tenants: [{name: 'team-a', gpus: 2}], gpuLimit: 8},
     ...rest,
@@ -285,6 +286,26 @@ describe('bootstrap S3 access on EKS (bucket, IAM roles, Pod Identity)', () => {
     expect(r.access!.associations.find((x) => x.associationId === 'a-old')!.action).toBe('updated')
   })
 
+  it('a rerun without --kms-key keeps the SSE-KMS key an earlier run set (bucket and role policies); --kms-key none goes back to SSE-S3', async () => {
+    const key = `arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`
+    const kmsEnc = {Rules: [{ApplyServerSideEncryptionByDefault: {SSEAlgorithm: 'aws:kms', KMSMasterKeyID: key}, BucketKeyEnabled: true}]}
+    await runBootstrap(opts({bucket: 'team-weights', kmsKey: key}))
+    expect(acct.buckets.get('team-weights')!.enc).toEqual(kmsEnc)
+    resetCalls()
+    const plain = await runBootstrap(opts({bucket: 'team-weights'}))
+    expect(s3m.commandCalls(PutBucketEncryptionCommand)).toHaveLength(0)
+    expect(acct.buckets.get('team-weights')!.enc).toEqual(kmsEnc)
+    expect(plain.access!.bucket.kmsKey).toBe(key)
+    expect(plain.access!.bucket.settings.find((x) => x.setting === 'encryption')).toMatchObject({action: 'unchanged', detail: expect.stringContaining('kept: --kms-key omitted')})
+    expect(plain.access!.roles.map((r) => r.policyAction)).toEqual(['unchanged', 'unchanged'])
+    expect(acct.roles.get('aip-prod-model-server')!.policies.get('aip-weights')).toContain('kms:Decrypt')
+
+    const sse = await runBootstrap(opts({bucket: 'team-weights', kmsKey: null}))
+    expect(acct.buckets.get('team-weights')!.enc).toEqual({Rules: [{ApplyServerSideEncryptionByDefault: {SSEAlgorithm: 'AES256'}, BucketKeyEnabled: false}]})
+    expect(sse.access!.bucket.kmsKey).toBeUndefined()
+    expect(acct.roles.get('aip-prod-model-server')!.policies.get('aip-weights')).not.toContain('kms:')
+  })
+
   it('EKS Auto Mode: the Pod Identity agent is built in (no add-on call)', async () => {
     acct.autoMode = true
     api.registerCrd({group: 'karpenter.sh', version: 'v1', kind: 'NodePool', namespaced: false})
@@ -316,6 +337,24 @@ describe('bootstrap S3 access on EKS (bucket, IAM roles, Pod Identity)', () => {
     expect(writes()).toEqual([])
     expect(again.access!.oidcProvider!.action).toBe('unchanged')
     expect(again.objects.every((o) => o.action === 'unchanged')).toBe(true)
+  })
+
+  it('a rerun without --irsa keeps IRSA (no trust rewrite, no associations, annotations stay); --no-irsa switches to Pod Identity', async () => {
+    await runBootstrap(opts({mode: 'irsa'}))
+    const trust = acct.roles.get('aip-prod-model-server')!.trust
+    resetCalls()
+    const plain = await runBootstrap(opts())
+    expect(writes()).toEqual([])
+    expect(plain.access!.mode).toBe('irsa')
+    expect(acct.roles.get('aip-prod-model-server')!.trust).toBe(trust)
+    expect(eksm.commandCalls(CreatePodIdentityAssociationCommand)).toHaveLength(0)
+    expect(api.store.get('v1', 'ServiceAccount', 'aip-models', 'aip-model-server')!.metadata.annotations?.['eks.amazonaws.com/role-arn']).toBe(`arn:aws:iam::${ACCOUNT}:role/aip-prod-model-server`)
+
+    const pod = await runBootstrap(opts({mode: 'pod-identity'}))
+    expect(pod.access!.mode).toBe('pod-identity')
+    expect(JSON.parse(acct.roles.get('aip-prod-model-server')!.trust).Statement[0].Principal).toEqual({Service: 'pods.eks.amazonaws.com'})
+    expect(eksm.commandCalls(CreatePodIdentityAssociationCommand).length).toBeGreaterThan(0)
+    expect(api.store.get('v1', 'ServiceAccount', 'aip-models', 'aip-model-server')!.metadata.annotations?.['eks.amazonaws.com/role-arn']).toBeUndefined()
   })
 
   it('AccessDenied on iam:CreateRole is exit 6 naming the permission; a KMS alias is a usage error before any call', async () => {
