@@ -21,7 +21,7 @@ process.once('message', async (m) => {
     process.send({url: hub.url, repos})
     process.once('disconnect', () => hub.stop().then(() => process.exit(0)))
   } else {
-    const s3 = await S3rverHandle.start({buckets: m.buckets})
+    const s3 = await S3rverHandle.start({buckets: m.buckets, ...(m.directory ? {directory: m.directory} : {})})
     process.send({endpoint: s3.endpoint})
     process.once('disconnect', () => s3.stop().then(() => process.exit(0)))
   }
