@@ -202,7 +202,7 @@ export class HubServer {
     this.faults.retryAfter = String(retryAfter)
   }
 
-  /** Content responses for `path` are cut after `afterBytes` bytes of the response, `times` times. */
+  /** Content responses for `path` longer than `afterBytes` are cut after `afterBytes` bytes of the response, `times` times. */
   dropConnection(path, afterBytes, times = 1) {
     this.faults.drops.set(path, {afterBytes, times})
   }
@@ -396,7 +396,9 @@ export class HubServer {
     if (req.method === 'HEAD') return res.end()
     const drop = this.faults.drops.get(f.path)
     let dropAt = Infinity
-    if (drop && drop.times > 0) {
+    // only a response that reaches the byte is cut there (and uses up one drop): with ranged reads
+    // a short range (a file's last bytes) can arrive first and must not swallow the fault
+    if (drop && drop.times > 0 && end - start + 1 > drop.afterBytes) {
       drop.times--
       dropAt = drop.afterBytes
     }
