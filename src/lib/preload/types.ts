@@ -132,7 +132,7 @@ export interface Planned {
   key: string
   status?: 'skip'
   sha256?: string
-  /** Its place in the run (0 first): budgets serve lower numbers first, so files finish one after another. */
+  /** Budgets serve lower numbers first (unset: 0; the run leaves every file at 0, first come, first served). */
   priority?: number
   /** Unfinished multipart uploads of the key, newest first (undefined: the store cannot list them). */
   uploads?: Array<{uploadId: string; initiated?: Date}>
