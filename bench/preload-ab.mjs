@@ -8,13 +8,14 @@
 //   node bench/preload-ab.mjs /path/to/other/checkout            # this build vs that one (both built)
 //   BUILDS='{"this":["."],"c4":[".","--connections","4"]}' node bench/preload-ab.mjs   # flag sets
 //   BENCH_AB_ROUNDS=4 BENCH_AB_GIB=2 BENCH_AB_THROTTLE_MIB=0 BENCH_AB_SINK_DIR=/dev/shm
-import {fork, spawn} from 'node:child_process'
-import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {spawn} from 'node:child_process'
+import {existsSync, mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {S3RVER_CREDENTIALS} from '../test/support/s3rver.mjs'
+import {cpuOf, median, peer} from './support/harness.mjs'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const MiB = 1024 * 1024
@@ -24,27 +25,6 @@ const throttle = Number(process.env.BENCH_AB_THROTTLE_MIB ?? 0) * MiB
 const builds = process.env.BUILDS ? JSON.parse(process.env.BUILDS) : {this: [ROOT], ...(process.argv[2] ? {other: [resolve(process.argv[2])]} : {})}
 for (const v of Object.values(builds)) v[0] = resolve(ROOT, v[0])
 for (const [k, [dir]] of Object.entries(builds)) if (!existsSync(join(dir, 'dist'))) throw new Error(`${k}: ${dir} has no dist/ (npm run build there first)`)
-
-function peer(request) {
-  return new Promise((res, rej) => {
-    const child = fork(join(ROOT, 'bench', 'support', 'peer.mjs'), {stdio: ['ignore', 'inherit', 'inherit', 'ipc']})
-    child.once('message', (m) => res({...m, child, stop: () => new Promise((r) => (child.once('exit', r), child.disconnect()))}))
-    child.once('error', rej)
-    child.send(request)
-  })
-}
-const cpuOf = (pid) => {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-    return (Number(f[11]) + Number(f[12])) / 100
-  } catch {
-    return 0
-  }
-}
-const median = (xs) => {
-  const a = [...xs].sort((x, y) => x - y)
-  return a.length % 2 ? a[(a.length - 1) / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2
-}
 
 const sinkRoot = process.env.BENCH_AB_SINK_DIR ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir())
 const sinkDir = mkdtempSync(join(sinkRoot, 'aip-s3rver-'))

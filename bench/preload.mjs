@@ -41,7 +41,7 @@
 //   BENCH_PRELOAD_MULTIPART=1                       # also time a multipart copy reference (see below)
 //   BENCH_PRELOAD_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"   # node flags for the CLI (profiling)
 // Needs `npm run build` first (runs dist/ through bin/run.js).
-import {fork, spawn} from 'node:child_process'
+import {spawn} from 'node:child_process'
 import {createReadStream, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync} from 'node:fs'
 import {get} from 'node:http'
 import {loadavg, tmpdir} from 'node:os'
@@ -52,32 +52,12 @@ import {fileURLToPath} from 'node:url'
 import {Readable} from 'node:stream'
 
 import {seededChunk} from '../test/support/hub-server.mjs'
+import {cpuOf, median, peer} from './support/harness.mjs'
 import {S3RVER_CREDENTIALS} from '../test/support/s3rver.mjs'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const MiB = 1024 * 1024
 const GiB = 1024 * MiB
-/** Starts bench/support/peer.mjs with a request; resolves with its answer and the child. */
-function peer(request) {
-  return new Promise((resolveP, reject) => {
-    const child = fork(join(ROOT, 'bench', 'support', 'peer.mjs'), {stdio: ['ignore', 'inherit', 'inherit', 'ipc']})
-    child.once('message', (m) => resolveP({...m, child, stop: () => new Promise((r) => (child.once('exit', r), child.disconnect()))}))
-    child.once('error', reject)
-    child.once('exit', (code) => reject(new Error(`peer ${request.peer} exited ${code}`)))
-    child.send(request)
-  })
-}
-
-/** CPU seconds (user + system) a process has used so far, from /proc. */
-function cpuOf(pid) {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-    return (Number(f[11]) + Number(f[12])) / 100
-  } catch {
-    return 0
-  }
-}
-
 const gib = Number(process.env.BENCH_PRELOAD_GIB ?? process.argv[2] ?? 2)
 
 function httpGet(url) {
@@ -374,10 +354,6 @@ function preloadCli(hub, s3h, repo, bucket, root = ROOT, args = []) {
 const fmt = (b) => `${(b / MiB).toFixed(0)} MiB`
 const rate = (bytes, s) => `${(bytes / MiB / s).toFixed(0)} MiB/s`
 
-const median = (xs) => {
-  const a = [...xs].sort((x, y) => x - y)
-  return a.length % 2 ? a[(a.length - 1) / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2
-}
 
 /** What a preload's own CPU and the peers' came to, for the report line. */
 const cpuNote = (r) => `CPU ${r.cpu.toFixed(1)}s; Hub ${r.hubCpu.toFixed(1)}s, s3rver ${r.s3Cpu.toFixed(1)}s = ${((100 * r.s3Cpu) / r.seconds).toFixed(0)}% of its one thread`
