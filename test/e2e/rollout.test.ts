@@ -70,6 +70,15 @@ describe.skipIf(Boolean(skip))(`aip model rollout (built CLI; gateway, scheduler
     return (c[CANARY_ID] ?? 0) / ((c[CANARY_ID] ?? 0) + (c[STABLE_ID] ?? 0))
   }
   const canaryOn = async (w: number) => (await routerWeights()).every((r) => r[CANARY_ID] === w && r[STABLE_ID] === 100 - w)
+  /** `aip model rollout qwen3-8b ARGS` running in the background: its exit code, and what it has written so far. */
+  const rolloutInBackground = (args: string[]) => {
+    const child = spawn(process.execPath, [BIN, 'model', 'rollout', 'qwen3-8b', ...args], {env, stdio: ['ignore', 'pipe', 'pipe']})
+    const out = {stdout: '', stderr: ''}
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out.stdout += d))
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (out.stderr += d))
+    const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)))
+    return {child, out, exited}
+  }
 
   beforeAll(async () => {
     // qwen3-8b fits one L40S (g6e.xlarge): stable + canary + the stable's surge pod at promotion = 3 GPU nodes
@@ -158,12 +167,7 @@ describe.skipIf(Boolean(skip))(`aip model rollout (built CLI; gateway, scheduler
     const genBefore = stableBefore.metadata.generation
     const seen: Record<number, number> = {}
     let stableTouched = false
-    const child = spawn(process.execPath, [BIN, 'model', 'rollout', 'qwen3-8b', '--revision', REV_A, '--steps', '10,50,100', '--interval', interval, '--max-error-rate', '0.02', '--max-ttft-p95', '2s', '--json'], {env, stdio: ['ignore', 'pipe', 'pipe']})
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)))
+    const {out: run, exited} = rolloutInBackground(['--revision', REV_A, '--steps', '10,50,100', '--interval', interval, '--max-error-rate', '0.02', '--max-ttft-p95', '2s', '--json'])
     let done = false
     void exited.then(() => (done = true))
     // at each share, requests through the gateway split by the weights, and the stable is as it was
@@ -179,7 +183,7 @@ describe.skipIf(Boolean(skip))(`aip model rollout (built CLI; gateway, scheduler
       seen[100] = await split(50)
     }
     const code = await exited
-    expect(code, stderr).toBe(0)
+    expect(code, run.stderr).toBe(0)
     expect(stableTouched).toBe(false)
     // binomial(200, 0.1) and (200, 0.5): far outside these bounds only by a 1e-6 chance
     expect(seen[10]).toBeGreaterThan(0.02)
@@ -187,7 +191,7 @@ describe.skipIf(Boolean(skip))(`aip model rollout (built CLI; gateway, scheduler
     expect(seen[50]).toBeGreaterThan(0.3)
     expect(seen[50]).toBeLessThan(0.7)
     expect(seen[100]).toBe(1)
-    const out = json(stdout).result
+    const out = json(run.stdout).result
     expect(out.phase).toBe('promoted')
     expect(out.gates.map((g: {weight: number; verdict: string}) => `${g.weight}:${g.verdict}`)).toEqual(['0:baseline', '10:pass', '50:pass', '100:pass'])
     for (const g of out.gates.slice(1)) {
@@ -220,10 +224,7 @@ describe.skipIf(Boolean(skip))(`aip model rollout (built CLI; gateway, scheduler
 
   it('10% errors injected on the candidate at 50% abort at the next gate: exit 1, all traffic on the stable, candidate at 0 replicas', {timeout: 180_000}, async () => {
     const stableSpec = JSON.stringify(dep('qwen3-8b')!.spec)
-    const child = spawn(process.execPath, [BIN, 'model', 'rollout', 'qwen3-8b', '--revision', REV_B, '--interval', interval, '--max-error-rate', '2%'], {env, stdio: ['ignore', 'pipe', 'pipe']})
-    let stderr = ''
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)))
+    const {out: run, exited} = rolloutInBackground(['--revision', REV_B, '--interval', interval, '--max-error-rate', '2%'])
     let done = false
     void exited.then(() => (done = true))
     while (!done && !(await canaryOn(50))) await new Promise((r) => setTimeout(r, 25))
@@ -231,8 +232,8 @@ describe.skipIf(Boolean(skip))(`aip model rollout (built CLI; gateway, scheduler
     exCanary.counterRate('vllm:request_success_total', {model_name: 'qwen3-8b', pod: CANARY_POD, namespace: NS, finished_reason: 'abort'}, 4 / 9)
     try {
       const code = await exited
-      expect(code, stderr).toBe(1)
-      expect(stderr).toMatch(/rollout of qwen3-8b aborted: the candidate breached its limits at 50%: error rate \d+\.\d% > 2\.0%/)
+      expect(code, run.stderr).toBe(1)
+      expect(run.stderr).toMatch(/rollout of qwen3-8b aborted: the candidate breached its limits at 50%: error rate \d+\.\d% > 2\.0%/)
       expect(await routerWeights()).toEqual([{[STABLE_ID]: 100}, {[STABLE_ID]: 100}])
       expect(dep('qwen3-8b-canary')!.spec.replicas).toBe(0)
       expect(JSON.stringify(dep('qwen3-8b')!.spec)).toBe(stableSpec)
@@ -258,13 +259,10 @@ describe.skipIf(Boolean(skip))(`aip model rollout (built CLI; gateway, scheduler
 
   it('Ctrl-C leaves a state status explains; other flags are refused; the same flags resume to the end', {timeout: 180_000}, async () => {
     const args = ['model', 'rollout', 'qwen3-8b', '--revision', REV_C, '--interval', interval]
-    const child = spawn(process.execPath, [BIN, ...args], {env, stdio: ['ignore', 'pipe', 'pipe']})
-    let stderr = ''
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)))
+    const {child, out: run, exited} = rolloutInBackground(args.slice(3))
     while (!(await canaryOn(10))) await new Promise((r) => setTimeout(r, 25))
     child.kill('SIGINT')
-    expect(await exited, stderr).toBe(130)
+    expect(await exited, run.stderr).toBe(130)
     expect(state()).toMatchObject({phase: 'shifting', weight: 10})
     const st = await runCli(['model', 'rollout', 'status', 'qwen3-8b'], {env})
     expect(st.code, st.stderr).toBe(0)
@@ -287,18 +285,15 @@ describe.skipIf(Boolean(skip))(`aip model rollout (built CLI; gateway, scheduler
   })
 
   it('model promote from another terminal skips the remaining steps; the rollout that was running stops and says so', {timeout: 180_000}, async () => {
-    const child = spawn(process.execPath, [BIN, 'model', 'rollout', 'qwen3-8b', '--revision', REV_D, '--interval', '8s'], {env, stdio: ['ignore', 'pipe', 'pipe']})
-    let stderr = ''
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)))
+    const {out: run, exited} = rolloutInBackground(['--revision', REV_D, '--interval', '8s'])
     while (!(await canaryOn(10))) await new Promise((r) => setTimeout(r, 25))
     const p = await runCli(['model', 'promote', 'qwen3-8b', '--json'], {env, timeoutMs: 120_000})
     expect(p.code, p.stderr).toBe(0)
     const out = json(p.stdout).result
     expect(out).toMatchObject({phase: 'promoted', weight: 100})
     expect(out.gates.map((g: {weight: number}) => g.weight)).toEqual([0]) // only the baseline: no gate ran after 10%
-    expect(await exited, stderr).toBe(0)
-    expect(stderr).toMatch(/the rollout of qwen3-8b (was|is being) promoted by another command \(aip model promote\); this one stops here/)
+    expect(await exited, run.stderr).toBe(0)
+    expect(run.stderr).toMatch(/the rollout of qwen3-8b (was|is being) promoted by another command \(aip model promote\); this one stops here/)
     expect(dep('qwen3-8b')!.metadata.annotations['aip.dev/hf-revision']).toBe(REV_D)
     expect(dep('qwen3-8b-canary')).toBeUndefined()
     expect(await routerWeights()).toEqual([{[STABLE_ID]: 100}, {[STABLE_ID]: 100}])
@@ -308,18 +303,15 @@ describe.skipIf(Boolean(skip))(`aip model rollout (built CLI; gateway, scheduler
   })
 
   it('--abort from another terminal: traffic back to the stable, the candidate at 0; the running rollout exits 1 saying so', {timeout: 180_000}, async () => {
-    const child = spawn(process.execPath, [BIN, 'model', 'rollout', 'qwen3-8b', '--revision', REV_A, '--interval', '8s'], {env, stdio: ['ignore', 'pipe', 'pipe']})
-    let stderr = ''
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)))
+    const {out: run, exited} = rolloutInBackground(['--revision', REV_A, '--interval', '8s'])
     while (!(await canaryOn(10))) await new Promise((r) => setTimeout(r, 25))
     const a = await runCli(['model', 'rollout', 'qwen3-8b', '--abort', '--json'], {env, timeoutMs: 60_000})
     expect(a.code, a.stderr).toBe(0)
     expect(json(a.stdout).result).toMatchObject({phase: 'aborted', reason: 'aborted by an operator (--abort)', weight: 0})
     expect(await routerWeights()).toEqual([{[STABLE_ID]: 100}, {[STABLE_ID]: 100}])
     expect(dep('qwen3-8b-canary')!.spec.replicas).toBe(0)
-    expect(await exited, stderr).toBe(1)
-    expect(stderr).toMatch(/rollout of qwen3-8b aborted by another command: aborted by an operator \(--abort\)/)
+    expect(await exited, run.stderr).toBe(1)
+    expect(run.stderr).toMatch(/rollout of qwen3-8b aborted by another command: aborted by an operator \(--abort\)/)
     const again = await runCli(['model', 'rollout', 'qwen3-8b', '--abort'], {env})
     expect(again.code).toBe(2)
   })
