@@ -6,11 +6,12 @@
  * fire up to 1 ms early): those lower bounds are exact. Upper bounds use a generous ceiling
  * (configured + 250 ms) only to catch gross errors such as measuring from the wrong event.
  */
-import {afterEach, describe, expect, it} from 'vitest'
+import {afterEach, describe, expect, it, vi} from 'vitest'
 
 import {NotFoundError, UnreachableError} from '../../../src/lib/errors.js'
 import {directEndpoint} from '../../../src/lib/metrics/transport.js'
 import {percentile, runBench, runRequest} from '../../../src/lib/loadtest/index.js'
+import type {Transport} from '../../../src/lib/loadtest/transport.js'
 import {type OpenAIServer, startOpenAIServer} from '../../support/openai-server.js'
 
 const TIMER_MS = 1
@@ -77,9 +78,66 @@ describe('model bench engine', () => {
     server = await startOpenAIServer({ttftMs: 5, itlMs: 20, tokens: 6, tokensPerChunk: 2})
     const r2 = await runBench(directEndpoint(server.url), {...base, requests: 2, maxTokens: 6})
     expect(r2.outputTokens).toBe(12)
-    // 3 chunks, 2 gaps of >= 20 ms carrying 5 token gaps: per-token ITL >= 20*2/5 ms
+    // 3 chunks of 2 tokens: 2 gaps per request, each spread over the 5 token gaps they carry
     expect(r2.interTokenLatency!.count).toBe(4)
-    expect(r2.interTokenLatency!.min).toBeGreaterThanOrEqual(((20 - TIMER_MS) * 2) / 5 / 1000)
+    // On one clock, per request: the last chunk is seen after the server wrote it and before the
+    // response ended, and it is at send + TTFT + the gaps (each gap = its share * 5/2). (A gap on
+    // its own has no lower bound: a late first chunk shortens the gap after it.)
+    const q = await runRequest({base: server.url, fetch, api: 'chat', model: 'test-model', prompt: 'hi', maxTokens: 6, stream: true, timeoutMs: 5000})
+    const rec = server.requests.at(-1)!
+    expect(q.itlMs).toHaveLength(2)
+    const lastChunkAt = q.startedAt + q.ttftMs! + (q.itlMs[0]! + q.itlMs[1]!) * (5 / 2)
+    expect(lastChunkAt).toBeGreaterThanOrEqual(rec.lastWrite!)
+    expect(lastChunkAt).toBeLessThanOrEqual(q.startedAt + q.latencyMs + 1e-6)
+  })
+
+  it('inter-token latency spreads each chunk gap over the tokens it carried (exact, on a scripted clock)', async () => {
+    const {performance} = await import('node:perf_hooks')
+    let clock = 1000
+    const now = vi.spyOn(performance, 'now').mockImplementation(() => clock)
+    try {
+      const sse = (o: unknown) => new TextEncoder().encode(`data: ${JSON.stringify(o)}\n\n`)
+      const content = (t: string) => ({choices: [{index: 0, delta: {content: t}, finish_reason: null}]})
+      // [clock advance before the network chunk, its bytes]
+      const script = (usage: boolean): Array<[number, Uint8Array]> => [
+        [0, sse({choices: [{index: 0, delta: {role: 'assistant', content: ''}}]})],
+        [30, sse(content('a b '))],
+        [20, sse(content('c d '))],
+        [20, sse(content('e f'))],
+        [1, usage ? sse({choices: [], usage: {prompt_tokens: 3, completion_tokens: 6, total_tokens: 9}}) : new Uint8Array()],
+        [1, new TextEncoder().encode('data: [DONE]\n\n')],
+      ]
+      const transport = (usage: boolean): Transport => ({
+        async send() {
+          return {
+            ok: true,
+            status: 200,
+            text: async () => '',
+            body: {
+              async *[Symbol.asyncIterator]() {
+                for (const [dt, bytes] of script(usage)) {
+                  clock += dt
+                  yield bytes
+                }
+              },
+            },
+            cancel() {},
+          }
+        },
+        close() {},
+      })
+      const spec = {base: 'http://model.invalid', fetch, api: 'chat' as const, model: 'm', prompt: 'hi', maxTokens: 6, stream: true, timeoutMs: 5000}
+      // usage says 6 tokens in 3 chunks: 2 gaps of 20 ms carry 5 token gaps -> 8 ms per token
+      const withUsage = await runRequest({...spec, transport: transport(true)})
+      expect(withUsage).toMatchObject({ok: true, ttftMs: 30, chunks: 3, outputTokens: 6, usageReported: true})
+      expect(withUsage.itlMs).toEqual([8, 8])
+      // no usage block: tokens are the content chunks, the gaps stand as measured
+      const without = await runRequest({...spec, transport: transport(false)})
+      expect(without).toMatchObject({ok: true, ttftMs: 30, chunks: 3, outputTokens: 3, usageReported: false})
+      expect(without.itlMs).toEqual([20, 20])
+    } finally {
+      now.mockRestore()
+    }
   })
 
   it('completions API and non-streaming requests', async () => {
