@@ -4,6 +4,7 @@ import {Config} from '@oclif/core/config'
 import * as Flags from '@oclif/core/flags'
 import type {Interfaces} from '@oclif/core'
 
+import {emptyValueError} from './flags.js'
 import {AipConfig} from './lib/config/index.js'
 import {AipError, ExitCode, InterruptedError, toAipError} from './lib/errors.js'
 import {setHttpTimeout} from './lib/http/timeouts.js'
@@ -96,6 +97,17 @@ export abstract class AipCommand extends Command {
       process.off('SIGTERM', this.onSigint)
     }
     await super.finally(err)
+  }
+
+  /** oclif's parse, then the checks every command shares: no flag or argument given as "" (src/flags.ts). */
+  protected override async parse<F extends {[name: string]: any}, B extends {[name: string]: any}, A extends {[name: string]: any}>(
+    options?: Interfaces.Input<F, B, A>,
+    argv?: string[],
+  ): Promise<Interfaces.ParserOutput<F, B, A>> {
+    const out = await super.parse(options, argv)
+    const empty = emptyValueError(out.flags as Record<string, unknown>, out.args as Record<string, unknown>)
+    if (empty) throw empty
+    return out
   }
 
   /** Configuration with the flags of this invocation applied (flags > env > files > defaults). */
