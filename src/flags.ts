@@ -1,6 +1,7 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 
+import {bucketNameProblem} from './lib/config/keys.js'
 import {UsageError} from './lib/errors.js'
 import {modelNameProblem} from './lib/names.js'
 
@@ -87,4 +88,16 @@ export const vllmFlags = {
 export const storageFlags = {
   bucket: Flags.string({description: 'S3 bucket holding the weights (config: bucket)', helpGroup: 'STORAGE'}),
   prefix: Flags.string({description: 'S3 key prefix (config: prefix, default models)', helpGroup: 'STORAGE'}),
+}
+
+/** A flag naming an S3 bucket outside the configuration (teardown --delete-bucket): the same rule as config `bucket`. */
+export function bucketFlag(opts: {description: string}) {
+  return Flags.string({
+    ...opts,
+    parse: async (input: string, ctx) => {
+      const problem = input === '' ? undefined : bucketNameProblem(input)
+      if (problem) throw new UsageError(`--${ctx.token?.flag ?? 'bucket'} "${input}" ${problem}`, {fix: 'pass the bucket name alone, e.g. my-scratch-weights'})
+      return input
+    },
+  })
 }

@@ -170,7 +170,13 @@ export function oneLine(message: string): string {
  * network failures become UNREACHABLE (exit 5); the rest are FAILED (exit 1).
  */
 export function toAipError(err: unknown): AipError {
-  if (err instanceof AipError) return err
+  if (err instanceof AipError) {
+    // thrown by a flag's own parse function: oclif's parser wraps the message in
+    // "Parsing --FLAG \n\t...\nSee more help with --help" (@oclif/core lib/parser/parse.js)
+    const wrapped = /^Parsing --\S+ \n\t([\s\S]*?)\nSee more help with --help$/.exec(err.message)
+    if (wrapped) err.message = wrapped[1]!
+    return err
+  }
   if (err instanceof Error) {
     const oclif = (err as {oclif?: {exit?: number}}).oclif
     const name = err.constructor?.name ?? ''

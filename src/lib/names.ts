@@ -25,3 +25,9 @@ export function modelNameProblem(name: string): string | undefined {
   if (!MODEL_NAME.test(name)) return 'is not a model name: lower-case letters, digits, "-" and ".", starting with a letter and ending with a letter or digit'
   return undefined
 }
+
+/**
+ * A Service as NAMESPACE/NAME:PORT (config prometheus-service): the namespace optional, the port a
+ * number or a port name. Groups: 1 namespace, 3 name, 5 port.
+ */
+export const SERVICE_REF = /^(?:([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/)?([a-z0-9]([-a-z0-9]*[a-z0-9])?)(?::([A-Za-z0-9-]+))?$/
