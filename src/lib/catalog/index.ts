@@ -71,15 +71,19 @@ export function catalogNames(): string[] {
   return listCatalog().map((e) => e.name)
 }
 
-/** One entry by name; unknown names are NotFoundError (exit 4) suggesting the closest names. */
-export function getCatalogEntry(name: string): CatalogEntry {
+/**
+ * One entry by name; unknown names are NotFoundError (exit 4) suggesting the closest names.
+ * `otherwise`: what else the command takes for MODEL, for the fix (commands differ: only
+ * `model deploy` takes --template).
+ */
+export function getCatalogEntry(name: string, otherwise = 'use --template FILE or hf:ORG/REPO'): CatalogEntry {
   const entries = listCatalog()
   const hit = matchEntry(entries, name)
   if (hit) return hit
   const names = entries.map((e) => e.name)
   const near = suggest(name, names, 3)
   throw new NotFoundError(`model "${name}" is not in the catalog`, {
-    fix: near.length > 0 ? `did you mean ${near.map((n) => `"${n}"`).join(' or ')}? (\`aip model list\` shows the catalog)` : `known models: ${names.join(', ')}; or use --template FILE or hf:ORG/REPO`,
+    fix: near.length > 0 ? `did you mean ${near.map((n) => `"${n}"`).join(' or ')}? (\`aip model list\` shows the catalog)` : `known models: ${names.join(', ')}; or ${otherwise}`,
     details: {suggestions: near},
   })
 }
