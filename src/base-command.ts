@@ -153,14 +153,14 @@ export abstract class AipCommand extends Command {
   }
 
   protected override toErrorJson(err: unknown): JsonFailure {
-    const e = toAipError(err)
+    const e = toAipError(err, this.id)
     return {status: 'error', command: this.id ?? '', error: e.toJSON() as JsonFailure['error'], warnings: this.warnings}
   }
 
   override async catch(err: Error & {exitCode?: number}): Promise<void> {
     // oclif's own exit (e.g. this.exit(0) or --help paths) passes through untouched.
     if ((err as {code?: string}).code === 'EEXIT') throw err
-    const e = toAipError(this.signal.aborted && !(err instanceof AipError) ? this.signal.reason ?? err : err)
+    const e = toAipError(this.signal.aborted && !(err instanceof AipError) ? this.signal.reason ?? err : err, this.id)
     process.exitCode = e.exitCode
     if (this.jsonEnabled()) {
       this.logJson(this.toErrorJson(e))

@@ -152,7 +152,11 @@ export function networkErrorCode(err: unknown): string | undefined {
  * arg:\nmodel  description"); errors here are one line, so the reason joins the headline.
  */
 export function oneLine(message: string): string {
-  const lines = message.split('\n').map((l) => l.replace(/\s+$/, '')).filter((l) => l.trim() && !/^See more help with/.test(l.trim()))
+  const lines = message
+    .split('\n')
+    .map((l) => l.replace(/\s+$/, ''))
+    // oclif's "See more help with --help" (the fix says it) and its "The following error(s) occurred:" header
+    .filter((l) => l.trim() && !/^See more help with/.test(l.trim()) && !/^The following errors? occurred:$/.test(l.trim()))
   if (lines.length <= 1) return (lines[0] ?? message).trim()
   const [head, ...rest] = lines
   const parts: string[] = []
@@ -169,7 +173,7 @@ export function oneLine(message: string): string {
  * Turns anything thrown into an AipError. oclif's parse errors become usage errors (exit 2);
  * network failures become UNREACHABLE (exit 5); the rest are FAILED (exit 1).
  */
-export function toAipError(err: unknown): AipError {
+export function toAipError(err: unknown, command?: string): AipError {
   if (err instanceof AipError) {
     // thrown by a flag's own parse function: oclif's parser wraps the message in
     // "Parsing --FLAG \n\t...\nSee more help with --help" (@oclif/core lib/parser/parse.js)
@@ -183,7 +187,7 @@ export function toAipError(err: unknown): AipError {
     // oclif's parser errors: FailedFlagValidationError, RequiredArgsError, UnexpectedArgsError,
     // NonExistentFlagsError, FlagInvalidOptionError, ArgInvalidOptionError, CLIParseError.
     if (/Flag|Args?Error|ParseError|Option/.test(name) || oclif?.exit === 2) {
-      return new UsageError(oneLine(err.message), {fix: 'see --help for the accepted flags and arguments', cause: err})
+      return new UsageError(oneLine(err.message), {fix: `see ${command ? `\`aip ${command.replaceAll(':', ' ')} --help\`` : '--help'} for the accepted flags and arguments`, cause: err})
     }
     const net = networkErrorCode(err)
     if (net) return new UnreachableError(`cannot reach the API (${net}): ${err.message}`, {cause: err})

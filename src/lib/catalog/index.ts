@@ -1,4 +1,4 @@
-import {existsSync, readFileSync} from 'node:fs'
+import {existsSync, readFileSync, statSync} from 'node:fs'
 import {basename, join} from 'node:path'
 import {parseDocument} from 'yaml'
 
@@ -19,6 +19,10 @@ export {templatesDir} from './store.js'
 export function loadTemplateFile(path: string): CatalogEntry {
   if (!existsSync(path)) {
     throw new NotFoundError(`template file ${path} does not exist`, {fix: 'pass the path of a model template YAML file (see templates/models/ for examples)'})
+  }
+  const st = statSync(path)
+  if (!st.isFile()) {
+    throw new UsageError(`template ${path} is ${st.isDirectory() ? 'a directory' : 'not a regular file'}`, {fix: 'pass the template YAML file itself, e.g. templates/models/qwen3-8b.yaml'})
   }
   return parseTemplateText(readFileSync(path, 'utf8'), path)
 }
