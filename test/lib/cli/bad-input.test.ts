@@ -1,0 +1,142 @@
+/**
+ * Input checks that run before any request (the bad-input sweep): model names, empty values,
+ * config keys, oclif's parse errors, Hub repo ids, template and kubeconfig paths, key options.
+ */
+import {mkdirSync, mkdtempSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {afterAll, describe, expect, it} from 'vitest'
+
+import {emptyValueError} from '../../../src/flags.js'
+import {loadTemplateFile} from '../../../src/lib/catalog/index.js'
+import {resolveConfig} from '../../../src/lib/config/index.js'
+import {oneLine, toAipError, UsageError} from '../../../src/lib/errors.js'
+import {validateKeyOptions} from '../../../src/lib/gateway/keys.js'
+import {loadModelSource} from '../../../src/lib/gpufit/source.js'
+import {aipSelector} from '../../../src/lib/kube/labels.js'
+import {loadKubeconfig} from '../../../src/lib/kube/kubeconfig.js'
+import {modelNameProblem} from '../../../src/lib/names.js'
+
+const dirs: string[] = []
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'aip-badinput-'))
+  dirs.push(d)
+  return d
+}
+afterAll(() => {
+  for (const d of dirs) rmSync(d, {recursive: true, force: true})
+})
+
+function thrown(f: () => unknown): unknown {
+  try {
+    f()
+  } catch (error) {
+    return error
+  }
+  throw new Error('did not throw')
+}
+
+describe('model names', () => {
+  it('takes catalog-style names and names what is wrong with the rest', () => {
+    for (const ok of ['qwen3-8b', 'llama-3.1-8b-instruct', 'a', 'm'.repeat(40)]) expect(modelNameProblem(ok), ok).toBeUndefined()
+    expect(modelNameProblem('')).toBe('is empty')
+    expect(modelNameProblem('m'.repeat(41))).toMatch(/41 characters long; model names are at most 40/)
+    for (const bad of ['Bad_Name', 'UP', 'x_y', '-a', 'a-', '1abc', 'a b', 'org/name']) expect(modelNameProblem(bad), bad).toMatch(/is not a model name/)
+  })
+
+  it('an empty model never widens a label selector to every model', () => {
+    expect(aipSelector('')).toBe('app.kubernetes.io/managed-by=aip,aip.dev/model=')
+    expect(aipSelector()).toBe('app.kubernetes.io/managed-by=aip')
+  })
+})
+
+describe('empty flag and argument values', () => {
+  it('are usage errors naming the flag or argument, not the default in disguise', () => {
+    expect(emptyValueError({bucket: 'weights', wait: true, timeout: undefined}, {name: 'qwen3-8b'})).toBeUndefined()
+    expect(emptyValueError({bucket: ''}, {})).toMatchObject({exitCode: 2, message: '--bucket is empty'})
+    expect(emptyValueError({include: ['*.json', '']}, {})).toMatchObject({message: '--include is empty'})
+    expect(emptyValueError({}, {value: ''})).toMatchObject({exitCode: 2, message: 'VALUE is empty'})
+  })
+})
+
+describe('config keys checked when read', () => {
+  const env = () => {
+    const home = tempDir()
+    return {env: {HOME: home, XDG_CONFIG_HOME: join(home, '.config')}, cwd: home}
+  }
+  it('cluster is an EKS cluster name; the error names the flag that set it (--name)', () => {
+    const {env: e, cwd} = env()
+    expect(resolveConfig({env: e, cwd, flags: {cluster: 'prod_eu-1'}}).get('cluster')?.value).toBe('prod_eu-1')
+    expect(() => resolveConfig({env: e, cwd, flags: {cluster: 'my cluster!'}})).toThrow(/cluster from --name must be an EKS cluster name/)
+    expect(() => resolveConfig({env: e, cwd, flags: {cluster: 'c'.repeat(101)}})).toThrow(UsageError)
+  })
+  it('prefix has real path parts; leading and trailing "/" are allowed (dropped when used)', () => {
+    const {env: e, cwd} = env()
+    for (const ok of ['models', 'team-a/models', '/models/', 'v1.2/models']) expect(resolveConfig({env: e, cwd, flags: {prefix: ok}}).get('prefix')?.value).toBe(ok)
+    for (const bad of ['/../x', 'a//b', 'a/./b', 'my models']) expect(() => resolveConfig({env: e, cwd, flags: {prefix: bad}}), bad).toThrow(/prefix from --prefix must be an S3 key prefix/)
+  })
+  it('prometheus-service is NAMESPACE/NAME:PORT; gpu a known GPU; prometheus-url errors name --prometheus', () => {
+    const {env: e, cwd} = env()
+    expect(resolveConfig({env: e, cwd, flags: {'prometheus-service': 'monitoring/prom:web'}}).get('prometheus-service')?.value).toBe('monitoring/prom:web')
+    expect(() => resolveConfig({env: {...e, AIP_PROMETHEUS_SERVICE: 'a/b/c:1'}, cwd})).toThrow(/prometheus-service from \$AIP_PROMETHEUS_SERVICE must be a service as NAMESPACE\/NAME:PORT/)
+    expect(resolveConfig({env: {...e, AIP_GPU: 'l40s'}, cwd}).get('gpu')?.value).toBe('l40s')
+    expect(() => resolveConfig({env: {...e, AIP_GPU: 'h1000'}, cwd})).toThrow(/gpu from \$AIP_GPU must be a known GPU type: .*h100/)
+    expect(() => resolveConfig({env: e, cwd, flags: {'prometheus-url': 'nope'}})).toThrow(/prometheus-url from --prometheus is not an http\(s\) URL/)
+  })
+})
+
+describe("oclif's parse errors", () => {
+  it('drop the "The following error occurred:" header', () => {
+    expect(oneLine('The following error occurred:\n  Missing required flag team\nSee more help with --help')).toBe('Missing required flag team')
+  })
+  it("name the command's own --help in the fix", () => {
+    class NonExistentFlagsError extends Error {}
+    const e = toAipError(Object.assign(new NonExistentFlagsError('Nonexistent flag: --bogus\nSee more help with --help'), {oclif: {exit: 2}}), 'model:rollout:status')
+    expect(e.fix).toBe('see `aip model rollout status --help` for the accepted flags and arguments')
+  })
+  it("an AipError from a flag's parse function loses the parser's wrapping", () => {
+    const e = new UsageError('--delete-bucket "s3://x" must be the bucket name alone')
+    e.message = `Parsing --delete-bucket \n\t${e.message}\nSee more help with --help` // what @oclif/core's parser does
+    expect(toAipError(e).message).toBe('--delete-bucket "s3://x" must be the bucket name alone')
+  })
+})
+
+describe('gpu-fit MODEL', () => {
+  it('that cannot be a Hub repo id is a usage error (exit 2), not a catalog miss suggesting --template', async () => {
+    for (const m of ['a/b/c', 'org/my model']) {
+      const e = await loadModelSource(m).catch((error: unknown) => error)
+      expect(e, m).toBeInstanceOf(UsageError)
+      expect((e as UsageError).message).toMatch(/is not a Hugging Face repo id, a catalog name or a path/)
+    }
+    const miss = await loadModelSource('no-such-model-zz').catch((error: unknown) => error)
+    expect((miss as UsageError).exitCode).toBe(4)
+    expect((miss as UsageError).fix).not.toMatch(/--template/)
+  })
+  it('--revision with a catalog model is named as ignored', async () => {
+    const warnings: string[] = []
+    await loadModelSource('qwen3-8b', {revision: 'main', warn: (w) => warnings.push(w)})
+    expect(warnings.join('\n')).toMatch(/--revision main is ignored for catalog model qwen3-8b/)
+  })
+})
+
+describe('paths that are directories', () => {
+  it('a --template directory is a usage error', () => {
+    const d = tempDir()
+    expect(thrown(() => loadTemplateFile(d))).toMatchObject({exitCode: 2, message: `template ${d} is a directory`})
+  })
+  it('a kubeconfig directory is a usage error, not "not found"', async () => {
+    const d = tempDir()
+    mkdirSync(join(d, 'kube'))
+    await expect(loadKubeconfig({kubeconfig: join(d, 'kube')})).rejects.toMatchObject({exitCode: 2, message: expect.stringMatching(/is a directory, not a file/)})
+    await expect(loadKubeconfig({env: {KUBECONFIG: join(d, 'kube'), HOME: d}})).rejects.toMatchObject({exitCode: 2})
+  })
+})
+
+describe('key options', () => {
+  it('are checked on their own, before any request', () => {
+    expect(validateKeyOptions({team: 'team-a', expires: '30d', models: ['qwen3-8b', ' ', 'qwen3-8b']})).toEqual(['qwen3-8b'])
+    expect(thrown(() => validateKeyOptions({team: 'Team_A'}))).toMatchObject({exitCode: 2, message: 'invalid team "Team_A"'})
+    expect(thrown(() => validateKeyOptions({team: 't', expires: '0d'}))).toMatchObject({exitCode: 2, message: 'invalid --expires "0d"'})
+    expect(thrown(() => validateKeyOptions({team: 't', models: ['', '']}))).toMatchObject({exitCode: 2, message: '--models names no model'})
+  })
+})
