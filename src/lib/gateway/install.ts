@@ -134,7 +134,7 @@ export async function installGateway(client: KubeClient | undefined, o: InstallO
   const c = client!
   if (render.exposure.kind === 'httproute' && !(await kube.hasApiResource(c, 'gateway.networking.k8s.io/v1', 'HTTPRoute'))) {
     throw new NotFoundError('--gateway-class needs the Gateway API (gateway.networking.k8s.io/v1 Gateway, HTTPRoute), which this cluster does not serve', {
-      fix: 'install the Gateway API CRDs and a controller for the class, or drop --gateway-class to expose the gateway with a LoadBalancer Service',
+      fix: 'install the Gateway API CRDs and a controller for the class, or pass --gateway-class none to expose the gateway with a LoadBalancer Service',
     })
   }
   const [nsObj, ...rest] = rendered.objects
