@@ -106,10 +106,12 @@ describe('gateway rerun: NLB internal + TLS, 3 replicas, 20Gi Postgres', () => {
     const g = json(r.stdout).result.gateway
     expect(changed(g)).toEqual([])
     expect(settings(g)).toMatchObject({internal: {action: 'kept', value: true}, replicas: {action: 'kept', value: 3}})
-    // the human output names what it kept
-    const text = await runCli(['cluster', 'bootstrap', '--skip-eks', '--gateway'], {env, timeoutMs: 90_000})
+    // the human output names what it keeps, --dry-run too
+    const text = await runCli(['cluster', 'bootstrap', '--skip-eks', '--gateway', '--dry-run'], {env, timeoutMs: 90_000})
     expect(text.code, text.stderr).toBe(0)
+    expect(text.stdout).toMatch(/Gateway settings/)
     expect(text.stdout).toMatch(/internal\s+true\s+kept \(flag omitted\)/)
+    expect(text.stdout).toMatch(/certificate-arn\s+arn:aws:acm:\S+\s+kept \(flag omitted\)/)
     expect(snapshot(api)).toEqual(first)
     await keysStillValid()
   })

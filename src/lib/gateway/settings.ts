@@ -17,6 +17,7 @@
  * Secrets are not settings: install creates the master key, salt key and database password once and
  * never rewrites them (install.ts ensureSecret); this module never reads them.
  */
+import {QUANTITY} from '../catalog/schema.js'
 import {UsageError} from '../errors.js'
 import type {KubeClient, KubeObject} from '../kube/index.js'
 import {decide, SETTING_ACTION_TEXT, type SettingAction} from '../settings.js'
@@ -93,8 +94,6 @@ export interface ResolvedGatewaySettings {
   notes: string[]
 }
 
-const QUANTITY = /^(\d+(\.\d+)?|\.\d+)(m|k|Ki|Mi|Gi|Ti|Pi|Ei|M|G|T|P|E)?$/
-
 /** `cpu=500m,memory=1Gi` (kubectl set resources --requests/--limits), or `none`: null. */
 export function parseResourceList(text: string, flag: string): Record<string, string> | null {
   if (text.trim() === 'none') return null
@@ -116,6 +115,24 @@ export function formatResourceList(r: Record<string, unknown> | null | undefined
     .map(([k, v]) => `${k}=${String(v)}`)
     .sort()
     .join(',')
+}
+
+const SUFFIX: Record<string, number> = {n: 1e-9, u: 1e-6, m: 1e-3, '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60}
+
+/** A quantity's value (the API server stores quantities canonically: 1000m comes back as 1, 1024Mi as 1Gi). */
+function quantityValue(q: string): number {
+  const m = /^\+?([\d.]+)(?:[eE]([+-]?\d+)|([a-zA-Z]*))$/.exec(q.trim())
+  if (!m) return Number.NaN
+  return Number(m[1]) * (m[2] === undefined ? (SUFFIX[m[3] ?? ''] ?? Number.NaN) : 10 ** Number(m[2]))
+}
+
+/** Two canonical resource lists name the same amounts. */
+function sameResources(a: string | null, b: string | null): boolean {
+  if (a === null || b === null) return a === b
+  const x = resourceListOf(a)!
+  const y = resourceListOf(b)!
+  const keys = Object.keys(x)
+  return keys.length === Object.keys(y).length && keys.every((k) => y[k] !== undefined && Math.abs(quantityValue(x[k]!) - quantityValue(y[k]!)) <= 1e-9 * Math.max(1, quantityValue(x[k]!)))
 }
 
 function resourceListOf(text: string | null): Record<string, string> | undefined {
@@ -238,6 +255,11 @@ export function decideGatewaySettings(inputs: GatewaySettingInputs, live: LiveGa
   // TLS is kept across a change of exposure kind: dropping it is never a side effect
   const cert = decide<string | null>(inputs.certificateArn, live.exposureUnknown ? undefined : live.certificateArn, null)
   decisions.push({setting: 'certificate-arn', object: httproute ? obj('Gateway') : obj('Service'), ...cert})
+  if (tlsSecret !== null && cert.value !== null) {
+    throw new UsageError(`the Gateway listener would get TLS twice: --tls-secret ${tlsSecret} and --certificate-arn ${cert.value}${cert.action === 'kept' || decisions.find((d) => d.setting === 'tls-secret')?.action === 'kept' ? ' (one of them kept from the cluster)' : ''}`, {
+      fix: 'keep one: --certificate-arn none, or --tls-secret none',
+    })
+  }
 
   const dep = obj('Deployment')
   const replicas = decide(inputs.replicas, live.replicas, DEFAULT_REPLICAS)
@@ -245,9 +267,9 @@ export function decideGatewaySettings(inputs: GatewaySettingInputs, live: LiveGa
   const image = decide(inputs.image, live.image, LITELLM_IMAGE)
   decisions.push({setting: 'image', object: dep, ...image})
   if (image.action === 'kept' && image.value !== LITELLM_IMAGE) notes.push(`image ${image.value} kept; this aip pins ${LITELLM_IMAGE}: --image ${LITELLM_IMAGE} upgrades to it`)
-  const requests = decide<string | null>(inputs.requests === undefined ? undefined : formatResourceList(inputs.requests), live.requests, formatResourceList(DEFAULT_LITELLM_RESOURCES.requests))
+  const requests = decide<string | null>(inputs.requests === undefined ? undefined : formatResourceList(inputs.requests), live.requests, formatResourceList(DEFAULT_LITELLM_RESOURCES.requests), sameResources)
   decisions.push({setting: 'requests', object: dep, ...requests})
-  const limits = decide<string | null>(inputs.limits === undefined ? undefined : formatResourceList(inputs.limits), live.limits, formatResourceList(DEFAULT_LITELLM_RESOURCES.limits))
+  const limits = decide<string | null>(inputs.limits === undefined ? undefined : formatResourceList(inputs.limits), live.limits, formatResourceList(DEFAULT_LITELLM_RESOURCES.limits), sameResources)
   decisions.push({setting: 'limits', object: dep, ...limits})
 
   const db = decide<string | null>(inputs.databaseUrlSecret === undefined ? undefined : refText(inputs.databaseUrlSecret), live.databaseUrlSecret === undefined ? undefined : refText(live.databaseUrlSecret), null)

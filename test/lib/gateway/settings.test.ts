@@ -65,8 +65,10 @@ describe('decideGatewaySettings', () => {
       expect(changed, setting).toEqual([expect.objectContaining({setting, previous, value})])
       expect(r.decisions.filter((d) => d.action !== 'changed').every((d) => d.action === 'kept'), setting).toBe(true)
     }
-    // the same value as the cluster's is "unchanged", not "changed"
-    expect(byName(decide({replicas: 3, internal: true}, liveOf(o)).decisions)).toMatchObject({replicas: {action: 'unchanged'}, internal: {action: 'unchanged'}})
+    // the same value as the cluster's is "unchanged", not "changed"; quantities compare by amount
+    // (the API server stores 2000m as 2 and 4096Mi as 4Gi)
+    expect(byName(decide({replicas: 3, internal: true, requests: {cpu: '2000m', memory: '4096Mi'}}, liveOf(o)).decisions)).toMatchObject({replicas: {action: 'unchanged'}, internal: {action: 'unchanged'}, requests: {action: 'unchanged'}})
+    expect(byName(decide({requests: {cpu: '2', memory: '4G'}}, liveOf(o)).decisions).requests).toMatchObject({action: 'changed'})
   })
 
   it('an omitted --hostname/--tls-secret keeps the Gateway\'s; given without a Gateway API exposure they are refused', () => {
@@ -75,6 +77,10 @@ describe('decideGatewaySettings', () => {
     expect(failure(() => decide({hostname: 'x.example.com'}, liveOf(installs[0]![1]))).exitCode).toBe(2)
     expect(failure(() => decide({tlsSecret: 'x'})).exitCode).toBe(2)
     expect(failure(() => decide({internal: true}, live)).message).toContain('--internal applies to the LoadBalancer Service')
+    // one TLS source for the listener: a certificate next to a kept TLS Secret is refused, not ignored
+    const twice = failure(() => decide({certificateArn: ARN}, live))
+    expect(twice.message).toBe(`the Gateway listener would get TLS twice: --tls-secret llm-tls and --certificate-arn ${ARN} (one of them kept from the cluster)`)
+    expect(decide({certificateArn: ARN, tlsSecret: null}, live).render.exposure).toMatchObject({certificateArn: ARN, tlsSecret: undefined})
   })
 
   it('--gateway-class none goes back to the LoadBalancer Service (internet-facing unless --internal); TLS is kept across the switch', () => {
