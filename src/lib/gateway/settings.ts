@@ -224,7 +224,7 @@ export function decideGatewaySettings(inputs: GatewaySettingInputs, live: LiveGa
 
   // exposure: a LoadBalancer Service (gateway-class none), or Gateway API with this class
   if (inputs.gatewayClass === undefined && live.exposureUnknown) {
-    throw new UsageError(`cannot tell how the gateway is exposed: ${live.exposureUnknown}`, {fix: 'say it: --gateway-class CLASS (a Gateway API Gateway + HTTPRoute) or --gateway-class none (a LoadBalancer Service)'})
+    throw new UsageError(`cannot tell how the gateway is exposed: ${live.exposureUnknown}`, {fix: 'say it once: aip gateway install --gateway-class CLASS (a Gateway API Gateway + HTTPRoute) or --gateway-class none (a LoadBalancer Service); later reruns keep it'})
   }
   const cls = decide<string | null>(inputs.gatewayClass, live.exposureUnknown ? undefined : live.gatewayClass, null)
   const httproute = cls.value !== null
