@@ -140,3 +140,11 @@ describe('key options', () => {
     expect(thrown(() => validateKeyOptions({team: 't', models: ['', '']}))).toMatchObject({exitCode: 2, message: '--models names no model'})
   })
 })
+
+describe('S3 failures the SDK raises before any request', () => {
+  it('a missing region or a bucket with "/" is a usage error, not "retry"', async () => {
+    const {toS3Error} = await import('../../../src/lib/aws/s3.js')
+    expect(toS3Error(new Error('Region is missing'), {bucket: 'weights', action: 'access'})).toMatchObject({exitCode: 2, message: 'no AWS region for S3', fix: expect.stringMatching(/--region/)})
+    expect(toS3Error(new Error("Bucket name shouldn't contain '/', received 's3://x'"), {bucket: 's3://x'})).toMatchObject({exitCode: 2, message: '"s3://x" is not an S3 bucket name'})
+  })
+})
