@@ -148,3 +148,13 @@ describe('S3 failures the SDK raises before any request', () => {
     expect(toS3Error(new Error("Bucket name shouldn't contain '/', received 's3://x'"), {bucket: 's3://x'})).toMatchObject({exitCode: 2, message: '"s3://x" is not an S3 bucket name'})
   })
 })
+
+describe('cost --until', () => {
+  it('in the future is refused in seconds since the epoch as in RFC 3339', async () => {
+    const {parseUntil} = await import('../../../src/lib/cost/window.js')
+    const now = Date.parse('2026-06-01T00:00:00Z')
+    expect(parseUntil('1700000000', now)).toBe(1_700_000_000)
+    expect(() => parseUntil('99999999999', now)).toThrow(/--until 99999999999 is in the future/)
+    expect(() => parseUntil('2999-01-01T00:00:00Z', now)).toThrow(/is in the future/)
+  })
+})
