@@ -90,8 +90,8 @@ export const storageFlags = {
   prefix: Flags.string({description: 'S3 key prefix (config: prefix, default models)', helpGroup: 'STORAGE'}),
 }
 
-/** A flag naming an S3 bucket outside the configuration (teardown --delete-bucket): the same rule as config `bucket`. */
-export function bucketFlag(opts: {description: string}) {
+/** A flag naming an S3 bucket (teardown --delete-bucket, bootstrap --bucket): the same rule as config `bucket`, checked before anything runs. */
+export function bucketFlag(opts: {description: string; helpGroup?: string}) {
   return Flags.string({
     ...opts,
     parse: async (input: string, ctx) => {

@@ -64,6 +64,7 @@ const offline: Array<[string, string[], number, RegExp, NodeJS.ProcessEnv?]> = [
   ['$AIP_GPU unknown', ['config', 'view'], 2, /gpu from \$AIP_GPU must be a known GPU type/, {AIP_GPU: 'zz'}],
   ['teardown --name EKS refuses, named as --name', ['teardown', '--yes', '--name', 'my cluster!'], 2, /cluster from --name must be an EKS cluster name/, {KUBECONFIG: closedKubeconfig}],
   ['teardown --delete-bucket s3://x before the plan', ['teardown', '--yes', '--delete-bucket', 's3://x/y'], 2, /--delete-bucket "s3:\/\/x\/y" must be the bucket name alone/, {KUBECONFIG: closedKubeconfig}],
+  ['cluster bootstrap --bucket s3://x (was accepted)', ['cluster', 'bootstrap', '--skip-eks', '--dry-run', '--bucket', 's3://x'], 2, /--bucket "s3:\/\/x" must be the bucket name alone/, {KUBECONFIG: closedKubeconfig}],
   ['metrics tail --prometheus named as --prometheus', ['metrics', 'tail', '--prometheus', 'nope'], 2, /prometheus-url from --prometheus is not an http\(s\) URL/],
   ['--template a directory (was EISDIR, exit 1)', ['model', 'deploy', '--template', join(tmp, 'a-dir'), '--dry-run=client'], 2, /is a directory/, {AIP_BUCKET: 'weights'}],
   ['--kubeconfig a directory (was "not found")', ['model', 'list', '--kubeconfig', join(tmp, 'a-dir')], 2, /is a directory, not a file/],
