@@ -47,7 +47,13 @@ export async function readSafetensorsHeaderFile(path: string): Promise<TensorHea
     if (n <= 0 || n > 100 * 1024 * 1024 || n + 8 > size) throw new UsageError(`${path} is not a safetensors file (bad header length)`, {fix: 'remove it from the directory or re-download it'})
     const buf = Buffer.alloc(n)
     await fh.read(buf, 0, n, 8)
-    return headerTensors(parseJson(buf.toString('utf8'), path), path)
+    let header: unknown
+    try {
+      header = JSON.parse(buf.toString('utf8'))
+    } catch {
+      throw new UsageError(`${path} is not a safetensors file (its header is not JSON)`, {fix: 'remove it from the directory or re-download it'})
+    }
+    return headerTensors(header, path)
   } finally {
     await fh.close()
   }
@@ -60,6 +66,8 @@ function headerTensors(h: unknown, where: string): TensorHeader[] {
     if (name === '__metadata__') continue
     const t = v as {dtype?: unknown; shape?: unknown}
     if (typeof t?.dtype !== 'string' || !Array.isArray(t.shape)) throw new UsageError(`${where}: tensor "${name}" has no dtype/shape`, {fix: 're-download the file'})
+    // a negative or fractional dimension would count negative parameters and "fit" anything
+    if (!t.shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) throw new UsageError(`${where}: tensor "${name}" has shape ${JSON.stringify(t.shape)}; dimensions are whole numbers of at least 0`, {fix: 're-download the file'})
     out.push({name, dtype: t.dtype, shape: t.shape as number[]})
   }
   return out

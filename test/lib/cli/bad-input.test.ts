@@ -2,7 +2,7 @@
  * Input checks that run before any request (the bad-input sweep): model names, empty values,
  * config keys, oclif's parse errors, Hub repo ids, template and kubeconfig paths, key options.
  */
-import {mkdirSync, mkdtempSync, rmSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
@@ -156,5 +156,27 @@ describe('cost --until', () => {
     expect(parseUntil('1700000000', now)).toBe(1_700_000_000)
     expect(() => parseUntil('99999999999', now)).toThrow(/--until 99999999999 is in the future/)
     expect(() => parseUntil('2999-01-01T00:00:00Z', now)).toThrow(/is in the future/)
+  })
+})
+
+describe('gpu-fit model directory with a broken safetensors file', () => {
+  const header = (h: string) => {
+    const len = Buffer.alloc(8)
+    len.writeBigUInt64LE(BigInt(Buffer.byteLength(h)))
+    return Buffer.concat([len, Buffer.from(h), Buffer.alloc(16)])
+  }
+  const modelDir = (st: Buffer) => {
+    const d = tempDir()
+    writeFileSync(join(d, 'config.json'), JSON.stringify({architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: 4096, num_hidden_layers: 32, num_attention_heads: 32, num_key_value_heads: 8, vocab_size: 32000, intermediate_size: 11008, max_position_embeddings: 4096, torch_dtype: 'bfloat16'}))
+    writeFileSync(join(d, 'model.safetensors'), st)
+    return d
+  }
+  it('a header that is not JSON is named as a safetensors problem, not as "the model\'s config.json"', async () => {
+    await expect(loadModelSource(modelDir(header('{not json')))).rejects.toMatchObject({exitCode: 2, message: expect.stringMatching(/model\.safetensors is not a safetensors file \(its header is not JSON\)/)})
+  })
+  it('a negative dimension is refused (it counted negative parameters and fit anything)', async () => {
+    await expect(loadModelSource(modelDir(header(JSON.stringify({w: {dtype: 'BF16', shape: [-5, 3], data_offsets: [0, 16]}}))))).rejects.toMatchObject({exitCode: 2, message: expect.stringMatching(/tensor "w" has shape \[-5,3\]/)})
+    const {parseSafetensorsHeader} = await import('../../../src/lib/hub/safetensors.js')
+    expect(() => parseSafetensorsHeader(Buffer.from(JSON.stringify({w: {dtype: 'BF16', shape: [2.5], data_offsets: [0, 5]}})))).toThrow(/tensor w has shape \[2.5\]/)
   })
 })
