@@ -5,6 +5,7 @@
  */
 import {gpuNames} from '../gpufit/gpus.js'
 import {isDns1123Label, SERVICE_REF} from '../names.js'
+import {parseDuration} from './parse.js'
 
 export type ConfigValue = string | number | boolean
 
@@ -70,6 +71,9 @@ const gpuType = (v: ConfigValue) => {
 }
 const serviceRef = (v: ConfigValue) => (SERVICE_REF.test(String(v).trim()) ? undefined : 'must be a service as NAMESPACE/NAME:PORT, e.g. monitoring/prometheus-operated:9090')
 
+// http-timeout bounds every request, a TLS handshake included: under a second nothing answers in time
+const atLeastOneSecond = (v: ConfigValue) => (parseDuration(String(v)) < 1000 ? 'must be at least 1s (it bounds every HTTP request; the default is 30s)' : undefined)
+
 export const CONFIG_KEYS: readonly KeyDef[] = [
   {key: 'cluster', description: 'EKS cluster name', type: 'string', env: ['AIP_CLUSTER'], default: 'aip', flag: 'name', validate: eksClusterName},
   {key: 'region', description: 'AWS region', type: 'string', env: ['AIP_REGION', 'AWS_REGION', 'AWS_DEFAULT_REGION'], validate: region},
@@ -92,7 +96,7 @@ export const CONFIG_KEYS: readonly KeyDef[] = [
   {key: 'gpu', description: 'default GPU type for gpu-fit and deploys', type: 'string', env: ['AIP_GPU'], validate: gpuType},
   {key: 'gpu-memory-utilization', description: 'fraction of GPU memory vLLM may use', type: 'number', env: ['AIP_GPU_MEMORY_UTILIZATION'], default: 0.9, validate: fraction},
   {key: 'timeout', description: 'default wait timeout (e.g. 15m)', type: 'duration', env: ['AIP_TIMEOUT'], default: '15m'},
-  {key: 'http-timeout', description: 'how long any HTTP peer (API server, Hub, S3, Prometheus, gateway) may stay silent, and an API server unreachable during a wait, before aip gives up (exit 5)', type: 'duration', env: ['AIP_HTTP_TIMEOUT'], default: '30s'},
+  {key: 'http-timeout', description: 'how long any HTTP peer (API server, Hub, S3, Prometheus, gateway) may stay silent, and an API server unreachable during a wait, before aip gives up (exit 5)', type: 'duration', env: ['AIP_HTTP_TIMEOUT'], default: '30s', validate: atLeastOneSecond},
 ]
 
 export const KEY_NAMES = CONFIG_KEYS.map((k) => k.key)

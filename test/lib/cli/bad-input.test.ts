@@ -82,6 +82,8 @@ describe('config keys checked when read', () => {
     expect(resolveConfig({env: {...e, AIP_GPU: 'l40s'}, cwd}).get('gpu')?.value).toBe('l40s')
     expect(() => resolveConfig({env: {...e, AIP_GPU: 'h1000'}, cwd})).toThrow(/gpu from \$AIP_GPU must be a known GPU type: .*h100/)
     expect(() => resolveConfig({env: e, cwd, flags: {'prometheus-url': 'nope'}})).toThrow(/prometheus-url from --prometheus is not an http\(s\) URL/)
+    expect(resolveConfig({env: {...e, AIP_HTTP_TIMEOUT: '1s'}, cwd}).get('http-timeout')?.value).toBe('1s')
+    expect(() => resolveConfig({env: {...e, AIP_HTTP_TIMEOUT: '1ms'}, cwd})).toThrow(/http-timeout from \$AIP_HTTP_TIMEOUT must be at least 1s/)
   })
 })
 
