@@ -55,6 +55,7 @@ const offline: Array<[string, string[], number, RegExp, NodeJS.ProcessEnv?]> = [
   ['an empty --timeout', ['model', 'deploy', 'qwen3-8b', '--dry-run=client', '--timeout', ''], 2, /--timeout is empty/, {AIP_BUCKET: 'weights'}],
   ['an empty --name', ['model', 'deploy', 'qwen3-8b', '--dry-run=client', '--name', ''], 2, /--name is empty/, {AIP_BUCKET: 'weights'}],
   ['config set with an empty VALUE', ['config', 'set', 'prefix', ''], 2, /VALUE is empty/],
+  ['gpu-fit --gpu with --gpu-memory (the gate used the memory and named the GPU)', ['gpu-fit', 'qwen3-8b', '--gpu', 'h100', '--gpu-memory', '24GiB'], 2, /--gpu=h100 cannot also be provided when using --gpu-memory/],
   ['gpu-fit a/b/c', ['gpu-fit', 'a/b/c'], 2, /"a\/b\/c" is not a Hugging Face repo id, a catalog name or a path/],
   ['gpu-fit "org/my model"', ['gpu-fit', 'org/my model'], 2, /is not a Hugging Face repo id/],
   ['config set gpu to an unknown GPU', ['config', 'set', 'gpu', 'h1000'], 2, /gpu from the command line must be a known GPU type/],
