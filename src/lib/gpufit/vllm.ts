@@ -69,6 +69,14 @@ export interface VllmProfile {
   nonTorchTpN: number
   /** Whether CUDA graph memory is estimated and taken from the KV budget. */
   subtractsCudaGraphs: boolean
+  /**
+   * State pages a sequence holds in each Mamba / linear-attention layer of a hybrid model (fit.ts
+   * hybridLayout): 1 where vLLM turns prefix caching off for hybrids (v0.10's
+   * MambaModelConfig: "Hybrid or mamba-based model detected: disabling prefix caching"), 2 where
+   * prefix caching stays on in Mamba "align" mode (MambaSpec.max_memory_usage_bytes). When align
+   * became the default between 0.11 and 0.29 is not pinned down; 0.17 on is modelled with it.
+   */
+  mambaStatePages: number
 }
 
 /**
@@ -85,9 +93,9 @@ export interface VllmProfile {
  * - 0.21 on (the current releases): as 0.17, and CUDA graph memory is estimated and subtracted.
  */
 const ERAS: Array<{from: [number, number]; profile: VllmProfile}> = [
-  {from: [0, 21], profile: {era: '0.21', covers: 'v0.21 and later', samplerProfileCopies: 3.8, warmupSamplerCopies: 5.45, nonTorchTp1: 0.25, nonTorchTpN: 2.1, subtractsCudaGraphs: true}},
-  {from: [0, 17], profile: {era: '0.17', covers: 'v0.17 to v0.20', samplerProfileCopies: 3.8, warmupSamplerCopies: 5.45, nonTorchTp1: 0.25, nonTorchTpN: 2.1, subtractsCudaGraphs: false}},
-  {from: [0, 10], profile: {era: '0.10', covers: 'v0.10 to v0.16', samplerProfileCopies: 9.7, warmupSamplerCopies: 9.7, nonTorchTp1: 0.13, nonTorchTpN: 0.55, subtractsCudaGraphs: false}},
+  {from: [0, 21], profile: {era: '0.21', covers: 'v0.21 and later', samplerProfileCopies: 3.8, warmupSamplerCopies: 5.45, nonTorchTp1: 0.25, nonTorchTpN: 2.1, subtractsCudaGraphs: true, mambaStatePages: 2}},
+  {from: [0, 17], profile: {era: '0.17', covers: 'v0.17 to v0.20', samplerProfileCopies: 3.8, warmupSamplerCopies: 5.45, nonTorchTp1: 0.25, nonTorchTpN: 2.1, subtractsCudaGraphs: false, mambaStatePages: 2}},
+  {from: [0, 10], profile: {era: '0.10', covers: 'v0.10 to v0.16', samplerProfileCopies: 9.7, warmupSamplerCopies: 9.7, nonTorchTp1: 0.13, nonTorchTpN: 0.55, subtractsCudaGraphs: false, mambaStatePages: 1}},
 ]
 
 /** The oldest release modelled (the V1 engine's memory profiler as 0.10 ships it). */
