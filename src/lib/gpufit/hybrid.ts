@@ -188,8 +188,9 @@ export function stateSpecOf(cfg: Json, r: Reader, modelType: string, H: number):
     case 'granitemoehybrid':
     case 'falcon_h1': {
       const nHeads = r.req('mamba_n_heads')
-      const headDim = r.opt('mamba_d_head') ?? 64
       const dInner = (modelType === 'falcon_h1' ? r.opt('mamba_d_ssm') : undefined) ?? (r.opt('mamba_expand') ?? 2) * H
+      // Falcon-H1's mamba_d_head may be "auto": d_ssm / heads (transformers FalconH1Config)
+      const headDim = r.opt('mamba_d_head') ?? (cfg.mamba_d_head === 'auto' ? dInner / nHeads : 64)
       return {spec: {kind: 'mamba2', dInner, nGroups: r.opt('mamba_n_groups') ?? 1, nHeads, headDim, dState: r.opt('mamba_d_state') ?? 128, dConv: r.opt('mamba_d_conv') ?? 4}, ssmFloat32: ssmDtype === 'float32'}
     }
     case 'minimax_text_01':

@@ -24,7 +24,7 @@ const pattern = (cfg: object): string => {
 }
 
 const small = {hidden_size: 256, vocab_size: 1000, max_position_embeddings: 4096, torch_dtype: 'bfloat16', intermediate_size: 512}
-const qwenNext = {...small, model_type: 'qwen3_next', num_hidden_layers: 8, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 64, full_attention_interval: 4, linear_num_key_heads: 4, linear_num_value_heads: 8, linear_key_head_dim: 32, linear_value_head_dim: 32, linear_conv_kernel_dim: 4, num_experts: 0}
+const qwenNext = {...small, model_type: 'qwen3_next', num_hidden_layers: 8, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 64, full_attention_interval: 4, linear_num_key_heads: 4, linear_num_value_heads: 8, linear_key_head_dim: 32, linear_value_head_dim: 32, linear_conv_kernel_dim: 4}
 const jamba = {...small, model_type: 'jamba', num_hidden_layers: 8, num_attention_heads: 4, num_key_value_heads: 2, attn_layer_period: 4, attn_layer_offset: 1, expert_layer_period: 2, expert_layer_offset: 1, num_experts: 4, num_experts_per_tok: 2, mamba_d_state: 16, mamba_d_conv: 4, mamba_expand: 2, mamba_dt_rank: 16}
 const nemotron = {...small, model_type: 'nemotron_h', num_hidden_layers: 6, hybrid_override_pattern: 'M-M*-M', num_attention_heads: 4, num_key_value_heads: 2, head_dim: 64, mamba_num_heads: 8, mamba_head_dim: 32, ssm_state_size: 64, n_groups: 2, conv_kernel: 4}
 const granite = {...small, model_type: 'granitemoehybrid', num_hidden_layers: 4, layer_types: ['mamba', 'mamba', 'mamba', 'attention'], num_attention_heads: 4, num_key_value_heads: 2, mamba_n_heads: 8, mamba_d_head: 64, mamba_d_state: 64, mamba_n_groups: 1, mamba_d_conv: 4, mamba_expand: 2, num_local_experts: 4, num_experts_per_tok: 2, shared_intermediate_size: 256, tie_word_embeddings: true}
@@ -70,6 +70,7 @@ describe('hybrid layer detection: which layers hold a KV cache, which a recurren
     const spec = specFromConfig(falcon)
     expect(spec.attention).toHaveLength(3)
     expect(spec.state).toMatchObject({layers: 3, spec: {kind: 'mamba2', dInner: 512}})
+    expect(specFromConfig({...falcon, mamba_d_head: 'auto'}).state?.spec).toMatchObject({headDim: 64})
   })
   it('Mamba-2: attention-free, no KV cache at all', () => {
     expect(pattern(mamba2)).toBe('SSSS')
@@ -154,5 +155,14 @@ describe('state and KV memory as vLLM pages hybrids', () => {
   it('tensor parallelism must divide the recurrent heads, as vLLM shards them', () => {
     const r = analyze({config: {...nemotron, mamba_num_heads: 6}})
     expect(r.gpus.find((g) => g.tp === 4)!.reason).toMatch(/mamba heads 6 are not divisible by tensor-parallel size 4/)
+  })
+  it('real safetensors headers still win over the config estimate for a hybrid', () => {
+    const tensors = specFromConfig(qwenNext).tensors.map((t) => ({name: t.name.replace('.*.', '.0.'), dtype: 'BF16', shape: t.shape}))
+    tensors.push({name: 'model.layers.3.linear_attn.extra.weight', dtype: 'BF16', shape: [1000, 1000]})
+    const r = analyze({config: qwenNext, tensors})
+    expect(r.parameters.source).toBe('safetensors')
+    expect(r.parameters.total).toBe(tensors.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0))
+    // the KV / state accounting still comes from the config
+    expect(r.kvCache.state?.layers).toBe(6)
   })
 })
