@@ -146,6 +146,9 @@ describe('state and KV memory as vLLM pages hybrids', () => {
     const r = analyze({config: load('nemotron-h-8b'), gpu: 'h100', maxModelLen: 8192})
     const g = r.gate!.result
     const perSeq = r.kvCache.bytesPerSequence
+    // 4 attention layers x 8192 tokens in 1040-token blocks, plus 24 state pages x 2
+    expect(r.kvCache.state!.attentionBlockSize).toBe(1040)
+    expect(perSeq).toBe(4 * Math.ceil(8192 / 1040) * 1040 * 4096 + r.kvCache.state!.bytesPerSequence)
     expect(g.kvPerSequenceBytes).toBe(perSeq)
     expect(g.maxConcurrency).toBe(Math.floor(g.kvAvailablePerGpuBytes / perSeq))
     // state ~195 MiB of a ~325 MiB sequence: counting KV alone would promise 2.5x the sequences
