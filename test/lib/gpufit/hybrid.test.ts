@@ -98,6 +98,19 @@ describe('hybrid layer detection: which layers hold a KV cache, which a recurren
   })
 })
 
+describe('hybrid parameter counts from the dimensions the model cards publish', () => {
+  it('Granite-4.0-H-Small: 32B total, 9B active (36 Mamba-2 + 4 attention layers, 72 experts top-10 and a shared expert on every layer)', () => {
+    // IBM's config fields; which 4 of the 40 layers are attention does not change the count
+    const layerTypes = Array.from({length: 40}, (_, i) => (i % 10 === 5 ? 'attention' : 'mamba'))
+    const cfg = {model_type: 'granitemoehybrid', hidden_size: 4096, num_hidden_layers: 40, num_attention_heads: 32, num_key_value_heads: 8, num_local_experts: 72, num_experts_per_tok: 10, intermediate_size: 768, shared_intermediate_size: 1536, mamba_n_heads: 128, mamba_d_head: 64, mamba_n_groups: 1, mamba_d_state: 128, mamba_d_conv: 4, mamba_expand: 2, tie_word_embeddings: true, vocab_size: 100352, max_position_embeddings: 131072, layer_types: layerTypes, torch_dtype: 'bfloat16'}
+    const r = analyze({config: cfg})
+    expect(Math.abs(r.parameters.total - 32e9) / 32e9).toBeLessThan(0.02)
+    expect(Math.abs(r.parameters.active - 9e9) / 9e9).toBeLessThan(0.05)
+    expect(r.kvCache.layers.full).toBe(4)
+    expect(r.kvCache.state?.layers).toBe(36)
+  })
+})
+
 describe('state and KV memory as vLLM pages hybrids', () => {
   it("state shapes are vLLM's MambaStateShapeCalculator's, sharded by TP", () => {
     const q = specFromConfig(load('qwen3-next-80b-a3b')).state!
