@@ -88,8 +88,8 @@ export interface StateSummary {
   /** All state layers for one sequence as vLLM allocates them (padded pages, padding layers, pages per layer). */
   bytesPerSequence: number
   pagesPerLayer: number
-  /** The attention block size vLLM raises to fit a state in one page (16 for other models). */
-  attentionBlockSize: number
+  /** The attention block size vLLM raises to fit a state in one page (16 for other models); null when there is no attention. */
+  attentionBlockSize: number | null
   dtype: string
 }
 
@@ -274,7 +274,7 @@ export function analyze(input: AnalyzeInput): GpuFitReport {
           bytesPerLayer: h.stateBytesPerLayer,
           bytesPerSequence: h.stateSlots * h.statePages * h.pageBytes,
           pagesPerLayer: h.statePages,
-          attentionBlockSize: h.blockSize,
+          attentionBlockSize: spec.attention.length > 0 ? h.blockSize : null,
           dtype: spec.state.ssmFloat32 && spec.state.spec.kind !== 'linear' ? `${dtype.toLowerCase()} conv, f32 ssm` : dtype.toLowerCase(),
         }
       : null

@@ -76,7 +76,7 @@ describe('hybrid layer detection: which layers hold a KV cache, which a recurren
     expect(pattern(mamba2)).toBe('SSSS')
     const r = analyze({config: mamba2, maxModelLen: 4096})
     expect(r.kvCache.fullBytesPerToken).toBe(0)
-    expect(r.kvCache.state).toMatchObject({layers: 4, label: 'Mamba-2'})
+    expect(r.kvCache.state).toMatchObject({layers: 4, label: 'Mamba-2', attentionBlockSize: null})
     // the whole sequence costs its state, whatever its length
     expect(r.kvCache.bytesPerSequence).toBe(analyze({config: mamba2, maxModelLen: 64}).kvCache.bytesPerSequence)
   })
