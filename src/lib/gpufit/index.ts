@@ -11,7 +11,7 @@ import {findGpu, GPUS, type GpuType} from './gpus.js'
 import {stateLabel} from './hybrid.js'
 import {validateConfig} from './validate.js'
 import {resolveVllm} from './vllm.js'
-import {residentExtraBytes, weightsFromSpec, weightsFromTensors, type WeightReport} from './weights.js'
+import {isMtpTensor, residentExtraBytes, weightsFromSpec, weightsFromTensors, type WeightReport} from './weights.js'
 
 export {specFromConfig} from './arch.js'
 export {findGpu, GPUS, gpuNames} from './gpus.js'
@@ -213,8 +213,7 @@ export function analyze(input: AnalyzeInput): GpuFitReport {
       const byDtype: Record<string, number> = {}
       for (const t of input.tensors) {
         const n = t.shape.reduce((a, c) => a * c, 1)
-        const layer = /layers\.(\d+)\./.exec(t.name)
-        if (layer && Number(layer[1]) >= spec.numLayers && !/vision|visual/.test(t.name)) continue
+        if (isMtpTensor(t.name, spec.numLayers)) continue
         const isFloat = /^(F|BF)/i.test(t.dtype)
         const label = isFloat ? dtype.toLowerCase() : t.dtype.toLowerCase()
         const tb = n * (isFloat ? b : dtypeBytes(t.dtype) ?? b)

@@ -181,4 +181,13 @@ describe('state and KV memory as vLLM pages hybrids', () => {
     // the KV / state accounting still comes from the config
     expect(r.kvCache.state?.layers).toBe(6)
   })
+  it("Qwen3-Next's separate mtp.* module in a checkpoint is counted apart and not loaded, as vLLM serves it without speculative decoding", () => {
+    const tensors = specFromConfig(qwenNext).tensors.map((t) => ({name: t.name.replace('.*.', '.0.'), dtype: 'BF16', shape: t.shape}))
+    const base = analyze({config: qwenNext, tensors})
+    const mtp = [{name: 'mtp.fc.weight', dtype: 'BF16', shape: [256, 512]}, {name: 'mtp.layers.0.mlp.gate_proj.weight', dtype: 'BF16', shape: [512, 256]}]
+    const r = analyze({config: qwenNext, tensors: [...tensors, ...mtp]})
+    expect(r.parameters.total).toBe(base.parameters.total)
+    expect(r.weights.bytes).toBe(base.weights.bytes)
+    expect(r.parameters.mtp).toBe(256 * 512 * 2)
+  })
 })
