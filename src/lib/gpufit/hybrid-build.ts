@@ -63,7 +63,7 @@ export function buildHybrid(cfg: Json, r: Reader, modelType: string, prefix: str
       attention.push({kind: 'full', kvHeads: nKV, headDim: hd})
     }
     if (plan.state) {
-      const m = `${p}${nemotron || attentionFree ? 'mixer' : QWEN.has(modelType) ? 'linear_attn' : modelType === 'minimax_text_01' || modelType === 'minimax_m1' ? 'self_attn' : 'mamba'}.`
+      const m = `${p}${nemotron || attentionFree ? 'mixer' : QWEN.has(modelType) ? 'linear_attn' : modelType.startsWith('minimax') ? 'self_attn' : 'mamba'}.`
       if (spec.kind === 'mamba1') mamba1Tensors(t, m, H, spec, dtRankOf(cfg, H), flag(cfg, modelType === 'mamba' ? 'use_conv_bias' : 'mamba_conv_bias', true), flag(cfg, modelType === 'mamba' ? 'use_bias' : 'mamba_proj_bias', false), modelType === 'jamba')
       else if (spec.kind === 'mamba2') mamba2Tensors(t, m, H, spec, flag(cfg, nemotron || attentionFree ? 'use_conv_bias' : 'mamba_conv_bias', true), flag(cfg, nemotron || attentionFree ? 'use_bias' : 'mamba_proj_bias', false), modelType === 'falcon_h1' ? flag(cfg, 'mamba_rms_norm', false) : true)
       else if (spec.kind === 'gdn') gdnTensors(t, m, H, spec)
@@ -110,7 +110,7 @@ export function buildHybrid(cfg: Json, r: Reader, modelType: string, prefix: str
         linear(t, `${p}shared_mlp.input_linear`, 2 * sharedI, H, false)
         linear(t, `${p}shared_mlp.output_linear`, H, sharedI, false)
       }
-    } else if (modelType === 'minimax_text_01' || modelType === 'minimax_m1') {
+    } else if (modelType.startsWith('minimax')) {
       linear(t, `${p}block_sparse_moe.gate`, E, H, false, 'router')
       linear(t, `${p}block_sparse_moe.experts.*.w1`, I, H, false, 'expert', E)
       linear(t, `${p}block_sparse_moe.experts.*.w3`, I, H, false, 'expert', E)

@@ -14,7 +14,8 @@
  *   every layer;
  * - Falcon-H1 (Mamba-2): attention and Mamba-2 side by side in every layer (vLLM falcon_h1.py
  *   FalconH1ParallelHybrid);
- * - MiniMax-Text-01 / M1 (lightning attention): `attn_type_list`, 1 softmax attention, 0 linear;
+ * - MiniMax-Text-01 / M1 (lightning attention): `attn_type_list`, 1 softmax attention, 0 linear
+ *   (`layer_types` in transformers' native `minimax` config);
  * - Mamba / Mamba-2 models: no attention at all.
  *
  * The state shapes are vLLM's (model_executor/layers/mamba/mamba_utils.py MambaStateShapeCalculator):
@@ -44,7 +45,7 @@ export interface HybridState {
 }
 
 /** The model types whose layer layout hybrid.ts knows (text configs). */
-export const HYBRID_TYPES = new Set(['qwen3_next', 'qwen3_5_text', 'qwen3_5_moe_text', 'jamba', 'nemotron_h', 'granitemoehybrid', 'falcon_h1', 'mamba', 'mamba2', 'minimax_text_01', 'minimax_m1'])
+export const HYBRID_TYPES = new Set(['qwen3_next', 'qwen3_5_text', 'qwen3_5_moe_text', 'jamba', 'nemotron_h', 'granitemoehybrid', 'falcon_h1', 'mamba', 'mamba2', 'minimax', 'minimax_text_01', 'minimax_m1'])
 
 const STATE_LABEL: Record<StateKind, string> = {mamba1: 'Mamba', mamba2: 'Mamba-2', gdn: 'Gated DeltaNet', linear: 'linear-attention'}
 export const stateLabel = (k: StateKind): string => STATE_LABEL[k]
@@ -147,12 +148,14 @@ export function layerPlan(cfg: Json, r: Reader, modelType: string, L: number, wh
     case 'mamba':
     case 'mamba2':
       return {layers: Array.from({length: L}, () => ({attention: false, state: true, mlp: 'none'}) as LayerPlan), convention: 'attention-free'}
+    case 'minimax':
     case 'minimax_text_01':
     case 'minimax_m1': {
-      const types = Array.isArray(cfg.attn_type_list) ? (cfg.attn_type_list as unknown[]).map(Number) : undefined
-      if (!types) throw new UsageError(`${where} has no "attn_type_list"`, {fix: `add "attn_type_list" to ${where} (copy it from the model's config.json on the Hub)`})
-      if (types.length !== L) patternError(where, 'attn_type_list', types.length, L)
-      return {layers: types.map((t) => ({attention: t === 1, state: t !== 1, mlp: 'moe'}) as LayerPlan), convention: 'attn_type_list'}
+      // transformers' native MiniMax config names layer_types; the remote-code configs attn_type_list (1 softmax, 0 lightning)
+      const types = lt ? lt.map((x) => (x === 'full_attention' ? 1 : 0)) : Array.isArray(cfg.attn_type_list) ? (cfg.attn_type_list as unknown[]).map(Number) : undefined
+      if (!types) throw new UsageError(`${where} has neither "layer_types" nor "attn_type_list"`, {fix: `add "attn_type_list" to ${where} (copy it from the model's config.json on the Hub)`})
+      if (types.length !== L) patternError(where, lt ? 'layer_types' : 'attn_type_list', types.length, L)
+      return {layers: types.map((t) => ({attention: t === 1, state: t !== 1, mlp: 'moe'}) as LayerPlan), convention: lt ? 'layer_types' : 'attn_type_list'}
     }
     default:
       throw new Error(`layerPlan: ${modelType} is not a hybrid type`)
@@ -193,6 +196,7 @@ export function stateSpecOf(cfg: Json, r: Reader, modelType: string, H: number):
       const headDim = r.opt('mamba_d_head') ?? (cfg.mamba_d_head === 'auto' ? dInner / nHeads : 64)
       return {spec: {kind: 'mamba2', dInner, nGroups: r.opt('mamba_n_groups') ?? 1, nHeads, headDim, dState: r.opt('mamba_d_state') ?? 128, dConv: r.opt('mamba_d_conv') ?? 4}, ssmFloat32: ssmDtype === 'float32'}
     }
+    case 'minimax':
     case 'minimax_text_01':
     case 'minimax_m1': {
       const heads = r.req('num_attention_heads')

@@ -83,6 +83,17 @@ describe('hybrid layer detection: which layers hold a KV cache, which a recurren
   it('MiniMax-Text-01: attn_type_list, 1 softmax attention, 0 lightning (linear) attention', () => {
     expect(pattern(minimax)).toBe('SASA')
     expect(specFromConfig(minimax).state).toMatchObject({layers: 2, spec: {kind: 'linear', heads: 4, headDim: 64}})
+    // transformers' native minimax config: layer_types
+    const {attn_type_list: _, ...native} = minimax
+    expect(pattern({...native, model_type: 'minimax', layer_types: ['linear_attention', 'linear_attention', 'full_attention', 'full_attention']})).toBe('SSAA')
+  })
+  it('MiniMax-Text-01: 456B total (lightning attention on 70 of 80 layers, 32 experts top-2)', () => {
+    const cfg = {model_type: 'minimax_text_01', hidden_size: 6144, num_hidden_layers: 80, num_attention_heads: 64, num_key_value_heads: 8, head_dim: 128, num_local_experts: 32, num_experts_per_tok: 2, intermediate_size: 9216, vocab_size: 200064, max_position_embeddings: 10240000, attn_type_list: Array.from({length: 80}, (_, i) => ((i + 1) % 8 === 0 ? 1 : 0)), torch_dtype: 'bfloat16'}
+    const r = analyze({config: cfg, maxModelLen: 1_000_000})
+    expect(Math.abs(r.parameters.total - 456e9) / 456e9).toBeLessThan(0.02)
+    expect(r.kvCache.layers.full).toBe(10)
+    // lightning attention keeps heads x head_dim x head_dim per layer
+    expect(r.kvCache.state).toMatchObject({layers: 70, bytesPerLayer: 64 * 128 * 128 * 2})
   })
   it('an unknown hybrid gets a warning that its KV cache is counted on every layer, never a silent full count', () => {
     const r = analyze({config: {...small, model_type: 'future_hybrid', num_hidden_layers: 4, num_attention_heads: 4, mamba_d_state: 16, mamba_expand: 2}})
