@@ -78,7 +78,7 @@ const ARCH_TO_TYPE: Record<string, string> = {
   Qwen3ForCausalLM: 'qwen3', Qwen2MoeForCausalLM: 'qwen2_moe', Qwen3MoeForCausalLM: 'qwen3_moe', Gemma2ForCausalLM: 'gemma2',
   Gemma3ForCausalLM: 'gemma3_text', Gemma3ForConditionalGeneration: 'gemma3', Phi3ForCausalLM: 'phi3',
   DeepseekV3ForCausalLM: 'deepseek_v3', DeepseekV2ForCausalLM: 'deepseek_v2', GptOssForCausalLM: 'gpt_oss',
-  Qwen3NextForCausalLM: 'qwen3_next', JambaForCausalLM: 'jamba', NemotronHForCausalLM: 'nemotron_h', GraniteMoeHybridForCausalLM: 'granitemoehybrid',
+  Qwen3NextForCausalLM: 'qwen3_next', JambaForCausalLM: 'jamba', NemotronHForCausalLM: 'nemotron_h', GraniteMoeHybridForCausalLM: 'granitemoehybrid', BambaForCausalLM: 'bamba',
   FalconH1ForCausalLM: 'falcon_h1', MambaForCausalLM: 'mamba', Mamba2ForCausalLM: 'mamba2', MiniMaxText01ForCausalLM: 'minimax_text_01', MiniMaxM1ForCausalLM: 'minimax_m1', MiniMaxForCausalLM: 'minimax',
 }
 

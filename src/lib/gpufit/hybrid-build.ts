@@ -76,8 +76,9 @@ export function buildHybrid(cfg: Json, r: Reader, modelType: string, prefix: str
       }
     }
     if (plan.mlp === 'none') continue
-    if (!nemotron) t.push(vec(`${p}${modelType === 'jamba' || modelType === 'falcon_h1' ? 'pre_ff_layernorm' : 'post_attention_layernorm'}.weight`, H))
-    const f = `${p}${nemotron ? 'mixer' : modelType === 'falcon_h1' ? 'feed_forward' : modelType === 'jamba' && plan.mlp === 'moe' ? 'feed_forward' : 'mlp'}.`
+    const ff = modelType === 'jamba' || modelType === 'falcon_h1' || modelType === 'bamba'
+    if (!nemotron) t.push(vec(`${p}${ff ? 'pre_ff_layernorm' : 'post_attention_layernorm'}.weight`, H))
+    const f = `${p}${nemotron ? 'mixer' : ff ? 'feed_forward' : 'mlp'}.`
     if (plan.mlp === 'dense') {
       if (nemotron) {
         // Nemotron-H MLP layers: squared-ReLU, no gate

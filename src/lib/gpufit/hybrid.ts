@@ -12,6 +12,7 @@
  *   - MLP, E MoE (or the newer `layers_block_type` list);
  * - Granite 4.0 hybrid (Mamba-2): `layer_types` ("mamba" / "attention"), a MoE (or dense) MLP on
  *   every layer;
+ * - Bamba (Mamba-2): attention on the layers `attn_layer_indices` lists, a dense MLP on every layer;
  * - Falcon-H1 (Mamba-2): attention and Mamba-2 side by side in every layer (vLLM falcon_h1.py
  *   FalconH1ParallelHybrid);
  * - MiniMax-Text-01 / M1 (lightning attention): `attn_type_list`, 1 softmax attention, 0 linear
@@ -45,7 +46,7 @@ export interface HybridState {
 }
 
 /** The model types whose layer layout hybrid.ts knows (text configs). */
-export const HYBRID_TYPES = new Set(['qwen3_next', 'qwen3_5_text', 'qwen3_5_moe_text', 'jamba', 'nemotron_h', 'granitemoehybrid', 'falcon_h1', 'mamba', 'mamba2', 'minimax', 'minimax_text_01', 'minimax_m1'])
+export const HYBRID_TYPES = new Set(['qwen3_next', 'qwen3_5_text', 'qwen3_5_moe_text', 'jamba', 'nemotron_h', 'granitemoehybrid', 'bamba', 'falcon_h1', 'mamba', 'mamba2', 'minimax', 'minimax_text_01', 'minimax_m1'])
 
 const STATE_LABEL: Record<StateKind, string> = {mamba1: 'Mamba', mamba2: 'Mamba-2', gdn: 'Gated DeltaNet', linear: 'linear-attention'}
 export const stateLabel = (k: StateKind): string => STATE_LABEL[k]
@@ -143,6 +144,12 @@ export function layerPlan(cfg: Json, r: Reader, modelType: string, L: number, wh
       const layers = lt.map((k) => ({attention: k === 'attention', state: k !== 'attention', mlp: experts > 0 ? 'moe' : 'dense'}) as LayerPlan)
       return {layers, convention: 'layer_types'}
     }
+    case 'bamba': {
+      const idx = Array.isArray(cfg.attn_layer_indices) ? (cfg.attn_layer_indices as unknown[]).map(Number) : []
+      const bad = idx.find((i) => !Number.isInteger(i) || i < 0 || i >= L)
+      if (bad !== undefined) throw new UsageError(`${where} has "attn_layer_indices" entry ${bad}, outside the ${L} layers`, {fix: `correct "attn_layer_indices" in ${where} (copy it from the model's config.json on the Hub)`})
+      return {layers: Array.from({length: L}, (_, i) => ({attention: idx.includes(i), state: !idx.includes(i), mlp: 'dense'}) as LayerPlan), convention: 'attn_layer_indices'}
+    }
     case 'falcon_h1':
       return {layers: Array.from({length: L}, () => ({attention: true, state: true, mlp: 'dense'}) as LayerPlan), convention: 'attention and Mamba-2 in every layer'}
     case 'mamba':
@@ -189,6 +196,7 @@ export function stateSpecOf(cfg: Json, r: Reader, modelType: string, H: number):
       return {spec: {kind: 'mamba2', dInner: (r.opt('expand') ?? 2) * H, nGroups: r.opt('n_groups') ?? 1, nHeads, headDim, dState: r.opt('state_size') ?? 128, dConv: r.opt('conv_kernel') ?? 4}, ssmFloat32: ssmDtype === 'float32'}
     }
     case 'granitemoehybrid':
+    case 'bamba':
     case 'falcon_h1': {
       const nHeads = r.req('mamba_n_heads')
       const dInner = (modelType === 'falcon_h1' ? r.opt('mamba_d_ssm') : undefined) ?? (r.opt('mamba_expand') ?? 2) * H
@@ -209,7 +217,7 @@ export function stateSpecOf(cfg: Json, r: Reader, modelType: string, H: number):
 
 /** Config fields that mark a hybrid or state-space model gpu-fit has no layout for. */
 export function hybridHints(cfg: Json): string[] {
-  const hints = Object.keys(cfg).filter((k) => /^(mamba_|linear_(num|key|value|conv)|ssm_|attn_layer_|hybrid_override_pattern$|full_attention_interval$|attn_type_list$|layers_block_type$)/.test(k))
+  const hints = Object.keys(cfg).filter((k) => /^(mamba_|linear_(num|key|value|conv)|ssm_|attn_layer_|hybrid_override_pattern$|full_attention_interval$|attn_type_list$|attn_layer_indices$|layers_block_type$)/.test(k))
   const lt = listOf(cfg.layer_types)
   if (lt?.some((t) => /mamba|linear|ssm|recurrent|conv/.test(t))) hints.push('layer_types')
   return hints

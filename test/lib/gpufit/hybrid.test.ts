@@ -65,6 +65,12 @@ describe('hybrid layer detection: which layers hold a KV cache, which a recurren
     expect(pattern(granite)).toBe('SSSA')
     expect(specFromConfig(granite).moe).toMatchObject({experts: 4, perToken: 2, sharedExperts: 1})
   })
+  it('Bamba: attention on the attn_layer_indices layers, Mamba-2 elsewhere', () => {
+    const bamba = {...granite, model_type: 'bamba', num_local_experts: undefined, num_experts_per_tok: undefined, layer_types: undefined, attn_layer_indices: [1, 3]}
+    expect(pattern(bamba)).toBe('SASA')
+    expect(specFromConfig(bamba).moe).toBeUndefined()
+    expect(() => specFromConfig({...bamba, attn_layer_indices: [9]})).toThrow(/attn_layer_indices" entry 9, outside the 4 layers/)
+  })
   it('Falcon-H1: attention and Mamba-2 side by side in every layer', () => {
     expect(pattern(falcon)).toBe('BBB')
     const spec = specFromConfig(falcon)
