@@ -93,10 +93,12 @@ describe('hybrid layer detection: which layers hold a KV cache, which a recurren
     const {attn_type_list: _, ...native} = minimax
     expect(pattern({...native, model_type: 'minimax', layer_types: ['linear_attention', 'linear_attention', 'full_attention', 'full_attention']})).toBe('SSAA')
   })
-  it('MiniMax-Text-01: 456B total (lightning attention on 70 of 80 layers, 32 experts top-2)', () => {
+  it('MiniMax-Text-01: 456B total, 45.9B active (lightning attention on 70 of 80 layers, 32 experts top-2)', () => {
     const cfg = {model_type: 'minimax_text_01', hidden_size: 6144, num_hidden_layers: 80, num_attention_heads: 64, num_key_value_heads: 8, head_dim: 128, num_local_experts: 32, num_experts_per_tok: 2, intermediate_size: 9216, vocab_size: 200064, max_position_embeddings: 10240000, attn_type_list: Array.from({length: 80}, (_, i) => ((i + 1) % 8 === 0 ? 1 : 0)), torch_dtype: 'bfloat16'}
     const r = analyze({config: cfg, maxModelLen: 1_000_000})
     expect(Math.abs(r.parameters.total - 456e9) / 456e9).toBeLessThan(0.02)
+    // 45.9B activated per token, embedding and head aside
+    expect(Math.abs(r.parameters.active - 2 * r.parameters.embedding - 45.9e9) / 45.9e9).toBeLessThan(0.02)
     expect(r.kvCache.layers.full).toBe(10)
     // lightning attention keeps heads x head_dim x head_dim per layer
     expect(r.kvCache.state).toMatchObject({layers: 70, bytesPerLayer: 64 * 128 * 128 * 2})
