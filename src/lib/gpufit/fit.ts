@@ -129,11 +129,11 @@ export function sequenceKvBytes(attn: LayerAttention[], tokens: number, tp: numb
  *   one when it is under 1.5x the smaller); a type whose count does not divide gets padding layers
  *   that take memory too (vllm/v1/core/kv_cache_utils.py _get_kv_cache_groups_uniform_page_size).
  * - one block pool serves all groups: a sequence holds ceil(tokens / block) pages in every
- *   attention layer and, in every recurrent layer, one page ("none" mode, prefix caching off) or
- *   two ("align" mode, the default with prefix caching on: v1/kv_cache_interface.py
- *   MambaSpec.max_memory_usage_bytes returns page_size_bytes * (2 + num_speculative_blocks)).
- *   vLLM's "all" mode (a state per block, opt-in for models that support Mamba prefix caching) is
- *   not modelled.
+ *   attention layer and, in every recurrent layer, one page ("none" mode, prefix caching off: the
+ *   default for hybrids before v0.28) or two ("align" mode, the default from v0.28.0, vllm#50991:
+ *   v1/kv_cache_interface.py MambaSpec.max_memory_usage_bytes returns page_size_bytes * (2 +
+ *   num_speculative_blocks)); vllm.ts profileFor picks by release. vLLM's opt-in "all" mode (a
+ *   state per block) is not modelled.
  */
 export interface HybridLayout {
   /** Attention tokens per block (vLLM's raised block_size). */

@@ -171,8 +171,12 @@ describe('state and KV memory as vLLM pages hybrids', () => {
     expect(r.kvCache.state).toMatchObject({layers: 36, label: 'Gated DeltaNet', attentionBlockSize: 544, pagesPerLayer: 2, bytesPerLayer: 1_097_728})
     expect(r.kvCache.state!.bytesPerSequence).toBe(36 * 2 * 544 * 2048)
     expect(r.kvCache.bytesPerSequence).toBe(12 * Math.ceil(32768 / 544) * 544 * 2048 + 36 * 2 * 544 * 2048)
-    // vLLM 0.10 turned prefix caching off for hybrids: one state page per layer
+    // before v0.28 prefix caching was off for hybrids (v0.10: disabled; later: opt-in): one state page per layer
+    for (const v of ['0.10', '0.19', '0.27.1']) {
+      expect(analyze({config: load('qwen3-next-80b-a3b'), maxModelLen: 32768, vllmVersion: v}).kvCache.state!.pagesPerLayer).toBe(1)
+    }
     expect(analyze({config: load('qwen3-next-80b-a3b'), maxModelLen: 32768, vllmVersion: '0.10'}).kvCache.state!.bytesPerSequence).toBe(36 * 544 * 2048)
+    expect(analyze({config: load('qwen3-next-80b-a3b'), maxModelLen: 32768, vllmVersion: '0.28'}).kvCache.state!.pagesPerLayer).toBe(2)
   })
   it('max context and concurrency count the state: on a GPU the state of many sequences takes real memory', () => {
     const r = analyze({config: load('nemotron-h-8b'), gpu: 'h100', maxModelLen: 8192})
