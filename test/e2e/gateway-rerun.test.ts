@@ -142,6 +142,15 @@ describe('gateway rerun: NLB internal + TLS, 3 replicas, 20Gi Postgres', () => {
     expect(now.service.annotations['service.beta.kubernetes.io/aws-load-balancer-scheme']).toBe('internet-facing')
     expect(now.service.annotations['service.beta.kubernetes.io/aws-load-balancer-ssl-cert']).toBe(ARN)
     expect(now.masterKey).toEqual(first.masterKey)
+    // internet-facing with TLS: no warning; without TLS (here a dry run) plain HTTP is warned about
+    expect(json(r.stdout).warnings).toEqual([])
+    const plain = await install('--certificate-arn', 'none', '--dry-run', '--json')
+    expect(plain.code, plain.stderr).toBe(0)
+    expect(json(plain.stdout).warnings).toEqual([expect.stringMatching(/^the gateway is internet-facing over plain HTTP \(port 80\): API keys and prompts cross the internet unencrypted\nFix: --certificate-arn ARN/)])
+    const human = await install('--certificate-arn', 'none', '--dry-run')
+    expect(human.code, human.stderr).toBe(0)
+    expect(human.stderr).toMatch(/Warning: the gateway is internet-facing over plain HTTP[^\n]*\nFix: --certificate-arn ARN \(an ACM certificate: TLS on 443\), or --internal/)
+    expect(snapshot(api).service.annotations['service.beta.kubernetes.io/aws-load-balancer-ssl-cert']).toBe(ARN)
   })
 
   it('a database volume of another size is refused before anything is applied (a StatefulSet\'s volumeClaimTemplates are immutable)', async () => {

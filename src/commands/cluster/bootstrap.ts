@@ -229,6 +229,7 @@ $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoint
       this.print(renderTable(gatewaySettingRows(g.settings), [{header: 'setting', get: (x) => x.setting}, {header: 'value', get: (x) => x.value}, {header: 'action', get: (x) => (x.changed ? this.c.yellow(x.action) : x.action)}]))
     }
     for (const n of g.notes) this.info(n)
+    for (const w of g.warnings) this.warn(w)
     this.info(`✔ gateway    ${g.objects.length} objects; ${g.ready ? `${g.ready.ready}/${g.ready.desired} replicas ready` : 'not waited'}${g.url ? `; ${g.url}` : ''}${g.teams.length ? `; teams ${g.teams.map((t) => t.team).join(', ')}` : ''}`)
     return g
   }

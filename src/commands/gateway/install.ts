@@ -96,6 +96,7 @@ Models deployed afterwards are registered by \`aip model deploy\`; those deploye
     this.print(renderTable(r.secrets, [{header: 'secret', get: (s) => s.name}, {header: 'action', get: (s) => s.action}]))
     this.print(renderTable(gatewaySettingRows(r.settings), [{header: 'setting', get: (x) => x.setting}, {header: 'value', get: (x) => x.value}, {header: 'action', get: (x) => (x.changed ? this.c.yellow(x.action) : x.action)}]))
     for (const n of r.notes) this.info(n)
+    for (const w of r.warnings) this.warn(w)
     const kv: Array<[string, string | undefined]> = [['namespace', r.namespace]]
     if (r.ready) kv.push(['replicas', `${r.ready.ready}/${r.ready.desired} ready`])
     if (!r.dryRun && flags.wait) kv.push(['url', r.url ?? 'pending (the load balancer has no address yet): aip gateway status'])

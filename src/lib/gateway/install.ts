@@ -46,6 +46,8 @@ export interface InstallResult {
   settings: GatewaySettingDecision[]
   /** consequences of the changes asked for (a database switch, a new load balancer) */
   notes: string[]
+  /** unsafe exposure (plain HTTP on the internet): `Warning:` lines */
+  warnings: string[]
   manifests: KubeObject[]
 }
 
@@ -126,7 +128,7 @@ export async function installGateway(client: KubeClient | undefined, o: InstallO
   const resolved = decideGatewaySettings(o.settings ?? {}, live, ns)
   const render: GatewayRenderOptions = {namespace: ns, ...resolved.render}
   const rendered = renderGateway(render)
-  const base: InstallResult = {namespace: ns, dryRun: Boolean(o.dryRun), objects: [], secrets: [], waited: false, teams: [], settings: resolved.decisions, notes: resolved.notes, manifests: rendered.objects}
+  const base: InstallResult = {namespace: ns, dryRun: Boolean(o.dryRun), objects: [], secrets: [], waited: false, teams: [], settings: resolved.decisions, notes: resolved.notes, warnings: resolved.warnings, manifests: rendered.objects}
   if (o.dryRun && !client) {
     return {...base, objects: rendered.objects.map((x) => ({kind: x.kind, name: x.metadata.name, action: 'rendered'})), secrets: rendered.secrets.map((s) => ({name: s.name, action: 'would-create' as const}))}
   }

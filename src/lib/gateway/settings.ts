@@ -92,6 +92,24 @@ export interface ResolvedGatewaySettings {
   decisions: GatewaySettingDecision[]
   /** consequences worth a line (a database switch, a kept image older than this aip's pin) */
   notes: string[]
+  /** exposure the user should know is unsafe: printed as `Warning:` (the envelope's `warnings` in --json) */
+  warnings: string[]
+}
+
+/**
+ * Plain HTTP where the keys travel: every request carries an `Authorization: Bearer sk-...` key
+ * (and the prompts), so a listener without TLS that the internet reaches hands both to anyone on
+ * the path. An internal NLB is reachable from the VPC only; a Gateway's scheme is its class's,
+ * which aip does not know, so without TLS it is warned about too.
+ */
+export function exposureWarnings(exposure: ResolvedGatewaySettings['render']['exposure']): string[] {
+  if (exposure.certificateArn) return []
+  if (exposure.kind === 'loadbalancer') {
+    if (exposure.internal) return []
+    return ['the gateway is internet-facing over plain HTTP (port 80): API keys and prompts cross the internet unencrypted\nFix: --certificate-arn ARN (an ACM certificate: TLS on 443), or --internal (reachable from the VPC only)']
+  }
+  if (exposure.tlsSecret) return []
+  return [`the Gateway listener (class ${exposure.gatewayClass}) is plain HTTP: API keys and prompts travel unencrypted wherever it is reachable\nFix: --tls-secret SECRET or --certificate-arn ARN`]
 }
 
 /** `cpu=500m,memory=1Gi` (kubectl set resources --requests/--limits), or `none`: null. */
@@ -301,6 +319,7 @@ export function decideGatewaySettings(inputs: GatewaySettingInputs, live: LiveGa
   }
 
   const certificateArn = cert.value ?? undefined
+  const exposure: ResolvedGatewaySettings['render']['exposure'] = httproute ? {kind: 'httproute', gatewayClass: cls.value!, hostname: hostname ?? undefined, certificateArn, tlsSecret: tlsSecret ?? undefined} : {kind: 'loadbalancer', internal, certificateArn}
   return {
     render: {
       replicas: replicas.value,
@@ -309,10 +328,11 @@ export function decideGatewaySettings(inputs: GatewaySettingInputs, live: LiveGa
       databaseUrlSecret: external,
       storageClass: storageClass ?? undefined,
       storageSize,
-      exposure: httproute ? {kind: 'httproute', gatewayClass: cls.value!, hostname: hostname ?? undefined, certificateArn, tlsSecret: tlsSecret ?? undefined} : {kind: 'loadbalancer', internal, certificateArn},
+      exposure,
     },
     decisions,
     notes,
+    warnings: exposureWarnings(exposure),
   }
 }
 

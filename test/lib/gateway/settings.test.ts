@@ -2,7 +2,7 @@ import {describe, expect, it} from 'vitest'
 
 import {AipError} from '../../../src/lib/errors.js'
 import {DEFAULT_LITELLM_RESOURCES, type GatewayRenderOptions, LITELLM_IMAGE, renderGateway} from '../../../src/lib/gateway/render.js'
-import {decideGatewaySettings, formatResourceList, type GatewaySettingInputs, gatewaySettingRows, type LiveGatewaySettings, liveGatewaySettings, parseResourceList} from '../../../src/lib/gateway/settings.js'
+import {decideGatewaySettings, exposureWarnings, formatResourceList, type GatewaySettingInputs, gatewaySettingRows, type LiveGatewaySettings, liveGatewaySettings, parseResourceList} from '../../../src/lib/gateway/settings.js'
 import type {KubeObject} from '../../../src/lib/kube/types.js'
 
 const NS = 'aip-gateway'
@@ -158,5 +158,24 @@ describe('resource lists and the table', () => {
     expect(rows.find((r) => r.setting === 'replicas')).toEqual({setting: 'replicas', value: '2 -> 4', action: 'changed', changed: true})
     expect(rows.find((r) => r.setting === 'gateway-class')).toMatchObject({value: 'aws-alb', action: 'kept (flag omitted)'})
     expect(gatewaySettingRows(decide({}).decisions).find((r) => r.setting === 'database-url-secret')).toMatchObject({value: 'none (in-cluster Postgres)', action: 'default'})
+  })
+})
+
+describe('exposureWarnings: plain HTTP where API keys travel', () => {
+  it('internet-facing NLB without a certificate is warned about (with the fix); TLS or internal is not', () => {
+    expect(exposureWarnings({kind: 'loadbalancer', internal: false})).toEqual([expect.stringMatching(/internet-facing over plain HTTP \(port 80\).*\nFix: --certificate-arn ARN .*--internal/s)])
+    expect(exposureWarnings({kind: 'loadbalancer', internal: false, certificateArn: ARN})).toEqual([])
+    expect(exposureWarnings({kind: 'loadbalancer', internal: true})).toEqual([])
+  })
+  it('a Gateway listener without TLS (scheme unknown: its class decides) is warned about; a TLS Secret or certificate is not', () => {
+    expect(exposureWarnings({kind: 'httproute', gatewayClass: 'aws-alb'})).toEqual([expect.stringContaining('(class aws-alb) is plain HTTP')])
+    expect(exposureWarnings({kind: 'httproute', gatewayClass: 'aws-alb', tlsSecret: 'llm-tls'})).toEqual([])
+    expect(exposureWarnings({kind: 'httproute', gatewayClass: 'aws-alb', certificateArn: ARN})).toEqual([])
+  })
+  it('decideGatewaySettings returns them for what will be installed, kept settings included', () => {
+    expect(decide({}).warnings).toHaveLength(1)
+    expect(decide({}, liveOf(installs[1]![1])).warnings).toEqual([])
+    expect(decide({certificateArn: null}, liveOf(installs[1]![1])).warnings).toEqual([]) // internal
+    expect(decide({internal: false, certificateArn: null}, liveOf(installs[1]![1])).warnings).toHaveLength(1)
   })
 })
