@@ -10,6 +10,7 @@
  */
 import type {S3Client} from '@aws-sdk/client-s3'
 
+import {checkAwsProfile} from './credentials.js'
 import {AipError, networkErrorCode, NotFoundError, UnauthorizedError, UnreachableError, UsageError} from '../errors.js'
 import {formatTimeout, httpTimeouts} from '../http/timeouts.js'
 
@@ -33,6 +34,7 @@ export async function createS3Client(opts: S3ClientOptions = {}): Promise<S3Clie
     import('node:http'),
     import('node:https'),
   ])
+  if (!opts.credentials) checkAwsProfile(opts.profile)
   const maxSockets = opts.maxSockets ?? 64
   return new S3Client({
     // A custom endpoint needs some region for signing; us-east-1 is what S3-compatible stores expect.

@@ -182,3 +182,18 @@ describe('gpu-fit model directory with a broken safetensors file', () => {
     expect(() => parseSafetensorsHeader(Buffer.from(JSON.stringify({w: {dtype: 'BF16', shape: [2.5], data_offsets: [0, 5]}})))).toThrow(/tensor w has shape \[2.5\]/)
   })
 })
+
+describe('a named AWS profile', () => {
+  it('that neither shared file defines is named as such (the SDK said "Could not load credentials from any providers")', async () => {
+    const {checkAwsProfile} = await import('../../../src/lib/aws/credentials.js')
+    const home = tempDir()
+    mkdirSync(join(home, '.aws'))
+    writeFileSync(join(home, '.aws', 'config'), '[default]\nregion = us-east-1\n[profile dev]\nregion = eu-west-1\n[sso-session corp]\nsso_region = us-east-1\n')
+    writeFileSync(join(home, '.aws', 'credentials'), '[ci]\naws_access_key_id = x\n')
+    for (const ok of ['default', 'dev', 'ci', undefined]) expect(() => checkAwsProfile(ok, {HOME: home}, home), String(ok)).not.toThrow()
+    expect(thrown(() => checkAwsProfile('corp', {HOME: home}, home))).toMatchObject({exitCode: 2, message: expect.stringMatching(/AWS profile "corp" is not defined in/), fix: expect.stringMatching(/use one of: default, dev, ci/)})
+    expect(() => checkAwsProfile('nope', {HOME: home, AWS_CONFIG_FILE: join(home, 'other')}, home)).toThrow(/other or/)
+    // credentials from the environment serve whatever the profile says
+    expect(() => checkAwsProfile('nope', {HOME: home, AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b'}, home)).not.toThrow()
+  })
+})
