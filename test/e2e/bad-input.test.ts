@@ -66,6 +66,7 @@ const offline: Array<[string, string[], number, RegExp, NodeJS.ProcessEnv?]> = [
   ['teardown --name EKS refuses, named as --name', ['teardown', '--yes', '--name', 'my cluster!'], 2, /cluster from --name must be an EKS cluster name/, {KUBECONFIG: closedKubeconfig}],
   ['teardown --delete-bucket s3://x before the plan', ['teardown', '--yes', '--delete-bucket', 's3://x/y'], 2, /--delete-bucket "s3:\/\/x\/y" must be the bucket name alone/, {KUBECONFIG: closedKubeconfig}],
   ['cluster bootstrap --bucket s3://x (was accepted)', ['cluster', 'bootstrap', '--skip-eks', '--dry-run', '--bucket', 's3://x'], 2, /--bucket "s3:\/\/x" must be the bucket name alone/, {KUBECONFIG: closedKubeconfig}],
+  ['an AWS profile no shared file defines (was exit 6 "Could not load credentials")', ['cluster', 'status', '--profile', 'nope', '--region', 'us-east-1'], 2, /AWS profile "nope" is not defined in/, {KUBECONFIG: closedKubeconfig}],
   ['metrics tail --prometheus named as --prometheus', ['metrics', 'tail', '--prometheus', 'nope'], 2, /prometheus-url from --prometheus is not an http\(s\) URL/],
   ['--template a directory (was EISDIR, exit 1)', ['model', 'deploy', '--template', join(tmp, 'a-dir'), '--dry-run=client'], 2, /is a directory/, {AIP_BUCKET: 'weights'}],
   ['--kubeconfig a directory (was "not found")', ['model', 'list', '--kubeconfig', join(tmp, 'a-dir')], 2, /is a directory, not a file/],
