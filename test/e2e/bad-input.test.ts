@@ -4,7 +4,7 @@
  * with --json the same exit code and the error envelope alone on stdout. Against the loopback API
  * server: a refused command leaves every object in place.
  */
-import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -23,6 +23,7 @@ writeFileSync(
   'apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\nusers:\n- name: u\n  user: {token: not-printed-t0ken}\n',
 )
 mkdirSync(join(tmp, 'a-dir'))
+symlinkSync('loop.yaml', join(tmp, 'loop.yaml')) // a symbolic link to itself
 
 function expectOneError(r: CliResult, code: number, message: RegExp): void {
   expect(r.code, r.stderr).toBe(code)
@@ -76,6 +77,7 @@ const offline: Array<[string, string[], number, RegExp, NodeJS.ProcessEnv?]> = [
   ['key create --models with no name (meant every model)', ['key', 'create', '--team', 't', '--models', ','], 2, /--models names no model/, {KUBECONFIG: closedKubeconfig}],
   ['key list --team', ['key', 'list', '--team', 'A_B'], 2, /invalid team "A_B"/, {KUBECONFIG: closedKubeconfig}],
   ['preload --storage-class GLACIER (never readable at once)', ['model', 'preload', 'qwen3-8b', '--storage-class', 'GLACIER'], 2, /--storage-class=GLACIER to be one of/, {AIP_BUCKET: 'weights'}],
+  ['a kubeconfig that is a symbolic link loop (was Node ELOOP, exit 1)', ['model', 'list', '--kubeconfig', join(tmp, 'loop.yaml')], 2, /too many levels of symbolic links/],
   ['an argument a command does not take', ['config', 'view', 'x'], 2, /unexpected argument "x": "aip config view" takes none/],
   ['a missing required flag, without oclif\'s header', ['key', 'create'], 2, /^(Error: )?Missing required flag team$/],
 ]

@@ -2,7 +2,7 @@
  * Input checks that run before any request (the bad-input sweep): model names, empty values,
  * config keys, oclif's parse errors, Hub repo ids, template and kubeconfig paths, key options.
  */
-import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
@@ -195,5 +195,24 @@ describe('a named AWS profile', () => {
     expect(() => checkAwsProfile('nope', {HOME: home, AWS_CONFIG_FILE: join(home, 'other')}, home)).toThrow(/other or/)
     // credentials from the environment serve whatever the profile says
     expect(() => checkAwsProfile('nope', {HOME: home, AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b'}, home)).not.toThrow()
+  })
+})
+
+describe('file system failures no code path named', () => {
+  it('name the path and a fix instead of Node\'s "ELOOP: too many symbolic links encountered, stat ..." (exit 1, no Fix)', () => {
+    const errno = (code: string, syscall: string, path: string) => Object.assign(new Error(`${code}: ${syscall} '${path}'`), {code, syscall, path})
+    expect(toAipError(errno('EACCES', 'open', '/home/u/.config/aip/config.yaml'))).toMatchObject({exitCode: 2, message: 'permission denied: /home/u/.config/aip/config.yaml (open)', fix: expect.stringMatching(/permissions/)})
+    expect(toAipError(errno('ELOOP', 'stat', '/x/cfg'))).toMatchObject({exitCode: 2, message: '/x/cfg: too many levels of symbolic links'})
+    expect(toAipError(errno('ENOENT', 'open', '/x/t.yaml'))).toMatchObject({exitCode: 4})
+    expect(toAipError(errno('ENOSPC', 'write', '/x/out'))).toMatchObject({exitCode: 1, fix: expect.stringMatching(/free some disk space/)})
+    // network errors keep their own mapping
+    expect(toAipError(Object.assign(new Error('connect ECONNREFUSED'), {code: 'ECONNREFUSED', syscall: 'connect', address: '127.0.0.1'})).exitCode).toBe(5)
+  })
+
+  it('a config file that is a symbolic link loop (e2e of the built CLI is in test/e2e/bad-input.test.ts)', () => {
+    const home = tempDir()
+    mkdirSync(join(home, '.config', 'aip'), {recursive: true})
+    symlinkSync('config.yaml', join(home, '.config', 'aip', 'config.yaml'))
+    expect(toAipError(thrown(() => resolveConfig({env: {HOME: home, XDG_CONFIG_HOME: join(home, '.config')}, cwd: home})))).toMatchObject({exitCode: 2, message: expect.stringMatching(/too many levels of symbolic links/)})
   })
 })
