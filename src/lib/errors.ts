@@ -178,6 +178,8 @@ export function fileSystemError(err: Error): AipError | undefined {
   const e = err as NodeJS.ErrnoException
   if (typeof e.code !== 'string' || typeof e.path !== 'string' || typeof e.syscall !== 'string') return undefined
   const path = e.path
+  // a program aip runs (a kubeconfig exec credential plugin such as aws, helm) is not installed
+  if (e.code === 'ENOENT' && e.syscall.startsWith('spawn')) return new NotFoundError(`command not found: ${path}`, {fix: `install ${path} or put it on PATH`, cause: err})
   switch (e.code) {
     case 'EACCES':
     case 'EPERM':

@@ -204,6 +204,7 @@ describe('file system failures no code path named', () => {
     expect(toAipError(errno('EACCES', 'open', '/home/u/.config/aip/config.yaml'))).toMatchObject({exitCode: 2, message: 'permission denied: /home/u/.config/aip/config.yaml (open)', fix: expect.stringMatching(/permissions/)})
     expect(toAipError(errno('ELOOP', 'stat', '/x/cfg'))).toMatchObject({exitCode: 2, message: '/x/cfg: too many levels of symbolic links'})
     expect(toAipError(errno('ENOENT', 'open', '/x/t.yaml'))).toMatchObject({exitCode: 4})
+    expect(toAipError(errno('ENOENT', 'spawn aws', 'aws'))).toMatchObject({exitCode: 4, message: 'command not found: aws', fix: 'install aws or put it on PATH'})
     expect(toAipError(errno('ENOSPC', 'write', '/x/out'))).toMatchObject({exitCode: 1, fix: expect.stringMatching(/free some disk space/)})
     // network errors keep their own mapping
     expect(toAipError(Object.assign(new Error('connect ECONNREFUSED'), {code: 'ECONNREFUSED', syscall: 'connect', address: '127.0.0.1'})).exitCode).toBe(5)
