@@ -276,7 +276,9 @@ describe('waits', () => {
     await applyObjects(client, [{apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'held', namespace: 'nsdel', finalizers: ['example.com/hold']}}])
     await deleteObjects(client, [{apiVersion: 'v1', kind: 'Namespace', name: 'nsdel'}])
     const seen: string[] = []
-    const err = await waitForDeleted(client, [{apiVersion: 'v1', kind: 'Namespace', name: 'nsdel'}], {timeoutMs: 500, onProgress: (p) => seen.push(...Object.values(p.holding))}).catch((e: unknown) => e)
+    // the bound must outlast the wait's first answer (what it names comes from there): a few ms on
+    // an idle machine, far more on a loaded one, so 2 s rather than 0.5 s
+    const err = await waitForDeleted(client, [{apiVersion: 'v1', kind: 'Namespace', name: 'nsdel'}], {timeoutMs: 2000, onProgress: (p) => seen.push(...Object.values(p.holding))}).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(TimeoutError)
     expect((err as Error).message).toContain('example.com/hold in 1 resource instances')
     expect(seen.some((s) => s.includes('NamespaceContentRemaining'))).toBe(true)
@@ -313,7 +315,7 @@ describe('waits', () => {
     await api.waitFor((s) => (s.get('v1', 'Service', NS, 'lb')?.metadata.finalizers ?? []).length > 0)
     await deleteObjects(client, [{apiVersion: 'v1', kind: 'Service', name: 'lb', namespace: NS}])
     const ref = {apiVersion: 'v1', kind: 'Service', name: 'lb', namespace: NS}
-    const err = await waitForDeleted(client, [ref], {timeoutMs: 300}).catch((e: unknown) => e)
+    const err = await waitForDeleted(client, [ref], {timeoutMs: 2000}).catch((e: unknown) => e) // outlasts the first answer (see above)
     expect(err).toBeInstanceOf(TimeoutError)
     expect((err as Error).message).toContain('service.kubernetes.io/load-balancer-cleanup')
     api.stuckFinalizer('Service', 'service.kubernetes.io/load-balancer-cleanup', false)
