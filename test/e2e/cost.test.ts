@@ -28,7 +28,7 @@ describe.skipIf(Boolean(skip))(`aip cost${skip ? ` (skipped: ${skip})` : ''}`, (
   beforeAll(async () => {
     fx = costFixture()
     prom = await startPrometheus({targets: [], backfill: fx.text, retention: '30d'})
-  }, 60_000)
+  })
   afterAll(async () => {
     await prom?.close()
   })
