@@ -104,7 +104,8 @@ It models the vLLM release that will run: the version --image names, else the ca
         ['Model', `${r.source.name} (${r.source.kind}${r.source.revision ? ` @ ${r.source.revision}` : ''}): ${r.model.architecture}, ${r.model.dtype}${r.model.quantization ? `, ${r.model.quantization}` : ''}`],
         ['Parameters', `${formatCount(p.total)} total${p.active !== p.total ? `, ${formatCount(p.active)} active per token` : ''}${p.vision ? `, vision ${formatCount(p.vision)}` : ''}${p.mtp ? `, MTP ${formatCount(p.mtp)} not loaded` : ''} (from ${p.source})`],
         ['Weights', `${formatBytes(r.weights.bytes)} (${byDtype})`],
-        ['KV cache', `${formatBytes(kv.fullBytesPerToken + kv.slidingBytesPerToken)}/token over ${layers} layers, ${kv.dtype}; ${formatBytes(kv.bytesPerSequence)} per ${kv.maxModelLen}-token sequence`],
+        ['KV cache', layers ? `${formatBytes(kv.fullBytesPerToken + kv.slidingBytesPerToken)}/token over ${layers} layers, ${kv.dtype}; ${formatBytes(kv.bytesPerSequence)} per ${kv.maxModelLen}-token sequence${kv.state ? ' with its state' : ''}` : `none (attention-free); ${formatBytes(kv.bytesPerSequence)} of state per sequence`],
+        ...(kv.state ? [['State', `${formatBytes(kv.state.bytesPerSequence)} per sequence over ${kv.state.layers} ${kv.state.label} layers (${formatBytes(kv.state.bytesPerLayer)} each, ${kv.state.dtype}; ${kv.state.attentionBlockSize ? `vLLM pads it to a ${kv.state.attentionBlockSize}-token attention page, ` : ''}${kv.state.pagesPerLayer} per layer)`] as [string, string]] : []),
         ['vLLM', `${r.vllm.version}${r.vllm.image ? ` (image ${r.vllm.image})` : ' (--vllm-version)'}: memory accounting of ${r.vllm.covers}`],
         [
           'Overhead',

@@ -84,6 +84,21 @@ describe('aip gpu-fit (built CLI)', () => {
     expect(nope.stderr).toMatch(/--quantization gptq needs a checkpoint quantized with gptq/)
   })
 
+  it('a hybrid (Qwen3-Next: Gated DeltaNet + attention) counts KV on its 12 attention layers and a state per sequence on the other 36', async () => {
+    const j = JSON.parse((await runCli(['gpu-fit', fixture('qwen3-next-80b-a3b'), '--max-model-len', '32768', '--json'])).stdout)
+    const kv = j.result.kvCache
+    expect(kv.layers).toMatchObject({full: 12, sliding: 0, mla: 0})
+    expect(kv.fullBytesPerToken).toBe(12 * 2 * 2 * 256 * 2)
+    expect(kv.state).toMatchObject({kind: 'gdn', layers: 36, attentionBlockSize: 544, pagesPerLayer: 2, bytesPerLayer: 1_097_728, bytesPerSequence: 36 * 2 * 544 * 2048})
+    expect(kv.bytesPerSequence).toBe(12 * Math.ceil(32768 / 544) * 544 * 2048 + kv.state.bytesPerSequence)
+    expect(j.result.parameters.total / 1e9).toBeCloseTo(79.7, 0)
+    expect(j.result.warnings.join('\n')).not.toMatch(/unknown architecture/)
+    const h = await runCli(['gpu-fit', fixture('qwen3-next-80b-a3b'), '--max-model-len', '32768', '--gpu', 'h200', '--tp', '2'])
+    expect(h.code).toBe(0)
+    expect(h.stdout).toMatch(/^KV cache:\s+24\.0 KiB\/token over 12 full-attention layers, bf16/m)
+    expect(h.stdout).toMatch(/^State:\s+76\.5 MiB per sequence over 36 Gated DeltaNet layers \(1\.0 MiB each, bf16; vLLM pads it to a 544-token attention page, 2 per layer\)/m)
+  })
+
   it('--json prints only the documented envelope on stdout', async () => {
     const r = await runCli(['gpu-fit', fixture('llama-3.1-8b'), '--json'])
     expect(r.code).toBe(0)

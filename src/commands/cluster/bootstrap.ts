@@ -44,7 +44,7 @@ $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoint
     irsa: Flags.boolean({description: 'give pods S3 access through IRSA (OIDC provider + role annotations) instead of EKS Pod Identity; --no-irsa: EKS Pod Identity (default: the mode the IAM roles have, else Pod Identity)', allowNo: true, helpGroup: 'S3 ACCESS'}),
     'skip-access': Flags.boolean({description: 'leave the bucket, IAM roles and Pod Identity to you', default: false, helpGroup: 'S3 ACCESS'}),
     'gpu-nodegroup': Flags.string({description: 'a managed GPU node group, INSTANCE-TYPE:MIN-MAX, e.g. g6e.xlarge:0-2 (needs --node-role-arn)'}),
-    gateway: Flags.boolean({description: 'also install the gateway (aip gateway install with its defaults; tenants become gateway teams)', default: false}),
+    gateway: Flags.boolean({description: 'also install the gateway, as aip gateway install with every flag omitted: an installed gateway keeps its settings, a new one gets the defaults; tenants become gateway teams', default: false}),
     'role-arn': Flags.string({description: '--create: IAM role of the EKS control plane', helpGroup: 'CREATE'}),
     'node-role-arn': Flags.string({description: '--create: IAM role of the nodes (Auto Mode node role, or the node groups\' role)', helpGroup: 'CREATE'}),
     compute: Flags.string({description: '--create: auto-mode (EKS Auto Mode) or nodegroups (a managed system node group)', options: ['auto-mode', 'nodegroups'], default: 'auto-mode', helpGroup: 'CREATE'}),
@@ -203,15 +203,20 @@ $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoint
     }
   }
 
-  /** --gateway: `aip gateway install` with its defaults on the context bootstrap just wrote or used. */
+  /**
+   * --gateway: `aip gateway install` with every flag omitted, on the context bootstrap just wrote or
+   * used: an installed gateway keeps its settings (exposure, TLS, replicas, database...), a new one
+   * gets the defaults (lib/gateway/settings.ts decides both).
+   */
   private async installGateway(r: BootstrapResult, teams: string[], dryRun: boolean, timeoutMs: number) {
     const cfg = this.config_()
     const {createKubeClient} = await import('../../lib/kube/index.js')
-    const {installGateway} = await import('../../lib/gateway/install.js')
+    const [{installGateway}, {gatewaySettingRows}] = await Promise.all([import('../../lib/gateway/install.js'), import('../../lib/gateway/settings.js')])
     const client = await createKubeClient({kubeconfig: r.kubeconfig?.path ?? cfg.string('kubeconfig'), context: r.kubeconfig?.context ?? r.context ?? cfg.string('context')})
     this.info('› gateway    installing LiteLLM in ' + (cfg.string('gateway-namespace') ?? 'aip-gateway'))
     const {manifests: _m, ...g} = await installGateway(client, {
-      render: {namespace: cfg.string('gateway-namespace') ?? 'aip-gateway', exposure: {kind: 'loadbalancer', internal: false}},
+      namespace: cfg.string('gateway-namespace') ?? 'aip-gateway',
+      settings: {},
       teams,
       dryRun,
       timeoutMs,
@@ -219,6 +224,12 @@ $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoint
       url: cfg.string('gateway-url'),
       signal: this.signal,
     })
+    if (!this.jsonEnabled()) {
+      this.print(`\n${this.c.bold('Gateway settings')} (change them with aip gateway install)`)
+      this.print(renderTable(gatewaySettingRows(g.settings), [{header: 'setting', get: (x) => x.setting}, {header: 'value', get: (x) => x.value}, {header: 'action', get: (x) => (x.changed ? this.c.yellow(x.action) : x.action)}]))
+    }
+    for (const n of g.notes) this.info(n)
+    for (const w of g.warnings) this.warn(w)
     this.info(`✔ gateway    ${g.objects.length} objects; ${g.ready ? `${g.ready.ready}/${g.ready.desired} replicas ready` : 'not waited'}${g.url ? `; ${g.url}` : ''}${g.teams.length ? `; teams ${g.teams.map((t) => t.team).join(', ')}` : ''}`)
     return g
   }

@@ -4,7 +4,6 @@ import {stringify} from 'yaml'
 import {AipCommand} from '../../base-command.js'
 import {gatewayFlags, kubeFlags, waitFlags} from '../../flags.js'
 import {parseDuration} from '../../lib/config/index.js'
-import {UsageError} from '../../lib/errors.js'
 import type {InstallResult} from '../../lib/gateway/install.js'
 import {renderKeyValues, renderTable} from '../../lib/output/index.js'
 
@@ -12,6 +11,7 @@ export default class GatewayInstall extends AipCommand {
   static override summary = 'Install the gateway: one OpenAI-compatible endpoint with API keys (LiteLLM) in front of every model'
   static override description = `Applies, in namespace aip-gateway (config gateway-namespace): the LiteLLM proxy (pinned image, 2 replicas, PodDisruptionBudget, Pod Security "restricted", readiness on /health/readiness), its Postgres (a StatefulSet with a PVC; --database-url-secret names a Secret with the URL of an external database such as RDS instead), NetworkPolicies (default deny; the proxy takes port 4000 and calls DNS, its database and model servers on 8000), and the exposure: a LoadBalancer Service with AWS Load Balancer Controller NLB annotations (--internal for a private one; --certificate-arn for TLS on 443), or with --gateway-class a Gateway API Gateway + HTTPRoute (TLS from --tls-secret or --certificate-arn).
 The master key (sk-..., as LiteLLM requires) and the salt key are generated into Secret litellm-master-key once and never printed; a rerun keeps them.
+Rerunning: every setting whose flag is omitted keeps what the installed gateway has (read from its Service, Gateway, HTTPRoute, Deployment and StatefulSet); a given flag changes only its own setting; the defaults apply only to a first install. Go back to a default by passing it: --no-internal, --replicas 2, --gateway-class none, --certificate-arn none, --database-url-secret none... The output lists each setting as kept, changed (old -> new), unchanged, default or set (also with --dry-run). \`aip cluster bootstrap --gateway\` reruns the same way, with every flag omitted.
 Models deployed afterwards are registered by \`aip model deploy\`; those deployed before by \`aip gateway reconcile\`.`
   static override enableJsonFlag = true
   static override handlesInterrupt = true
@@ -28,16 +28,18 @@ Models deployed afterwards are registered by \`aip model deploy\`; those deploye
     context: kubeFlags.context,
     ...waitFlags,
     ...gatewayFlags,
-    replicas: Flags.integer({description: 'proxy replicas', default: 2, min: 1}),
-    image: Flags.string({description: 'LiteLLM image (pinned tag)'}),
-    'database-url-secret': Flags.string({description: 'Secret NAME[:KEY] (key default url) with the Postgres URL of an external database (RDS); no in-cluster Postgres', helpGroup: 'DATABASE'}),
-    'storage-class': Flags.string({description: 'StorageClass of the in-cluster Postgres PVC (default: the cluster default)', helpGroup: 'DATABASE'}),
-    'storage-size': Flags.string({description: 'size of the in-cluster Postgres PVC', default: '10Gi', helpGroup: 'DATABASE'}),
-    internal: Flags.boolean({description: 'an internal NLB (reachable from the VPC only)', default: false, helpGroup: 'EXPOSURE'}),
-    'gateway-class': Flags.string({description: 'expose through a Gateway API Gateway of this GatewayClass + HTTPRoute instead of a LoadBalancer Service', helpGroup: 'EXPOSURE'}),
-    hostname: Flags.string({description: 'hostname of the HTTPRoute / Gateway listener', helpGroup: 'EXPOSURE'}),
-    'certificate-arn': Flags.string({description: 'ACM certificate for TLS (NLB listener on 443, or the Gateway listener)', helpGroup: 'EXPOSURE'}),
-    'tls-secret': Flags.string({description: 'TLS Secret (kubernetes.io/tls) for the Gateway listener', helpGroup: 'EXPOSURE'}),
+    replicas: Flags.integer({description: 'proxy replicas (default: the current ones, else 2)', min: 1}),
+    image: Flags.string({description: 'LiteLLM image, pinned tag (default: the current one, else the release this aip pins)'}),
+    requests: Flags.string({description: 'resource requests of the proxy container, NAME=QUANTITY,... (default: the current ones, else cpu=500m,memory=1Gi); none: no requests'}),
+    limits: Flags.string({description: 'resource limits of the proxy container, NAME=QUANTITY,... (default: the current ones, else memory=2Gi); none: no limits'}),
+    'database-url-secret': Flags.string({description: 'Secret NAME[:KEY] (key default url) with the Postgres URL of an external database (RDS), or none for the in-cluster Postgres (default: the current database, else in-cluster)', helpGroup: 'DATABASE'}),
+    'storage-class': Flags.string({description: 'StorageClass of the in-cluster Postgres PVC, or none for the cluster default (first install only: a volume keeps its class)', helpGroup: 'DATABASE'}),
+    'storage-size': Flags.string({description: 'size of the in-cluster Postgres PVC (first install only, default 10Gi: a volume keeps its size)', helpGroup: 'DATABASE'}),
+    internal: Flags.boolean({description: 'an internal NLB (reachable from the VPC only); --no-internal: internet-facing (default: the current scheme, else internet-facing)', allowNo: true, helpGroup: 'EXPOSURE'}),
+    'gateway-class': Flags.string({description: 'expose through a Gateway API Gateway of this GatewayClass + HTTPRoute instead of a LoadBalancer Service; none: the LoadBalancer Service (default: the current exposure, else none)', helpGroup: 'EXPOSURE'}),
+    hostname: Flags.string({description: 'hostname of the HTTPRoute / Gateway listener, or none (default: the current one)', helpGroup: 'EXPOSURE'}),
+    'certificate-arn': Flags.string({description: 'ACM certificate for TLS (NLB listener on 443, or the Gateway listener), or none for plain HTTP (default: the current one, else none)', helpGroup: 'EXPOSURE'}),
+    'tls-secret': Flags.string({description: 'TLS Secret (kubernetes.io/tls) for the Gateway listener, or none (default: the current one)', helpGroup: 'EXPOSURE'}),
     tenant: Flags.string({description: 'tenant to make a gateway team for (repeatable; default: config tenants)', multiple: true}),
     'dry-run': Flags.boolean({description: 'server-side dry run: validate, store nothing (without a cluster: render only)', default: false}),
     output: Flags.string({char: 'o', description: 'print the rendered objects only (Secrets are created by install, never rendered with values)', options: ['yaml', 'json']}),
@@ -47,24 +49,28 @@ Models deployed afterwards are registered by \`aip model deploy\`; those deploye
   async run(): Promise<Omit<InstallResult, 'manifests'>> {
     const {flags} = await this.parse(GatewayInstall)
     const cfg = this.config_(flags)
-    const {installGateway, parseSecretRef} = await import('../../lib/gateway/install.js')
-    if (flags['tls-secret'] && !flags['gateway-class']) throw new UsageError('--tls-secret needs --gateway-class (the NLB takes --certificate-arn)', {fix: 'add --gateway-class CLASS, or use --certificate-arn'})
-    if (flags.hostname && !flags['gateway-class']) throw new UsageError('--hostname needs --gateway-class', {fix: 'add --gateway-class CLASS, or point a DNS name at the load balancer yourself'})
-    if (flags.internal && flags['gateway-class']) throw new UsageError('--internal applies to the LoadBalancer Service, not to --gateway-class', {fix: 'set the scheme on the GatewayClass / its parameters instead'})
+    const [{installGateway, parseSecretRef}, {gatewaySettingRows, parseResourceList}] = await Promise.all([import('../../lib/gateway/install.js'), import('../../lib/gateway/settings.js')])
     const teams = flags.tenant ?? cfg.string('tenants')?.split(',').map((t) => t.trim().split('=')[0]!).filter(Boolean) ?? []
-    const render = {
-      namespace: cfg.string('gateway-namespace') ?? 'aip-gateway',
+    // omitted: undefined (keep what the cluster has); "none": null (back to the empty default)
+    const orNone = (v: string | undefined) => (v === undefined ? undefined : v.trim() === 'none' ? null : v)
+    const dbSecret = orNone(flags['database-url-secret'])
+    const settings = {
+      gatewayClass: orNone(flags['gateway-class']),
+      internal: flags.internal,
+      certificateArn: orNone(flags['certificate-arn']),
+      hostname: orNone(flags.hostname),
+      tlsSecret: orNone(flags['tls-secret']),
       replicas: flags.replicas,
       image: flags.image,
-      databaseUrlSecret: flags['database-url-secret'] ? parseSecretRef(flags['database-url-secret']) : undefined,
-      storageClass: flags['storage-class'],
+      requests: flags.requests === undefined ? undefined : parseResourceList(flags.requests, '--requests'),
+      limits: flags.limits === undefined ? undefined : parseResourceList(flags.limits, '--limits'),
+      databaseUrlSecret: dbSecret ? parseSecretRef(dbSecret) : (dbSecret as null | undefined),
+      storageClass: orNone(flags['storage-class']),
       storageSize: flags['storage-size'],
-      exposure: flags['gateway-class']
-        ? {kind: 'httproute' as const, gatewayClass: flags['gateway-class'], hostname: flags.hostname, certificateArn: flags['certificate-arn'], tlsSecret: flags['tls-secret']}
-        : {kind: 'loadbalancer' as const, internal: flags.internal, certificateArn: flags['certificate-arn']},
     }
+    const namespace = cfg.string('gateway-namespace') ?? 'aip-gateway'
     if (flags.output) {
-      const r = await installGateway(undefined, {render, dryRun: true})
+      const r = await installGateway(undefined, {namespace, settings, dryRun: true})
       if (flags.output === 'yaml') this.print(r.manifests.map((o) => stringify(o, {lineWidth: 0})).join('---\n'))
       else if (!this.jsonEnabled()) this.print(JSON.stringify({apiVersion: 'v1', kind: 'List', items: r.manifests}, null, 2))
       const {manifests: _m, ...rest} = r
@@ -74,7 +80,8 @@ Models deployed afterwards are registered by \`aip model deploy\`; those deploye
     const client = await kubeClientFromConfig(cfg)
     const timeoutMs = flags.timeout ? parseDuration(flags.timeout, '--timeout') : 10 * 60_000
     const r = await installGateway(client, {
-      render,
+      namespace,
+      settings,
       teams,
       dryRun: flags['dry-run'],
       wait: flags.wait,
@@ -87,6 +94,9 @@ Models deployed afterwards are registered by \`aip model deploy\`; those deploye
     })
     this.print(renderTable(r.objects, [{header: 'kind', get: (o) => o.kind}, {header: 'name', get: (o) => o.name}, {header: 'action', get: (o) => o.action}]))
     this.print(renderTable(r.secrets, [{header: 'secret', get: (s) => s.name}, {header: 'action', get: (s) => s.action}]))
+    this.print(renderTable(gatewaySettingRows(r.settings), [{header: 'setting', get: (x) => x.setting}, {header: 'value', get: (x) => x.value}, {header: 'action', get: (x) => (x.changed ? this.c.yellow(x.action) : x.action)}]))
+    for (const n of r.notes) this.info(n)
+    for (const w of r.warnings) this.warn(w)
     const kv: Array<[string, string | undefined]> = [['namespace', r.namespace]]
     if (r.ready) kv.push(['replicas', `${r.ready.ready}/${r.ready.desired} ready`])
     if (!r.dryRun && flags.wait) kv.push(['url', r.url ?? 'pending (the load balancer has no address yet): aip gateway status'])

@@ -2,7 +2,7 @@
  * NetworkPolicy enforcement. The platform base's default-deny and allow rules mean nothing unless
  * the cluster's network plugin enforces them, and on EKS it does not by default:
  *  - the Amazon VPC CNI enforces NetworkPolicy only with its network policy agent on: for the EKS
- *    managed add-on `vpc-cni` (v1.14+), configuration value {"enableNetworkPolicy": "true"}
+ *    managed add-on `vpc-cni` (v1.14+; aip requires v1.16+, see MIN_VPC_CNI_FOR_NETPOL), configuration value {"enableNetworkPolicy": "true"}
  *    (CreateAddon/UpdateAddon `configurationValues`), which sets `--enable-network-policy=true` on
  *    the aws-node DaemonSet's `aws-eks-nodeagent` container;
  *      https://docs.aws.amazon.com/eks/latest/userguide/cni-network-policy-configure.html
@@ -81,11 +81,27 @@ export function parseConfigurationValues(text: string | undefined): Record<strin
 
 const isTrue = (v: unknown) => v === true || v === 'true'
 
-/** vpc-cni supports enableNetworkPolicy from v1.14.0 ("v1.18.1-eksbuild.3"). */
-export function supportsNetworkPolicy(version: string | undefined): boolean {
+/**
+ * The oldest vpc-cni add-on aip turns the network policy agent on for: v1.16.0 (versions look like
+ * "v1.18.1-eksbuild.3"). `enableNetworkPolicy` exists from v1.14.0, but the agents shipped with
+ * v1.14-v1.15 (aws-network-policy-agent before v1.0.7) dropped the kubelet's liveness/readiness
+ * probes, which come from the node's IP, under a default-deny ingress policy: every model and
+ * gateway pod would stay unready (aws/aws-network-policy-agent#56 and #139; the node IP is allowed
+ * since PR #65, completely from v1.0.7, which vpc-cni v1.16.0 ships).
+ */
+export const MIN_VPC_CNI_FOR_NETPOL = {major: 1, minor: 16, text: 'v1.16.0'} as const
+/** vpc-cni added enableNetworkPolicy in v1.14.0. */
+const FIRST_VPC_CNI_WITH_NETPOL = {major: 1, minor: 14} as const
+
+const atLeast = (version: string | undefined, min: {major: number; minor: number}): boolean => {
   const m = /^v?(\d+)\.(\d+)/.exec(version ?? '')
   if (!m) return true
-  return Number(m[1]) > 1 || (Number(m[1]) === 1 && Number(m[2]) >= 14)
+  return Number(m[1]) > min.major || (Number(m[1]) === min.major && Number(m[2]) >= min.minor)
+}
+
+/** Whether aip may turn the agent on for this add-on version (unknown versions: yes). */
+export function supportsNetworkPolicy(version: string | undefined): boolean {
+  return atLeast(version, MIN_VPC_CNI_FOR_NETPOL)
 }
 
 const NETPOL_DOC = 'https://docs.aws.amazon.com/eks/latest/userguide/cni-network-policy-configure.html'
@@ -224,14 +240,32 @@ async function ensureVpcCniAddon(eks: NonNullable<EnsureNetworkPolicyOptions['ek
   }
 
   const values = parseConfigurationValues(addon.configurationValues)
-  if (isTrue(values[VPC_CNI_NETPOL_KEY])) return {enforcer: 'vpc-cni', state: 'enforced', action: 'unchanged', message: `${VPC_CNI_ADDON} ${addon.addonVersion ?? ''} ${VPC_CNI_NETPOL_KEY}=true`.replace('  ', ' ')}
+  if (isTrue(values[VPC_CNI_NETPOL_KEY])) {
+    const enforced = {enforcer: 'vpc-cni', state: 'enforced', action: 'unchanged', message: `${VPC_CNI_ADDON} ${addon.addonVersion ?? ''} ${VPC_CNI_NETPOL_KEY}=true`.replace('  ', ' ')} as const
+    if (supportsNetworkPolicy(addon.addonVersion)) return enforced
+    // turned on by the user on an add-on whose agent may drop the kubelet's probes: left on, said
+    return {
+      ...enforced,
+      warning: {
+        message: `the ${VPC_CNI_ADDON} add-on ${addon.addonVersion} enforces NetworkPolicies with a network policy agent older than v1.0.7, which can block the kubelet's health probes under aip's default-deny (model pods stuck unready)`,
+        fix: `update the add-on to ${MIN_VPC_CNI_FOR_NETPOL.text} or later (\`aws eks describe-addon-versions --addon-name vpc-cni\` lists the versions)`,
+      },
+    }
+  }
   if (!supportsNetworkPolicy(addon.addonVersion)) {
     return {
       enforcer: 'vpc-cni',
       state: 'not-enforced',
       action: 'none',
-      message: `${VPC_CNI_ADDON} ${addon.addonVersion} predates network policy support (v1.14.0)`,
-      warning: {message: `NetworkPolicies are NOT enforced: the ${VPC_CNI_ADDON} add-on ${addon.addonVersion} is older than v1.14.0`, fix: `update it (\`aws eks describe-addon-versions --addon-name vpc-cni\` lists the versions), then rerun bootstrap`},
+      message: atLeast(addon.addonVersion, FIRST_VPC_CNI_WITH_NETPOL)
+        ? `${VPC_CNI_ADDON} ${addon.addonVersion}: its network policy agent (before v1.0.7) blocks kubelet probes under default-deny; not turned on`
+        : `${VPC_CNI_ADDON} ${addon.addonVersion} predates network policy support (v1.14.0)`,
+      warning: {
+        message: atLeast(addon.addonVersion, FIRST_VPC_CNI_WITH_NETPOL)
+          ? `NetworkPolicies are NOT enforced: the ${VPC_CNI_ADDON} add-on ${addon.addonVersion} is older than ${MIN_VPC_CNI_FOR_NETPOL.text}, whose network policy agent would block the kubelet's health probes (every model pod would stay unready), so aip leaves it off`
+          : `NetworkPolicies are NOT enforced: the ${VPC_CNI_ADDON} add-on ${addon.addonVersion} is older than v1.14.0`,
+        fix: `update the add-on to ${MIN_VPC_CNI_FOR_NETPOL.text} or later (\`aws eks describe-addon-versions --addon-name vpc-cni\` lists the versions), then rerun bootstrap`,
+      },
     }
   }
   // keep every other value the user set; only enableNetworkPolicy changes

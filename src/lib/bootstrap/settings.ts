@@ -15,6 +15,7 @@
 import {findGpu, GPUS} from '../gpufit/gpus.js'
 import type {KubeClient, KubeObject} from '../kube/index.js'
 import {INSTANCE_TYPE_LABEL} from '../render/server.js'
+import {decide, type SettingAction} from '../settings.js'
 import type {Tenant} from './platform.js'
 
 export type CapacityType = 'on-demand' | 'spot'
@@ -78,7 +79,7 @@ export interface SettingDecision {
   object: string
   value: SettingValue
   previous?: SettingValue
-  action: 'kept' | 'changed' | 'unchanged' | 'default' | 'set'
+  action: SettingAction
 }
 
 export interface ResolvedSettings {
@@ -102,12 +103,6 @@ function instanceTypesOf(gpuTypes: string[]): string[] {
 }
 
 const sameSet = (a: readonly string[], b: readonly string[]) => a.length === b.length && [...a].sort().join('\0') === [...b].sort().join('\0')
-
-function decide<T extends SettingValue>(given: T | undefined, live: T | undefined, fallback: T, same: (a: T, b: T) => boolean): {value: T; previous?: T; action: SettingDecision['action']} {
-  if (given === undefined) return live === undefined ? {value: fallback, action: 'default'} : {value: live, previous: live, action: 'kept'}
-  if (live === undefined) return {value: given, action: 'set'}
-  return {value: given, previous: live, action: same(given, live) ? 'unchanged' : 'changed'}
-}
 
 /** The decide-what-to-apply step: pure, from the flags, the cluster's values and the defaults. */
 export function decideSettings(inputs: SettingInputs, live: LiveSettings, defaults: SettingDefaults): ResolvedSettings {

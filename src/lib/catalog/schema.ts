@@ -11,7 +11,7 @@ export const GPU_TYPES = ['l4', 'a10g', 'l40s', 'a100-40gb', 'a100-80gb', 'h100'
 export type GpuType = (typeof GPU_TYPES)[number]
 
 /** Kubernetes resource quantity (e.g. 8, 500m, 32Gi, 1.5G). */
-const QUANTITY = /^[+]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[kKMGTPE]i?|m|u|n)?$/
+export const QUANTITY = /^[+]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[kKMGTPE]i?|m|u|n)?$/
 const quantity = z.string().regex(QUANTITY, 'must be a Kubernetes quantity such as 8, 500m or 32Gi')
 /**
  * Entry names: lowercase letters, digits, - and . (e.g. llama-3.1-8b-instruct). Object names are

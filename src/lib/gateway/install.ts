@@ -13,9 +13,13 @@ import {refString} from '../kube/types.js'
 import {connectGateway, gatewayDeployment, notInstalled, publicUrl} from './connect.js'
 import {observedModels} from './registry.js'
 import {DB_NAME, DB_SECRET, type GatewayRenderOptions, LITELLM_NAME, MASTER_KEY_SECRET, renderGateway} from './render.js'
+import {decideGatewaySettings, type GatewaySettingDecision, type GatewaySettingInputs, type LiveGatewaySettings, liveGatewaySettings, readGatewaySettings} from './settings.js'
 
 export interface InstallOptions {
-  render: GatewayRenderOptions
+  /** the gateway namespace (config gateway-namespace) */
+  namespace: string
+  /** the flags given; omitted ones keep what an installed gateway has (settings.ts), else the defaults */
+  settings?: GatewaySettingInputs
   /** tenants of cluster bootstrap: one gateway team each (after the rollout) */
   teams?: string[]
   dryRun?: boolean
@@ -38,6 +42,12 @@ export interface InstallResult {
   ready?: {ready: number; desired: number}
   url?: string
   teams: Array<{team: string; action: 'created' | 'exists'}>
+  /** each setting: kept (flag omitted), changed (old -> new), unchanged, default or set */
+  settings: GatewaySettingDecision[]
+  /** consequences of the changes asked for (a database switch, a new load balancer) */
+  notes: string[]
+  /** unsafe exposure (plain HTTP on the internet): `Warning:` lines */
+  warnings: string[]
   manifests: KubeObject[]
 }
 
@@ -45,6 +55,7 @@ export interface InstallResult {
 export function parseSecretRef(text: string): {name: string; key: string} {
   const m = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)(?::([-._a-zA-Z0-9]+))?$/.exec(text.trim())
   if (!m) throw new UsageError(`invalid --database-url-secret "${text}"`, {fix: 'give NAME or NAME:KEY of a Secret in the gateway namespace, e.g. litellm-rds:url'})
+  if (m[1] === DB_SECRET) throw new UsageError(`--database-url-secret ${text}: ${DB_SECRET} is the Secret aip generates for the in-cluster Postgres`, {fix: 'name the Secret of the external database, or --database-url-secret none for the in-cluster Postgres'})
   return {name: m[1]!, key: m[3] ?? 'url'}
 }
 
@@ -94,18 +105,38 @@ async function ensureSecret(client: KubeClient, namespace: string, name: string,
   return 'kept'
 }
 
+/**
+ * Back to a LoadBalancer Service (--gateway-class none): aip's Gateway and HTTPRoute go, or the
+ * Gateway's own load balancer would keep exposing the proxy.
+ */
+async function removeGatewayApiObjects(c: KubeClient, ns: string, live: LiveGatewaySettings, base: InstallResult, o: InstallOptions): Promise<void> {
+  for (const x of live.gatewayApiObjects ?? []) {
+    const path = `/apis/gateway.networking.k8s.io/v1/namespaces/${encodeURIComponent(ns)}/${x.kind === 'Gateway' ? 'gateways' : 'httproutes'}/${encodeURIComponent(x.name)}`
+    try {
+      await c.request('DELETE', path, {query: o.dryRun ? {dryRun: 'All'} : undefined, signal: o.signal})
+      base.objects.push({kind: x.kind, name: x.name, action: o.dryRun ? 'deleted (server dry run)' : 'deleted'})
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error
+    }
+  }
+}
+
 export async function installGateway(client: KubeClient | undefined, o: InstallOptions): Promise<InstallResult> {
-  const ns = o.render.namespace
-  const rendered = renderGateway(o.render)
-  const base: InstallResult = {namespace: ns, dryRun: Boolean(o.dryRun), objects: [], secrets: [], waited: false, teams: [], manifests: rendered.objects}
+  const ns = o.namespace
+  // without a cluster (-o yaml) the flags and the defaults are all there is
+  const live: LiveGatewaySettings = client ? await readGatewaySettings(client, ns) : {}
+  const resolved = decideGatewaySettings(o.settings ?? {}, live, ns)
+  const render: GatewayRenderOptions = {namespace: ns, ...resolved.render}
+  const rendered = renderGateway(render)
+  const base: InstallResult = {namespace: ns, dryRun: Boolean(o.dryRun), objects: [], secrets: [], waited: false, teams: [], settings: resolved.decisions, notes: resolved.notes, warnings: resolved.warnings, manifests: rendered.objects}
   if (o.dryRun && !client) {
     return {...base, objects: rendered.objects.map((x) => ({kind: x.kind, name: x.metadata.name, action: 'rendered'})), secrets: rendered.secrets.map((s) => ({name: s.name, action: 'would-create' as const}))}
   }
   const kube = await import('../kube/index.js')
   const c = client!
-  if (o.render.exposure.kind === 'httproute' && !(await kube.hasApiResource(c, 'gateway.networking.k8s.io/v1', 'HTTPRoute'))) {
+  if (render.exposure.kind === 'httproute' && !(await kube.hasApiResource(c, 'gateway.networking.k8s.io/v1', 'HTTPRoute'))) {
     throw new NotFoundError('--gateway-class needs the Gateway API (gateway.networking.k8s.io/v1 Gateway, HTTPRoute), which this cluster does not serve', {
-      fix: 'install the Gateway API CRDs and a controller for the class, or drop --gateway-class to expose the gateway with a LoadBalancer Service',
+      fix: 'install the Gateway API CRDs and a controller for the class, or pass --gateway-class none to expose the gateway with a LoadBalancer Service',
     })
   }
   const [nsObj, ...rest] = rendered.objects
@@ -121,8 +152,8 @@ export async function installGateway(client: KubeClient | undefined, o: InstallO
     base.secrets.push(...rendered.secrets.map((s) => ({name: s.name, action: 'would-create' as const})))
     return base
   }
-  if (o.render.databaseUrlSecret) {
-    const ref = o.render.databaseUrlSecret
+  if (render.databaseUrlSecret) {
+    const ref = render.databaseUrlSecret
     const s = await kube.getObject(c, {apiVersion: 'v1', kind: 'Secret', name: ref.name, namespace: ns}).catch((error: unknown) => {
       if (o.dryRun && error instanceof NotFoundError) return undefined
       throw error
@@ -140,6 +171,7 @@ export async function installGateway(client: KubeClient | undefined, o: InstallO
     }
   }
   await apply(rest)
+  if (render.exposure.kind === 'loadbalancer') await removeGatewayApiObjects(c, ns, live, base, o)
   if (o.dryRun || o.wait === false) return base
   o.onStep?.(`waiting for deployment ${LITELLM_NAME} in ${ns}`)
   let r
@@ -147,7 +179,7 @@ export async function installGateway(client: KubeClient | undefined, o: InstallO
     r = await kube.waitForRollout(c, {name: LITELLM_NAME, namespace: ns, timeoutMs: o.timeoutMs ?? 10 * 60_000, signal: o.signal, onProgress: (p) => o.onStep?.(`${p.ready}/${p.desired} ready`)})
   } catch (error) {
     // LiteLLM is ready only with its database: a Postgres volume that never binds is the usual cause
-    const pvc = o.render.databaseUrlSecret ? undefined : await kube.getObject(c, {apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: `data-${DB_NAME}-0`, namespace: ns}).catch(() => undefined)
+    const pvc = render.databaseUrlSecret ? undefined : await kube.getObject(c, {apiVersion: 'v1', kind: 'PersistentVolumeClaim', name: `data-${DB_NAME}-0`, namespace: ns}).catch(() => undefined)
     const phase = (pvc?.status as {phase?: string} | undefined)?.phase
     if (error instanceof AipError && error.code === 'TIMEOUT' && pvc && phase !== 'Bound') {
       throw new TimeoutError(`the gateway did not become ready: its database volume ${ns}/data-${DB_NAME}-0 is ${phase ?? 'not bound'}`, {
@@ -214,7 +246,8 @@ export async function gatewayStatus(client: KubeClient, o: {namespace: string; u
   const sts = await kube.getObject(client, {apiVersion: 'apps/v1', kind: 'StatefulSet', name: DB_NAME, namespace: o.namespace})
   const svc = await kube.getObject(client, {apiVersion: 'v1', kind: 'Service', name: LITELLM_NAME, namespace: o.namespace})
   const svcSpec = svc?.spec as {type?: string} | undefined
-  const scheme = svc?.metadata.annotations?.['service.beta.kubernetes.io/aws-load-balancer-scheme']
+  // the scheme as the load balancer controller reads the annotations (settings.ts: absent = internal)
+  const internal = svc ? liveGatewaySettings(o.namespace, {service: svc}).internal === true : false
   const out: GatewayStatus = {
     namespace: o.namespace,
     installed: true,
@@ -222,10 +255,10 @@ export async function gatewayStatus(client: KubeClient, o: {namespace: string; u
     image: c0?.image,
     replicas: {desired: spec.replicas ?? 1, ready: st.readyReplicas ?? 0, available: st.availableReplicas ?? 0},
     database: sts ? `in-cluster Postgres (StatefulSet ${DB_NAME}, ${((sts.status as {readyReplicas?: number} | undefined)?.readyReplicas ?? 0)}/1 ready)` : `external (Secret ${dbSecret ?? '?'})`,
-    exposure: svcSpec?.type === 'LoadBalancer' ? `LoadBalancer Service (NLB, ${scheme ?? 'internet-facing'})` : 'HTTPRoute',
+    exposure: svcSpec?.type === 'LoadBalancer' ? `LoadBalancer Service (NLB, ${internal ? 'internal' : 'internet-facing'})` : 'HTTPRoute',
   }
   if (svcSpec?.type === 'LoadBalancer' && !(svc?.status as {loadBalancer?: {ingress?: unknown[]}} | undefined)?.loadBalancer?.ingress?.length) {
-    out.exposureProblem = await loadBalancerProblem(client, o.namespace, scheme === 'internal', o.signal)
+    out.exposureProblem = await loadBalancerProblem(client, o.namespace, internal, o.signal)
   }
   try {
     const conn = await connectGateway({client, namespace: o.namespace, url: o.url, masterKey: o.masterKey, signal: o.signal})

@@ -35,10 +35,28 @@ const NOBODY = 65534
 const POSTGRES_UID = 999
 const NS_LABEL = 'kubernetes.io/metadata.name'
 
+/** First-install defaults of the settings `aip gateway install` takes (settings.ts keeps them on a rerun). */
+export const DEFAULT_REPLICAS = 2
+export const DEFAULT_STORAGE_SIZE = '10Gi'
+export const DEFAULT_LITELLM_RESOURCES: Required<ContainerResources> = {requests: {cpu: '500m', memory: '1Gi'}, limits: {memory: '2Gi'}}
+// kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/service/annotations
+export const LB_SCHEME_ANNOTATION = 'service.beta.kubernetes.io/aws-load-balancer-scheme'
+/** deprecated in favour of the scheme annotation; still read */
+export const LB_INTERNAL_ANNOTATION = 'service.beta.kubernetes.io/aws-load-balancer-internal'
+export const LB_SSL_CERT_ANNOTATION = 'service.beta.kubernetes.io/aws-load-balancer-ssl-cert'
+
+/** A container's resources as Kubernetes takes them (resource name -> quantity). */
+export interface ContainerResources {
+  requests?: Record<string, string>
+  limits?: Record<string, string>
+}
+
 export interface GatewayRenderOptions {
   namespace: string
   replicas?: number
   image?: string
+  /** the LiteLLM container's requests and limits (default DEFAULT_LITELLM_RESOURCES) */
+  resources?: ContainerResources
   /** `NAME` or `NAME:KEY` of a Secret holding the database URL (RDS); no Postgres is rendered. */
   databaseUrlSecret?: {name: string; key: string}
   storageClass?: string
@@ -126,7 +144,7 @@ export function renderLitellm(o: GatewayRenderOptions): KubeObject[] {
       // otherwise fetch it with a 5 s timeout at every start (litellm_core_utils/get_model_cost_map.py)
       {name: 'LITELLM_LOCAL_MODEL_COST_MAP', value: 'True'},
     ],
-    resources: {requests: {cpu: '500m', memory: '1Gi'}, limits: {memory: '2Gi'}},
+    resources: Object.fromEntries(Object.entries(o.resources ?? DEFAULT_LITELLM_RESOURCES).filter(([, v]) => v && Object.keys(v).length > 0)),
     // The root filesystem stays writable: LiteLLM's start (prisma generate / migrate) writes under
     // /app. Pod Security "restricted" does not require a read-only root; everything else it does.
     securityContext: securityContext(NOBODY, false),
@@ -146,7 +164,7 @@ export function renderLitellm(o: GatewayRenderOptions): KubeObject[] {
     kind: 'Deployment',
     metadata: meta(o, LITELLM_NAME),
     spec: {
-      replicas: o.replicas ?? 2,
+      replicas: o.replicas ?? DEFAULT_REPLICAS,
       revisionHistoryLimit: 3,
       selector: {matchLabels: LITELLM_SELECTOR},
       strategy: {type: 'RollingUpdate', rollingUpdate: {maxSurge: 1, maxUnavailable: 0}},
@@ -183,13 +201,13 @@ export function renderLitellmService(o: GatewayRenderOptions): KubeObject {
   const annotations: Record<string, string> = {
     'service.beta.kubernetes.io/aws-load-balancer-type': 'external',
     'service.beta.kubernetes.io/aws-load-balancer-nlb-target-type': 'ip',
-    'service.beta.kubernetes.io/aws-load-balancer-scheme': e.internal ? 'internal' : 'internet-facing',
+    [LB_SCHEME_ANNOTATION]: e.internal ? 'internal' : 'internet-facing',
     'service.beta.kubernetes.io/aws-load-balancer-healthcheck-path': '/health/liveliness',
     'service.beta.kubernetes.io/aws-load-balancer-healthcheck-protocol': 'HTTP',
     'service.beta.kubernetes.io/aws-load-balancer-healthcheck-port': 'traffic-port',
   }
   if (e.certificateArn) {
-    annotations['service.beta.kubernetes.io/aws-load-balancer-ssl-cert'] = e.certificateArn
+    annotations[LB_SSL_CERT_ANNOTATION] = e.certificateArn
     annotations['service.beta.kubernetes.io/aws-load-balancer-ssl-ports'] = 'https'
   }
   return {
@@ -212,7 +230,7 @@ export function renderHttpRoute(o: GatewayRenderOptions): KubeObject[] {
   const listener: Record<string, unknown> = {name: tls ? 'https' : 'http', protocol: tls ? 'HTTPS' : 'HTTP', port: tls ? 443 : 80, ...(e.hostname ? {hostname: e.hostname} : {}), allowedRoutes: {namespaces: {from: 'Same'}}}
   if (e.tlsSecret) listener.tls = {mode: 'Terminate', certificateRefs: [{kind: 'Secret', name: e.tlsSecret}]}
   // An ACM certificate is implementation-specific: Gateway API carries it in tls.options (GEP-1762)
-  else if (e.certificateArn) listener.tls = {mode: 'Terminate', options: {'service.beta.kubernetes.io/aws-load-balancer-ssl-cert': e.certificateArn}}
+  else if (e.certificateArn) listener.tls = {mode: 'Terminate', options: {[LB_SSL_CERT_ANNOTATION]: e.certificateArn}}
   const gateway: KubeObject = {apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: meta(o, LITELLM_NAME), spec: {gatewayClassName: e.gatewayClass, listeners: [listener]}}
   const route: KubeObject = {
     apiVersion: 'gateway.networking.k8s.io/v1',
@@ -284,7 +302,7 @@ export function renderPostgres(o: GatewayRenderOptions): KubeObject[] {
       volumeClaimTemplates: [
         {
           metadata: {name: 'data', labels: labels(DB_NAME, 'gateway-db')},
-          spec: {accessModes: ['ReadWriteOnce'], ...(o.storageClass ? {storageClassName: o.storageClass} : {}), resources: {requests: {storage: o.storageSize ?? '10Gi'}}},
+          spec: {accessModes: ['ReadWriteOnce'], ...(o.storageClass ? {storageClassName: o.storageClass} : {}), resources: {requests: {storage: o.storageSize ?? DEFAULT_STORAGE_SIZE}}},
         },
       ],
     },

@@ -4,6 +4,8 @@
  * config.json may omit are the transformers config-class defaults for that model_type.
  */
 import {UsageError} from '../errors.js'
+import {buildHybrid} from './hybrid-build.js'
+import {HYBRID_TYPES, type HybridState, hybridHints} from './hybrid.js'
 import {type Json, linear, mat, num, Reader, type TensorRole, type TensorSpec, vec} from './tensors.js'
 import {buildVision} from './vision.js'
 
@@ -46,6 +48,11 @@ export interface ModelSpec {
   generic: boolean
   /** The rotary embedding's cos/sin cache: positions x rotary dims, in the serving dtype (weights.ts ropeCacheBytes). */
   ropeCache?: {positions: number; dims: number}
+  /**
+   * Hybrid and state-space models: the recurrent state the non-attention layers keep per sequence
+   * (hybrid.ts). `attention` then lists the attention layers only, `numLayers` all of them.
+   */
+  state?: HybridState
 }
 
 /** transformers config-class defaults for fields configs commonly omit. */
@@ -71,6 +78,8 @@ const ARCH_TO_TYPE: Record<string, string> = {
   Qwen3ForCausalLM: 'qwen3', Qwen2MoeForCausalLM: 'qwen2_moe', Qwen3MoeForCausalLM: 'qwen3_moe', Gemma2ForCausalLM: 'gemma2',
   Gemma3ForCausalLM: 'gemma3_text', Gemma3ForConditionalGeneration: 'gemma3', Phi3ForCausalLM: 'phi3',
   DeepseekV3ForCausalLM: 'deepseek_v3', DeepseekV2ForCausalLM: 'deepseek_v2', GptOssForCausalLM: 'gpt_oss',
+  Qwen3NextForCausalLM: 'qwen3_next', JambaForCausalLM: 'jamba', NemotronHForCausalLM: 'nemotron_h', GraniteMoeHybridForCausalLM: 'granitemoehybrid', BambaForCausalLM: 'bamba',
+  FalconH1ForCausalLM: 'falcon_h1', MambaForCausalLM: 'mamba', Mamba2ForCausalLM: 'mamba2', MiniMaxText01ForCausalLM: 'minimax_text_01', MiniMaxM1ForCausalLM: 'minimax_m1', MiniMaxForCausalLM: 'minimax',
 }
 
 const FAMILY: Record<string, string> = {
@@ -142,6 +151,18 @@ function buildText(cfg: Json, where: string, modelType: string, prefix: string, 
   const family = FAMILY[modelType]
   const generic = family === undefined
   const r = new Reader(cfg, where, DEFAULTS[modelType] ?? {})
+  if (HYBRID_TYPES.has(modelType)) {
+    const h = buildHybrid(cfg, r, modelType, prefix)
+    return {
+      ...h,
+      modelType,
+      generic: false,
+      maxPositionEmbeddings: r.opt('max_position_embeddings'),
+      maxModelLen: derivedMaxLen(r, cfg),
+      ropeCache: ropeCacheShape(r, cfg, h.ropeHeadDim),
+      torchDtype: typeof (cfg.torch_dtype ?? cfg.dtype) === 'string' ? String(cfg.torch_dtype ?? cfg.dtype) : undefined,
+    }
+  }
   const H = r.req('hidden_size', 'n_embd', 'd_model', 'dim')
   const L = r.req('num_hidden_layers', 'n_layer', 'num_layers', 'n_layers')
   const nH = r.req('num_attention_heads', 'n_head', 'num_heads', 'n_heads')
@@ -348,6 +369,11 @@ function buildText(cfg: Json, where: string, modelType: string, prefix: string, 
   if (!tie) t.push(mat(prefix.startsWith('model.language_model.') ? 'lm_head.weight' : 'lm_head.weight', V, H, 'lm_head'))
 
   if (generic) {
+    // a hybrid gpu-fit has no layout for: say that its KV cache is counted on every layer
+    const hints = hybridHints(cfg)
+    if (hints.length > 0) {
+      warnings.push(`"${modelType}" looks like a hybrid or state-space model (${hints.slice(0, 4).join(', ')}), but gpu-fit does not know which of its layers are attention: KV cache counted on all ${L} layers (an over-estimate), recurrent state not counted`)
+    }
     const fields = [...r.used].sort().join(', ')
     const shape = genericMoe ? `MoE: ${E} experts, top-${K}${sharedI > 0 ? ', shared expert' : ''}` : 'gated MLP'
     warnings.push(`unknown architecture "${modelType}": estimated as a generic decoder (${shape}, ${tie ? 'tied' : 'untied'} embeddings) from ${fields}`)
@@ -386,8 +412,9 @@ export function specFromConfig(config: unknown, where = 'config.json'): ModelSpe
   const tensors: TensorSpec[] = []
   const qwenVl = wrapperType === 'qwen2_5_vl' || wrapperType === 'qwen2_vl'
   if (text) {
-    let textType = modelTypeOf(text) ?? (wrapperType === 'gemma3' ? 'gemma3_text' : wrapperType === 'mistral3' ? 'mistral' : qwenVl ? 'qwen2' : 'llama')
+    let textType = modelTypeOf(text) ?? (wrapperType === 'gemma3' ? 'gemma3_text' : wrapperType === 'mistral3' ? 'mistral' : qwenVl ? 'qwen2' : /^qwen3_5/.test(wrapperType) ? wrapperType : 'llama')
     if (textType === 'gemma3') textType = 'gemma3_text'
+    if (textType === 'qwen3_5' || textType === 'qwen3_5_moe') textType = `${textType}_text`
     if (/^qwen2(_5)?_vl(_text)?$/.test(textType)) textType = 'qwen2'
     // Wrapper-level tie flag applies to the text model when text_config omits it.
     const merged: Json = {...text}

@@ -12,6 +12,7 @@
  */
 import type {LayerAttention, ModelSpec} from './arch.js'
 import {type GpuType, GPUS, instancesFor} from './gpus.js'
+import {stateBytesPerLayer} from './hybrid.js'
 import {replicatedBytes} from './weights.js'
 import {capturedGraphBytesBeforeWarmup, CUDA_CONTEXT_BYTES, cudaGraphBytes, nonTorchBytes, type VllmProfile, WARMUP_SLACK_FRACTION} from './vllm.js'
 
@@ -114,6 +115,64 @@ export function sequenceKvBytes(attn: LayerAttention[], tokens: number, tp: numb
   return total
 }
 
+/**
+ * How vLLM pages a hybrid model's cache (V1 hybrid KV cache manager), per tensor-parallel rank:
+ *
+ * - every layer's page must be the same size, so vLLM raises the attention block size until an
+ *   attention page holds at least one recurrent state, in multiples of 16 tokens, and pads the
+ *   state to that page (vllm/model_executor/models/config.py
+ *   HybridAttentionMambaModelConfig.verify_and_update_config: `attn_block_size =
+ *   kernel_block_alignment_size * cdiv(mamba_page_size, kernel_block_alignment_size *
+ *   attn_page_size_1_token)`, then `mamba_page_size_padded = attn_page_size`). Qwen3-Next at TP 2
+ *   gets 544-token blocks this way. (Blackwell with head size 256 aligns to 32; not modelled.)
+ * - layers are grouped by type into groups of equal size, the smaller layer count (or the larger
+ *   one when it is under 1.5x the smaller); a type whose count does not divide gets padding layers
+ *   that take memory too (vllm/v1/core/kv_cache_utils.py _get_kv_cache_groups_uniform_page_size).
+ * - one block pool serves all groups: a sequence holds ceil(tokens / block) pages in every
+ *   attention layer and, in every recurrent layer, one page ("none" mode, prefix caching off: the
+ *   default for hybrids before v0.28) or two ("align" mode, the default from v0.28.0, vllm#50991:
+ *   v1/kv_cache_interface.py MambaSpec.max_memory_usage_bytes returns page_size_bytes * (2 +
+ *   num_speculative_blocks)); vllm.ts profileFor picks by release. vLLM's opt-in "all" mode (a
+ *   state per block) is not modelled.
+ */
+export interface HybridLayout {
+  /** Attention tokens per block (vLLM's raised block_size). */
+  blockSize: number
+  /** Bytes of one page of one layer: an attention block, or one padded recurrent state. */
+  pageBytes: number
+  /** Recurrent state of one layer for one sequence before padding. */
+  stateBytesPerLayer: number
+  /** Layers with their padding layers, as vLLM allocates them. */
+  attentionSlots: number
+  stateSlots: number
+  /** State pages a sequence holds in each recurrent layer. */
+  statePages: number
+}
+
+export function hybridLayout(spec: ModelSpec, tp: number, kvBytes: number, dtypeBytes: number, statePages: number): HybridLayout | undefined {
+  const st = spec.state
+  if (!st) return undefined
+  const raw = stateBytesPerLayer(st, tp, dtypeBytes)
+  if (spec.attention.length === 0) {
+    // attention-free (Mamba, Mamba-2): one group of state pages
+    return {blockSize: BLOCK_SIZE, pageBytes: raw, stateBytesPerLayer: raw, attentionSlots: 0, stateSlots: st.layers, statePages}
+  }
+  const perToken = layerKvBytesPerToken(spec.attention[0]!, tp, kvBytes)
+  const blockSize = BLOCK_SIZE * Math.max(1, Math.ceil(raw / (BLOCK_SIZE * perToken)))
+  const min = Math.min(spec.attention.length, st.layers)
+  const max = Math.max(spec.attention.length, st.layers)
+  const group = max < min * 1.5 ? max : min
+  const pad = (n: number) => Math.ceil(n / group) * group
+  return {blockSize, pageBytes: blockSize * perToken, stateBytesPerLayer: raw, attentionSlots: pad(spec.attention.length), stateSlots: pad(st.layers), statePages}
+}
+
+/** Peak cache bytes one sequence of `tokens` tokens takes on one rank: KV of its tokens plus, for hybrids, its recurrent state. */
+export function sequenceBytes(spec: ModelSpec, tokens: number, tp: number, s: Pick<FitSettings, 'kvBytes' | 'profile'>, maxBatchedTokens: number, dtypeBytes: number): number {
+  const h = hybridLayout(spec, tp, s.kvBytes, dtypeBytes, s.profile.mambaStatePages)
+  if (!h) return sequenceKvBytes(spec.attention, tokens, tp, s.kvBytes, maxBatchedTokens)
+  return (h.attentionSlots * Math.ceil(tokens / h.blockSize) + h.stateSlots * h.statePages) * h.pageBytes
+}
+
 export interface KvSummary {
   /** Bytes per token summed over full-attention (and MLA) layers, tp=1. */
   fullBytesPerToken: number
@@ -174,7 +233,7 @@ export function overhead(spec: ModelSpec, gpu: {cudaMemoryBytes: number; largeDe
   const activationBytes = Math.max(forwardBytes, samplerBytes)
   // gpt-oss raises the largest CUDA graph capture size to 1024 (model_executor/models/config.py)
   const largest = Math.min(spec.modelType === 'gpt_oss' ? 1024 : Math.min(2 * seqs, 512), T)
-  const cudaGraph = cudaGraphBytes({layers: spec.attention.length, moe: Boolean(spec.moe), mla: spec.attention.some((a) => a.kind === 'mla'), tp, largest, maxNumSeqs: seqs, enforceEager: s.enforceEager})
+  const cudaGraph = cudaGraphBytes({layers: spec.numLayers, moe: Boolean(spec.moe), mla: spec.attention.some((a) => a.kind === 'mla'), tp, largest, maxNumSeqs: seqs, enforceEager: s.enforceEager})
   const frameworkBytes = nonTorchBytes(p, tp)
   const subtracted = p.subtractsCudaGraphs ? cudaGraph : 0
   // After the KV cache takes its share, what is free is the part of the GPU outside the budget
@@ -222,13 +281,13 @@ function computeIntermediate(spec: ModelSpec): number {
 }
 
 /** Largest context (a multiple of the block size) that `n` sequences can each reach, capped at `cap`. */
-export function maxContextFor(spec: ModelSpec, kvAvailable: number, n: number, tp: number, s: FitSettings, T: number, cap: number): number {
+export function maxContextFor(spec: ModelSpec, kvAvailable: number, n: number, tp: number, s: FitSettings, T: number, cap: number, dtypeBytes: number): number {
   if (kvAvailable <= 0) return 0
   let lo = 0
   let hi = Math.floor(cap / BLOCK_SIZE)
   while (lo < hi) {
     const mid = Math.ceil((lo + hi) / 2)
-    if (n * sequenceKvBytes(spec.attention, mid * BLOCK_SIZE, tp, s.kvBytes, T) <= kvAvailable) lo = mid
+    if (n * sequenceBytes(spec, mid * BLOCK_SIZE, tp, s, T, dtypeBytes) <= kvAvailable) lo = mid
     else hi = mid - 1
   }
   return lo === Math.floor(cap / BLOCK_SIZE) ? cap : lo * BLOCK_SIZE
@@ -238,6 +297,11 @@ export function validTp(spec: ModelSpec, tp: number): string | undefined {
   if (spec.numHeads % tp !== 0) return `num_attention_heads ${spec.numHeads} is not divisible by tensor-parallel size ${tp}`
   const kv = spec.attention.find((a) => a.kind !== 'mla') as {kvHeads: number} | undefined
   if (kv && kv.kvHeads % tp !== 0 && tp % kv.kvHeads !== 0) return `num_key_value_heads ${kv.kvHeads} and tensor-parallel size ${tp} do not divide each other`
+  // vLLM shards the recurrent layers' heads (mamba_utils.py divide() asserts they divide)
+  const st = spec.state?.spec
+  const heads = st?.kind === 'mamba2' ? ['mamba heads', st.nHeads] : st?.kind === 'gdn' ? ['linear value heads', st.vHeads] : st?.kind === 'linear' ? ['linear-attention heads', st.heads] : st?.kind === 'mamba1' ? ['mamba inner size', st.dInner] : undefined
+  if (heads && (heads[1] as number) % tp !== 0) return `${heads[0]} ${heads[1]} are not divisible by tensor-parallel size ${tp}`
+  if (st?.kind === 'gdn' && st.kHeads % tp !== 0) return `linear key heads ${st.kHeads} are not divisible by tensor-parallel size ${tp}`
   return undefined
 }
 
@@ -251,9 +315,10 @@ export function evaluate(spec: ModelSpec, weightBytes: number, gpu: GpuType, tp:
   const oh = overhead(spec, gpu, tp, s, actBytes)
   const kvAvail = budget - weightsPer - oh.totalBytes
   const T = oh.maxNumBatchedTokens
-  const perSeq = sequenceKvBytes(spec.attention, s.maxModelLen, tp, s.kvBytes, T)
+  // a sequence costs its tokens' KV plus, for hybrids, its recurrent state
+  const perSeq = sequenceBytes(spec, s.maxModelLen, tp, s, T, actBytes)
   const concurrency = s.minConcurrency ?? 1
-  const maxContext = maxContextFor(spec, kvAvail, concurrency, tp, s, T, modelMax)
+  const maxContext = maxContextFor(spec, kvAvail, concurrency, tp, s, T, modelMax, actBytes)
   const maxConcurrency = kvAvail > 0 && perSeq > 0 ? Math.floor(kvAvail / perSeq) : 0
   const warmupSpare = oh.warmupFreeBytes - oh.warmupNeedBytes
   const spare = Math.min(kvAvail - perSeq * concurrency, warmupSpare)
@@ -273,7 +338,7 @@ export function evaluate(spec: ModelSpec, weightBytes: number, gpu: GpuType, tp:
   } else if (perSeq > kvAvail) {
     // vLLM kv_cache_utils.check_enough_kv_cache_memory: one max-model-len request must fit
     verdict = 'max-model-len'
-    reason = `vLLM refuses to start: one ${s.maxModelLen}-token sequence needs ${fmt(perSeq)} of KV cache; ${fmt(kvAvail)} is left after weights ${fmt(weightsPer)} and overhead ${fmt(oh.totalBytes)}`
+    reason = `vLLM refuses to start: one ${s.maxModelLen}-token sequence needs ${fmt(perSeq)} of KV cache${spec.state ? ' and state' : ''}; ${fmt(kvAvail)} is left after weights ${fmt(weightsPer)} and overhead ${fmt(oh.totalBytes)}`
   } else if (warmupSpare < 0) {
     verdict = 'warmup-oom'
     reason = `vLLM starts, then runs out of memory warming up the sampler with ${oh.samplerSeqs} dummy requests: it needs ${fmt(oh.warmupNeedBytes)}, ${fmt(Math.max(0, oh.warmupFreeBytes))} is free after the KV cache takes its ${fmt(kvAvail)}`

@@ -6,11 +6,12 @@
 import {NotFitError, UsageError} from '../errors.js'
 import {type Json, type ModelSpec, specFromConfig} from './arch.js'
 import {canonicalDtype, dtypeBytes} from './dtypes.js'
-import {evaluate, type FitSettings, type GpuFit, kvSummary, type KvSummary, type Overhead, sequenceKvBytes, TP_DEGREES, validTp} from './fit.js'
+import {evaluate, type FitSettings, type GpuFit, hybridLayout, kvSummary, type KvSummary, type Overhead, sequenceBytes, TP_DEGREES, validTp} from './fit.js'
 import {findGpu, GPUS, type GpuType} from './gpus.js'
+import {stateLabel} from './hybrid.js'
 import {validateConfig} from './validate.js'
 import {resolveVllm} from './vllm.js'
-import {residentExtraBytes, weightsFromSpec, weightsFromTensors, type WeightReport} from './weights.js'
+import {isMtpTensor, residentExtraBytes, weightsFromSpec, weightsFromTensors, type WeightReport} from './weights.js'
 
 export {specFromConfig} from './arch.js'
 export {findGpu, GPUS, gpuNames} from './gpus.js'
@@ -66,11 +67,30 @@ export interface GpuFitReport {
   }
   parameters: {total: number; active: number; embedding: number; vision: number; mtp: number; source: 'config' | 'safetensors'}
   weights: {bytes: number; byDtype: Record<string, number>; source: 'config' | 'safetensors'; /** On the GPU, with the kernels' padding. */ gpuBytes: number}
-  kvCache: KvSummary & {dtype: string; bytesPerSequence: number; maxModelLen: number}
+  /** bytesPerSequence: KV of one max-model-len sequence plus its recurrent state (hybrids), TP 1. */
+  kvCache: KvSummary & {dtype: string; bytesPerSequence: number; maxModelLen: number; state: StateSummary | null}
   settings: {gpuMemoryUtilization: number; maxModelLen: number; maxNumSeqs: number | null; maxNumBatchedTokens: number | null; minConcurrency: number; kvCacheDtype: string; quantization: string | null; tp: number | null}
   gpus: GpuFit[]
   gate?: Gate
   warnings: string[]
+}
+
+/** The per-sequence state of a hybrid's Mamba / linear-attention layers, as vLLM pages it at TP 1. */
+export interface StateSummary {
+  kind: string
+  label: string
+  /** Layers that keep a state (the attention layers are kvCache.layers). */
+  layers: number
+  /** How the layer pattern was read from the config. */
+  convention: string
+  /** One layer's state for one sequence, before vLLM pads it to the attention page. */
+  bytesPerLayer: number
+  /** All state layers for one sequence as vLLM allocates them (padded pages, padding layers, pages per layer). */
+  bytesPerSequence: number
+  pagesPerLayer: number
+  /** The attention block size vLLM raises to fit a state in one page (16 for other models); null when there is no attention. */
+  attentionBlockSize: number | null
+  dtype: string
 }
 
 export interface Gate {
@@ -193,8 +213,7 @@ export function analyze(input: AnalyzeInput): GpuFitReport {
       const byDtype: Record<string, number> = {}
       for (const t of input.tensors) {
         const n = t.shape.reduce((a, c) => a * c, 1)
-        const layer = /layers\.(\d+)\./.exec(t.name)
-        if (layer && Number(layer[1]) >= spec.numLayers && !/vision|visual/.test(t.name)) continue
+        if (isMtpTensor(t.name, spec.numLayers)) continue
         const isFloat = /^(F|BF)/i.test(t.dtype)
         const label = isFloat ? dtype.toLowerCase() : t.dtype.toLowerCase()
         const tb = n * (isFloat ? b : dtypeBytes(t.dtype) ?? b)
@@ -243,6 +262,21 @@ export function analyze(input: AnalyzeInput): GpuFitReport {
   for (const g of gpus) for (const tp of tps) rows.push(evaluate(spec, gpuWeightBytes, g, tp, settings, actBytes, cap))
 
   const kv = kvSummary(spec.attention, kvBytes)
+  const h = hybridLayout(spec, 1, kvBytes, actBytes, vllm.profile.mambaStatePages)
+  const state: StateSummary | null =
+    h && spec.state
+      ? {
+          kind: spec.state.spec.kind,
+          label: stateLabel(spec.state.spec.kind),
+          layers: spec.state.layers,
+          convention: spec.state.convention,
+          bytesPerLayer: h.stateBytesPerLayer,
+          bytesPerSequence: h.stateSlots * h.statePages * h.pageBytes,
+          pagesPerLayer: h.statePages,
+          attentionBlockSize: spec.attention.length > 0 ? h.blockSize : null,
+          dtype: spec.state.ssmFloat32 && spec.state.spec.kind !== 'linear' ? `${dtype.toLowerCase()} conv, f32 ssm` : dtype.toLowerCase(),
+        }
+      : null
   const report: GpuFitReport = {
     vllm: {version: vllm.version, image: vllm.image, source: vllm.source, era: vllm.profile.era, covers: vllm.profile.covers},
     model: {
@@ -256,7 +290,7 @@ export function analyze(input: AnalyzeInput): GpuFitReport {
     },
     parameters: {total: weights.total, active: weights.active, embedding: weights.embedding, vision: weights.vision, mtp: weights.mtp, source},
     weights: {bytes: weights.bytes, byDtype: weights.byDtype, source, gpuBytes: gpuWeightBytes},
-    kvCache: {...kv, dtype: kvName === 'auto' ? dtype.toLowerCase() : kvName, bytesPerSequence: sequenceKvBytes(spec.attention, maxModelLen, 1, kvBytes, 2048), maxModelLen},
+    kvCache: {...kv, dtype: kvName === 'auto' ? dtype.toLowerCase() : kvName, bytesPerSequence: sequenceBytes(spec, maxModelLen, 1, settings, 2048, actBytes), maxModelLen, state},
     settings: {
       gpuMemoryUtilization: util,
       maxModelLen,

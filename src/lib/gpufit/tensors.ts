@@ -31,7 +31,7 @@ export class Reader {
   readonly used = new Set<string>()
   constructor(
     private readonly cfg: Json,
-    private readonly where: string,
+    readonly where: string,
     private readonly defaults: Json = {},
   ) {}
 

@@ -16,9 +16,13 @@ const POSITIVE_INT = [
   'seq_length', 'num_local_experts', 'num_experts', 'n_routed_experts', 'num_experts_per_tok', 'kv_lora_rank',
   'q_lora_rank', 'qk_rope_head_dim', 'qk_nope_head_dim', 'v_head_dim', 'sliding_window', 'sliding_window_pattern',
   'patch_size', 'image_size', 'depth', 'embed_dim',
+  // hybrid / state-space layers (hybrid.ts)
+  'linear_num_key_heads', 'linear_num_value_heads', 'linear_key_head_dim', 'linear_value_head_dim', 'linear_conv_kernel_dim',
+  'mamba_d_state', 'mamba_d_conv', 'mamba_expand', 'mamba_n_heads', 'mamba_n_groups', 'mamba_num_heads', 'mamba_head_dim',
+  'ssm_state_size', 'n_groups', 'conv_kernel', 'state_size', 'attn_layer_period', 'expert_layer_period', 'full_attention_interval',
 ]
 /** Counts that may be zero. */
-const NON_NEGATIVE_INT = ['first_k_dense_replace', 'n_shared_experts', 'num_nextn_predict_layers', 'max_window_layers', 'decoder_sparse_step', 'moe_layer_freq']
+const NON_NEGATIVE_INT = ['first_k_dense_replace', 'n_shared_experts', 'num_nextn_predict_layers', 'max_window_layers', 'decoder_sparse_step', 'moe_layer_freq', 'attn_layer_offset', 'expert_layer_offset']
 
 function fail(where: string, path: string, value: unknown, must: string): never {
   const shown = typeof value === 'string' ? `"${value}"` : String(value)

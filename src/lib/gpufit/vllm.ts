@@ -69,6 +69,15 @@ export interface VllmProfile {
   nonTorchTpN: number
   /** Whether CUDA graph memory is estimated and taken from the KV budget. */
   subtractsCudaGraphs: boolean
+  /**
+   * State pages a sequence holds in each Mamba / linear-attention layer of a hybrid model (fit.ts
+   * hybridLayout), set by release in profileFor: 1 while vLLM leaves prefix caching off for
+   * hybrids (v0.10 turned it off outright: "Hybrid or mamba-based model detected: disabling prefix
+   * caching"; later releases kept it opt-in, engine/arg_utils.py `default_prefix_caching = ... and
+   * not model_config.is_hybrid`), 2 from v0.28.0, which turns it on by default in Mamba "align"
+   * mode (vllm#50991) where MambaSpec.max_memory_usage_bytes reserves two state pages.
+   */
+  mambaStatePages: number
 }
 
 /**
@@ -84,7 +93,7 @@ export interface VllmProfile {
  *   budgeted, and the allocator is fragmented by then).
  * - 0.21 on (the current releases): as 0.17, and CUDA graph memory is estimated and subtracted.
  */
-const ERAS: Array<{from: [number, number]; profile: VllmProfile}> = [
+const ERAS: Array<{from: [number, number]; profile: Omit<VllmProfile, 'mambaStatePages'>}> = [
   {from: [0, 21], profile: {era: '0.21', covers: 'v0.21 and later', samplerProfileCopies: 3.8, warmupSamplerCopies: 5.45, nonTorchTp1: 0.25, nonTorchTpN: 2.1, subtractsCudaGraphs: true}},
   {from: [0, 17], profile: {era: '0.17', covers: 'v0.17 to v0.20', samplerProfileCopies: 3.8, warmupSamplerCopies: 5.45, nonTorchTp1: 0.25, nonTorchTpN: 2.1, subtractsCudaGraphs: false}},
   {from: [0, 10], profile: {era: '0.10', covers: 'v0.10 to v0.16', samplerProfileCopies: 9.7, warmupSamplerCopies: 9.7, nonTorchTp1: 0.13, nonTorchTpN: 0.55, subtractsCudaGraphs: false}},
@@ -126,10 +135,11 @@ export function imageTag(image: string): string {
 }
 
 export function profileFor(v: VllmVersion): VllmProfile {
+  const mambaStatePages = v.major > 0 || v.minor >= 28 ? 2 : 1
   for (const e of ERAS) {
-    if (v.major > e.from[0] || (v.major === e.from[0] && v.minor >= e.from[1])) return e.profile
+    if (v.major > e.from[0] || (v.major === e.from[0] && v.minor >= e.from[1])) return {...e.profile, mambaStatePages}
   }
-  return ERAS[ERAS.length - 1]!.profile
+  return {...ERAS[ERAS.length - 1]!.profile, mambaStatePages}
 }
 
 export interface ModelledVllm {

@@ -187,6 +187,18 @@ const EMBED_RE = /(embed_tokens|wte|word_embeddings|tok_embeddings)\.weight$/
 const NON_PARAM_RE = /(rotary_emb\.inv_freq|\.g_idx$|\.qzeros$|\.scales$|weight_scale|input_scale|_scale_inv$|\.absmax$|quant_map|quant_state|nested_|\.SCB$|_blocks$|_scales$)/
 
 /**
+ * Multi-token-prediction tensors vLLM does not load for serving: decoder layers past
+ * num_hidden_layers (DeepSeek-V3's layer 61, GLM-4.5's 46), or a separate `mtp.` module
+ * (Qwen3-Next, Qwen3.5: `mtp.layers.0.*`, `mtp.fc`; vLLM loads them only for MTP speculative decoding).
+ */
+export function isMtpTensor(name: string, numLayers: number): boolean {
+  if (VISION_RE.test(name)) return false
+  if (/(^|\.)mtp\./.test(name)) return true
+  const layer = /layers\.(\d+)\./.exec(name)
+  return layer !== null && Number(layer[1]) >= numLayers
+}
+
+/**
  * Weights from real safetensors tensors (exact bytes). Parameters of quantized checkpoints are
  * taken from the config (packed tensors do not show logical element counts); otherwise they are the
  * tensors' element counts.
@@ -199,9 +211,7 @@ export function weightsFromTensors(
   for (const t of tensors) {
     const n = t.shape.reduce((a, b) => a * b, 1)
     const b = n * (dtypeBytes(t.dtype) ?? 2)
-    const layer = /layers\.(\d+)\./.exec(t.name)
-    const isMtp = layer !== null && Number(layer[1]) >= opts.numLayers && !VISION_RE.test(t.name)
-    if (isMtp) {
+    if (isMtpTensor(t.name, opts.numLayers)) {
       if (!NON_PARAM_RE.test(t.name)) r.mtp += n
       continue
     }

@@ -116,6 +116,30 @@ describe('vpc-cni EKS add-on: enableNetworkPolicy', () => {
     expect(updates()).toEqual([])
   })
 
+  it('v1.14-v1.15 (agent before v1.0.7 drops kubelet probes under default-deny): left off, a warning to update to v1.16.0', async () => {
+    for (const v of ['v1.14.1-eksbuild.1', 'v1.15.5-eksbuild.1']) {
+      addon = {addonName: 'vpc-cni', addonVersion: v}
+      const r = await ensureNetworkPolicyEnforcement({client: c, eks: eksOpts()})
+      expect(r).toMatchObject({enforcer: 'vpc-cni', state: 'not-enforced', action: 'none'})
+      expect(r.warning!.message).toContain('probes')
+      expect(r.warning!.fix).toContain('v1.16.0')
+      expect(updates()).toEqual([])
+    }
+    // v1.16.0 is the first aip turns on
+    addon = {addonName: 'vpc-cni', addonVersion: 'v1.16.0-eksbuild.1'}
+    const r = await ensureNetworkPolicyEnforcement({client: c, eks: eksOpts()})
+    expect(r).toMatchObject({state: 'enforced', action: 'updated'})
+    expect(r.warning).toBeUndefined()
+  })
+
+  it('already on by the user on v1.15: enforced and left on, with a warning about the probes', async () => {
+    addon = {addonName: 'vpc-cni', addonVersion: 'v1.15.3-eksbuild.1', configurationValues: '{"enableNetworkPolicy":"true"}'}
+    const r = await ensureNetworkPolicyEnforcement({client: c, eks: eksOpts()})
+    expect(r).toMatchObject({state: 'enforced', action: 'unchanged'})
+    expect(r.warning!.message).toContain('probes')
+    expect(updates()).toEqual([])
+  })
+
   it('AccessDenied on UpdateAddon: a warning naming the permissions, not a failure and not a pass', async () => {
     addon = {addonName: 'vpc-cni', addonVersion: 'v1.18.3-eksbuild.2'}
     eksm.on(UpdateAddonCommand).rejects(Object.assign(new Error('User: arn:aws:iam::123456789012:user/ops is not authorized to perform: eks:UpdateAddon'), {name: 'AccessDeniedException', $metadata: {httpStatusCode: 403}}))

@@ -17,7 +17,7 @@ describe('gateway status: why the load balancer has no address', () => {
 
   it("names the controller's Warning event and the subnet tags it needs", async () => {
     const client = await createKubeClient({kubeconfig: api.kubeconfigPath})
-    await installGateway(client, {render: {namespace: 'gw-lb', exposure: {kind: 'loadbalancer', internal: false}}, wait: false})
+    await installGateway(client, {namespace: 'gw-lb', settings: {internal: false}, wait: false})
     const svc = api.store.get('v1', 'Service', 'gw-lb', 'litellm')!
     api.store.put({
       apiVersion: 'v1',
@@ -37,7 +37,7 @@ describe('gateway status: why the load balancer has no address', () => {
 
   it('without any event: says no load balancer controller has acted on the Service', async () => {
     const client = await createKubeClient({kubeconfig: api.kubeconfigPath})
-    await installGateway(client, {render: {namespace: 'gw-lb2', exposure: {kind: 'loadbalancer', internal: true}}, wait: false})
+    await installGateway(client, {namespace: 'gw-lb2', settings: {internal: true}, wait: false})
     const s = await gatewayStatus(client, {namespace: 'gw-lb2', masterKey: 'sk-unused'})
     expect(s.exposureProblem).toMatch(/no load balancer controller has acted on Service gw-lb2\/litellm/)
     expect(s.exposureProblem).toContain('kubernetes.io/role/internal-elb=1')
@@ -45,7 +45,7 @@ describe('gateway status: why the load balancer has no address', () => {
 
   it('a Service with an address has no problem to report', async () => {
     const client = await createKubeClient({kubeconfig: api.kubeconfigPath})
-    await installGateway(client, {render: {namespace: 'gw-lb3', exposure: {kind: 'loadbalancer', internal: false}}, wait: false})
+    await installGateway(client, {namespace: 'gw-lb3', settings: {internal: false}, wait: false})
     const svc = api.store.get('v1', 'Service', 'gw-lb3', 'litellm')!
     api.store.put({...svc, status: {loadBalancer: {ingress: [{hostname: 'k8s-gw-abc.elb.us-east-1.amazonaws.com'}]}}})
     api.store.put({apiVersion: 'v1', kind: 'Event', metadata: {name: 'litellm.old', namespace: 'gw-lb3'}, involvedObject: {kind: 'Service', namespace: 'gw-lb3', name: 'litellm'}, type: 'Warning', reason: 'FailedDeployModel', message: 'an earlier failure'})

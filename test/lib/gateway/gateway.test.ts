@@ -42,7 +42,7 @@ beforeAll(async () => {
   // system nodes for the gateway's pods (the model servers are only registered here, never run)
   api = await startKubeApiServer({namespaces: ['default', 'kube-system', 'aip-models', 'team-b'], nodes: aipCluster([], {systemNodes: 2})})
   client = await createKubeClient({kubeconfig: api.kubeconfigPath})
-  const r = await installGateway(client, {render: {namespace: GATEWAY_NS, exposure: {kind: 'loadbalancer', internal: true}}, timeoutMs: 20_000})
+  const r = await installGateway(client, {namespace: GATEWAY_NS, settings: {internal: true}, timeoutMs: 20_000})
   expect(r.ready).toEqual({ready: 2, desired: 2})
   const secret = api.store.get('v1', 'Secret', GATEWAY_NS, 'litellm-master-key')!
   const masterKey = Buffer.from(secret.data['master-key'], 'base64').toString()
@@ -61,7 +61,7 @@ afterAll(async () => {
 describe('gateway install', () => {
   it('keeps the generated Secrets on a rerun and never returns their values', async () => {
     const before = api.store.get('v1', 'Secret', GATEWAY_NS, 'litellm-master-key')!.data
-    const r = await installGateway(client, {render: {namespace: GATEWAY_NS, exposure: {kind: 'loadbalancer', internal: true}}, wait: false})
+    const r = await installGateway(client, {namespace: GATEWAY_NS, settings: {internal: true}, wait: false})
     expect(r.secrets).toEqual([
       {name: 'litellm-master-key', action: 'kept'},
       {name: 'litellm-db', action: 'kept'},

@@ -143,7 +143,7 @@ describe('the rendered gateway on the API server', () => {
     api.store.put({apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: {name: 'data-litellm-db-0', namespace: 'gw2'}, spec: {accessModes: ['ReadWriteOnce'], resources: {requests: {storage: '10Gi'}}}, status: {phase: 'Pending'}})
     let err: AipError | undefined
     try {
-      await installGateway(client, {render: {namespace: 'gw2', exposure: {kind: 'loadbalancer', internal: false}}, timeoutMs: 1_500})
+      await installGateway(client, {namespace: 'gw2', settings: {internal: false}, timeoutMs: 1_500})
     } catch (error) {
       err = error as AipError
     }

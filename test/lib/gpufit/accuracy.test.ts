@@ -79,6 +79,30 @@ describe('parameter counts from config.json alone', () => {
     })
   })
 
+  describe('hybrid and state-space models (hybrid.ts): published counts, layer split, no generic fallback', () => {
+    // published counts are rounded ("80B", "52B"): 2% on totals; "A3B" / "12B active" likewise
+    const cases: Array<{fixture: string; total: number; active?: number; activeExclEmbedding?: number; tol: number; attention: number; state: number}> = [
+      {fixture: 'qwen3-next-80b-a3b', total: 80e9, activeExclEmbedding: 3e9, tol: 0.1, attention: 12, state: 36},
+      {fixture: 'jamba-v0.1', total: 51.6e9, active: 12e9, tol: 0.02, attention: 4, state: 28},
+      {fixture: 'nemotron-h-8b', total: 8e9, tol: 0.02, attention: 4, state: 24},
+    ]
+    for (const e of cases) {
+      it(`${e.fixture}: within 2% of ${(e.total / 1e9).toFixed(1)}B, ${e.attention} attention layers and ${e.state} recurrent ones`, () => {
+        const r = analyze({config: load(e.fixture)})
+        expect(Math.abs(r.parameters.total - e.total) / e.total).toBeLessThan(0.02)
+        if (e.active) expect(Math.abs(r.parameters.active - e.active) / e.active).toBeLessThan(e.tol)
+        if (e.activeExclEmbedding) {
+          const a = r.parameters.active - 2 * r.parameters.embedding
+          expect(Math.abs(a - e.activeExclEmbedding) / e.activeExclEmbedding).toBeLessThan(e.tol)
+        }
+        if (!e.active && !e.activeExclEmbedding) expect(r.parameters.active).toBe(r.parameters.total)
+        expect(r.warnings.join('\n')).not.toMatch(/unknown architecture|generic decoder/)
+        expect(r.kvCache.layers.full).toBe(e.attention)
+        expect(r.kvCache.state?.layers).toBe(e.state)
+      })
+    }
+  })
+
   it('counts DeepSeek-V3 MTP separately and does not load it', () => {
     const r = analyze({config: load('deepseek-v3')})
     // README_WEIGHTS.md: 11.5B unique MTP parameters plus its own 0.9B embedding and 0.9B head.

@@ -26,7 +26,7 @@ const quick = {timeoutMs: 10_000, pollMs: 50}
 beforeAll(async () => {
   api = await startKubeApiServer({namespaces: ['default', 'kube-system', NS], nodes: aipCluster([], {systemNodes: 2})})
   client = await createKubeClient({kubeconfig: api.kubeconfigPath})
-  const r = await installGateway(client, {render: {namespace: GATEWAY_NS, exposure: {kind: 'loadbalancer', internal: true}}, timeoutMs: 20_000})
+  const r = await installGateway(client, {namespace: GATEWAY_NS, settings: {internal: true}, timeoutMs: 20_000})
   expect(r.ready).toEqual({ready: 2, desired: 2})
   const masterKey = Buffer.from(api.store.get('v1', 'Secret', GATEWAY_NS, 'litellm-master-key')!.data['master-key'], 'base64').toString()
   peers = await startGatewayPeers(api, {masterKey, models: ['qwen3-8b']})
