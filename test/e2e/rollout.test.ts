@@ -183,7 +183,8 @@ describe.skipIf(Boolean(skip))(`aip model rollout (built CLI; gateway, scheduler
       child.kill('SIGSTOP')
       try {
         if (!dbOn(w)) return undefined
-        while (!(await canaryOn(w))) await new Promise((r) => setTimeout(r, 25))
+        // the replicas load the database's weights on their own (every 100 ms); the bound only turns a hang into a failure
+        for (const end = Date.now() + 30_000; !(await canaryOn(w)); await new Promise((r) => setTimeout(r, 25))) if (Date.now() > end) throw new Error(`the gateway replicas never served the canary at ${w}%`)
         return await sample()
       } finally {
         child.kill('SIGCONT')
