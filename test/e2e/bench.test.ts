@@ -26,13 +26,24 @@ describe('aip model bench', () => {
   })
 
   it('--json: the result with TTFT/ITL/latency distributions and errors by kind; the key is never printed', async () => {
+    const before = ok.requests.length
     const r = await runCli(['model', 'bench', '--url', ok.url, '--requests', '10', '--concurrency', '2', '--max-tokens', '6', '--prompt-tokens', '32', '--json'], {env})
     expect(r.code).toBe(0)
     const j = JSON.parse(r.stdout)
     expect(j.status).toBe('ok')
     expect(j.result).toMatchObject({model: 'test-model', api: 'chat', stream: true, requests: 10, succeeded: 8, failed: 2, errors: {malformed_stream: 2}, outputTokens: 48})
+    // the CLI sends before the server receives, and sees each chunk after the server wrote it
+    // (both clocks monotonic): TTFT >= the server's 60 ms (less 1 ms of timer granularity), and per
+    // request TTFT + its 5 gaps >= the server's receive-to-last-write, <= its latency; summed here
+    // as mean x count. (One client-side gap has no lower bound: a late chunk shortens the next.)
     expect(j.result.ttft.min).toBeGreaterThanOrEqual(0.059)
-    expect(j.result.interTokenLatency.p50).toBeGreaterThanOrEqual(0.009)
+    expect(j.result.interTokenLatency.count).toBe(8 * 5)
+    const total = (d: {mean: number; count: number}) => d.mean * d.count
+    const served = ok.requests.slice(before).filter((q) => q.outcome === 'ok')
+    expect(served).toHaveLength(8)
+    const streamed = total(j.result.ttft) + total(j.result.interTokenLatency)
+    expect(streamed).toBeGreaterThanOrEqual(served.reduce((a, q) => a + (q.lastWrite! - q.recv), 0) / 1000 - 1e-6)
+    expect(streamed).toBeLessThanOrEqual(total(j.result.latency) + 1e-6)
     expect(j.warnings[0]).toContain('2 of 10 requests failed')
     expect(r.stdout + r.stderr).not.toContain(KEY)
   })

@@ -63,7 +63,7 @@ describe('the built bundle (dist/)', () => {
       await import(pathToFileURL(f).href).catch((error: Error) => failed.push(`${relative(ROOT, f)}: ${error.message}`))
     }
     expect(failed).toEqual([])
-  }, 120_000)
+  })
 
   it('every name taken from a dynamic import is an export of the chunk it loads', async () => {
     const missing: string[] = []
@@ -79,7 +79,7 @@ describe('the built bundle (dist/)', () => {
     }
     expect(missing).toEqual([])
     expect(checked).toBeGreaterThan(10)
-  }, 120_000)
+  })
 
   it('the check itself sees a destructured name missing from a default-only chunk', () => {
     const uses = dynamicUses('/x/dist/chunks/a.js', 'const { stringify } = await import("./dist-ABC.js");\nconst kube = await import("./kube.js"); kube.applyObjects(kube.x)')

@@ -67,7 +67,7 @@ describe('gateway rerun: NLB internal + TLS, 3 replicas, 20Gi Postgres', () => {
     peers.litellm.seedModel({model_name: 'qwen3-8b', litellm_params: {model: 'hosted_vllm/qwen3-8b', api_base: 'http://qwen3-8b.aip-models.svc:8000/v1'}, model_info: {id: 'aip:aip-models:qwen3-8b'}})
     peers.litellm.syncAll()
     model = JSON.stringify(peers.litellm.db.models.get('aip:aip-models:qwen3-8b'))
-  }, 120_000)
+  })
 
   afterAll(async () => {
     await peers?.close()
@@ -180,7 +180,7 @@ describe('gateway rerun: Gateway API + external database', () => {
     expect(first.service.type).toBe('ClusterIP')
     expect(first.postgres).toBeNull()
     expect(first.deployment.db).toEqual({name: 'litellm-rds', key: 'url'})
-  }, 120_000)
+  })
 
   afterAll(async () => {
     await api?.stop()

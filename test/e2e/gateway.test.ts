@@ -36,7 +36,7 @@ beforeAll(async () => {
   await peers.wirePods()
   // the NLB's hostname does not resolve here: admin calls go to a replica as through a port-forward
   env = {...kenv, AIP_GATEWAY_URL: peers.litellm.replicas[0]!.url}
-}, 120_000)
+})
 
 afterAll(async () => {
   await peers?.close()
@@ -74,7 +74,7 @@ describe('aip gateway + model lifecycle (built CLI; two LiteLLM replicas sharing
     expect(peers.litellm.db.models.size).toBe(0)
   })
 
-  it('a CLI killed between apply and registration: the rerun converges', {timeout: 120_000}, async () => {
+  it('a CLI killed between apply and registration: the rerun converges', async () => {
     api.setDeploymentBehavior('aip-models', 'qwen3-8b', {mode: 'ready', readyDelayMs: 4000})
     const child = spawn(process.execPath, [BIN, 'model', 'deploy', 'qwen3-8b'], {env, stdio: 'ignore'})
     await api.waitFor((s) => Boolean(s.get('apps/v1', 'Deployment', 'aip-models', 'qwen3-8b')), 30_000)
@@ -91,7 +91,7 @@ describe('aip gateway + model lifecycle (built CLI; two LiteLLM replicas sharing
     expect(onEveryReplica('qwen3-8b')).toEqual([true, true])
   })
 
-  it('reconcile --dry-run with 2 orphans and 1 missing prints exactly those 3 actions; after the run --check exits 0', {timeout: 120_000}, async () => {
+  it('reconcile --dry-run with 2 orphans and 1 missing prints exactly those 3 actions; after the run --check exits 0', async () => {
     for (const n of ['old-a', 'old-b']) peers.litellm.seedModel({model_name: n, litellm_params: {model: `hosted_vllm/${n}`, api_base: `http://${n}.aip-models.svc:8000/v1`}, model_info: {id: `aip:aip-models:${n}`}})
     peers.litellm.syncAll()
     const dep = await runCli(['model', 'deploy', 'qwen2.5-coder-1.5b', '--no-gateway'], {env})
@@ -132,7 +132,7 @@ describe('aip gateway + model lifecycle (built CLI; two LiteLLM replicas sharing
       expect(l.stdout + l.stderr).not.toContain(key)
       expect(l.stdout).toContain('team-a-app')
     }
-  }, 120_000)
+  })
 
   it('key create --json; model bench through the gateway with the key; key revoke needs --yes, then the key is refused', async () => {
     const cj = await runCli(['key', 'create', '--team', 'team-b', '--json'], {env})
@@ -149,9 +149,9 @@ describe('aip gateway + model lifecycle (built CLI; two LiteLLM replicas sharing
     const rv = await runCli(['key', 'revoke', 'team-a-app', '--yes'], {env})
     expect(rv.code, rv.stderr).toBe(0)
     expect((await callAs(key, 'qwen3-8b')).status).toBe(401)
-  }, 120_000)
+  })
 
-  it('bad input: unreachable gateway exit 5 with the URL; wrong master key exit 6; a name served from another namespace exit 1', {timeout: 120_000}, async () => {
+  it('bad input: unreachable gateway exit 5 with the URL; wrong master key exit 6; a name served from another namespace exit 1', async () => {
     const dead = await runCli(['gateway', 'reconcile'], {env: {...env, AIP_GATEWAY_URL: 'http://127.0.0.1:9'}})
     expect(dead.code).toBe(5)
     expect(dead.stderr).toContain('http://127.0.0.1:9')
@@ -204,5 +204,5 @@ describe('aip cluster bootstrap --gateway', () => {
       await lite.close()
       await api2.stop()
     }
-  }, 120_000)
+  })
 })

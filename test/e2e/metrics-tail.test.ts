@@ -95,7 +95,8 @@ describe.skipIf(Boolean(skip))(`aip metrics tail${skip ? ` (skipped: ${skip})` :
       // the alternate screen, then at least three frames, each drawn from the top-left corner
       await term.waitFor(/\x1b\[\?1049h/)
       await term.waitFor(/(\x1b\[H[\s\S]*q or Ctrl-C to quit[\s\S]*){3}/)
-      const frames = term.output().split('\x1b[H').slice(1)
+      // the last complete frame (the one after it may be arriving in pieces as the output is read)
+      const frames = term.output().split('\x1b[H').slice(1).filter((f) => f.includes('q or Ctrl-C to quit'))
       const lastFrame = frames.at(-1)!
       expect(lastFrame).toMatch(/qwen3-8b/)
       expect(lastFrame).toMatch(/llama-3-8b/)

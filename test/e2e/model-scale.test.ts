@@ -23,7 +23,7 @@ beforeAll(async () => {
   env = isolatedEnv({KUBECONFIG: api.kubeconfigPath, AIP_BUCKET: 'weights'})
   const r = await runCli(['model', 'deploy', MODEL, '--json'], {env})
   expect(r.code, r.stderr).toBe(0)
-}, 120_000)
+})
 afterAll(async () => {
   await api?.stop()
 })
@@ -127,7 +127,7 @@ describe('aip model scale with an HPA (no KEDA installed)', () => {
     env2 = isolatedEnv({KUBECONFIG: api2.kubeconfigPath, AIP_BUCKET: 'weights'})
     const r = await runCli(['model', 'deploy', MODEL, '--json'], {env: env2})
     expect(r.code, r.stderr).toBe(0)
-  }, 120_000)
+  })
   afterAll(async () => {
     await api2?.stop()
   })

@@ -181,11 +181,16 @@ describe('aip model preload (built CLI)', () => {
     // (with the default 32 ranged connections it would finish before the signal)
     hub.throttle(1 * MiB)
     try {
+      const started = hub.contentRequests('model.safetensors').length
       const child = spawn(process.execPath, [BIN, ...args(b, `hf:${REPO}`, ['--connections', '2'])], {cwd: ROOT, env: env(), stdio: ['ignore', 'pipe', 'pipe']})
       let err = ''
       child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d))
+      let exited = false
       const closed = new Promise<number | null>((r) => child.on('close', (c) => r(c)))
-      await new Promise((r) => setTimeout(r, 1500))
+      void closed.then(() => (exited = true))
+      // interrupt once the big file's bytes are flowing, not after a fixed sleep: on a loaded machine
+      // Node's start-up alone can outlast one, and a SIGINT before the CLI runs is a plain kill
+      while (!exited && hub.contentRequests('model.safetensors').length === started) await new Promise((r) => setTimeout(r, 20))
       child.kill('SIGINT')
       const code = await closed
       expect(code, err).toBe(130)

@@ -61,7 +61,9 @@ function jsonAnswer(status: number, body: unknown): RequestListener {
  */
 function runWhile(args: string[], env: NodeJS.ProcessEnv, pattern: RegExp, when: (child: ReturnType<typeof spawn>) => void | Promise<void>, timeoutMs = 60_000): Promise<CliResult & {ms: number}> {
   return new Promise((resolve, reject) => {
-    const t0 = Date.now()
+    // ms: from the moment `when` fires (the interrupt or the outage) to the exit, so Node's start-up
+    // and the steps before it (slow on a loaded machine) are not counted
+    let t0 = Date.now()
     const child = spawn(process.execPath, [BIN, ...args], {cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe']})
     let stdout = ''
     let stderr = ''
@@ -72,6 +74,7 @@ function runWhile(args: string[], env: NodeJS.ProcessEnv, pattern: RegExp, when:
       stderr += d
       if (!fired && pattern.test(stderr)) {
         fired = true
+        t0 = Date.now()
         Promise.resolve(when(child)).catch(reject)
       }
     })
@@ -255,6 +258,7 @@ describe('interrupted and cut-off waits', () => {
     expect(r.stderr.indexOf('lost the API server at')).toBeLessThan(r.stderr.indexOf('Error: '))
     expect(r.stderr).not.toContain('--force-finalizers')
     expect(r.stderr).not.toMatch(/timed out waiting|did not become available/)
+    // past the 2 s outage bound, not the 5 m --timeout: a generous bound, only for that difference
     expect(r.ms).toBeLessThan(30_000)
   }
 
@@ -315,7 +319,9 @@ describe('one timeout policy for every HTTP peer', () => {
     const t0 = Date.now()
     const r = await runCli(['gpu-fit', 'acme/silent-model', '--gpu', 'l4'], {env: isolatedEnv({HF_ENDPOINT: url, AIP_HTTP_TIMEOUT: '1s'}), timeoutMs: 50_000})
     expectOneError(r, 5, new RegExp(`the Hugging Face Hub at ${url} timed out after 1s`))
-    expect(Date.now() - t0).toBeLessThan(20_000)
+    // after the 1 s bound, not a 5-minute wait (the message says which timer fired): generous, the
+    // CLI's start-up on a loaded machine is in it
+    expect(Date.now() - t0).toBeLessThan(40_000)
   })
 
   it('the same from config http-timeout in ./aip.yaml', async () => {

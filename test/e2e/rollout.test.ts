@@ -167,21 +167,42 @@ describe.skipIf(Boolean(skip))(`aip model rollout (built CLI; gateway, scheduler
     const genBefore = stableBefore.metadata.generation
     const seen: Record<number, number> = {}
     let stableTouched = false
-    const {out: run, exited} = rolloutInBackground(['--revision', REV_A, '--steps', '10,50,100', '--interval', interval, '--max-error-rate', '0.02', '--max-ttft-p95', '2s', '--json'])
+    const {child, out: run, exited} = rolloutInBackground(['--revision', REV_A, '--steps', '10,50,100', '--interval', interval, '--max-error-rate', '0.02', '--max-ttft-p95', '2s', '--json'])
     let done = false
     void exited.then(() => (done = true))
+    // the gateway's database holds the canary at share w (what the replicas load every 100 ms)
+    const dbOn = (w: number) => litellm.db.models.get(CANARY_ID)?.litellm_params.weight === w && litellm.db.models.get(STABLE_ID)?.litellm_params.weight === 100 - w
+    /**
+     * Runs `sample` at the canary share w with the rollout process stopped (SIGSTOP), so the weights
+     * cannot move on while it samples, however slow the machine (200 requests against a 4 s step
+     * could straddle two shares). Undefined when the rollout ended or moved past w before the stop.
+     */
+    const atShare = async <T,>(w: number, sample: () => Promise<T>): Promise<T | undefined> => {
+      while (!done && !dbOn(w)) await new Promise((r) => setTimeout(r, 25))
+      if (done) return undefined
+      child.kill('SIGSTOP')
+      try {
+        if (!dbOn(w)) return undefined
+        // the replicas load the database's weights on their own (every 100 ms); the bound only turns a hang into a failure
+        for (const end = Date.now() + 30_000; !(await canaryOn(w)); await new Promise((r) => setTimeout(r, 25))) if (Date.now() > end) throw new Error(`the gateway replicas never served the canary at ${w}%`)
+        return await sample()
+      } finally {
+        child.kill('SIGCONT')
+      }
+    }
     // at each share, requests through the gateway split by the weights, and the stable is as it was
     for (const w of [10, 50]) {
-      while (!done && !(await canaryOn(w))) await new Promise((r) => setTimeout(r, 25))
-      if (done) break
-      seen[w] = await split(200)
-      if (state()?.phase !== 'promoting' && (JSON.stringify(dep('qwen3-8b')!.spec) !== specBefore || dep('qwen3-8b')!.metadata.generation !== genBefore)) stableTouched = true
+      const got = await atShare(w, async () => {
+        if (state()?.phase !== 'promoting' && (JSON.stringify(dep('qwen3-8b')!.spec) !== specBefore || dep('qwen3-8b')!.metadata.generation !== genBefore)) stableTouched = true
+        return split(200)
+      })
+      if (got !== undefined) seen[w] = got
     }
-    while (!done && !(await canaryOn(100))) await new Promise((r) => setTimeout(r, 25))
-    if (!done) {
+    const all = await atShare(100, async () => {
       if (JSON.stringify(dep('qwen3-8b')!.spec) !== specBefore) stableTouched = true
-      seen[100] = await split(50)
-    }
+      return split(50)
+    })
+    if (all !== undefined) seen[100] = all
     const code = await exited
     expect(code, run.stderr).toBe(0)
     expect(stableTouched).toBe(false)

@@ -85,7 +85,7 @@ describe('aip model deploy qwen3-8b --gpu l40s on each provisioner (loopback sch
       const live = api.store.get('apps/v1', 'Deployment', NS, 'qwen3-8b')!
       for (const k of ['nodeSelector', 'affinity', 'tolerations', 'serviceAccountName']) expect(live.spec.template.spec[k]).toEqual(dep.spec.template.spec[k])
       expect(live.spec.template.spec.containers[0].resources).toEqual(dep.spec.template.spec.containers[0].resources)
-    }, 120_000)
+    })
   }
 
   it('-o json: node.kubernetes.io/instance-type In the L40S instance types, the nvidia.com/gpu toleration and request, no Karpenter-only labels', async () => {

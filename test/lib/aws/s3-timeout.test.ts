@@ -20,7 +20,9 @@ describe('S3 under the HTTP timeout policy', () => {
       const s3 = await createS3Client({endpoint, maxAttempts: 1, credentials: {accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'x'}})
       const t0 = Date.now()
       const err = await s3.send(new HeadBucketCommand({Bucket: 'weights'})).catch((e: unknown) => e)
-      expect(Date.now() - t0).toBeLessThan(5000)
+      // only tells the policy's 500 ms timer from the SDK's own minutes-long wait (the message says
+      // which timer fired): generous, so a loaded machine's slow start does not trip it
+      expect(Date.now() - t0).toBeLessThan(30_000)
       const e = toS3Error(err, {bucket: 'weights', endpoint})
       expect(e.exitCode).toBe(5)
       expect(e.message).toBe(`S3 at ${endpoint} did not answer: timed out after 500ms (bucket weights)`)

@@ -45,7 +45,7 @@ describe.skipIf(Boolean(skip))(`cost against a backfilled Prometheus${skip ? ` (
     fx = costFixture()
     prom = await startPrometheus({targets: [], backfill: fx.text, retention: '30d'})
     client = new PrometheusClient(directEndpoint(prom.url))
-  }, 60_000)
+  })
   afterAll(async () => {
     await prom?.close()
   })

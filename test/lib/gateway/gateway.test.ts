@@ -51,7 +51,7 @@ beforeAll(async () => {
   await peers.wirePods()
   // no --gateway-url and the NLB hostname is not resolvable here: admin calls go to replica 0 directly
   conn = await connectGateway({client, namespace: GATEWAY_NS, url: peers.litellm.replicas[0]!.url})
-}, 60_000)
+})
 
 afterAll(async () => {
   await peers?.close()

@@ -276,7 +276,9 @@ describe('waits', () => {
     await applyObjects(client, [{apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'held', namespace: 'nsdel', finalizers: ['example.com/hold']}}])
     await deleteObjects(client, [{apiVersion: 'v1', kind: 'Namespace', name: 'nsdel'}])
     const seen: string[] = []
-    const err = await waitForDeleted(client, [{apiVersion: 'v1', kind: 'Namespace', name: 'nsdel'}], {timeoutMs: 500, onProgress: (p) => seen.push(...Object.values(p.holding))}).catch((e: unknown) => e)
+    // the bound must outlast the wait's first answer (what it names comes from there): a few ms on
+    // an idle machine, far more on a loaded one, so 2 s rather than 0.5 s
+    const err = await waitForDeleted(client, [{apiVersion: 'v1', kind: 'Namespace', name: 'nsdel'}], {timeoutMs: 2000, onProgress: (p) => seen.push(...Object.values(p.holding))}).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(TimeoutError)
     expect((err as Error).message).toContain('example.com/hold in 1 resource instances')
     expect(seen.some((s) => s.includes('NamespaceContentRemaining'))).toBe(true)
@@ -313,7 +315,7 @@ describe('waits', () => {
     await api.waitFor((s) => (s.get('v1', 'Service', NS, 'lb')?.metadata.finalizers ?? []).length > 0)
     await deleteObjects(client, [{apiVersion: 'v1', kind: 'Service', name: 'lb', namespace: NS}])
     const ref = {apiVersion: 'v1', kind: 'Service', name: 'lb', namespace: NS}
-    const err = await waitForDeleted(client, [ref], {timeoutMs: 300}).catch((e: unknown) => e)
+    const err = await waitForDeleted(client, [ref], {timeoutMs: 2000}).catch((e: unknown) => e) // outlasts the first answer (see above)
     expect(err).toBeInstanceOf(TimeoutError)
     expect((err as Error).message).toContain('service.kubernetes.io/load-balancer-cleanup')
     api.stuckFinalizer('Service', 'service.kubernetes.io/load-balancer-cleanup', false)
@@ -398,46 +400,71 @@ describe('faults', () => {
     expect((err as Error).message).toContain('401')
   })
 
+  // The three watch tests below make the Deployment ready only when the test says so (its pods
+  // never become ready on their own): with a ready delay, a loaded machine could finish the rollout
+  // before the fault is injected, and the test would pass without exercising the resume.
+  const watching = (a: KubeApiServer, since = 0) => a.requests.slice(since).some((r) => r.watch && r.path.endsWith('/deployments'))
+  // waits for the condition; the bound only turns a hang into a clear failure
+  const until = async (cond: () => boolean, what = 'a watch on deployments') => {
+    for (const end = Date.now() + 30_000; !cond(); await new Promise((r) => setTimeout(r, 10))) if (Date.now() > end) throw new Error(`no ${what} within 30 s`)
+  }
+  const markReady = (a: KubeApiServer, name: string) => {
+    const dep = a.store.get('apps/v1', 'Deployment', NS, name)!
+    a.store.setStatus('apps/v1', 'Deployment', NS, name, {observedGeneration: dep.metadata.generation, replicas: 1, updatedReplicas: 1, readyReplicas: 1, availableReplicas: 1})
+  }
+
   it('a watch that drops mid-rollout is resumed and the rollout is still seen', async () => {
-    api.setDeploymentBehavior(NS, 'slow', {mode: 'ready', readyDelayMs: 1000})
+    api.setDeploymentBehavior(NS, 'slow', {mode: 'none'})
     await applyObjects(client, [deployment('slow', NS) as KubeObject])
     api.clearRequests()
-    const p = waitForRollout(client, {name: 'slow', timeoutMs: 10_000})
+    const p = waitForRollout(client, {name: 'slow', timeoutMs: 20_000})
     // drop the watch once it is open (a fixed sleep loses the race on a loaded machine)
-    while (!api.requests.some((r) => r.watch && r.path.endsWith('/deployments'))) await new Promise((r) => setTimeout(r, 10))
+    await until(() => watching(api))
     api.faults.dropWatches()
+    const dropped = api.requests.length
+    // ready once the client watches again: only a resumed watch (or a relist) can see it
+    await until(() => watching(api, dropped))
+    markReady(api, 'slow')
     await expect(p).resolves.toMatchObject({available: 1})
     expect(api.requests.filter((r) => r.watch && r.path.endsWith('/deployments')).length).toBeGreaterThanOrEqual(2)
   })
 
   it('a watch whose resourceVersion expired (410 Gone) relists and still sees the rollout', async () => {
-    api.setDeploymentBehavior(NS, 'expired', {mode: 'ready', readyDelayMs: 1000})
+    api.setDeploymentBehavior(NS, 'expired', {mode: 'none'})
     await applyObjects(client, [deployment('expired', NS) as KubeObject])
-    const p = waitForRollout(client, {name: 'expired', timeoutMs: 10_000})
-    await new Promise((r) => setTimeout(r, 150))
+    api.clearRequests()
+    const p = waitForRollout(client, {name: 'expired', timeoutMs: 20_000})
+    await until(() => watching(api))
     api.clearRequests()
     api.store.put({apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: 'noise', namespace: NS}})
     api.compact()
     api.faults.dropWatches()
+    // the client's next watch from its old resourceVersion is answered 410 Gone
+    await until(() => watching(api))
+    markReady(api, 'expired')
     await expect(p).resolves.toMatchObject({available: 1})
     const lists = api.requests.filter((r) => !r.watch && r.method === 'GET' && r.path.endsWith('/deployments'))
     expect(lists.length).toBeGreaterThanOrEqual(1)
   })
 
   it('a watch resumed after the API server went away and came back (410 -> relist)', async () => {
-    const small = await startKubeApiServer({historyLimit: 5, deploymentBehavior: {mode: 'ready', readyDelayMs: 300}, nodes: [systemNode()]})
+    const small = await startKubeApiServer({historyLimit: 5, deploymentBehavior: {mode: 'none'}, nodes: [systemNode()]})
     try {
       small.store.put(namespace(NS))
       const c = await createKubeClient({kubeconfig: small.kubeconfigPath, namespace: NS, retry: {minDelayMs: 20}})
       await applyObjects(c, [deployment('gone', NS) as KubeObject])
-      const p = waitForRollout(c, {name: 'gone', timeoutMs: 10_000})
-      await new Promise((r) => setTimeout(r, 80))
+      const p = waitForRollout(c, {name: 'gone', timeoutMs: 20_000})
+      await until(() => watching(small))
       await small.goDown()
       // history moves on while the client is away: its resourceVersion expires
       for (let i = 0; i < 10; i++) small.store.put({apiVersion: 'v1', kind: 'ConfigMap', metadata: {name: `noise-${i}`, namespace: NS}})
       await new Promise((r) => setTimeout(r, 100))
+      small.clearRequests()
       await small.comeBack()
+      markReady(small, 'gone')
       await expect(p).resolves.toMatchObject({available: 1})
+      // seen by listing again after the 410, not by the old watch
+      expect(small.requests.some((r) => !r.watch && r.method === 'GET' && r.path.endsWith('/deployments'))).toBe(true)
     } finally {
       await small.stop()
     }

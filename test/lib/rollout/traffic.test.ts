@@ -32,7 +32,7 @@ beforeAll(async () => {
   peers = await startGatewayPeers(api, {masterKey, models: ['qwen3-8b']})
   await peers.wirePods()
   conn = await connectGateway({client, namespace: GATEWAY_NS, url: peers.litellm.replicas[0]!.url})
-}, 60_000)
+})
 
 afterAll(async () => {
   await peers?.close()
