@@ -4,6 +4,7 @@ import {Config} from '@oclif/core/config'
 import * as Flags from '@oclif/core/flags'
 import type {Interfaces} from '@oclif/core'
 
+import {emptyValueError} from './flags.js'
 import {AipConfig} from './lib/config/index.js'
 import {AipError, ExitCode, InterruptedError, toAipError} from './lib/errors.js'
 import {setHttpTimeout} from './lib/http/timeouts.js'
@@ -98,6 +99,17 @@ export abstract class AipCommand extends Command {
     await super.finally(err)
   }
 
+  /** oclif's parse, then the checks every command shares: no flag or argument given as "" (src/flags.ts). */
+  protected override async parse<F extends {[name: string]: any}, B extends {[name: string]: any}, A extends {[name: string]: any}>(
+    options?: Interfaces.Input<F, B, A>,
+    argv?: string[],
+  ): Promise<Interfaces.ParserOutput<F, B, A>> {
+    const out = await super.parse(options, argv)
+    const empty = emptyValueError(out.flags as Record<string, unknown>, out.args as Record<string, unknown>)
+    if (empty) throw empty
+    return out
+  }
+
   /** Configuration with the flags of this invocation applied (flags > env > files > defaults). */
   config_(flags: Record<string, unknown> = {}): AipConfig {
     if (!this.cfg) {
@@ -141,14 +153,14 @@ export abstract class AipCommand extends Command {
   }
 
   protected override toErrorJson(err: unknown): JsonFailure {
-    const e = toAipError(err)
+    const e = toAipError(err, this.id)
     return {status: 'error', command: this.id ?? '', error: e.toJSON() as JsonFailure['error'], warnings: this.warnings}
   }
 
   override async catch(err: Error & {exitCode?: number}): Promise<void> {
     // oclif's own exit (e.g. this.exit(0) or --help paths) passes through untouched.
     if ((err as {code?: string}).code === 'EEXIT') throw err
-    const e = toAipError(this.signal.aborted && !(err instanceof AipError) ? this.signal.reason ?? err : err)
+    const e = toAipError(this.signal.aborted && !(err instanceof AipError) ? this.signal.reason ?? err : err, this.id)
     process.exitCode = e.exitCode
     if (this.jsonEnabled()) {
       this.logJson(this.toErrorJson(e))

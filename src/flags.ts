@@ -1,4 +1,48 @@
+import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
+
+import {bucketNameProblem} from './lib/config/keys.js'
+import {UsageError} from './lib/errors.js'
+import {modelNameProblem} from './lib/names.js'
+
+/**
+ * The NAME argument of the commands that act on a deployed model. Checked before anything reaches
+ * the cluster: an empty name would select by the label aip.dev/model alone, i.e. every model in
+ * the namespace, and a name no model can have is a typo to report as one (exit 2), not a
+ * "not deployed" from the API server.
+ */
+async function parseModelName(input: string): Promise<string> {
+  const problem = modelNameProblem(input)
+  if (problem) throw new UsageError(input === '' ? 'model NAME is empty' : `"${input}" ${problem}`, {fix: 'pass the name `aip model list` shows, e.g. qwen3-8b'})
+  return input
+}
+
+export function modelNameArg(description = 'model name (aip model list)') {
+  return Args.string({description, required: true, parse: parseModelName})
+}
+
+/** The same, for a command where NAME is one of two ways to name the target (model bench). */
+export function optionalModelNameArg(description: string) {
+  return Args.string({description, parse: parseModelName})
+}
+
+/**
+ * A flag or argument given as an empty string (`--bucket ""`, `--gpu "$UNSET_VAR"`): aip would
+ * otherwise read it as "not given" and fall back to the default or the configuration, which is
+ * rarely what the caller meant (a CI variable that was never set). Returns the usage error, or
+ * undefined when every value is non-empty.
+ */
+export function emptyValueError(flags: Record<string, unknown>, args: Record<string, unknown>): UsageError | undefined {
+  for (const [name, v] of Object.entries(flags)) {
+    if (v === '' || (Array.isArray(v) && v.includes(''))) {
+      return new UsageError(`--${name} is empty`, {fix: `give --${name} a value, or leave the flag out for the default`})
+    }
+  }
+  for (const [name, v] of Object.entries(args)) {
+    if (v === '') return new UsageError(`${name.toUpperCase()} is empty`, {fix: `give ${name.toUpperCase()} a value (see --help)`})
+  }
+  return undefined
+}
 
 /** Flags that several commands share, named as kubectl, helm and eksctl name them. */
 export const kubeFlags = {
@@ -44,4 +88,16 @@ export const vllmFlags = {
 export const storageFlags = {
   bucket: Flags.string({description: 'S3 bucket holding the weights (config: bucket)', helpGroup: 'STORAGE'}),
   prefix: Flags.string({description: 'S3 key prefix (config: prefix, default models)', helpGroup: 'STORAGE'}),
+}
+
+/** A flag naming an S3 bucket (teardown --delete-bucket, bootstrap --bucket): the same rule as config `bucket`, checked before anything runs. */
+export function bucketFlag(opts: {description: string; helpGroup?: string}) {
+  return Flags.string({
+    ...opts,
+    parse: async (input: string, ctx) => {
+      const problem = input === '' ? undefined : bucketNameProblem(input)
+      if (problem) throw new UsageError(`--${ctx.token?.flag ?? 'bucket'} "${input}" ${problem}`, {fix: 'pass the bucket name alone, e.g. my-scratch-weights'})
+      return input
+    },
+  })
 }

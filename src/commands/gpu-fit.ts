@@ -24,7 +24,7 @@ It models the vLLM release that will run: the version --image names, else the ca
   }
   static override flags = {
     gpu: Flags.string({description: 'GPU type to gate on (l4, a10g, l40s, a100-40gb, a100-80gb, h100, h200, b200, t4)'}),
-    'gpu-memory': Flags.string({description: 'memory of any other GPU, e.g. 24GiB or 80GB (gates on it)'}),
+    'gpu-memory': Flags.string({description: 'memory of any other GPU, e.g. 24GiB or 80GB (gates on it)', exclusive: ['gpu']}),
     tp: Flags.integer({description: 'tensor-parallel degree (GPUs per replica); default: 1 for the gate, 1/2/4/8 in the table'}),
     'max-model-len': Flags.integer({description: 'context length to plan for (default: the model\'s own maximum)'}),
     'max-num-seqs': Flags.integer({description: 'vLLM --max-num-seqs (default: vLLM\'s for the GPU, 1024 or 256); sizes the sampler warm-up'}),

@@ -1,7 +1,7 @@
 import * as Flags from '@oclif/core/flags'
 
 import {AipCommand} from '../base-command.js'
-import {awsFlags, kubeFlags, yesFlag} from '../flags.js'
+import {awsFlags, bucketFlag, kubeFlags, yesFlag} from '../flags.js'
 import {parseDuration} from '../lib/config/parse.js'
 import {AipError, UsageError} from '../lib/errors.js'
 import type {TeardownPlan, TeardownResult} from '../lib/teardown/index.js'
@@ -27,7 +27,7 @@ Nothing outside the plan is deleted: objects created after it was shown and obje
     ...yesFlag,
     name: Flags.string({description: 'cluster name to confirm with, and the EKS cluster for --cluster (default: config "cluster", else "aip")'}),
     cluster: Flags.boolean({description: 'also delete the EKS node groups and the cluster (and every LoadBalancer Service and NodePool in it)', default: false}),
-    'delete-bucket': Flags.string({description: 'empty and delete this S3 bucket (exact name; weights buckets are kept otherwise)'}),
+    'delete-bucket': bucketFlag({description: 'empty and delete this S3 bucket (exact name; weights buckets are kept otherwise)'}),
     'dry-run': Flags.boolean({description: 'print the plan and exit; delete nothing', default: false}),
     'force-finalizers': Flags.boolean({description: 'remove finalizers that stay after the wait (their controller is gone); what they guard may be left behind', default: false}),
     timeout: Flags.string({description: 'how long to wait for each phase, e.g. 10m (default: config timeout, 15m)'}),

@@ -152,7 +152,11 @@ export function networkErrorCode(err: unknown): string | undefined {
  * arg:\nmodel  description"); errors here are one line, so the reason joins the headline.
  */
 export function oneLine(message: string): string {
-  const lines = message.split('\n').map((l) => l.replace(/\s+$/, '')).filter((l) => l.trim() && !/^See more help with/.test(l.trim()))
+  const lines = message
+    .split('\n')
+    .map((l) => l.replace(/\s+$/, ''))
+    // oclif's "See more help with --help" (the fix says it) and its "The following error(s) occurred:" header
+    .filter((l) => l.trim() && !/^See more help with/.test(l.trim()) && !/^The following errors? occurred:$/.test(l.trim()))
   if (lines.length <= 1) return (lines[0] ?? message).trim()
   const [head, ...rest] = lines
   const parts: string[] = []
@@ -166,21 +170,63 @@ export function oneLine(message: string): string {
 }
 
 /**
+ * A file system failure no code path named (Node's `EACCES: permission denied, open '/x'`), as a
+ * one-line error naming the path and the fix. Read and write failures a user can fix are usage
+ * errors; ENOENT is not found (4); a full or read-only disk is a failure (1).
+ */
+export function fileSystemError(err: Error): AipError | undefined {
+  const e = err as NodeJS.ErrnoException
+  if (typeof e.code !== 'string' || typeof e.path !== 'string' || typeof e.syscall !== 'string') return undefined
+  const path = e.path
+  // a program aip runs (a kubeconfig exec credential plugin such as aws, helm) is not installed
+  if (e.code === 'ENOENT' && e.syscall.startsWith('spawn')) return new NotFoundError(`command not found: ${path}`, {fix: `install ${path} or put it on PATH`, cause: err})
+  switch (e.code) {
+    case 'EACCES':
+    case 'EPERM':
+      return new UsageError(`permission denied: ${path} (${e.syscall})`, {fix: `check the permissions of ${path} (ls -l), or point aip at another file`, cause: err})
+    case 'ENOENT':
+      return new NotFoundError(`no such file or directory: ${path}`, {fix: `check the path ${path}`, cause: err})
+    case 'EISDIR':
+      return new UsageError(`${path} is a directory, not a file`, {fix: 'pass the file itself', cause: err})
+    case 'ENOTDIR':
+      return new UsageError(`${path}: a part of the path is a file, not a directory`, {fix: `check the path ${path}`, cause: err})
+    case 'ELOOP':
+      return new UsageError(`${path}: too many levels of symbolic links`, {fix: `check where ${path} points (ls -l)`, cause: err})
+    case 'ENAMETOOLONG':
+      return new UsageError(`the path is too long: ${path.slice(0, 80)}...`, {fix: 'use a shorter path', cause: err})
+    case 'ENOSPC':
+      return new AipError('FAILED', `no space left on the device writing ${path}`, {fix: 'free some disk space and rerun', cause: err})
+    case 'EROFS':
+      return new AipError('FAILED', `${path} is on a read-only file system`, {fix: 'point aip at a writable location (e.g. XDG_CONFIG_HOME, XDG_CACHE_HOME)', cause: err})
+    default:
+      return undefined
+  }
+}
+
+/**
  * Turns anything thrown into an AipError. oclif's parse errors become usage errors (exit 2);
  * network failures become UNREACHABLE (exit 5); the rest are FAILED (exit 1).
  */
-export function toAipError(err: unknown): AipError {
-  if (err instanceof AipError) return err
+export function toAipError(err: unknown, command?: string): AipError {
+  if (err instanceof AipError) {
+    // thrown by a flag's own parse function: oclif's parser wraps the message in
+    // "Parsing --FLAG \n\t...\nSee more help with --help" (@oclif/core lib/parser/parse.js)
+    const wrapped = /^Parsing --\S+ \n\t([\s\S]*?)\nSee more help with --help$/.exec(err.message)
+    if (wrapped) err.message = wrapped[1]!
+    return err
+  }
   if (err instanceof Error) {
     const oclif = (err as {oclif?: {exit?: number}}).oclif
     const name = err.constructor?.name ?? ''
     // oclif's parser errors: FailedFlagValidationError, RequiredArgsError, UnexpectedArgsError,
     // NonExistentFlagsError, FlagInvalidOptionError, ArgInvalidOptionError, CLIParseError.
     if (/Flag|Args?Error|ParseError|Option/.test(name) || oclif?.exit === 2) {
-      return new UsageError(oneLine(err.message), {fix: 'see --help for the accepted flags and arguments', cause: err})
+      return new UsageError(oneLine(err.message), {fix: `see ${command ? `\`aip ${command.replaceAll(':', ' ')} --help\`` : '--help'} for the accepted flags and arguments`, cause: err})
     }
     const net = networkErrorCode(err)
     if (net) return new UnreachableError(`cannot reach the API (${net}): ${err.message}`, {cause: err})
+    const fs = fileSystemError(err)
+    if (fs) return fs
     if ((err as {code?: string}).code === 'EEXIT') return new AipError('FAILED', err.message, {cause: err})
     return new AipError('FAILED', err.message || String(err), {cause: err})
   }

@@ -1,7 +1,7 @@
 import * as Flags from '@oclif/core/flags'
 
 import {AipCommand} from '../../base-command.js'
-import {awsFlags, kubeFlags, waitFlags} from '../../flags.js'
+import {awsFlags, bucketFlag, kubeFlags, waitFlags} from '../../flags.js'
 import type {BootstrapEvent, BootstrapResult, SettingDecision} from '../../lib/bootstrap/index.js'
 import {configPaths, writeConfigKey} from '../../lib/config/index.js'
 import {parseDuration} from '../../lib/config/parse.js'
@@ -39,7 +39,7 @@ $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoint
     'karpenter-node-role': Flags.string({description: 'IAM role of Karpenter GPU nodes (default: the EC2NodeClass\'s current role, else KarpenterNodeRole-<cluster>)'}),
     'install-addons': Flags.boolean({description: 'install missing add-ons (KEDA, kube-prometheus-stack, NVIDIA device plugin, DCGM exporter) with helm, at pinned chart versions', default: false}),
     gpu: Flags.string({description: 'GPU type the GPU NodePool provisions (repeatable; default: the NodePool\'s current instance types, else config gpu and the GPUs of the catalog models)', multiple: true}),
-    bucket: Flags.string({description: 'weights bucket to create or adopt (default: config bucket, else <cluster>-weights-<account>-<region>)', helpGroup: 'S3 ACCESS'}),
+    bucket: bucketFlag({description: 'weights bucket to create or adopt (default: config bucket, else <cluster>-weights-<account>-<region>)', helpGroup: 'S3 ACCESS'}),
     'kms-key': Flags.string({description: 'KMS key ARN for the bucket default encryption, or "none" for SSE-S3 (default: the bucket\'s current SSE-KMS key, else SSE-S3)', helpGroup: 'S3 ACCESS'}),
     irsa: Flags.boolean({description: 'give pods S3 access through IRSA (OIDC provider + role annotations) instead of EKS Pod Identity; --no-irsa: EKS Pod Identity (default: the mode the IAM roles have, else Pod Identity)', allowNo: true, helpGroup: 'S3 ACCESS'}),
     'skip-access': Flags.boolean({description: 'leave the bucket, IAM roles and Pod Identity to you', default: false, helpGroup: 'S3 ACCESS'}),

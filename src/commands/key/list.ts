@@ -15,8 +15,9 @@ export default class KeyList extends AipCommand {
   async run(): Promise<{keys: KeyRow[]}> {
     const {flags} = await this.parse(KeyList)
     const cfg = this.config_(flags)
+    const {connectGateway, gatewayOptionsFromConfig, listKeys, validateTeam} = await import('../../lib/gateway/index.js')
+    if (flags.team !== undefined) validateTeam(flags.team)
     const {kubeClientFromConfig} = await import('../../lib/deploy/context.js')
-    const {connectGateway, gatewayOptionsFromConfig, listKeys} = await import('../../lib/gateway/index.js')
     const client = await kubeClientFromConfig(cfg)
     const o = gatewayOptionsFromConfig(cfg, client, this.signal)
     const conn = await connectGateway({client, namespace: o.gatewayNamespace, url: o.url, masterKey: o.masterKey, signal: this.signal})

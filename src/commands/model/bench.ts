@@ -1,8 +1,7 @@
-import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 
 import {AipCommand} from '../../base-command.js'
-import {gatewayFlags, kubeFlags} from '../../flags.js'
+import {gatewayFlags, kubeFlags, optionalModelNameArg} from '../../flags.js'
 import {parseDuration} from '../../lib/config/index.js'
 import {AipError, UnauthorizedError, UsageError} from '../../lib/errors.js'
 import type {BenchResult, Distribution} from '../../lib/loadtest/index.js'
@@ -22,7 +21,7 @@ The API key comes from AIP_API_KEY or OPENAI_API_KEY and is never printed.`
   ]
   static override enableJsonFlag = true
   protected static override handlesInterrupt = true
-  static override args = {name: Args.string({description: 'model deployed by aip (alternative to --url)'})}
+  static override args = {name: optionalModelNameArg('model deployed by aip (alternative to --url)')}
   static override flags = {
     url: Flags.string({description: 'base URL of an OpenAI-compatible server (without /v1)'}),
     model: Flags.string({description: 'served model name to request (default: the first of GET /v1/models)'}),

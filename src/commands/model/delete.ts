@@ -1,8 +1,7 @@
-import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 
 import {AipCommand} from '../../base-command.js'
-import {gatewayFlags, kubeFlags, waitFlags} from '../../flags.js'
+import {gatewayFlags, kubeFlags, modelNameArg, waitFlags} from '../../flags.js'
 import {parseDuration} from '../../lib/config/index.js'
 import {deleteModel, type DeleteModelResult, kubeClientFromConfig, lineProgress, listrProgress} from '../../lib/deploy/index.js'
 import {AipError} from '../../lib/errors.js'
@@ -17,7 +16,7 @@ Like kubectl delete, undeploying is routine and does not prompt. It never delete
   static override examples = ['<%= config.bin %> model delete qwen3-8b', '<%= config.bin %> model delete qwen3-8b --no-wait', '<%= config.bin %> model delete qwen3-8b --dry-run']
 
   static override args = {
-    name: Args.string({description: 'model name (aip model list)', required: true}),
+    name: modelNameArg(),
   }
 
   static override flags = {

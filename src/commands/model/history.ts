@@ -1,7 +1,6 @@
-import * as Args from '@oclif/core/args'
 
 import {AipCommand} from '../../base-command.js'
-import {kubeFlags} from '../../flags.js'
+import {kubeFlags, modelNameArg} from '../../flags.js'
 import {kubeClientFromConfig} from '../../lib/deploy/index.js'
 import {renderTable} from '../../lib/output/index.js'
 import type {Revision} from '../../lib/rollout/history.js'
@@ -27,7 +26,7 @@ export default class ModelHistory extends AipCommand {
   static override examples = ['<%= config.bin %> model history qwen3-8b', '<%= config.bin %> model history qwen3-8b --json']
 
   static override args = {
-    name: Args.string({description: 'model name (aip model list)', required: true}),
+    name: modelNameArg(),
   }
 
   static override flags = {...kubeFlags}

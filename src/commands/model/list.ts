@@ -32,8 +32,9 @@ export default class ModelList extends AipCommand {
       try {
         client = await kubeClientFromConfig(cfg)
       } catch (error) {
-        // No kubeconfig at all: the catalog is still useful. Anything else (bad context) is an error.
-        if (error instanceof AipError && error.code === 'NOT_FOUND') this.warn(`no cluster: ${error.message}; showing the catalog only`)
+        // No kubeconfig at all: the catalog is still useful. Anything else (bad context, a --kubeconfig
+        // that names a missing file) is an error.
+        if (error instanceof AipError && error.code === 'NOT_FOUND' && flags.kubeconfig === undefined) this.warn(`no cluster: ${error.message}; showing the catalog only`)
         else throw error
       }
     }

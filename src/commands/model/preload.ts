@@ -42,7 +42,9 @@ export default class ModelPreload extends AipCommand {
     's3-endpoint': Flags.string({description: 'S3-compatible endpoint URL (MinIO, ...); path-style addressing', helpGroup: 'S3'}),
     sse: Flags.string({description: 'server-side encryption', options: ['AES256', 'aws:kms'], helpGroup: 'S3'}),
     'sse-kms-key-id': Flags.string({description: 'KMS key id/ARN/alias for --sse aws:kms (implies it)', helpGroup: 'S3'}),
-    'storage-class': Flags.string({description: 'S3 storage class, e.g. STANDARD, INTELLIGENT_TIERING', helpGroup: 'S3'}),
+    // S3's storage classes (PutObject x-amz-storage-class) whose objects read at once: GLACIER and
+    // DEEP_ARCHIVE objects need a restore before every read, so a model there could never load
+    'storage-class': Flags.string({description: 'S3 storage class (objects that read at once)', options: ['STANDARD', 'INTELLIGENT_TIERING', 'STANDARD_IA', 'ONEZONE_IA', 'GLACIER_IR', 'REDUCED_REDUNDANCY', 'EXPRESS_ONEZONE'], helpGroup: 'S3'}),
     'part-size': Flags.string({description: 'multipart part size (5MiB..5GiB)', default: '8MiB', helpGroup: 'TUNING'}),
     concurrency: Flags.integer({description: 'memory budget in parts: bytes held across all files are at most concurrency x part size (default 8)', min: 1, max: 128, helpGroup: 'TUNING'}),
     connections: Flags.integer({description: 'Hub connections at once across all files; a large file is read as many ranges at once', default: 32, min: 1, max: 128, helpGroup: 'TUNING'}),
@@ -121,6 +123,6 @@ async function resolveModelArg(arg: string, revisionFlag?: string): Promise<{rep
     return {repo, revision: revisionFlag ?? 'main'}
   }
   const {getCatalogEntry} = await import('../../lib/catalog/index.js')
-  const entry = getCatalogEntry(arg)
+  const entry = getCatalogEntry(arg, 'pass hf:ORG/REPO')
   return {repo: entry.hf.repo, revision: revisionFlag ?? entry.hf.revision}
 }

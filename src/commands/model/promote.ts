@@ -1,7 +1,6 @@
-import * as Args from '@oclif/core/args'
 
 import {AipCommand} from '../../base-command.js'
-import {gatewayFlags, kubeFlags} from '../../flags.js'
+import {gatewayFlags, kubeFlags, modelNameArg} from '../../flags.js'
 import {kubeClientFromConfig, lineProgress, listrProgress} from '../../lib/deploy/index.js'
 import type {RolloutReport} from '../../lib/rollout/index.js'
 
@@ -13,7 +12,7 @@ export default class ModelPromote extends AipCommand {
   static override examples = ['<%= config.bin %> model promote qwen3-8b']
 
   static override args = {
-    name: Args.string({description: 'model name', required: true}),
+    name: modelNameArg('model name'),
   }
 
   static override flags = {...kubeFlags, ...gatewayFlags}

@@ -1,8 +1,7 @@
-import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 
 import {AipCommand} from '../../base-command.js'
-import {gatewayFlags, kubeFlags, waitFlags, yesFlag} from '../../flags.js'
+import {gatewayFlags, kubeFlags, modelNameArg, waitFlags, yesFlag} from '../../flags.js'
 import {type AipConfig, parseDuration} from '../../lib/config/index.js'
 import type {Progress} from '../../lib/deploy/progress.js'
 import type {KubeClient} from '../../lib/kube/index.js'
@@ -25,7 +24,7 @@ Exit codes: 4 the model is not deployed or has no such revision (the message lis
   ]
 
   static override args = {
-    name: Args.string({description: 'model name (aip model list)', required: true}),
+    name: modelNameArg(),
   }
 
   static override flags = {

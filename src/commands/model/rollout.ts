@@ -1,8 +1,7 @@
-import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 
 import {AipCommand} from '../../base-command.js'
-import {gatewayFlags, kubeFlags, storageFlags, vllmFlags} from '../../flags.js'
+import {gatewayFlags, kubeFlags, modelNameArg, storageFlags, vllmFlags} from '../../flags.js'
 import {parseDuration} from '../../lib/config/index.js'
 import {kubeClientFromConfig, lineProgress, listrProgress} from '../../lib/deploy/index.js'
 import type {GateResult, RolloutReport} from '../../lib/rollout/index.js'
@@ -24,7 +23,7 @@ The stable is untouched until the candidate serves 100%. The state lives in the 
   ]
 
   static override args = {
-    name: Args.string({description: 'deployed model name (aip model list)', required: true}),
+    name: modelNameArg('deployed model name (aip model list)'),
   }
 
   static override flags = {

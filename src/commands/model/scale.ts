@@ -1,8 +1,7 @@
-import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 
 import {AipCommand} from '../../base-command.js'
-import {kubeFlags} from '../../flags.js'
+import {kubeFlags, modelNameArg} from '../../flags.js'
 import {kubeClientFromConfig, type ScaleBounds, scaleModel, type ScaleResult} from '../../lib/deploy/index.js'
 
 export default class ModelScale extends AipCommand {
@@ -18,7 +17,7 @@ The next \`aip model deploy\` applies the catalog's bounds again.`
   ]
 
   static override args = {
-    name: Args.string({description: 'model name (aip model list)', required: true}),
+    name: modelNameArg(),
   }
 
   static override flags = {

@@ -1,7 +1,6 @@
-import * as Args from '@oclif/core/args'
 
 import {AipCommand} from '../../base-command.js'
-import {kubeFlags} from '../../flags.js'
+import {kubeFlags, modelNameArg} from '../../flags.js'
 import {kubeClientFromConfig, modelStatus, type ModelStatus} from '../../lib/deploy/index.js'
 import {fixFor} from '../../lib/kube/wait.js'
 import {formatDuration, renderKeyValues, renderTable} from '../../lib/output/index.js'
@@ -13,7 +12,7 @@ export default class ModelStatusCommand extends AipCommand {
   static override examples = ['<%= config.bin %> model status qwen3-8b', '<%= config.bin %> model status qwen3-8b -n team-a --json']
 
   static override args = {
-    name: Args.string({description: 'model name (aip model list)', required: true}),
+    name: modelNameArg(),
   }
 
   static override flags = {...kubeFlags}

@@ -10,6 +10,7 @@ import type {Cluster, EKSClient, Nodegroup} from '@aws-sdk/client-eks'
 
 import {AipError, InterruptedError, NotFoundError, TimeoutError, UnauthorizedError, UnreachableError, UsageError, networkErrorCode} from '../errors.js'
 import {sleep as defaultSleep} from '../sleep.js'
+import {checkAwsProfile} from './credentials.js'
 import {httpTimeouts} from '../http/timeouts.js'
 
 export interface EksClientOptions {
@@ -24,6 +25,7 @@ export async function createEksClient(opts: EksClientOptions): Promise<EKSClient
   if (!opts.region) {
     throw new UsageError('no AWS region set', {fix: 'pass --region (e.g. --region us-east-1), or set AWS_REGION or `aip config set region us-east-1`'})
   }
+  checkAwsProfile(opts.profile)
   const {EKSClient} = await import('@aws-sdk/client-eks')
   return new EKSClient({
     region: opts.region,

@@ -11,6 +11,7 @@ import type {IAMClient} from '@aws-sdk/client-iam'
 import type {STSClient} from '@aws-sdk/client-sts'
 
 import {AipError, networkErrorCode, UnauthorizedError, UnreachableError} from '../errors.js'
+import {checkAwsProfile} from './credentials.js'
 
 export interface AwsClientOptions {
   region?: string
@@ -19,6 +20,7 @@ export interface AwsClientOptions {
 
 export async function createIamClient(opts: AwsClientOptions): Promise<IAMClient> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+  checkAwsProfile(opts.profile)
   const {IAMClient} = await import('@aws-sdk/client-iam')
   // IAM is global; the region only picks the signing endpoint (aws partition)
   return new IAMClient({region: opts.region ?? 'us-east-1', ...(opts.profile ? {profile: opts.profile} : {}), maxAttempts: 6})
@@ -26,6 +28,7 @@ export async function createIamClient(opts: AwsClientOptions): Promise<IAMClient
 
 export async function createStsClient(opts: AwsClientOptions): Promise<STSClient> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+  checkAwsProfile(opts.profile)
   const {STSClient} = await import('@aws-sdk/client-sts')
   return new STSClient({region: opts.region ?? 'us-east-1', ...(opts.profile ? {profile: opts.profile} : {}), maxAttempts: 4})
 }

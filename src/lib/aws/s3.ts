@@ -10,7 +10,8 @@
  */
 import type {S3Client} from '@aws-sdk/client-s3'
 
-import {AipError, networkErrorCode, NotFoundError, UnauthorizedError, UnreachableError} from '../errors.js'
+import {checkAwsProfile} from './credentials.js'
+import {AipError, networkErrorCode, NotFoundError, UnauthorizedError, UnreachableError, UsageError} from '../errors.js'
 import {formatTimeout, httpTimeouts} from '../http/timeouts.js'
 
 export interface S3ClientOptions {
@@ -33,6 +34,7 @@ export async function createS3Client(opts: S3ClientOptions = {}): Promise<S3Clie
     import('node:http'),
     import('node:https'),
   ])
+  if (!opts.credentials) checkAwsProfile(opts.profile)
   const maxSockets = opts.maxSockets ?? 64
   return new S3Client({
     // A custom endpoint needs some region for signing; us-east-1 is what S3-compatible stores expect.
@@ -93,6 +95,14 @@ export function toS3Error(err: unknown, ctx: {bucket: string; key?: string; endp
       fix: `create it (aws s3 mb s3://${ctx.bucket}) or pass --bucket / set \`aip config set bucket NAME\``,
       cause: err,
     })
+  }
+  // the SDK's own checks before any request: not something a rerun fixes
+  const sdkMsg = String((err as Error)?.message ?? '')
+  if (/Region is missing/i.test(sdkMsg)) {
+    return new UsageError('no AWS region for S3', {fix: 'pass --region or set AWS_REGION (config region), or --s3-endpoint for an S3-compatible store', cause: err})
+  }
+  if (/Bucket name shouldn't contain/i.test(sdkMsg)) {
+    return new UsageError(`"${ctx.bucket}" is not an S3 bucket name`, {fix: 'pass the bucket name alone, e.g. my-weights', cause: err})
   }
   if (name === 'CredentialsProviderError' || /Could not load credentials/i.test(String((err as Error)?.message))) {
     return new UnauthorizedError('no AWS credentials found', {fix: 'set AWS_PROFILE (or --profile) or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run `aws sso login`', cause: err})

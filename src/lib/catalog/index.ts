@@ -1,4 +1,4 @@
-import {existsSync, readFileSync} from 'node:fs'
+import {existsSync, readFileSync, statSync} from 'node:fs'
 import {basename, join} from 'node:path'
 import {parseDocument} from 'yaml'
 
@@ -19,6 +19,10 @@ export {templatesDir} from './store.js'
 export function loadTemplateFile(path: string): CatalogEntry {
   if (!existsSync(path)) {
     throw new NotFoundError(`template file ${path} does not exist`, {fix: 'pass the path of a model template YAML file (see templates/models/ for examples)'})
+  }
+  const st = statSync(path)
+  if (!st.isFile()) {
+    throw new UsageError(`template ${path} is ${st.isDirectory() ? 'a directory' : 'not a regular file'}`, {fix: 'pass the template YAML file itself, e.g. templates/models/qwen3-8b.yaml'})
   }
   return parseTemplateText(readFileSync(path, 'utf8'), path)
 }
@@ -71,15 +75,19 @@ export function catalogNames(): string[] {
   return listCatalog().map((e) => e.name)
 }
 
-/** One entry by name; unknown names are NotFoundError (exit 4) suggesting the closest names. */
-export function getCatalogEntry(name: string): CatalogEntry {
+/**
+ * One entry by name; unknown names are NotFoundError (exit 4) suggesting the closest names.
+ * `otherwise`: what else the command takes for MODEL, for the fix (commands differ: only
+ * `model deploy` takes --template).
+ */
+export function getCatalogEntry(name: string, otherwise = 'use --template FILE or hf:ORG/REPO'): CatalogEntry {
   const entries = listCatalog()
   const hit = matchEntry(entries, name)
   if (hit) return hit
   const names = entries.map((e) => e.name)
   const near = suggest(name, names, 3)
   throw new NotFoundError(`model "${name}" is not in the catalog`, {
-    fix: near.length > 0 ? `did you mean ${near.map((n) => `"${n}"`).join(' or ')}? (\`aip model list\` shows the catalog)` : `known models: ${names.join(', ')}; or use --template FILE or hf:ORG/REPO`,
+    fix: near.length > 0 ? `did you mean ${near.map((n) => `"${n}"`).join(' or ')}? (\`aip model list\` shows the catalog)` : `known models: ${names.join(', ')}; or ${otherwise}`,
     details: {suggestions: near},
   })
 }

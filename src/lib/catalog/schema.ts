@@ -1,6 +1,7 @@
 import {z} from 'zod'
 
 import {DEFAULT_VLLM_IMAGE} from '../gpufit/vllm.js'
+import {MODEL_NAME, MODEL_NAME_MAX} from '../names.js'
 
 /**
  * The schema of a model catalog entry (templates/models/*.yaml, or a user's `--template` file).
@@ -18,7 +19,7 @@ const quantity = z.string().regex(QUANTITY, 'must be a Kubernetes quantity such 
  * derived with dots replaced by dashes (Service names must be DNS-1035 labels); the label
  * aip.dev/model keeps the entry name.
  */
-const ENTRY_NAME = /^[a-z]([-a-z0-9.]*[a-z0-9])?$/
+const ENTRY_NAME = MODEL_NAME
 const HF_REPO = /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/
 /** A 40-hex commit sha (pinned) or a branch/tag name (unpinned: warned about at deploy). */
 const REVISION = /^([0-9a-f]{40}|[A-Za-z0-9][A-Za-z0-9._/-]{0,127})$/
@@ -68,7 +69,7 @@ export const LoraSchema = z
 
 export const CatalogEntrySchema = z
   .object({
-    name: z.string().max(40, 'must be at most 40 characters (it prefixes object names)').regex(ENTRY_NAME, 'must be lowercase letters, digits, - and ., starting with a letter'),
+    name: z.string().max(MODEL_NAME_MAX, 'must be at most 40 characters (it prefixes object names)').regex(ENTRY_NAME, 'must be lowercase letters, digits, - and ., starting with a letter'),
     description: z.string().min(1),
     /** What the warm-up request and `aip model list` call the model: chat, completion (FIM, base) or moderation. */
     task: z.enum(['chat', 'completion', 'moderation']).default('chat'),

@@ -122,7 +122,7 @@ export function resolveConfig(input: ResolveInput = {}): Map<string, Resolved> {
     const base = {key: def.key, description: def.description, secret: Boolean(def.secret)}
     const flag = input.flags?.[def.key]
     if (flag !== undefined && flag !== null && flag !== '') {
-      out.set(def.key, {...base, value: coerce(def, flag, `--${def.key}`), source: 'flag'})
+      out.set(def.key, {...base, value: coerce(def, flag, `--${def.flag ?? def.key}`), source: 'flag'})
       continue
     }
     const envName = def.env.find((n) => env[n] !== undefined && env[n] !== '')

@@ -17,9 +17,9 @@ export function parseSince(text: string, what = '--since'): number {
 export function parseUntil(text: string | undefined, now = Date.now()): number {
   if (text === undefined) return now / 1000
   const t = text.trim()
-  if (/^\d+(?:\.\d+)?$/.test(t)) return Number(t)
-  const ms = Date.parse(t)
-  if (!/^\d{4}-\d{2}-\d{2}/.test(t) || Number.isNaN(ms)) throw new UsageError(`invalid --until "${text}"`, {fix: 'use an RFC 3339 time such as 2026-01-31T00:00:00Z, or seconds since the epoch'})
+  // seconds since the epoch, or an RFC 3339 time; either way no later than now (a minute of clock skew allowed)
+  const ms = /^\d+(?:\.\d+)?$/.test(t) ? Number(t) * 1000 : Date.parse(t)
+  if (!/^\d+(?:\.\d+)?$|^\d{4}-\d{2}-\d{2}/.test(t) || Number.isNaN(ms)) throw new UsageError(`invalid --until "${text}"`, {fix: 'use an RFC 3339 time such as 2026-01-31T00:00:00Z, or seconds since the epoch'})
   if (ms > now + 60_000) throw new UsageError(`--until ${text} is in the future`, {fix: 'use a time up to now'})
   return ms / 1000
 }

@@ -144,6 +144,7 @@ async function deployModelInner(opts: DeployOptions): Promise<DeployResult> {
       fit = {checked: true, fits: true, annotations: g.annotations}
       weights = g.weightsBytes
       step.succeed(`gpu-fit: fits on ${entry.gpu.count}x ${entry.gpu.type} at max-model-len ${entry.vllm.maxModelLen}`)
+      for (const w of g.warnings) warn(`gpu-fit: ${w}`)
     } catch (error) {
       step.fail(`gpu-fit: does not fit on ${entry.gpu.count}x ${entry.gpu.type}`)
       throw error

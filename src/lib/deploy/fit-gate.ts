@@ -13,6 +13,8 @@ export interface FitGateResult {
   annotations: Record<string, string>
   /** The checkpoint's weight bytes (gpufit's count). */
   weightsBytes: number
+  /** What gpufit could not model (e.g. a --quantization method it does not know), for the deploy to pass on. */
+  warnings: string[]
 }
 
 /** The value of `--flag N` / `--flag=N` among extra vLLM args. */
@@ -63,5 +65,5 @@ export function fitGate(entry: CatalogEntry, gpuMemoryUtilization?: number): Fit
       details: {gpu: entry.gpu.type, tp: entry.gpu.count, maxModelLen: entry.vllm.maxModelLen, vllmVersion: r.report.vllm.version, image: entry.image},
     })
   }
-  return {fits: true, reason: r.reason, annotations: fitAnnotations(r.report), weightsBytes: r.report.weights.bytes}
+  return {fits: true, reason: r.reason, annotations: fitAnnotations(r.report), weightsBytes: r.report.weights.bytes, warnings: r.report.warnings}
 }

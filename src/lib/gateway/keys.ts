@@ -53,13 +53,23 @@ export function validateTeam(team: string): void {
 }
 
 export function validateDuration(expires: string): void {
-  if (!/^\d+[smhd]$/.test(expires)) throw new UsageError(`invalid --expires "${expires}"`, {fix: 'use a number with s, m, h or d, e.g. --expires 30d'})
+  if (!/^[1-9]\d*[smhd]$/.test(expires)) throw new UsageError(`invalid --expires "${expires}"`, {fix: 'use a number with s, m, h or d, e.g. --expires 30d'})
+}
+
+/**
+ * The options' own checks, before any request (the command runs them before it connects): a bad
+ * team or expiry, or a --models list with no name in it, which would otherwise mean "every model".
+ */
+export function validateKeyOptions(o: Pick<CreateKeyOptions, 'team' | 'expires' | 'models'>): string[] {
+  validateTeam(o.team)
+  if (o.expires !== undefined) validateDuration(o.expires)
+  const models = [...new Set((o.models ?? []).map((m) => m.trim()).filter(Boolean))]
+  if (o.models !== undefined && models.length === 0) throw new UsageError('--models names no model', {fix: 'list public model names, e.g. --models qwen3-8b,llama-3.1-8b-instruct, or leave --models out for every model the team may use'})
+  return models
 }
 
 export async function createKey(conn: GatewayConnection, o: CreateKeyOptions): Promise<CreatedKey> {
-  validateTeam(o.team)
-  if (o.expires) validateDuration(o.expires)
-  const models = [...new Set((o.models ?? []).map((m) => m.trim()).filter(Boolean))]
+  const models = validateKeyOptions(o)
   const served = new Set((await conn.admin.models(o.signal)).map((m) => m.model_name))
   const teamCreated = await conn.admin.ensureTeam(o.team, o.signal)
   const alias = o.alias ?? `${o.team}-${Date.now().toString(36)}`

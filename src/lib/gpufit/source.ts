@@ -47,7 +47,13 @@ export async function readSafetensorsHeaderFile(path: string): Promise<TensorHea
     if (n <= 0 || n > 100 * 1024 * 1024 || n + 8 > size) throw new UsageError(`${path} is not a safetensors file (bad header length)`, {fix: 'remove it from the directory or re-download it'})
     const buf = Buffer.alloc(n)
     await fh.read(buf, 0, n, 8)
-    return headerTensors(parseJson(buf.toString('utf8'), path), path)
+    let header: unknown
+    try {
+      header = JSON.parse(buf.toString('utf8'))
+    } catch {
+      throw new UsageError(`${path} is not a safetensors file (its header is not JSON)`, {fix: 'remove it from the directory or re-download it'})
+    }
+    return headerTensors(header, path)
   } finally {
     await fh.close()
   }
@@ -60,6 +66,8 @@ function headerTensors(h: unknown, where: string): TensorHeader[] {
     if (name === '__metadata__') continue
     const t = v as {dtype?: unknown; shape?: unknown}
     if (typeof t?.dtype !== 'string' || !Array.isArray(t.shape)) throw new UsageError(`${where}: tensor "${name}" has no dtype/shape`, {fix: 're-download the file'})
+    // a negative or fractional dimension would count negative parameters and "fit" anything
+    if (!t.shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) throw new UsageError(`${where}: tensor "${name}" has shape ${JSON.stringify(t.shape)}; dimensions are whole numbers of at least 0`, {fix: 're-download the file'})
     out.push({name, dtype: t.dtype, shape: t.shape as number[]})
   }
   return out
@@ -117,7 +125,9 @@ export async function loadModelSource(model: string, opts: {revision?: string; h
   const looksLikePath = m.startsWith('.') || m.startsWith('/') || m.startsWith('~') || m.endsWith('.json') || existsSync(m)
   if (looksLikePath) return fromPath(m.startsWith('~') ? join(process.env.HOME ?? '', m.slice(1)) : m)
   // the compiled catalog (no YAML parser or schema library to load) when current, else the full parse
-  const getCatalogEntry = async (name: string) => findCompiledEntry(name) ?? (await import('../catalog/index.js')).getCatalogEntry(name)
+  const getCatalogEntry = async (name: string) => findCompiledEntry(name) ?? (await import('../catalog/index.js')).getCatalogEntry(name, 'pass a config.json path, a model directory or a Hub repo ORG/NAME')
+  // ORG/NAME/extra, "org/my model": a Hub repo id that cannot be one (exit 2), not a catalog miss
+  if (m.includes('/') && !REPO_RE.test(m)) throw new UsageError(`"${m}" is not a Hugging Face repo id, a catalog name or a path`, {fix: 'use ORG/NAME for a Hub repo (e.g. Qwen/Qwen3-8B), ./DIR or FILE.json for a local model'})
   if (REPO_RE.test(m)) {
     // A catalog entry may be named by its Hub repo id; otherwise go to the Hub.
     try {
@@ -127,7 +137,10 @@ export async function loadModelSource(model: string, opts: {revision?: string; h
       return fromHub(m, opts.revision, await hubOf(opts), warn)
     }
   }
-  return catalogSource(await getCatalogEntry(m))
+  const e = await getCatalogEntry(m)
+  // a catalog entry carries its own config.json, pinned to its revision: --revision cannot change it
+  if (opts.revision !== undefined && opts.revision !== e.hf.revision) warn(`--revision ${opts.revision} is ignored for catalog model ${e.name} (pinned to ${e.hf.revision}); pass the Hub repo ORG/NAME to size another revision`)
+  return catalogSource(e)
 }
 
 function catalogSource(e: {name: string; config: unknown; image: string; hf: {revision: string}; gpu: {type: string; count: number}; vllm: {maxModelLen: number; maxNumSeqs: number; quantization?: string}}): ModelSource {

@@ -69,6 +69,7 @@ export function parseSafetensorsHeader(buf: Buffer, where = 'safetensors file'):
     }
     const t = v as {dtype?: unknown; shape?: unknown; data_offsets?: unknown}
     if (typeof t?.dtype !== 'string' || !Array.isArray(t.shape)) throw new AipError('FAILED', `${where}: tensor ${name} lacks dtype/shape`, {fix: 'check the file is a safetensors file'})
+    if (!t.shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) throw new AipError('FAILED', `${where}: tensor ${name} has shape ${JSON.stringify(t.shape)} (dimensions are whole numbers of at least 0)`, {fix: 'check the file is a safetensors file'})
     tensors[name] = {dtype: t.dtype, shape: t.shape.map(Number), ...(Array.isArray(t.data_offsets) ? {data_offsets: [Number(t.data_offsets[0]), Number(t.data_offsets[1])] as [number, number]} : {})}
   }
   return {tensors, headerSize: buf.length, ...(metadata ? {metadata} : {})}

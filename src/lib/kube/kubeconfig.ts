@@ -70,6 +70,10 @@ export async function loadKubeconfig(opts: KubeconfigInput = {}): Promise<Loaded
     }
   }
 
+  // a directory where a kubeconfig is expected is a mistake to name as one (kubectl: "is a directory"), not "not found"
+  for (const f of [opts.kubeconfig, ...(opts.kubeconfig ? [] : (env.KUBECONFIG ?? '').split(delimiter))]) {
+    if (f && statSync(f, {throwIfNoEntry: false})?.isDirectory()) throw new UsageError(`kubeconfig ${f} is a directory, not a file`, {fix: 'point --kubeconfig / KUBECONFIG at the kubeconfig file itself, e.g. ~/.kube/config'})
+  }
   if (opts.kubeconfig) {
     if (!fileExists(opts.kubeconfig)) throw new NotFoundError(`kubeconfig ${opts.kubeconfig} not found`, {fix: noKubeconfigFix})
     kubeconfigPath = opts.kubeconfig

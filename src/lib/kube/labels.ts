@@ -18,7 +18,8 @@ export function modelLabels(model: string, extra: Record<string, string> = {}): 
 
 /** Selector for everything aip manages, or everything of one model. */
 export function aipSelector(model?: string): string {
-  return formatSelector(model ? {[MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [MODEL_LABEL]: model} : {[MANAGED_BY_LABEL]: MANAGED_BY_VALUE})
+  // undefined selects every aip object; "" selects the label's empty value (nothing), never all
+  return formatSelector(model !== undefined ? {[MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [MODEL_LABEL]: model} : {[MANAGED_BY_LABEL]: MANAGED_BY_VALUE})
 }
 
 /** `{a: 'b', c: 'd'}` -> `a=b,c=d` (equality-based label selector). */

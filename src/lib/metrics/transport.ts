@@ -14,6 +14,7 @@ import {AipError, NotFoundError, UnauthorizedError, UsageError} from '../errors.
 import {errorMessageOf} from '../http/body.js'
 import {httpTimeouts, timeoutError} from '../http/timeouts.js'
 import {refuseUrlCredentials, withoutCredentials} from '../http/url.js'
+import {SERVICE_REF} from '../names.js'
 
 /** The subset of `fetch` the callers use. Node's global fetch satisfies it. */
 export type FetchLike = (url: string, init?: RequestInit) => Promise<Response>
@@ -37,7 +38,7 @@ export interface ServiceRef {
 
 /** "monitoring/prometheus-operated:9090" -> {namespace, name, port}; the namespace defaults to `defaultNamespace`. */
 export function parseServiceRef(text: string, defaultNamespace = 'default'): ServiceRef {
-  const m = text.trim().match(/^(?:([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/)?([a-z0-9]([-a-z0-9]*[a-z0-9])?)(?::([A-Za-z0-9-]+))?$/)
+  const m = text.trim().match(SERVICE_REF)
   if (!m) {
     throw new UsageError(`invalid service reference "${text}"`, {fix: 'use NAMESPACE/NAME:PORT, e.g. monitoring/prometheus-operated:9090'})
   }

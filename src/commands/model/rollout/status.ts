@@ -1,8 +1,7 @@
-import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 
 import {AipCommand} from '../../../base-command.js'
-import {gatewayFlags, kubeFlags} from '../../../flags.js'
+import {gatewayFlags, kubeFlags, modelNameArg} from '../../../flags.js'
 import {kubeClientFromConfig} from '../../../lib/deploy/index.js'
 import {renderKeyValues, renderTable} from '../../../lib/output/index.js'
 import type {RolloutStatus} from '../../../lib/rollout/status.js'
@@ -14,7 +13,7 @@ export default class ModelRolloutStatus extends AipCommand {
   static override examples = ['<%= config.bin %> model rollout status qwen3-8b', '<%= config.bin %> model rollout status qwen3-8b --json']
 
   static override args = {
-    name: Args.string({description: 'model name', required: true}),
+    name: modelNameArg('model name'),
   }
 
   static override flags = {
