@@ -9,6 +9,11 @@ export function isDns1123Label(s: string): boolean {
   return DNS1123_LABEL.test(s)
 }
 
+/** DNS-1123 subdomains (most object names: Secrets, StorageClasses, GatewayClasses): dot-separated labels, at most 253 characters (IsDNS1123Subdomain). */
+export function isDns1123Subdomain(s: string): boolean {
+  return s.length <= 253 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(s)
+}
+
 /**
  * Model names (catalog entry names, `model deploy --name`, the NAME of every `aip model` command):
  * lower-case letters, digits, "-" and ".", starting with a letter and ending alphanumeric

@@ -76,6 +76,12 @@ $AIP_EKS_ENDPOINT points the EKS client at another endpoint (tests, VPC endpoint
     const region = cfg.string('region')
     const timeoutMs = parseDuration(String(cfg.get('timeout') ?? '15m'), '--timeout')
     if (flags['skip-eks'] && flags.create) throw new UsageError('--create and --skip-eks exclude each other', {fix: 'drop one of them'})
+    {
+      // their form is checked before any AWS call (credentials, DescribeCluster): a typo is exit 2 on every run
+      const {validateKubernetesVersion, validatePublicAccessCidrs} = await import('../../lib/aws/eks.js')
+      validateKubernetesVersion(flags['kubernetes-version'])
+      if (flags['public-access-cidrs']) validatePublicAccessCidrs(flags['public-access-cidrs'].split(',').map((c) => c.trim()).filter(Boolean))
+    }
     if (flags['skip-eks'] && flags['gpu-nodegroup']) throw new UsageError('--gpu-nodegroup needs EKS', {fix: 'drop --skip-eks, or create the node group with your own tooling'})
     const {parseGpuNodegroup} = await import('../../lib/bootstrap/index.js')
     const gpuNodegroup = flags['gpu-nodegroup'] ? parseGpuNodegroup(flags['gpu-nodegroup'], clusterName, flags['node-role-arn']) : undefined

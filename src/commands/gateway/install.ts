@@ -49,7 +49,7 @@ Models deployed afterwards are registered by \`aip model deploy\`; those deploye
   async run(): Promise<Omit<InstallResult, 'manifests'>> {
     const {flags} = await this.parse(GatewayInstall)
     const cfg = this.config_(flags)
-    const [{installGateway, parseSecretRef}, {gatewaySettingRows, parseResourceList}] = await Promise.all([import('../../lib/gateway/install.js'), import('../../lib/gateway/settings.js')])
+    const [{installGateway, parseSecretRef}, {gatewaySettingRows, parseResourceList, validateGatewayInputs}] = await Promise.all([import('../../lib/gateway/install.js'), import('../../lib/gateway/settings.js')])
     const teams = flags.tenant ?? cfg.string('tenants')?.split(',').map((t) => t.trim().split('=')[0]!).filter(Boolean) ?? []
     // omitted: undefined (keep what the cluster has); "none": null (back to the empty default)
     const orNone = (v: string | undefined) => (v === undefined ? undefined : v.trim() === 'none' ? null : v)
@@ -68,6 +68,7 @@ Models deployed afterwards are registered by \`aip model deploy\`; those deploye
       storageClass: orNone(flags['storage-class']),
       storageSize: flags['storage-size'],
     }
+    validateGatewayInputs(settings, teams)
     const namespace = cfg.string('gateway-namespace') ?? 'aip-gateway'
     if (flags.output) {
       const r = await installGateway(undefined, {namespace, settings, dryRun: true})

@@ -261,6 +261,19 @@ export interface CreateClusterSpec {
 
 const CIDR = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/
 
+/** --public-access-cidrs: IPv4 CIDRs (what resourcesVpcConfig.publicAccessCidrs takes). */
+export function validatePublicAccessCidrs(cidrs: readonly string[]): void {
+  for (const c of cidrs) {
+    const m = CIDR.exec(c)
+    if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5]) > 32) throw new UsageError(`--public-access-cidrs: "${c}" is not an IPv4 CIDR`, {fix: 'pass e.g. 203.0.113.7/32'})
+  }
+}
+
+/** --kubernetes-version: MAJOR.MINOR as CreateCluster's `version` takes it (e.g. 1.33). */
+export function validateKubernetesVersion(v: string | undefined): void {
+  if (v !== undefined && !/^1\.\d{1,3}$/.test(v)) throw new UsageError(`--kubernetes-version "${v}" is not a Kubernetes minor version`, {fix: 'pass MAJOR.MINOR as EKS lists it (`aws eks describe-cluster-versions`), e.g. 1.33, or leave it out for the EKS default'})
+}
+
 /** Checks a create spec before any API call, naming the missing flag. */
 export function validateCreateSpec(spec: Partial<CreateClusterSpec> & {name: string}): asserts spec is CreateClusterSpec {
   if (!spec.region) throw new UsageError('--create needs a region', {fix: 'pass --region'})
@@ -271,10 +284,7 @@ export function validateCreateSpec(spec: Partial<CreateClusterSpec> & {name: str
       fix: 'pass --public-access-cidrs YOUR.IP/32 (the address the EKS endpoint sees: `curl https://checkip.amazonaws.com` where you have internet), comma-separated for several',
     })
   }
-  for (const c of spec.publicAccessCidrs) {
-    const m = CIDR.exec(c)
-    if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5]) > 32) throw new UsageError(`--public-access-cidrs: "${c}" is not an IPv4 CIDR`, {fix: 'pass e.g. 203.0.113.7/32'})
-  }
+  validatePublicAccessCidrs(spec.publicAccessCidrs)
   if (spec.compute === 'auto-mode' && !spec.autoModeNodeRoleArn) {
     throw new UsageError('--create (EKS Auto Mode) needs the node IAM role', {fix: 'pass --node-role-arn arn:aws:iam::ACCOUNT:role/NAME (trusted by ec2.amazonaws.com, with AmazonEKSWorkerNodeMinimalPolicy and AmazonEC2ContainerRegistryPullOnly)'})
   }

@@ -19,6 +19,7 @@
  */
 import {QUANTITY} from '../catalog/schema.js'
 import {UsageError} from '../errors.js'
+import {isDns1123Label, isDns1123Subdomain} from '../names.js'
 import type {KubeClient, KubeObject} from '../kube/index.js'
 import {decide, SETTING_ACTION_TEXT, type SettingAction} from '../settings.js'
 import {
@@ -110,6 +111,33 @@ export function exposureWarnings(exposure: ResolvedGatewaySettings['render']['ex
   }
   if (exposure.tlsSecret) return []
   return [`the Gateway listener (class ${exposure.gatewayClass}) is plain HTTP: API keys and prompts travel unencrypted wherever it is reachable\nFix: --tls-secret SECRET or --certificate-arn ARN`]
+}
+
+/**
+ * The flags' values checked before any request, so a typo is exit 2 naming the flag, never a
+ * dry run that passes or an apply the API server refuses half-way:
+ * - `--certificate-arn`: an ACM certificate ARN (arn:PARTITION:acm:REGION:ACCOUNT:certificate/ID);
+ * - `--hostname`: a Gateway API Hostname (a DNS-1123 subdomain, optionally `*.` first; no IP);
+ * - `--gateway-class`, `--tls-secret`, `--storage-class`: object names (DNS-1123 subdomains);
+ * - `--storage-size`: a positive Kubernetes quantity; teams: tenant names (DNS-1123 labels).
+ */
+export function validateGatewayInputs(i: GatewaySettingInputs, teams: readonly string[] = []): void {
+  const bad = (flag: string, value: string, what: string, fix: string): never => {
+    throw new UsageError(`${flag} "${value}" is not ${what}`, {fix})
+  }
+  if (i.certificateArn && !/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[A-Za-z0-9-]+$/.test(i.certificateArn)) {
+    bad('--certificate-arn', i.certificateArn, 'an ACM certificate ARN', 'pass the ARN `aws acm list-certificates` shows (arn:aws:acm:REGION:ACCOUNT:certificate/ID), or none for no TLS')
+  }
+  if (i.hostname) {
+    const h = i.hostname.startsWith('*.') ? i.hostname.slice(2) : i.hostname
+    if (!isDns1123Subdomain(h) || /^[\d.]+$/.test(h)) bad('--hostname', i.hostname, 'a DNS hostname', 'use a lower-case DNS name such as llm.example.com (or *.example.com), not an IP address or a URL')
+  }
+  const names: Array<[string, string | null | undefined]> = [['--gateway-class', i.gatewayClass], ['--tls-secret', i.tlsSecret], ['--storage-class', i.storageClass]]
+  for (const [flag, v] of names) if (v && !isDns1123Subdomain(v)) bad(flag, v, 'a Kubernetes object name', 'object names are lower-case letters, digits, "-" and ".", starting and ending alphanumeric')
+  if (i.storageSize !== undefined && (!QUANTITY.test(i.storageSize) || !(Number.parseFloat(i.storageSize) > 0))) {
+    bad('--storage-size', i.storageSize, 'a size', 'use a Kubernetes quantity such as 10Gi or 500Gi')
+  }
+  for (const t of teams) if (!isDns1123Label(t)) throw new UsageError(`invalid tenant "${t}"`, {fix: 'tenant names (gateway teams) are namespace names: lower-case letters, digits and "-", e.g. --tenant team-a'})
 }
 
 /** `cpu=500m,memory=1Gi` (kubectl set resources --requests/--limits), or `none`: null. */
