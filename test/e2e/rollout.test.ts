@@ -323,6 +323,35 @@ describe.skipIf(Boolean(skip))(`aip model rollout (built CLI; gateway, scheduler
     expect(again.stderr).toContain('no rollout of qwen3-8b is in progress (the last one is promoted)')
   })
 
+  it('a rollout CLI suspended while the replicas catch up (a laptop asleep), promoted from another terminal: resumed, it stops saying so instead of timing out on the gateway', async () => {
+    const lagging = litellm.replicas[1]!
+    lagging.pauseSync()
+    let paused = true
+    try {
+      const {child, out: run, exited} = rolloutInBackground(['--revision', REV_B, '--interval', '8s'])
+      // the CLI wrote the stable's 90% to the gateway's database and waits for the lagging replica to load it
+      while (litellm.db.models.get(STABLE_ID)?.litellm_params.weight !== 90) await new Promise((r) => setTimeout(r, 25))
+      child.kill('SIGSTOP')
+      try {
+        lagging.pauseSync(false)
+        paused = false
+        const p = await runCli(['model', 'promote', 'qwen3-8b', '--json'], {env, timeoutMs: 120_000})
+        expect(p.code, p.stderr).toBe(0)
+        expect(json(p.stdout).result).toMatchObject({phase: 'promoted', weight: 100})
+      } finally {
+        child.kill('SIGCONT')
+      }
+      // resumed, the wait for 90% (which promote replaced) sees the rollout taken over: exit 0, said
+      expect(await exited, run.stderr).toBe(0)
+      expect(run.stderr).toMatch(/the rollout of qwen3-8b (was|is being) promoted by another command \(aip model promote\); this one stops here/)
+      expect(run.stderr).not.toContain('not on every gateway replica')
+      expect(dep('qwen3-8b')!.metadata.annotations['aip.dev/hf-revision']).toBe(REV_B)
+      expect(await routerWeights()).toEqual([{[STABLE_ID]: 100}, {[STABLE_ID]: 100}])
+    } finally {
+      if (paused) lagging.pauseSync(false)
+    }
+  })
+
   it('--abort from another terminal: traffic back to the stable, the candidate at 0; the running rollout exits 1 saying so', {timeout: 180_000}, async () => {
     const {out: run, exited} = rolloutInBackground(['--revision', REV_A, '--interval', '8s'])
     while (!(await canaryOn(10))) await new Promise((r) => setTimeout(r, 25))

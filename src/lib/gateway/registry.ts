@@ -172,6 +172,13 @@ export interface VerifyOptions {
   timeoutMs?: number
   pollMs?: number
   signal?: AbortSignal
+  /**
+   * Called between polls while replicas still differ; throwing stops the wait with that error. The
+   * rollout passes "has another command taken this rollout over?": a rollout CLI suspended mid-wait
+   * (a laptop asleep) while `aip model promote` finished it would otherwise wait out the timeout for
+   * a registration that was removed on purpose, and then report it as a gateway fault.
+   */
+  check?: () => Promise<void>
 }
 
 export interface ReplicaCheck {
@@ -213,6 +220,7 @@ export async function verifyOnReplicas(conn: Pick<GatewayConnection, 'replicas' 
         }),
     )
     if (pending.size === 0) return {pods: replicas.map((r) => r.pod), lagging: []}
+    await opts.check?.()
     if (Date.now() >= deadline) break
     await sleep(Math.min(opts.pollMs ?? 500, Math.max(1, deadline - Date.now())), opts.signal)
   }

@@ -407,7 +407,8 @@ async function shift(d: Driver): Promise<void> {
     await checkExternal(d)
     await d.save({weight, stepIndex: i})
     const step = progress.step(`shift ${weight}% of "${d.s.candidate.servedName}" to the candidate (verified on every gateway replica)`)
-    const r = await setWeight(gw, conn, target, weight, canaryRef)
+    // while the replicas catch up, another command (promote, --abort) may take the rollout over
+    const r = await setWeight({...gw, check: () => checkExternal(d)}, conn, target, weight, canaryRef)
     step.succeed(`candidate serves ${weight}% (stable ${100 - weight}%) on ${r.replicas.length} gateway replica(s)`)
     const wait = progress.step(`measure both tracks for ${Math.round(d.s.intervalMs / 1000)}s`)
     await sleep(d.s.intervalMs, deps.signal)

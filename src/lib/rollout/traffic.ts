@@ -44,8 +44,8 @@ async function annotateWeight(client: KubeClient, canaryDep: {name: string; name
  * Sets the canary's share (0-100) and waits until every gateway replica routes by it. 0 removes the
  * canary's registration (the stable serves alone, weight 100).
  */
-export async function setWeight(o: GatewaySyncOptions & {client: KubeClient}, conn: GatewayConnection, t: TrafficTarget, weight: number, canaryRef: {name: string; namespace: string} | undefined): Promise<{replicas: string[]}> {
-  const verify = {timeoutMs: o.timeoutMs, pollMs: o.pollMs, signal: o.signal}
+export async function setWeight(o: GatewaySyncOptions & {client: KubeClient; check?: () => Promise<void>}, conn: GatewayConnection, t: TrafficTarget, weight: number, canaryRef: {name: string; namespace: string} | undefined): Promise<{replicas: string[]}> {
+  const verify = {timeoutMs: o.timeoutMs, pollMs: o.pollMs, signal: o.signal, check: o.check}
   if (canaryRef) await annotateWeight(o.client, canaryRef, weight, o.signal)
   if (weight <= 0) {
     const s = await registerModel(conn, {...t.stable, weight: 100}, verify)
