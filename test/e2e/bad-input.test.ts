@@ -9,7 +9,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {isolatedEnv, runCli, type CliResult} from '../support/cli.js'
+import {expectOneError as expectOneErrorLine, isolatedEnv, runCli, type CliResult} from '../support/cli.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-apiserver/index.mjs'
 import {aipCluster} from '../support/kube-apiserver/nodes.mjs'
 import {putModelNamespace} from '../support/model-namespace.js'
@@ -25,14 +25,9 @@ writeFileSync(
 mkdirSync(join(tmp, 'a-dir'))
 symlinkSync('loop.yaml', join(tmp, 'loop.yaml')) // a symbolic link to itself
 
+/** The shared check, and here also: no `[object Object]`, never the kubeconfig's token, nothing on stdout. */
 function expectOneError(r: CliResult, code: number, message: RegExp): void {
-  expect(r.code, r.stderr).toBe(code)
-  const lines = r.stderr.trim().split('\n')
-  const err = lines.filter((l) => l.startsWith('Error: '))
-  expect(err, r.stderr).toHaveLength(1)
-  expect(err[0]).toMatch(message)
-  expect(lines.filter((l) => /^\s+Fix: /.test(l)), r.stderr).toHaveLength(1)
-  expect(r.stderr).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m)
+  expectOneErrorLine(r, code, message)
   expect(r.stderr + r.stdout).not.toMatch(/\[object Object\]|not-printed-t0ken/)
   expect(r.stdout).toBe('')
 }

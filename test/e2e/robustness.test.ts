@@ -11,7 +11,7 @@ import {afterAll, describe, expect, it} from 'vitest'
 
 import {spawn} from 'node:child_process'
 
-import {BIN, isolatedEnv, ROOT, runCli, type CliResult} from '../support/cli.js'
+import {BIN, expectOneError, isolatedEnv, ROOT, runCli, type CliResult} from '../support/cli.js'
 import {startKubeApiServer, type KubeApiServer} from '../support/kube-apiserver/index.mjs'
 import {putModelNamespace} from '../support/model-namespace.js'
 import {aipCluster} from '../support/kube-apiserver/nodes.mjs'
@@ -84,17 +84,6 @@ function runWhile(args: string[], env: NodeJS.ProcessEnv, pattern: RegExp, when:
       resolve({code, stdout, stderr, ms: Date.now() - t0})
     })
   })
-}
-
-/** One `Error:` line, one `Fix:` line, no stack trace. */
-function expectOneError(r: CliResult, code: number, message: RegExp): void {
-  expect(r.code, r.stderr).toBe(code)
-  const lines = r.stderr.trim().split('\n')
-  const err = lines.filter((l) => l.startsWith('Error: '))
-  expect(err, r.stderr).toHaveLength(1)
-  expect(err[0]).toMatch(message)
-  expect(lines.filter((l) => /^\s+Fix: /.test(l)), r.stderr).toHaveLength(1)
-  expect(r.stderr).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m)
 }
 
 describe('-o yaml output', () => {

@@ -3,6 +3,7 @@ import {mkdtempSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
+import {expect} from 'vitest'
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const BIN = join(ROOT, 'bin', 'run.js')
@@ -45,4 +46,15 @@ export function runCli(args: string[], opts: {env?: NodeJS.ProcessEnv; cwd?: str
     })
     child.stdin.end(opts.input ?? '')
   })
+}
+
+/** A refused command's stderr: exit `code`, exactly one `Error:` line matching `message`, one `Fix:` line, no stack trace. */
+export function expectOneError(r: CliResult, code: number, message: RegExp): void {
+  expect(r.code, r.stderr).toBe(code)
+  const lines = r.stderr.trim().split('\n')
+  const err = lines.filter((l) => l.startsWith('Error: '))
+  expect(err, r.stderr).toHaveLength(1)
+  expect(err[0]).toMatch(message)
+  expect(lines.filter((l) => /^\s+Fix: /.test(l)), r.stderr).toHaveLength(1)
+  expect(r.stderr).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m)
 }
